@@ -1,0 +1,150 @@
+"""Settings from publisher.toml over embedded defaults; secrets never live here."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import ConfigError
+
+CONFIG_NAME = "publisher.toml"
+SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey")
+
+
+@dataclass(frozen=True)
+class Site:
+    """Who sends: shown in the newsletter header and footer and in mail headers."""
+
+    name: str = "Publisher Demo"
+    url: str = "https://example.com"
+    logo: str = ""
+    address: str = "1 Example Street, Springfield 00000"
+    sender: str = "Publisher Demo <news@example.com>"
+    reply_to: str = ""
+    list_id: str = ""
+    unsubscribe_url: str = ""  # base of one-click links; defaults to <url>/unsubscribe
+    unsubscribe_mailto: str = ""
+
+
+@dataclass(frozen=True)
+class NewsletterSettings:
+    """How the email is rendered and which transport carries it."""
+
+    transport: str = "outbox"
+    templates: str = ""
+    utm: Mapping[str, str] = field(
+        default_factory=lambda: {"utm_source": "newsletter", "utm_medium": "email"}
+    )
+    strings: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    sample_recipient: str = "reader@example.com"
+
+
+@dataclass(frozen=True)
+class SocialSettings:
+    """Which networks get posts and how they are composed."""
+
+    networks: tuple[str, ...] = ("x", "bluesky", "mastodon")
+    utm: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    mastodon_limit: int = 500
+    mastodon_url_length: int = 23
+    thread: bool = False
+    hashtags: int = 3
+
+
+@dataclass(frozen=True)
+class FaqSettings:
+    """How the FAQ digest is condensed."""
+
+    max_items: int = 10
+    short_answer_chars: int = 140
+    social_posts: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings; `Config()` is the embedded default that needs no file."""
+
+    site: Site = field(default_factory=Site)
+    newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
+    social: SocialSettings = field(default_factory=SocialSettings)
+    faq: FaqSettings = field(default_factory=FaqSettings)
+    outbox: str = "outbox"
+    ledger: str = ".publisher/ledger.sqlite3"
+    subscribers: str = ".publisher/subscribers.sqlite3"
+    channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: str = ""  # the file it came from, for messages
+
+
+def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
+    """Read publisher.toml (explicit path, else the working directory's), else the defaults."""
+    if path is None:
+        candidate = (cwd or Path.cwd()) / CONFIG_NAME
+        if not candidate.is_file():
+            return Config()
+        path = candidate
+    if not path.is_file():
+        raise ConfigError(
+            "config file not found", where=str(path), fix="check the --config path"
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"invalid TOML ({exc})", where=str(path), fix="fix the syntax") from exc
+    return config_from_mapping(data, source=str(path))
+
+
+def config_from_mapping(data: Mapping[str, Any], *, source: str = "") -> Config:
+    """Build a Config from parsed TOML, rejecting unknown keys and inline secrets."""
+    _reject_secrets(data, source)
+    where = source or CONFIG_NAME
+    base = Config(source=source)
+    known = {f.name for f in fields(Config)} - {"source"}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(
+            f"unknown key {sorted(unknown)[0]!r}",
+            where=where,
+            fix=f"use one of: {', '.join(sorted(known))}",
+        )
+    sections: dict[str, Any] = {}
+    for name, kind in (
+        ("site", Site), ("newsletter", NewsletterSettings),
+        ("social", SocialSettings), ("faq", FaqSettings),
+    ):
+        if name in data:
+            sections[name] = _section(kind, data[name], f"{where} [{name}]")
+    scalars = {k: data[k] for k in ("outbox", "ledger", "subscribers", "channels") if k in data}
+    return replace(base, **sections, **scalars)
+
+
+def _section(kind: type[Any], raw: Any, where: str) -> Any:
+    """One table of the file as its dataclass, with clear errors on unknown keys."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError("must be a table", where=where, fix="write it as [section] with keys")
+    allowed = {f.name: f for f in fields(kind)}
+    renamed = {("sender" if k == "from" else k): v for k, v in raw.items()}
+    for key in renamed:
+        if key not in allowed:
+            raise ConfigError(
+                f"unknown key {key!r}", where=where, fix=f"use one of: {', '.join(allowed)}"
+            )
+    if "networks" in renamed:
+        renamed["networks"] = tuple(renamed["networks"])
+    return kind(**renamed)
+
+
+def _reject_secrets(data: Mapping[str, Any], where: str, path: str = "") -> None:
+    """Secrets belong in the environment or keyring; refuse them in the file."""
+    for key, value in data.items():
+        dotted = f"{path}.{key}" if path else key
+        if isinstance(value, Mapping):
+            _reject_secrets(value, where, dotted)
+        elif any(word in key.lower() for word in SECRET_WORDS) and not key.endswith("_env"):
+            raise ConfigError(
+                f"{dotted} looks like a secret",
+                where=where or CONFIG_NAME,
+                fix="remove it and set it in the environment or with `publish keys set`",
+            )

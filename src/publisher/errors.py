@@ -1,0 +1,77 @@
+"""The one error tree of publisher; every error the CLI can show is one of these.
+
+    PublisherError                      exit 1  anything else we raise on purpose
+    ├── InputError                      exit 2  the article or a command-line value is wrong
+    ├── ConfigError                     exit 3  publisher.toml, a template or a secret is wrong
+    ├── DeliveryError                   exit 4  a channel could not deliver
+    │   ├── TransientDeliveryError              worth retrying: timeout, 5xx, 429 (has retry_after)
+    │   └── PermanentDeliveryError              not worth retrying: auth, validation, rejected
+    ├── LedgerConflict                  exit 5  the ledger forbids this send (changed post, busy)
+    └── LintFailed                      exit 6  `publish lint` found errors
+
+Each error renders as one line: ``<where>: <problem> — <fix>``. Channels raise delivery errors
+(never return False) and re-raise provider errors with ``raise … from exc``.
+"""
+
+from __future__ import annotations
+
+
+class PublisherError(Exception):
+    """Base of every error publisher raises on purpose; carries a location and a fix."""
+
+    exit_code = 1
+
+    def __init__(self, problem: str, *, where: str = "", fix: str = "") -> None:
+        self.problem = problem
+        self.where = where
+        self.fix = fix
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """The single line the CLI prints on stderr."""
+        head = f"{self.where}: {self.problem}" if self.where else self.problem
+        return f"{head} — {self.fix}" if self.fix else head
+
+
+class InputError(PublisherError):
+    """The article file or a command-line value is unusable."""
+
+    exit_code = 2
+
+
+class ConfigError(PublisherError):
+    """Configuration, templates or credentials are missing or invalid."""
+
+    exit_code = 3
+
+
+class DeliveryError(PublisherError):
+    """A channel failed to deliver."""
+
+    exit_code = 4
+
+
+class TransientDeliveryError(DeliveryError):
+    """A failure that may succeed later; ``retry_after`` is the server's hint in seconds."""
+
+    def __init__(
+        self, problem: str, *, where: str = "", fix: str = "", retry_after: float | None = None
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(problem, where=where, fix=fix)
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A failure that will not go away by retrying: bad credentials, rejected content."""
+
+
+class LedgerConflict(PublisherError):
+    """The ledger refuses the send: the post changed since it was sent, or another run is busy."""
+
+    exit_code = 5
+
+
+class LintFailed(PublisherError):
+    """`publish lint` found at least one error."""
+
+    exit_code = 6

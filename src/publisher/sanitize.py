@@ -1,0 +1,49 @@
+"""The single HTML sanitizer every output passes through (nh3, the Rust ammonia crate)."""
+
+from __future__ import annotations
+
+from urllib.parse import urljoin
+
+import nh3
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "caption", "code", "del", "details", "em", "figcaption",
+    "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "mark",
+    "ol", "p", "pre", "q", "s", "small", "span", "strong", "sub", "summary", "sup", "table",
+    "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul",
+}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "ol": {"start"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align", "scope"},
+    "abbr": {"title"},
+}
+# Only these schemes survive; javascript:, data:, vbscript: and the rest are dropped.
+URL_SCHEMES = {"http", "https", "mailto"}
+# Whole elements whose content must vanish too, not just their tags.
+DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "template", "noscript",
+                        "form", "textarea", "select", "button", "svg", "math"}
+
+
+def clean_html(html: str, *, base_url: str = "") -> str:
+    """Keep content tags and safe links only; resolve relative links against base_url."""
+    relative: object = ("rewrite_with_base", base_url) if base_url else "deny"
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        clean_content_tags=DROPPED_WITH_CONTENT,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer",
+        strip_comments=True,
+        url_relative=relative,
+    )
+
+
+def absolute_url(url: str, base_url: str) -> str:
+    """An absolute http(s) link, or '' for schemes we never emit."""
+    joined = urljoin(base_url, url) if base_url else url
+    scheme = joined.split(":", 1)[0].lower() if ":" in joined else ""
+    return joined if scheme in {"http", "https", "mailto"} else ""
