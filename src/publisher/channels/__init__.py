@@ -1,0 +1,79 @@
+"""Channels are the edge: one small module per service, each declaring its limits and secrets.
+
+An email channel takes batches of recipients; a social channel takes one post at a time (so a
+thread can reply to the post before it). Both raise delivery errors and never return False.
+`deliver.py` drives them and records every call in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from publisher.model import Newsletter, Recipient, SocialPost
+
+EMAIL_CHANNELS = ("smtp", "sendgrid", "postmark", "resend")
+SOCIAL_CHANNELS = ("x", "bluesky", "mastodon")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a provider gave back for one delivery: its id, the public URL and extra refs."""
+
+    provider_id: str
+    url: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. Bluesky's uri and cid
+
+
+@dataclass(frozen=True)
+class EmailBatch:
+    """One provider call's worth of recipients, under a key that is stable across retries."""
+
+    key: str  # derived from the edition and batch number; the Idempotency-Key where supported
+    newsletter: Newsletter
+    recipients: tuple[Recipient, ...]
+    lang: str = "en"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Per-recipient outcome of a batch: accepted with a provider id, or rejected with why."""
+
+    accepted: Mapping[str, str]
+    rejected: Mapping[str, str] = field(default_factory=dict)
+
+
+class EmailChannel(Protocol):
+    """An email transport: SMTP or an email service provider's batch API."""
+
+    name: str
+    batch_size: int
+    idempotent: bool  # a retried batch with the same key cannot be delivered twice
+
+    def preflight(self) -> None:
+        """Check config and credentials with a cheap authenticated call."""
+
+    def send_batch(self, batch: EmailBatch) -> BatchResult:
+        """Deliver one batch or raise a DeliveryError."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class SocialChannel(Protocol):
+    """A social network account."""
+
+    name: str
+    idempotent: bool
+
+    def preflight(self) -> Mapping[str, int]:
+        """Check credentials; return composition hints such as {'limit': 1000, 'url_length': 23}."""
+
+    def send_post(
+        self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None
+    ) -> Receipt:
+        """Publish one post (replying to reply_to in a thread) or raise a DeliveryError."""
+
+    def close(self) -> None:
+        """Release connections."""
