@@ -44,7 +44,7 @@ class HttpClient:
         if self.session is None:
             self.session = requests.Session()
             self.session.headers["User-Agent"] = USER_AGENT
-        url = path if path.startswith("http") else self.base_url.rstrip("/") + "/" + path.lstrip("/")
+        url = path if path.startswith("http") else f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
         headers = {**self.headers, **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", self.timeout)
         try:
