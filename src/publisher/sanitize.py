@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urljoin
 
 import nh3
@@ -29,7 +30,13 @@ DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "templat
 
 def clean_html(html: str, *, base_url: str = "") -> str:
     """Keep content tags and safe links only; resolve relative links against base_url."""
-    relative: object = ("rewrite_with_base", base_url) if base_url else "deny"
+    if base_url:
+        return _clean(html, ("rewrite_with_base", base_url))
+    return _clean(html, "deny")
+
+
+def _clean(html: str, relative: Any) -> str:
+    """nh3 with the project's allowlists."""
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
