@@ -52,12 +52,23 @@ class DeliveryError(PublisherError):
 
 
 class TransientDeliveryError(DeliveryError):
-    """A failure that may succeed later; ``retry_after`` is the server's hint in seconds."""
+    """A failure that may succeed later.
+
+    ``retry_after`` is the server's hint in seconds; ``maybe_delivered`` is true when the request
+    left us but no answer came back (a timeout or dropped connection), so it may have landed.
+    """
 
     def __init__(
-        self, problem: str, *, where: str = "", fix: str = "", retry_after: float | None = None
+        self,
+        problem: str,
+        *,
+        where: str = "",
+        fix: str = "",
+        retry_after: float | None = None,
+        maybe_delivered: bool = False,
     ) -> None:
         self.retry_after = retry_after
+        self.maybe_delivered = maybe_delivered
         super().__init__(problem, where=where, fix=fix)
 
 

@@ -50,10 +50,12 @@ class HttpClient:
         try:
             response = self.session.request(method, url, headers=headers, **kwargs)
         except requests.Timeout as exc:
-            raise TransientDeliveryError(f"{method} {path} timed out", where=self.channel) from exc
+            raise TransientDeliveryError(
+                f"{method} {path} timed out", where=self.channel, maybe_delivered=True
+            ) from exc
         except requests.ConnectionError as exc:
             raise TransientDeliveryError(
-                f"{method} {path}: connection failed", where=self.channel
+                f"{method} {path}: connection failed", where=self.channel, maybe_delivered=True
             ) from exc
         if response.status_code not in ok:
             raise status_error(self.channel, response)

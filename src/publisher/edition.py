@@ -1,0 +1,89 @@
+"""Article → Edition: every output built from one parsed article, with no I/O at all."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from publisher.config import Config
+from publisher.faq import build_digest
+from publisher.model import Article, Edition, SocialPost
+from publisher.newsletter import Templates, render_newsletter
+from publisher.social import compose_social
+
+EDITION_FORMAT = 1
+
+
+def build_edition(
+    article: Article,
+    config: Config,
+    templates: Templates,
+    *,
+    thread: bool | None = None,
+    hints: Mapping[str, Mapping[str, int]] | None = None,
+) -> Edition:
+    """Compose the newsletter, the social posts and the FAQ digest of one article.
+
+    hints carry what live channels told preflight, e.g. a Mastodon instance's own limit.
+    """
+    digest = build_digest(article, config.faq)
+    social_settings = config.social
+    mastodon = (hints or {}).get("mastodon", {})
+    if mastodon:
+        social_settings = replace(
+            social_settings,
+            mastodon_limit=mastodon.get("limit", social_settings.mastodon_limit),
+            mastodon_url_length=mastodon.get("url_length", social_settings.mastodon_url_length),
+        )
+    return Edition(
+        article=article,
+        newsletter=render_newsletter(article, digest, config, templates),
+        social=compose_social(article, digest, social_settings, thread=thread),
+        faq=digest,
+        warnings=article.warnings,
+    )
+
+
+def edition_json(edition: Edition) -> dict[str, Any]:
+    """The documented, stable JSON form of an edition (`--json` and outbox edition.json)."""
+    article, news, faq = edition.article, edition.newsletter, edition.faq
+    return {
+        "format": EDITION_FORMAT,
+        "article": {
+            "title": article.title, "author": article.author, "date": article.date,
+            "lang": article.lang, "url": article.url, "slug": article.slug,
+            "tags": list(article.tags), "image": article.image,
+            "content_hash": article.content_hash,
+        },
+        "newsletter": {
+            "subject": news.subject, "preheader": news.preheader, "html": news.html,
+            "text": news.text,
+        },
+        "social": {net: [_post_json(p) for p in posts] for net, posts in edition.social.items()},
+        "faq": {
+            "items": [
+                {"question": item.question, "answer": item.answer, "short_answer": short}
+                for item, short in zip(faq.items, faq.short_answers, strict=True)
+            ],
+            "jsonld": dict(faq.jsonld),
+            "markdown": faq.markdown,
+        },
+        "warnings": list(edition.warnings),
+    }
+
+
+def _post_json(post: SocialPost) -> dict[str, Any]:
+    """One social post in the JSON contract."""
+    data: dict[str, Any] = {
+        "text": post.text, "length": post.length, "limit": post.limit, "lang": post.lang,
+        "position": post.position, "of": post.of,
+    }
+    if post.network == "bluesky":
+        data["facets"] = [f.as_json() for f in post.facets]
+    if post.card is not None:
+        data["card"] = {
+            "uri": post.card.uri, "title": post.card.title,
+            "description": post.card.description, "thumb": post.card.thumb,
+        }
+    return data

@@ -1,0 +1,289 @@
+"""The ledger: a SQLite record of every delivery, written pending before a call and sent after.
+
+One row per (edition, channel, item): the edition is the article's content hash, the item a
+recipient address, a thread position or an outbox file. A second run skips sent rows; a row left
+pending by a crash is resolved by the channel's idempotency key or reported as uncertain. A lock
+row per post keeps two senders from working the same post at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from publisher.errors import ConfigError, LedgerConflict
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deliveries (
+    edition TEXT NOT NULL,
+    post TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    item TEXT NOT NULL,
+    batch TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    provider_id TEXT NOT NULL DEFAULT '',
+    url TEXT NOT NULL DEFAULT '',
+    extra TEXT NOT NULL DEFAULT '{}',
+    error TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (edition, channel, item)
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_post ON deliveries (post, edition);
+CREATE TABLE IF NOT EXISTS locks (
+    post TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL
+);
+"""
+STALE_LOCK_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class Row:
+    """One delivery as recorded."""
+
+    edition: str
+    post: str
+    channel: str
+    item: str
+    batch: str
+    state: str
+    provider_id: str
+    url: str
+    extra: Mapping[str, Any]
+    error: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ChannelTally:
+    """How many deliveries of a channel are sent, pending or failed."""
+
+    channel: str
+    sent: int
+    pending: int
+    failed: int
+
+
+class Ledger:
+    """The delivery record of one project, in one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                f"cannot open the ledger ({exc})", where=str(path), fix="check the `ledger` path"
+            ) from exc
+        self.db.row_factory = sqlite3.Row
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE so writers queue instead of failing)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- editions --------------------------------------------------------------------------
+
+    def other_editions(self, post: str, edition: str) -> list[str]:
+        """Editions of this post, other than this one, that already delivered something."""
+        rows = self.db.execute(
+            "SELECT DISTINCT edition FROM deliveries WHERE post=? AND edition<>? AND state='sent'",
+            (post, edition),
+        )
+        return [r["edition"] for r in rows]
+
+    def check_edition(self, post: str, edition: str, *, resend: bool, source: str) -> None:
+        """Refuse to send a changed article unless the editor asked for a new edition."""
+        if resend or self.tally(edition):
+            return
+        if self.other_editions(post, edition):
+            raise LedgerConflict(
+                "this post was already sent, and the article has changed since",
+                where=source,
+                fix="pass --resend to send the changed article as a new edition",
+            )
+
+    # -- rows ------------------------------------------------------------------------------
+
+    def get(self, edition: str, channel: str, item: str) -> Row | None:
+        """The row for one delivery, if any."""
+        found = self.db.execute(
+            "SELECT * FROM deliveries WHERE edition=? AND channel=? AND item=?",
+            (edition, channel, item),
+        ).fetchone()
+        return _row(found) if found else None
+
+    def states(self, edition: str, channel: str, items: Sequence[str]) -> dict[str, Row]:
+        """Rows for many items at once (one query per chunk, for large sends)."""
+        found: dict[str, Row] = {}
+        for start in range(0, len(items), 500):
+            chunk = list(items[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT * FROM deliveries WHERE edition=? AND channel=? AND item IN ({marks})",
+                (edition, channel, *chunk),
+            )
+            found.update({r["item"]: _row(r) for r in rows})
+        return found
+
+    def rows(self, edition: str, channel: str | None = None, state: str | None = None) -> list[Row]:
+        """All rows of an edition, optionally of one channel or state, in a stable order."""
+        sql, args = "SELECT * FROM deliveries WHERE edition=?", [edition]
+        if channel:
+            sql, args = sql + " AND channel=?", [*args, channel]
+        if state:
+            sql, args = sql + " AND state=?", [*args, state]
+        return [_row(r) for r in self.db.execute(sql + " ORDER BY channel, item", args)]
+
+    def mark_pending(
+        self, edition: str, post: str, channel: str, items: Iterable[str], batch: str = ""
+    ) -> None:
+        """Record intent before the provider call, in one transaction."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO deliveries (edition, post, channel, item, batch, state, attempts,"
+                " updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?)"
+                " ON CONFLICT (edition, channel, item) DO UPDATE SET state='pending',"
+                " batch=excluded.batch, attempts=attempts+1, error='', updated_at=excluded.updated_at",
+                [(edition, post, channel, item, batch, now) for item in items],
+            )
+
+    def mark_sent(
+        self,
+        edition: str,
+        channel: str,
+        receipts: Mapping[str, tuple[str, str, Mapping[str, Any]]],
+    ) -> None:
+        """Record provider ids (and public URLs) after a successful call."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?, error='',"
+                " updated_at=? WHERE edition=? AND channel=? AND item=?",
+                [
+                    (pid, url, json.dumps(dict(extra), ensure_ascii=False), now, edition, channel, item)
+                    for item, (pid, url, extra) in receipts.items()
+                ],
+            )
+
+    def mark_failed(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None:
+        """Record a definite failure, so the next run may retry it."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET state='failed', error=?, updated_at=?"
+                " WHERE edition=? AND channel=? AND item=?",
+                [(why, now, edition, channel, item) for item, why in reasons.items()],
+            )
+
+    def tally(self, edition: str) -> list[ChannelTally]:
+        """Per-channel counts for `publish status`."""
+        rows = self.db.execute(
+            "SELECT channel, SUM(state='sent') s, SUM(state='pending') p, SUM(state='failed') f"
+            " FROM deliveries WHERE edition=? GROUP BY channel ORDER BY channel",
+            (edition,),
+        )
+        return [ChannelTally(r["channel"], r["s"], r["p"], r["f"]) for r in rows]
+
+    def editions(self, post: str) -> list[str]:
+        """Every edition of a post that has rows, newest activity first."""
+        rows = self.db.execute(
+            "SELECT edition, MAX(updated_at) t FROM deliveries WHERE post=?"
+            " GROUP BY edition ORDER BY t DESC",
+            (post,),
+        )
+        return [r["edition"] for r in rows]
+
+    # -- the send lock ---------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, post: str, *, wait: float = 0.0, source: str = "") -> Iterator[None]:
+        """Hold the post's send lock; another live sender makes this wait, then refuse."""
+        deadline = time.monotonic() + wait
+        while not self._try_lock(post):
+            if time.monotonic() >= deadline:
+                raise LedgerConflict(
+                    "another publish run is sending this post right now",
+                    where=source or post,
+                    fix="wait for it to finish, then run again (it will skip what was sent)",
+                )
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            self.db.execute("DELETE FROM locks WHERE post=? AND owner=?", (post, self.owner))
+
+    def heartbeat(self, post: str) -> None:
+        """Tell other senders this run is alive."""
+        self.db.execute(
+            "UPDATE locks SET heartbeat=? WHERE post=? AND owner=?", (time.time(), post, self.owner)
+        )
+
+    def _try_lock(self, post: str) -> bool:
+        """Take the lock if it is free or its holder is gone."""
+        host, pid, now = socket.gethostname(), os.getpid(), time.time()
+        with self.transaction() as db:
+            held = db.execute("SELECT * FROM locks WHERE post=?", (post,)).fetchone()
+            if held is not None and not _is_stale(held, host, now):
+                return False
+            db.execute(
+                "INSERT OR REPLACE INTO locks (post, owner, host, pid, heartbeat)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (post, self.owner, host, pid, now),
+            )
+        return True
+
+
+def _is_stale(held: sqlite3.Row, host: str, now: float) -> bool:
+    """A lock whose process died on this host, or whose heartbeat stopped elsewhere."""
+    if held["host"] == host:
+        return not _pid_alive(held["pid"])
+    return bool(now - held["heartbeat"] > STALE_LOCK_SECONDS)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _row(r: sqlite3.Row) -> Row:
+    """A database row as a Row."""
+    return Row(
+        edition=r["edition"], post=r["post"], channel=r["channel"], item=r["item"],
+        batch=r["batch"], state=r["state"], provider_id=r["provider_id"], url=r["url"],
+        extra=json.loads(r["extra"] or "{}"), error=r["error"], attempts=r["attempts"],
+    )
