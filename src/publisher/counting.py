@@ -70,7 +70,10 @@ def measure(
     cap = LIMITS[network] if limit is None else limit
     detail = ""
     if network == "x":
-        length = x_length(text)
+        parsed = _parse_tweet(text)
+        length = int(parsed.weightedLength)
+        if text and not parsed.valid and length <= cap:
+            detail = "contains characters X rejects (U+FFFE, U+FEFF, U+FFFF, U+202A–U+202E)"
     elif network == "bluesky":
         length = bluesky_length(text)
         size = bluesky_bytes(text)
@@ -163,7 +166,7 @@ def _collapse_mentions(text: str) -> str:
 
 def _is_emoji(cluster: str) -> bool:
     """Whether a grapheme cluster shows as an emoji picture."""
-    return bool(_emoji_re().search(cluster))
+    return _emoji_re().search(cluster) is not None
 
 
 def _parse_tweet(text: str) -> Any:
