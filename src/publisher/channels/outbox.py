@@ -1,0 +1,107 @@
+"""The embedded default channel: a local folder that receives every output as files.
+
+It needs no account and no server, so a first `publish` works anywhere; the ledger still records
+each file as a delivery, so a second run writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+from publisher.channels import BatchResult, EmailBatch, Receipt
+from publisher.config import Site
+from publisher.errors import ConfigError
+from publisher.message import MessageBuilder
+from publisher.model import Edition, SocialPost
+
+NAME = "outbox"
+SECRETS: tuple[str, ...] = ()
+
+
+class Outbox:
+    """Writes the newsletter as .eml and each social post as a text file under one folder."""
+
+    name = NAME
+    batch_size = 50
+    idempotent = True  # rewriting the same file cannot duplicate anything
+
+    def __init__(self, folder: Path, edition: Edition, site: Site) -> None:
+        self.folder = folder
+        self.edition = edition
+        self.site = site
+
+    def preflight(self) -> Mapping[str, int]:
+        """The folder must be creatable and writable."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the outbox ({exc.strerror})",
+                where=str(self.folder),
+                fix="choose another folder with --out",
+            ) from exc
+        return {}
+
+    def send_batch(self, batch: EmailBatch) -> BatchResult:
+        """Write one .eml per recipient; the first is newsletter.eml."""
+        domain = self.site.sender.rpartition("@")[2].strip("> ") or "localhost"
+        builder = MessageBuilder(
+            batch.newsletter, self.site, lang=batch.lang, list_id=self.site.list_id,
+            message_id_domain=domain,
+        )
+        accepted = {}
+        for recipient in batch.recipients:
+            message_id = make_msgid(idstring=batch.key[:16], domain=domain)
+            data = builder.build(recipient, date=datetime.now(UTC), message_id=message_id)
+            path = self.folder / eml_name(recipient.email, first=not accepted)
+            write_atomic(path, data)
+            accepted[recipient.email] = str(path)
+        return BatchResult(accepted=accepted)
+
+    def send_post(
+        self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None
+    ) -> Receipt:
+        """Write the post's text where an editor can copy it from."""
+        path = self.folder / "social" / f"{post.network}-{post.position}.txt"
+        write_atomic(path, post.text.encode())
+        return Receipt(provider_id=str(path), url=path.resolve().as_uri())
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def eml_name(email: str, *, first: bool) -> str:
+    """newsletter.eml for the first recipient, newsletter-<address>.eml for the rest."""
+    return "newsletter.eml" if first else f"newsletter-{email.replace('/', '_')}.eml"
+
+
+def write_artifacts(folder: Path, edition: Edition, edition_data: Mapping[str, Any]) -> list[Path]:
+    """Keep the edition's pure outputs beside the deliveries (rewritten identically each run)."""
+    faq = edition.faq
+    files = {
+        "edition.json": json.dumps(edition_data, ensure_ascii=False, indent=2) + "\n",
+        "newsletter.html": edition.newsletter.html,
+        "newsletter.txt": edition.newsletter.text,
+        "faq.md": faq.markdown,
+        "faq.html": faq.html,
+        "faq.jsonld": json.dumps(dict(faq.jsonld), ensure_ascii=False, indent=2) + "\n",
+    }
+    written = []
+    for name, content in files.items():
+        write_atomic(folder / name, content.encode())
+        written.append(folder / name)
+    return written
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file so a crash never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

@@ -1,0 +1,264 @@
+"""The `publish` command: parse arguments, call the core, map errors to exit codes, print.
+
+`publish POST` is the default command (`publish run POST` spelled out); every other verb is a
+subcommand. Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 3 configuration or
+credentials, 4 a delivery failed, 5 the ledger refused (changed post, send in progress),
+6 lint found errors, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from publisher.errors import PublisherError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from publisher.deliver import Outcome
+    from publisher.pipeline import Prepared
+
+DEFAULT_COMMAND = "run"
+
+
+class DefaultCommandGroup(TyperGroup):
+    """Treat `publish POST …` as `publish run POST …` when POST is not a subcommand."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Insert the default command before the first word that is not a known subcommand."""
+        words = [a for a in args if not a.startswith("-")]
+        wants_group_help = not words and any(a in ("--help", "-h") for a in args)
+        if args and not wants_group_help and (not words or words[0] not in self.commands):
+            args = [DEFAULT_COMMAND, *args]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    help="Turn one Markdown article into a newsletter, social posts and an FAQ digest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+PostArg = Annotated[Path, typer.Argument(help="The article: Markdown with YAML front matter.")]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="publisher.toml to use (default: ./publisher.toml).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console, imported only when something is printed."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _config(path: Path | None) -> Any:
+    """Settings from the file, or the embedded defaults."""
+    from publisher.config import load_config
+
+    return load_config(path)
+
+
+@app.command(DEFAULT_COMMAND)
+def run_command(
+    post: PostArg,
+    config: ConfigOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Outbox folder.")] = None,
+    templates: Annotated[Path | None, typer.Option(help="Folder overriding templates/.")] = None,
+    as_json: JsonOpt = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Render and plan only.")] = False,
+    thread: Annotated[bool | None, typer.Option("--thread/--no-thread")] = None,
+    resend: Annotated[bool, typer.Option(help="Send a changed article as a new edition.")] = False,
+    retry_pending: Annotated[
+        bool, typer.Option(help="Resend deliveries a crash left uncertain.")
+    ] = False,
+) -> None:
+    """Build every output of POST and deliver it (the default command)."""
+    from publisher.edition import edition_json
+    from publisher.pipeline import Options, prepare, publish
+
+    settings = _config(config)
+    options = Options(post, out, templates, thread, dry_run, resend, retry_pending)
+    prepared = prepare(options, settings)
+    if as_json:
+        sys.stdout.write(json.dumps(edition_json(prepared.edition), ensure_ascii=False, indent=2))
+        sys.stdout.write("\n")
+    console = _console(stderr=as_json)
+    for warning in prepared.edition.warnings:
+        _console(stderr=True).print(f"[yellow]warning:[/] {warning}")
+    if dry_run:
+        _print_plan(console, prepared)
+        return
+    outcomes = publish(prepared, settings, options, progress=_progress_factory())
+    _print_outcomes(console, prepared, outcomes)
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        raise typer.Exit(4)
+
+
+def _print_plan(console: Console, prepared: Prepared) -> None:
+    """The dry-run plan: what would go where."""
+    from rich.table import Table
+
+    table = Table(title=f"Plan for {prepared.article.title} (dry run: nothing sent)")
+    for column in ("output", "length / limit", "channel", "items"):
+        table.add_column(column)
+    for step in prepared.plan.steps:
+        items = "subscribers" if step.kind == "email" else str(len(step.items))
+        table.add_row(step.output, step.measure, step.channel, items)
+    console.print(table)
+
+
+def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome]) -> None:
+    """The rich summary: each output, its size against its limit, where it went, new or not."""
+    from rich.table import Table
+
+    table = Table(title=f"{prepared.article.title}")
+    for column in ("output", "length / limit", "where", "status"):
+        table.add_column(column)
+    for outcome in outcomes:
+        where = outcome.channel
+        if outcome.channel == "outbox":
+            where = str(prepared.folder)
+        status = outcome.status
+        style = "red" if outcome.error else ("green" if outcome.new else "dim")
+        table.add_row(outcome.output, outcome.measure, where, f"[{style}]{status}[/]")
+    console.print(table)
+    for outcome in outcomes:
+        if outcome.error:
+            _console(stderr=True).print(f"[red]error:[/] {outcome.error}")
+    if all(o.new == 0 and not o.error for o in outcomes):
+        console.print("Nothing new to send: every output was already delivered.")
+
+
+def _progress_factory() -> Any:
+    """A rich progress bar on stderr for long sends; quiet for short ones and non-terminals."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.progress import Progress
+
+    def start(label: str, total: int) -> Any:
+        bar = Progress(console=_console(stderr=True), transient=True)
+        bar.start()
+        task = bar.add_task(label, total=total or None)
+        return lambda n: bar.advance(task, n)
+
+    return start
+
+
+@app.command("measure")
+def measure_command(
+    text: Annotated[str, typer.Argument(help="The text to count, as you would post it.")],
+    network: Annotated[str, typer.Option("--network", "-n", help="x, bluesky, mastodon…")] = "x",
+    limit: Annotated[int | None, typer.Option(help="Override the network's limit.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count TEXT exactly as NETWORK does and compare it with the limit."""
+    from publisher.counting import measure
+
+    result = measure(network, text, limit=limit)
+    if as_json:
+        data = {"network": result.network, "length": result.length, "limit": result.limit,
+                "fits": result.fits, "unit": result.unit}
+        print(json.dumps(data))
+    else:
+        verdict = "fits" if result.fits else f"too long by {result.length - result.limit}"
+        print(f"{result.network}: {result.length}/{result.limit} {result.unit} — {verdict}")
+    if not result.fits:
+        raise typer.Exit(2)
+
+
+@app.command("status")
+def status_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Show, per channel, how many deliveries of POST are sent, pending and failed."""
+    from publisher.ledger import Ledger
+    from publisher.pipeline import load_article
+
+    settings = _config(config)
+    article = load_article(post)
+    ledger = Ledger(Path(settings.ledger))
+    tallies = ledger.tally(article.content_hash)
+    pending = ledger.rows(article.content_hash, state="pending")
+    sent = ledger.rows(article.content_hash, state="sent")
+    ledger.close()
+    if as_json:
+        print(json.dumps({
+            "edition": article.content_hash,
+            "channels": [t.__dict__ for t in tallies],
+            "pending": [{"channel": r.channel, "item": r.item, "batch": r.batch} for r in pending],
+            "sent": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
+                      "url": r.url} for r in sent],
+        }, ensure_ascii=False))
+        return
+    _print_status(article.title, tallies, pending, sent)
+
+
+def _print_status(title: str, tallies: list[Any], pending: list[Any], sent: list[Any]) -> None:
+    """Per-channel counts, uncertain batches, and provider ids."""
+    from rich.table import Table
+
+    console = _console()
+    if not tallies:
+        console.print(f"{title}: nothing delivered yet.")
+        return
+    table = Table(title=title)
+    for column in ("channel", "sent", "pending", "failed"):
+        table.add_column(column)
+    for t in tallies:
+        table.add_row(t.channel, str(t.sent), str(t.pending), str(t.failed))
+    console.print(table)
+    for row in pending:
+        console.print(f"[yellow]uncertain[/] {row.channel} {row.item} (batch {row.batch}) —"
+                      " rerun with --retry-pending to resend")
+    for row in sent[:20]:
+        console.print(f"sent {row.channel} {row.item} → {row.provider_id} {row.url}".rstrip())
+
+
+def main() -> None:
+    """Entry point: one line on stderr and a documented exit code for every known error."""
+    args = sys.argv[1:]
+    debug = "--debug" in args or bool(os.environ.get("PUBLISHER_DEBUG"))
+    args = [a for a in args if a != "--debug"]
+    try:
+        code = app(args=args, prog_name="publish", standalone_mode=False)
+    except PublisherError as exc:
+        if debug:
+            raise
+        from publisher.secrets import mask
+
+        _console(stderr=True).print(f"[red]error:[/] {mask(exc.one_line())}", markup=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if debug or _is_usage_error(exc):
+            _usage_exit(exc, debug)
+        _console(stderr=True).print(
+            f"[red]internal error:[/] {type(exc).__name__}: {exc} — rerun with --debug and report"
+        )
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Typer's own argument errors (vendored click exceptions)."""
+    return hasattr(exc, "exit_code") and hasattr(exc, "show")
+
+
+def _usage_exit(exc: Exception, debug: bool) -> None:
+    """Let typer print its usage message, or re-raise under --debug."""
+    if not _is_usage_error(exc):
+        raise exc
+    exc.show()  # type: ignore[attr-defined]
+    sys.exit(getattr(exc, "exit_code", 2))

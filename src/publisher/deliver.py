@@ -1,0 +1,216 @@
+"""Plan → channels → ledger: the only loop that calls providers, and it records every call.
+
+Each delivery is written pending before the call and sent (with the provider's id) after it. On a
+rerun, sent rows are skipped; pending rows are retried when the channel is idempotent, otherwise
+reported as uncertain until the editor passes --retry-pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from publisher.channels import EmailBatch, EmailChannel, Receipt, SocialChannel
+from publisher.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from publisher.http import RetryPolicy, with_retries
+from publisher.ledger import Ledger, Row
+from publisher.model import Edition, Recipient
+from publisher.plan import Plan, Step
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Outcome:
+    """One line of the run's summary: what went where, and what happened to it."""
+
+    output: str
+    channel: str
+    measure: str
+    new: int = 0
+    already: int = 0
+    uncertain: int = 0
+    failed: int = 0
+    error: str = ""
+    destinations: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """A short word for the summary table."""
+        if self.error:
+            return "failed"
+        parts = [
+            f"{n} {word}"
+            for n, word in (
+                (self.new, "new"), (self.already, "already sent"),
+                (self.uncertain, "uncertain"), (self.failed, "failed"),
+            )
+            if n
+        ]
+        return ", ".join(parts) or "nothing to send"
+
+
+@dataclass
+class Run:
+    """What one delivery run needs from the edge: ledger, live channels and options."""
+
+    ledger: Ledger
+    edition: Edition
+    plan: Plan
+    channels: Mapping[str, Any]
+    recipients: Callable[[], Iterable[Recipient]]
+    retry_pending: bool = False
+    policy: RetryPolicy = RetryPolicy()
+    sleep: Callable[[float], None] | None = None
+    progress: Callable[[str, int], Progress] | None = None
+
+
+def deliver(run: Run) -> list[Outcome]:
+    """Carry out every step; a channel that fails permanently stops, the others go on."""
+    outcomes = []
+    for step in run.plan.steps:
+        outcome = Outcome(step.output, step.channel, step.measure)
+        try:
+            if step.kind == "email":
+                send_newsletter(run, step, run.channels[step.channel], outcome)
+            else:
+                send_thread(run, step, run.channels[step.channel], outcome)
+        except DeliveryError as exc:
+            outcome.error = exc.one_line()
+        outcomes.append(outcome)
+        run.ledger.heartbeat(run.plan.post)
+    return outcomes
+
+
+def send_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcome) -> None:
+    """Stream recipients in batches; skip sent ones, resolve pending ones, send the rest."""
+    tick = run.progress("newsletter", 0) if run.progress else None
+    for chunk in _chunks(run.recipients(), channel.batch_size):
+        rows = run.ledger.states(run.plan.edition, step.channel, [r.email for r in chunk])
+        fresh, retry = _sort_recipients(run, channel, chunk, rows, outcome)
+        for key, recipients in retry.items():
+            _send_batch(run, step, channel, key, recipients, outcome)
+        if fresh:
+            _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh),
+                        fresh, outcome)
+        if tick:
+            tick(len(chunk))
+
+
+def _sort_recipients(
+    run: Run, channel: EmailChannel, chunk: list[Recipient], rows: Mapping[str, Row],
+    outcome: Outcome,
+) -> tuple[list[Recipient], dict[str, list[Recipient]]]:
+    """Split a chunk into fresh recipients and pending batches worth resending under their key."""
+    fresh: list[Recipient] = []
+    retry: dict[str, list[Recipient]] = {}
+    for recipient in chunk:
+        row = rows.get(recipient.email)
+        if row is None or row.state == "failed":
+            fresh.append(recipient)
+        elif row.state == "sent":
+            outcome.already += 1
+        elif channel.idempotent or run.retry_pending:
+            retry.setdefault(row.batch, []).append(recipient)
+        else:
+            outcome.uncertain += 1
+    return fresh, retry
+
+
+def _send_batch(
+    run: Run, step: Step, channel: EmailChannel, key: str, recipients: list[Recipient],
+    outcome: Outcome,
+) -> None:
+    """One provider call, framed by ledger writes."""
+    ledger, edition = run.ledger, run.plan.edition
+    emails = [r.email for r in recipients]
+    ledger.mark_pending(edition, run.plan.post, step.channel, emails, batch=key)
+    batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang)
+    try:
+        result = _retrying(run, lambda: channel.send_batch(batch))
+    except TransientDeliveryError as exc:
+        if not exc.maybe_delivered:
+            ledger.mark_failed(edition, step.channel, dict.fromkeys(emails, exc.one_line()))
+        raise
+    except PermanentDeliveryError as exc:
+        ledger.mark_failed(edition, step.channel, dict.fromkeys(emails, exc.one_line()))
+        raise
+    ledger.mark_sent(edition, step.channel, {e: (pid, "", {}) for e, pid in result.accepted.items()})
+    if result.rejected:
+        ledger.mark_failed(edition, step.channel, dict(result.rejected))
+    outcome.new += len(result.accepted)
+    outcome.failed += len(result.rejected)
+    if len(outcome.destinations) < 3:
+        outcome.destinations.extend(list(result.accepted.values())[:1])
+
+
+def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) -> None:
+    """Post a thread in order, each reply to the post before it; resume after the last sent."""
+    posts = run.edition.social[step.output]
+    rows = run.ledger.states(run.plan.edition, step.channel, list(step.items))
+    root: Receipt | None = None
+    parent: Receipt | None = None
+    for post, item in zip(posts, step.items, strict=True):
+        row = rows.get(item)
+        if row is not None and row.state == "sent":
+            receipt = Receipt(row.provider_id, row.url, row.extra)
+            outcome.already += 1
+        elif row is not None and row.state == "pending" and not (
+            channel.idempotent or run.retry_pending
+        ):
+            outcome.uncertain += 1
+            return  # a later post cannot reply to a post we are unsure exists
+        else:
+            receipt = _send_post(run, step, channel, item, post, parent, root, row)
+            outcome.new += 1
+        outcome.destinations.append(receipt.url or receipt.provider_id)
+        root = root or receipt
+        parent = receipt
+
+
+def _send_post(
+    run: Run, step: Step, channel: SocialChannel, item: str, post: Any,
+    parent: Receipt | None, root: Receipt | None, row: Row | None,
+) -> Receipt:
+    """One post, framed by ledger writes."""
+    ledger, edition = run.ledger, run.plan.edition
+    key = batch_key(edition, step.channel, [item])
+    ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
+    try:
+        receipt = _retrying(
+            run, lambda: channel.send_post(post, key=key, reply_to=parent, root=root)
+        )
+    except PermanentDeliveryError as exc:
+        ledger.mark_failed(edition, step.channel, {item: exc.one_line()})
+        raise
+    except TransientDeliveryError as exc:
+        if not exc.maybe_delivered:
+            ledger.mark_failed(edition, step.channel, {item: exc.one_line()})
+        raise
+    ledger.mark_sent(edition, step.channel, {item: (receipt.provider_id, receipt.url, receipt.extra)})
+    return receipt
+
+
+def _retrying(run: Run, call: Callable[[], Any]) -> Any:
+    """The shared retry loop with this run's policy and sleeper."""
+    if run.sleep is None:
+        return with_retries(call, run.policy)
+    return with_retries(call, run.policy, sleep=run.sleep)
+
+
+def batch_key(edition: str, channel: str, members: Iterable[Recipient | str]) -> str:
+    """A key stable across retries: the same edition, channel and members give the same key."""
+    digest = hashlib.sha256(f"{edition}\0{channel}".encode())
+    for member in members:
+        digest.update(b"\0" + (member if isinstance(member, str) else member.email).encode())
+    return digest.hexdigest()[:32]
+
+
+def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
+    """Consecutive lists of at most size items, without materialising the stream."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

@@ -1,0 +1,154 @@
+"""The whole job in order: read → parse → preflight → edition → plan → lock → deliver.
+
+The CLI calls `prepare` and `publish`; everything it prints comes from the values returned here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.channels.outbox import Outbox, write_artifacts
+from publisher.config import Config
+from publisher.deliver import Outcome, Run, deliver
+from publisher.edition import build_edition, edition_json
+from publisher.errors import ConfigError, InputError
+from publisher.ledger import Ledger
+from publisher.model import Article, Edition, Recipient
+from publisher.newsletter import load_templates
+from publisher.plan import OUTBOX, Plan, build_plan, email_route, social_route
+from publisher.source import parse_article, read_post
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the editor asked for on the command line."""
+
+    post: Path
+    out: Path | None = None
+    templates: Path | None = None
+    thread: bool | None = None
+    dry_run: bool = False
+    resend: bool = False
+    retry_pending: bool = False
+
+
+@dataclass
+class Prepared:
+    """An edition ready to deliver, with its plan and the live channels it needs."""
+
+    article: Article
+    edition: Edition
+    plan: Plan
+    folder: Path
+    channels: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release every channel's connections."""
+        for channel in self.channels.values():
+            channel.close()
+
+
+def load_article(path: Path) -> Article:
+    """Read and parse one post."""
+    return parse_article(read_post(path), source=str(path))
+
+
+def prepare(options: Options, config: Config) -> Prepared:
+    """Everything up to the plan; live channels are preflighted before anything is sent."""
+    article = load_article(options.post)
+    templates = load_templates(_templates_dir(options, config))
+    folder = (options.out or Path(config.outbox)) / (article.slug or "post")
+    channels: dict[str, Any] = {}
+    hints: dict[str, Mapping[str, int]] = {}
+    if not options.dry_run:
+        channels, hints = open_channels(article, config)
+    edition = build_edition(article, config, templates, thread=options.thread, hints=hints)
+    plan = build_plan(edition, config)
+    if not options.dry_run:
+        channels[OUTBOX] = Outbox(folder, edition, config.site)
+        channels[OUTBOX].preflight()
+    return Prepared(article, edition, plan, folder, channels)
+
+
+def publish(
+    prepared: Prepared,
+    config: Config,
+    options: Options,
+    *,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    recipients: Callable[[], Iterable[Recipient]] | None = None,
+) -> list[Outcome]:
+    """Deliver a prepared edition under the post's send lock; the ledger makes it exactly once."""
+    ledger = Ledger(Path(config.ledger))
+    try:
+        with ledger.lock(prepared.plan.post, source=str(options.post)):
+            ledger.check_edition(
+                prepared.plan.post, prepared.plan.edition,
+                resend=options.resend, source=str(options.post),
+            )
+            write_artifacts(prepared.folder, prepared.edition, edition_json(prepared.edition))
+            run = Run(
+                ledger=ledger, edition=prepared.edition, plan=prepared.plan,
+                channels=prepared.channels,
+                recipients=recipients or (lambda: sample_recipients(config)),
+                retry_pending=options.retry_pending, progress=progress,
+            )
+            return deliver(run)
+    finally:
+        ledger.close()
+        prepared.close()
+
+
+def open_channels(
+    article: Article, config: Config
+) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
+    """Build and preflight every live channel first, so one bad channel fails before any sends."""
+    names = {email_route(config)} | {social_route(n, config) for n in config.social.networks}
+    channels: dict[str, Any] = {}
+    hints: dict[str, Mapping[str, int]] = {}
+    for name in sorted(names - {OUTBOX}):
+        channel = channel_from_config(name, config)
+        hints[name] = channel.preflight() or {}
+        channels[name] = channel
+    return channels, hints
+
+
+def channel_from_config(name: str, config: Config) -> Any:
+    """Import publisher.channels.<name> and build it from its [channels.<name>] table."""
+    try:
+        module = importlib.import_module(f"publisher.channels.{name}")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"unknown channel {name!r}",
+            where=config.source or "publisher.toml",
+            fix="use outbox, smtp, sendgrid, postmark, resend, x, bluesky or mastodon",
+        ) from exc
+    settings = config.channels.get(name, {})
+    return module.from_config(settings, config.site)
+
+
+def sample_recipients(config: Config) -> Iterator[Recipient]:
+    """The one sample reader the outbox addresses when there is no subscriber list."""
+    site = config.site
+    base = site.unsubscribe_url or f"{site.url.rstrip('/')}/unsubscribe"
+    yield Recipient(
+        email=config.newsletter.sample_recipient,
+        name="",
+        unsubscribe_url=f"{base}?t=sample",
+        unsubscribe_mailto=site.unsubscribe_mailto,
+    )
+
+
+def _templates_dir(options: Options, config: Config) -> Path | None:
+    """--templates beats the config's newsletter.templates; neither means the built-in set."""
+    chosen = options.templates or (Path(config.newsletter.templates) if config.newsletter.templates
+                                   else None)
+    if chosen is not None and not chosen.is_dir():
+        raise InputError(
+            "templates folder not found", where=str(chosen), fix="point --templates at a folder"
+        )
+    return chosen

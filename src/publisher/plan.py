@@ -1,0 +1,82 @@
+"""Edition → delivery plan: which output goes through which channel, decided without I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from publisher.channels import SOCIAL_CHANNELS
+from publisher.config import Config
+from publisher.model import Edition
+
+OUTBOX = "outbox"
+GMAIL_CLIP_BYTES = 102 * 1024  # Gmail clips HTML bodies past about 102 KB
+
+
+@dataclass(frozen=True)
+class Step:
+    """One output on one channel; items are ledger keys (empty for a subscriber list)."""
+
+    output: str
+    channel: str
+    kind: Literal["email", "social"]
+    items: tuple[str, ...]
+    measure: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything one run will try to deliver, in order: email first, then each network."""
+
+    edition: str
+    post: str
+    steps: tuple[Step, ...]
+
+    def channels(self) -> tuple[str, ...]:
+        """Every distinct channel the plan uses, in order."""
+        return tuple(dict.fromkeys(step.channel for step in self.steps))
+
+
+def social_item(network: str, position: int) -> str:
+    """The ledger key of one post of a thread."""
+    return f"{network}#{position}"
+
+
+def email_route(config: Config) -> str:
+    """The channel that carries the newsletter."""
+    return config.newsletter.transport or OUTBOX
+
+
+def social_route(network: str, config: Config) -> str:
+    """A network goes live only when it has a [channels.<network>] table; else to the outbox."""
+    return network if network in SOCIAL_CHANNELS and network in config.channels else OUTBOX
+
+
+def build_plan(edition: Edition, config: Config) -> Plan:
+    """Decide every delivery of this edition."""
+    news = edition.newsletter
+    html_size = news.html_bytes or len(news.html.encode())
+    steps = [
+        Step(
+            output="newsletter",
+            channel=email_route(config),
+            kind="email",
+            items=(),
+            measure=f"{html_size / 1024:.1f} KB / {GMAIL_CLIP_BYTES // 1024} KB",
+        )
+    ]
+    for network, posts in edition.social.items():
+        if not posts:
+            continue
+        longest = max(posts, key=lambda p: p.length / p.limit)
+        steps.append(
+            Step(
+                output=network,
+                channel=social_route(network, config),
+                kind="social",
+                items=tuple(social_item(network, p.position) for p in posts),
+                measure=f"{longest.length}/{longest.limit}"
+                + (f" ×{len(posts)}" if len(posts) > 1 else ""),
+            )
+        )
+    return Plan(edition=edition.article.content_hash, post=edition.article.slug, steps=tuple(steps))
