@@ -225,6 +225,34 @@ def _print_status(title: str, tallies: list[Any], pending: list[Any], sent: list
         console.print(f"sent {row.channel} {row.item} → {row.provider_id} {row.url}".rstrip())
 
 
+@app.command("check")
+def check_command(config: ConfigOpt = None) -> None:
+    """Preflight: validate the config and every live channel's credentials; send nothing."""
+    from publisher.pipeline import check_channels
+
+    settings = _config(config)
+    console = _console()
+    for name, hints in check_channels(settings).items():
+        extra = ", ".join(f"{k}={v}" for k, v in hints.items())
+        console.print(f"[green]ok[/] {name}" + (f" ({extra})" if extra else ""))
+
+
+keys_app = typer.Typer(help="Store secrets in the system keyring.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("set")
+def keys_set_command(
+    name: Annotated[str, typer.Argument(help="The secret's name, e.g. SENDGRID_API_KEY.")],
+) -> None:
+    """Prompt for a secret (never echoed) and store it in the keyring."""
+    from publisher.secrets import set_secret
+
+    value = typer.prompt(name, hide_input=True)
+    set_secret(name, value)
+    _console().print(f"stored {name} in the keyring")
+
+
 def main() -> None:
     """Entry point: one line on stderr and a documented exit code for every known error."""
     args = sys.argv[1:]

@@ -65,7 +65,7 @@ def prepare(options: Options, config: Config) -> Prepared:
     channels: dict[str, Any] = {}
     hints: dict[str, Mapping[str, int]] = {}
     if not options.dry_run:
-        channels, hints = open_channels(article, config)
+        channels, hints = open_channels(config)
     edition = build_edition(article, config, templates, thread=options.thread, hints=hints)
     plan = build_plan(edition, config)
     if not options.dry_run:
@@ -103,18 +103,37 @@ def publish(
         prepared.close()
 
 
-def open_channels(
-    article: Article, config: Config
-) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
+def open_channels(config: Config) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
     """Build and preflight every live channel first, so one bad channel fails before any sends."""
-    names = {email_route(config)} | {social_route(n, config) for n in config.social.networks}
     channels: dict[str, Any] = {}
     hints: dict[str, Mapping[str, int]] = {}
-    for name in sorted(names - {OUTBOX}):
-        channel = channel_from_config(name, config)
-        hints[name] = channel.preflight() or {}
-        channels[name] = channel
+    try:
+        for name in live_channel_names(config):
+            channels[name] = channel_from_config(name, config)
+            hints[name] = channels[name].preflight() or {}
+    except BaseException:
+        for channel in channels.values():
+            channel.close()
+        raise
     return channels, hints
+
+
+def live_channel_names(config: Config) -> list[str]:
+    """Every configured channel other than the outbox, in a stable order."""
+    names = {email_route(config)} | {social_route(n, config) for n in config.social.networks}
+    return sorted(names - {OUTBOX})
+
+
+def check_channels(config: Config) -> dict[str, Mapping[str, int]]:
+    """`publish check`: preflight every live channel, then release them."""
+    results: dict[str, Mapping[str, int]] = {}
+    for name in live_channel_names(config):
+        channel = channel_from_config(name, config)
+        try:
+            results[name] = channel.preflight() or {}
+        finally:
+            channel.close()
+    return results
 
 
 def channel_from_config(name: str, config: Config) -> Any:
