@@ -1,0 +1,310 @@
+"""Turn markdown-it tokens into Blocks and Sections, and name each section's role by its heading.
+
+The body is parsed once by the shared parser; each top-level token span becomes one Block whose
+`markdown` is the exact source slice (from `token.map`), so every output can render it its own way.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from markdown_it.token import Token
+
+from publisher.markdown import markdown_parser
+from publisher.model import Block, BlockKind, Section, SectionRole
+
+# Heading words, compared after NFKC and casefolding, that give a section its role.
+ROLE_WORDS: dict[SectionRole, frozenset[str]] = {
+    "faq": frozenset({
+        "faq", "faqs", "q&a", "q & a", "qa", "q and a", "よくある質問", "よくあるご質問",
+        "よくある質問と回答", "質問と回答", "質問", "frequently asked questions",
+        "questions and answers", "questions & answers", "common questions", "reader questions",
+        "your questions answered", "読者からの質問", "q&aコーナー",
+    }),
+    "summary": frozenset({
+        "まとめ", "summary", "tl;dr", "tldr", "tl dr", "key takeaways", "takeaways",
+        "in short", "in summary", "要約", "ポイント", "要点", "おさらい", "recap",
+        "at a glance", "the short version", "today's takeaways", "今回のまとめ",
+        "この記事のまとめ", "本記事のまとめ", "記事のまとめ",
+    }),
+    "closing": frozenset({
+        "おわりに", "終わりに", "さいごに", "最後に", "結びに", "むすびに", "あとがき",
+        "conclusion", "conclusions", "closing thoughts", "final thoughts", "wrapping up",
+        "wrap-up", "wrap up", "in closing", "afterword", "closing", "parting thoughts",
+    }),
+}
+# English words that may also start a longer heading: "FAQ about fares", "Summary of the day".
+PREFIX_WORDS = frozenset({
+    "faq", "faqs", "frequently asked questions", "questions and answers", "summary",
+    "key takeaways", "conclusion",
+})
+# "まとめ|…", "Summary: …", "よくある質問(FAQ)": the role word is one of these parts.
+HEADING_PARTS = re.compile(r"[|｜:：/／・—–\-(){}\[\]「」『』【】〈〉]+")
+LIST_MARKER = re.compile(r"^(?P<indent>[ \t]*)(?:[-+*]|\d{1,9}[.)])(?P<gap>[ \t]*)")
+CONTAINER_KINDS: dict[str, BlockKind] = {
+    "paragraph_open": "paragraph",
+    "bullet_list_open": "bullet_list",
+    "ordered_list_open": "ordered_list",
+    "blockquote_open": "blockquote",
+    "table_open": "table",
+    "heading_open": "heading",
+}
+LEAF_KINDS: dict[str, BlockKind] = {
+    "fence": "code", "code_block": "code", "html_block": "html", "hr": "hr",
+}
+
+
+@dataclass(frozen=True)
+class ParsedBlock:
+    """A Block plus, for headings, the level and inline Markdown the section splitter needs."""
+
+    block: Block
+    heading_level: int = 0
+    heading: str = ""
+
+
+@dataclass
+class _OpenSection:
+    """A section being filled while walking the blocks."""
+
+    heading: str
+    level: int
+    role: SectionRole
+    line: int
+    blocks: list[Block] = field(default_factory=list)
+
+    def freeze(self) -> Section:
+        """The immutable Section."""
+        return Section(self.heading, self.level, tuple(self.blocks), self.role, self.line)
+
+
+def parse_blocks(text: str) -> list[ParsedBlock]:
+    """Top-level blocks of `text` with 1-based line numbers of `text` itself."""
+    lines = text.split("\n")
+    tokens = markdown_parser().parse(text)
+    out: list[ParsedBlock] = []
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        end = _span_end(tokens, i)
+        parsed = _block_from_span(tokens, i, end, lines) if token.level == 0 else None
+        if parsed is not None:
+            out.append(parsed)
+        i = end + 1
+    return out
+
+
+def split_sections(
+    blocks: Sequence[ParsedBlock],
+) -> tuple[tuple[Block, ...], tuple[Section, ...]]:
+    """Lead (blocks before the first heading) and sections; sub-headings stay in role sections."""
+    lead: list[Block] = []
+    sections: list[_OpenSection] = []
+    for parsed in blocks:
+        current = sections[-1] if sections else None
+        if parsed.heading_level and not (
+            current and current.role != "body" and parsed.heading_level > current.level
+        ):
+            role = heading_role(parsed.block.text)
+            sections.append(
+                _OpenSection(parsed.heading, parsed.heading_level, role, parsed.block.line)
+            )
+        elif current is not None:
+            current.blocks.append(parsed.block)
+        else:
+            lead.append(parsed.block)
+    return tuple(lead), tuple(s.freeze() for s in sections)
+
+
+def heading_role(heading_text: str) -> SectionRole:
+    """faq, summary or closing when the heading (or a part of it) names one, else body."""
+    folded = unicodedata.normalize("NFKC", heading_text).casefold().strip()
+    parts = [folded, *(p.strip() for p in HEADING_PARTS.split(folded))]
+    for part in parts:
+        part = part.strip(" ?!.。！？")
+        for role, words in ROLE_WORDS.items():
+            if part in words or any(part.startswith(w + " ") for w in words & PREFIX_WORDS):
+                return role
+            if role == "summary" and part.endswith("のまとめ"):
+                return role
+    return "body"
+
+
+def inline_plain_text(children: Sequence[Token] | None) -> str:
+    """Visible text of an inline token's children: no markup, line breaks kept as newlines."""
+    out: list[str] = []
+    for child in children or ():
+        if child.type in {"text", "code_inline"}:
+            out.append(child.content)
+        elif child.type in {"softbreak", "hardbreak"}:
+            out.append("\n")
+        elif child.type == "image":
+            out.append(inline_plain_text(child.children) or child.content)
+    return "".join(out)
+
+
+def markdown_plain_text(markdown_text: str) -> list[str]:
+    """Visible text of each paragraph, list item and heading of a Markdown snippet, in order."""
+    texts: list[str] = []
+    for token in markdown_parser().parse(markdown_text):
+        if token.type == "inline":
+            text = inline_plain_text(token.children).strip()
+        elif token.type == "html_block":
+            text = html_text(token.content).strip()
+        elif token.type in {"fence", "code_block"}:
+            text = token.content.strip()
+        else:
+            continue
+        if text:
+            texts.append(text)
+    return texts
+
+
+def html_text(html: str) -> str:
+    """Visible text of raw HTML, without tags and without script/style contents."""
+    collector = _TextCollector()
+    collector.feed(html)
+    collector.close()
+    return "".join(collector.parts)
+
+
+def join_lines(lines: Sequence[str]) -> str:
+    """Join wrapped lines: nothing between two CJK characters, a space elsewhere."""
+    out = ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if out and not (_is_cjk(out[-1]) and _is_cjk(line[0])):
+            out += " "
+        out += line
+    return out
+
+
+def _is_cjk(ch: str) -> bool:
+    """Whether a character belongs to CJK text, where lines join without a space."""
+    return ord(ch) >= 0x2E80 and unicodedata.east_asian_width(ch) in {"W", "F"}
+
+
+class _TextCollector(HTMLParser):
+    """Collects text nodes outside script and style."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Start skipping inside script/style."""
+        if tag in {"script", "style"}:
+            self._skipping += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        """Stop skipping after script/style."""
+        if tag in {"script", "style"} and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        """Keep visible text."""
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def _span_end(tokens: Sequence[Token], start: int) -> int:
+    """Index of the token closing the one at `start` (itself for leaf tokens)."""
+    token = tokens[start]
+    if token.nesting != 1:
+        return start
+    for j in range(start + 1, len(tokens)):
+        if tokens[j].level == token.level and tokens[j].nesting == -1:
+            return j
+    return len(tokens) - 1
+
+
+def _block_from_span(
+    tokens: Sequence[Token], start: int, end: int, lines: Sequence[str]
+) -> ParsedBlock | None:
+    """One Block for the token span [start, end], or None for tokens that are not blocks."""
+    token = tokens[start]
+    kind = CONTAINER_KINDS.get(token.type) or LEAF_KINDS.get(token.type)
+    if kind is None or token.map is None:
+        return None
+    first, last = token.map
+    markdown = _source_slice(lines, first, last)
+    line = first + 1
+    if kind == "heading":
+        inline = tokens[start + 1]
+        text = inline_plain_text(inline.children).strip()
+        block = Block("heading", markdown, text, line)
+        return ParsedBlock(block, int(token.tag[1:]), inline.content.strip())
+    if kind in {"bullet_list", "ordered_list"}:
+        return ParsedBlock(_list_block(tokens, start, end, lines, kind))
+    if kind == "code":
+        return ParsedBlock(Block(kind, markdown, token.content.rstrip("\n"), line))
+    if kind == "html":
+        return ParsedBlock(Block(kind, markdown, html_text(token.content).strip(), line))
+    return ParsedBlock(Block(kind, markdown, _span_text(tokens, start, end), line))
+
+
+def _list_block(
+    tokens: Sequence[Token], start: int, end: int, lines: Sequence[str], kind: BlockKind
+) -> Block:
+    """A list Block whose items are each item's Markdown without its marker."""
+    first, last = tokens[start].map or (0, 0)
+    items: list[str] = []
+    texts: list[str] = []
+    number = int(tokens[start].attrGet("start") or 1) if kind == "ordered_list" else 0
+    i = start + 1
+    while i < end:
+        item_end = _span_end(tokens, i)
+        item_map = tokens[i].map
+        if tokens[i].type == "list_item_open" and item_map is not None:
+            items.append(_item_markdown(lines, item_map[0], item_map[1]))
+            marker = f"{number + len(texts)}." if kind == "ordered_list" else "-"
+            texts.append(f"{marker} {_span_text(tokens, i, item_end)}".rstrip())
+        i = item_end + 1
+    markdown = _source_slice(lines, first, last)
+    return Block(kind, markdown, "\n".join(texts), first + 1, tuple(items))
+
+
+def _span_text(tokens: Sequence[Token], start: int, end: int) -> str:
+    """Plain text of every inline and code token in a span, one per line."""
+    parts: list[str] = []
+    for token in tokens[start : end + 1]:
+        if token.type == "inline":
+            parts.append(inline_plain_text(token.children).strip())
+        elif token.type in {"fence", "code_block"}:
+            parts.append(token.content.rstrip("\n"))
+        elif token.type == "html_block":
+            parts.append(html_text(token.content).strip())
+    return "\n".join(p for p in parts if p)
+
+
+def _source_slice(lines: Sequence[str], first: int, last: int) -> str:
+    """Source lines [first, last) with trailing blank lines removed."""
+    return "\n".join(lines[first:last]).rstrip()
+
+
+def _item_markdown(lines: Sequence[str], first: int, last: int) -> str:
+    """A list item's source with the marker removed and continuation lines dedented."""
+    item_lines = list(lines[first:last])
+    if not item_lines:
+        return ""
+    match = LIST_MARKER.match(item_lines[0])
+    if match is None:
+        return _source_slice(item_lines, 0, len(item_lines))
+    gap = len(match.group("gap"))
+    width = match.end() - gap + (gap if 1 <= gap <= 4 else 1)
+    head = item_lines[0][match.end() :]
+    rest = [_dedent(line, width) for line in item_lines[1:]]
+    return "\n".join([head, *rest]).strip()
+
+
+def _dedent(line: str, width: int) -> str:
+    """Remove up to `width` leading spaces (lazy continuation lines have fewer)."""
+    stripped = len(line) - len(line.lstrip(" "))
+    return line[min(stripped, width) :]

@@ -1,0 +1,90 @@
+"""Condense an answer to its first sentence or two within a length, never cutting mid-word.
+
+Lengths are counted in grapheme clusters, as a reader sees characters. Whole sentences are
+kept when they fit; only a first sentence longer than the limit is cut, at a phrase boundary
+(BudouX phrases for CJK text, spaces elsewhere), and then ends with "…".
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import budoux
+import regex
+
+from publisher.blocks import join_lines, markdown_plain_text
+from publisher.sentences import split_sentences
+
+ELLIPSIS = "…"
+MAX_SENTENCES = 2
+GRAPHEME = regex.compile(r"\X")
+CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
+# Punctuation that should not sit right before the ellipsis.
+DANGLING = " 、，,;:；：・-—(（「『"
+
+
+def grapheme_length(text: str) -> int:
+    """Characters as a reader counts them (an emoji with modifiers is one)."""
+    return len(GRAPHEME.findall(text))
+
+
+def short_answer(answer_markdown: str, limit: int, *, lang: str = "en") -> str:
+    """Plain text of the answer's first sentence or two, within `limit` graphemes."""
+    text = " ".join(join_lines(p.split("\n")) for p in markdown_plain_text(answer_markdown))
+    sentences = split_sentences(text)
+    if not sentences:
+        return ""
+    kept = sentences[0]
+    if grapheme_length(kept) > limit:
+        return _cut_at_phrase(kept, limit, lang)
+    for sentence in sentences[1:MAX_SENTENCES]:
+        joined = _join_sentences(kept, sentence)
+        if grapheme_length(joined) > limit:
+            break
+        kept = joined
+    return kept
+
+
+def _join_sentences(first: str, second: str) -> str:
+    """Two sentences as prose: no space after CJK punctuation, one space otherwise."""
+    return first + second if CJK.search(first[-2:] + second[:1]) else f"{first} {second}"
+
+
+def _cut_at_phrase(sentence: str, limit: int, lang: str) -> str:
+    """The longest run of whole phrases that fits with an ellipsis."""
+    phrases = _phrases(sentence, lang)
+    kept = ""
+    for phrase in phrases:
+        if grapheme_length(kept + phrase) + len(ELLIPSIS) > limit:
+            break
+        kept += phrase
+    kept = kept.rstrip(DANGLING)
+    if not kept:
+        # A single word longer than the limit: cut at a grapheme boundary instead.
+        graphemes = GRAPHEME.findall(sentence)
+        kept = "".join(graphemes[: max(limit - len(ELLIPSIS), 0)])
+    return kept + ELLIPSIS
+
+
+def _phrases(sentence: str, lang: str) -> list[str]:
+    """Phrases that may end a cut: BudouX chunks for CJK, space-separated words otherwise."""
+    if CJK.search(sentence):
+        return [
+            piece
+            for word in regex.split(r"(?<=\s)", sentence)
+            for piece in _budoux_parser(lang).parse(word)
+        ]
+    return regex.split(r"(?<=\s)", sentence)
+
+
+@cache
+def _budoux_parser(lang: str) -> budoux.Parser:
+    """BudouX's model for the article's language (Japanese for CJK text by default)."""
+    if lang.startswith("zh"):
+        traditional = lang.lower() in {"zh-hant", "zh-tw", "zh-hk"}
+        return (
+            budoux.load_default_traditional_chinese_parser()
+            if traditional
+            else budoux.load_default_simplified_chinese_parser()
+        )
+    return budoux.load_default_japanese_parser()
