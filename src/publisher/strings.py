@@ -37,7 +37,9 @@ BUILTIN: Mapping[str, Mapping[str, str]] = {
         "faq": "よくある質問",
         "question": "Q",
         "answer": "A",
-        "why_received": "このメールは{site}のニュースレターにご登録いただいた方にお送りしています。",
+        "why_received": (
+            "このメールは{site}のニュースレターにご登録いただいた方にお送りしています。"
+        ),
         "unsubscribe": "配信停止",
         "links": "リンク",
         "image": "画像",

@@ -1,0 +1,302 @@
+"""The newsletter: Article + FAQ digest → Jinja2 → MJML → HTML, plus its plain-text twin.
+
+`load_templates` is the only I/O; `render_newsletter` is pure. The result carries placeholder
+markers for the recipient's name and unsubscribe URL; `personalize` fills them per subscriber
+without recompiling anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import jinja2
+import mjml
+from markupsafe import Markup
+
+import publisher
+from publisher import placeholders
+from publisher.config import Config
+from publisher.emailhtml import FONTS, PALETTE, block_parts, email_html, email_inline_html
+from publisher.errors import ConfigError
+from publisher.model import Article, Block, FaqDigest, Newsletter, Recipient
+from publisher.placeholders import PLACEHOLDERS, marker
+from publisher.plaintext import LinkRefs, TextRenderer, heading
+from publisher.sanitize import absolute_url
+from publisher.strings import base_lang, chrome_strings, display_date, fill
+
+__all__ = [
+    "PLACEHOLDERS", "Templates", "load_templates", "personalize", "render_newsletter",
+    "templates_dir",
+]
+
+TEMPLATE_NAME = "newsletter.mjml.j2"
+PREHEADER_CHARS = {"ja": 90, "en": 140}
+RTL_LANGS = frozenset({"ar", "fa", "he", "ur"})
+UNDEFINED = re.compile(r"'(?:[^']*object)?'?\s*has no attribute '([^']+)'|'([^']+)' is undefined")
+
+
+@dataclass(frozen=True)
+class Templates:
+    """A loaded newsletter template and where it came from, for error messages."""
+
+    directory: Path
+    template: jinja2.Template
+
+    @property
+    def path(self) -> Path:
+        """The template file, as error messages name it."""
+        return self.directory / TEMPLATE_NAME
+
+
+def templates_dir() -> Path:
+    """The built-in templates: packaged in the wheel, else the repo's templates/ (editable)."""
+    packaged = Path(publisher.__file__).parent / "templates"
+    if (packaged / TEMPLATE_NAME).is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "templates"
+
+
+def load_templates(directory: Path | None) -> Templates:
+    """Read the template folder (a user override, else the built-in) into a strict environment."""
+    folder = directory or templates_dir()
+    if not (folder / TEMPLATE_NAME).is_file():
+        raise ConfigError(
+            f"no {TEMPLATE_NAME} in the templates folder",
+            where=str(folder),
+            fix=f"copy {templates_dir() / TEMPLATE_NAME} there, or drop the templates setting",
+        )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        autoescape=True,
+        keep_trailing_newline=True,
+    )
+    try:
+        template = env.get_template(TEMPLATE_NAME)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(
+            f"template syntax error: {exc.message}",
+            where=f"{folder / TEMPLATE_NAME}:{exc.lineno}",
+            fix="fix the Jinja2 syntax at that line",
+        ) from exc
+    return Templates(directory=folder, template=template)
+
+
+def render_newsletter(
+    article: Article, digest: FaqDigest, config: Config, templates: Templates
+) -> Newsletter:
+    """Render the email once; per-recipient values stay as placeholder markers."""
+    lang = article.lang or "en"
+    strings = chrome_strings(lang, config)
+    nonce = _nonce(article, digest, config)
+    subject = _one_line(strings["subject_prefix"] + article.title)
+    preheader = preheader_text(article)
+    context = _context(article, digest, config, strings, nonce, subject, preheader)
+    mjml_source = _render_template(templates, context)
+    compiled = mjml.mjml2html(mjml_source, disable_comments=False)
+    page = _place_markers(compiled, nonce, strings, escape=True)
+    text = _place_markers(plain_text(article, digest, config, strings, nonce), nonce, strings,
+                          escape=False)
+    return Newsletter(
+        subject=subject, preheader=preheader, html=page, text=text,
+        html_bytes=len(page.encode("utf-8")),
+    )
+
+
+def personalize(newsletter: Newsletter, recipient: Recipient) -> tuple[str, str]:
+    """(html, text) for one subscriber: a join over pre-split pieces, no rendering."""
+    url = recipient.unsubscribe_url
+    page = placeholders.fill(
+        placeholders.split(newsletter.html), placeholders.html_values(recipient.name, url)
+    )
+    text = placeholders.fill(
+        placeholders.split(newsletter.text), placeholders.text_values(recipient.name, url)
+    )
+    return page, text
+
+
+def preheader_text(article: Article) -> str:
+    """The inbox preview line: the front matter summary, else the summary section, else the lead."""
+    summary = article.section("summary")
+    candidates = (
+        article.summary,
+        " ".join(b.text for b in summary.blocks) if summary else "",
+        " ".join(b.text for b in article.lead),
+    )
+    text = _one_line(next((c for c in candidates if c.strip()), article.title))
+    limit = PREHEADER_CHARS.get(base_lang(article.lang), PREHEADER_CHARS["en"])
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def web_url(article: Article, config: Config) -> str:
+    """The article's canonical URL carrying the configured UTM parameters."""
+    base = absolute_url(article.url, config.site.url) or config.site.url
+    params = dict(config.newsletter.utm)
+    if article.slug and "utm_campaign" not in params:
+        params["utm_campaign"] = article.slug
+    parts = urlsplit(base)
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.update(params)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _context(
+    article: Article, digest: FaqDigest, config: Config, strings: Mapping[str, str],
+    nonce: Mapping[str, str], subject: str, preheader: str,
+) -> dict[str, Any]:
+    """Everything the template may use; article HTML is sanitized Markup, the rest plain text."""
+    base = _base_url(article, config)
+    site = config.site
+    chrome = dict(strings)
+    chrome["why_received"] = fill(strings, "why_received", site=site.name)
+    byline = [fill(strings, "by", author=article.author)] if article.author else []
+    byline += [display_date(article.date, article.lang)] if article.date else []
+    hero = absolute_url(article.image, base) if article.image else ""
+    return {
+        "lang": article.lang or "en",
+        "dir": "rtl" if base_lang(article.lang) in RTL_LANGS else "ltr",
+        "subject": subject,
+        "preheader": preheader,
+        "font": FONTS.get(base_lang(article.lang), FONTS["en"]),
+        "colors": PALETTE,
+        "strings": chrome,
+        "site": {
+            "name": site.name,
+            "url": site.url,
+            "logo": absolute_url(site.logo, site.url) if site.logo else "",
+            "logo_alt": fill(strings, "logo_alt", site=site.name),
+            "address": site.address,
+        },
+        "article": {
+            "title": article.title,
+            "byline": " · ".join(byline),
+            "image": hero if hero.startswith(("https://", "http://")) else "",
+            "image_alt": article.image_alt or article.title,
+            "url": absolute_url(article.url, site.url),
+        },
+        "greeting": fill(strings, "greeting", name=nonce[placeholders.NAME]),
+        "lead": block_parts(article.lead, base_url=base),
+        "sections": [
+            {
+                "heading": email_inline_html(section.heading, base_url=base),
+                "level": section.level,
+                "parts": block_parts(section.blocks, base_url=base),
+            }
+            for section in _body_sections(article)
+        ],
+        "key_points": _key_points(article, base),
+        "faq": [
+            {
+                "question": email_inline_html(item.question, base_url=base),
+                "answer": email_html(item.answer, base_url=base),
+            }
+            for item in digest.items[: config.faq.max_items]
+        ],
+        "cta_url": web_url(article, config),
+        "web_url": web_url(article, config),
+        "unsubscribe_url": nonce[placeholders.UNSUBSCRIBE_URL],
+    }
+
+
+def _body_sections(article: Article) -> list[Any]:
+    """Sections shown in the body: everything but the FAQ and the summary (shown apart)."""
+    return [s for s in article.sections if s.role in {"body", "closing"}]
+
+
+def _key_points(article: Article, base: str) -> Markup:
+    """The summary section as one styled HTML run for the key-points box; empty if none."""
+    summary = article.section("summary")
+    if summary is None:
+        return Markup("")
+    return email_html("\n\n".join(b.markdown for b in summary.blocks), base_url=base)
+
+
+def _render_template(templates: Templates, context: Mapping[str, Any]) -> str:
+    """Fill the template; a variable it needs but we do not provide is a ConfigError."""
+    try:
+        return templates.template.render(context)
+    except jinja2.UndefinedError as exc:
+        match = UNDEFINED.search(str(exc))
+        name = (match.group(1) or match.group(2)) if match else str(exc)
+        raise ConfigError(
+            f"template uses undefined variable {name!r}",
+            where=str(templates.path),
+            fix=f"remove it or use one of: {', '.join(sorted(context))}",
+        ) from exc
+
+
+def plain_text(
+    article: Article, digest: FaqDigest, config: Config, strings: Mapping[str, str],
+    nonce: Mapping[str, str],
+) -> str:
+    """The text/plain part: readable alone, headings marked, links numbered and listed last."""
+    base = _base_url(article, config)
+    refs = LinkRefs()
+    render = TextRenderer(refs=refs, base_url=base, image_label=strings["image"])
+    out = [fill(strings, "greeting", name=nonce[placeholders.NAME]), heading(article.title, 1)]
+    byline = [fill(strings, "by", author=article.author)] if article.author else []
+    out += [" · ".join(byline + ([display_date(article.date, article.lang)] if article.date
+                                  else []))]
+    out.append(_blocks_text(render, article.lead))
+    for section in _body_sections(article):
+        out += [heading(render.inline(section.heading), 2), _blocks_text(render, section.blocks)]
+    summary = article.section("summary")
+    if summary:
+        out += [heading(strings["key_points"], 2), _blocks_text(render, summary.blocks)]
+    items = digest.items[: config.faq.max_items]
+    if items:
+        out.append(heading(strings["faq"], 2))
+        out += [
+            f"{strings['question']}. {render.inline(i.question)}\n"
+            f"{strings['answer']}. {render.blocks(i.answer)}"
+            for i in items
+        ]
+    out.append(f"{strings['read_on_web']}: {web_url(article, config)}")
+    out += [
+        "\n".join([
+            "-- ",
+            fill(strings, "why_received", site=config.site.name),
+            f"{config.site.name} · {config.site.address}",
+            f"{strings['unsubscribe']}: {nonce[placeholders.UNSUBSCRIBE_URL]}",
+        ]),
+        refs.listing(strings["links"]),
+    ]
+    return "\n\n".join(part for part in out if part.strip()) + "\n"
+
+
+def _blocks_text(render: TextRenderer, blocks: tuple[Block, ...]) -> str:
+    """Article blocks as plain text, a blank line between them."""
+    return render.blocks("\n\n".join(block.markdown for block in blocks))
+
+
+def _place_markers(
+    rendered: str, nonce: Mapping[str, str], strings: Mapping[str, str], *, escape: bool
+) -> str:
+    """Strip forged marker characters, then turn our nonces into the real placeholder markers."""
+    reader = strings["reader"]
+    default = placeholders.html_values(reader, "")[placeholders.NAME] if escape else reader
+    clean = placeholders.neutralize(rendered)
+    clean = clean.replace(nonce[placeholders.NAME], marker(placeholders.NAME, default))
+    return clean.replace(nonce[placeholders.UNSUBSCRIBE_URL], marker(placeholders.UNSUBSCRIBE_URL))
+
+
+def _nonce(article: Article, digest: FaqDigest, config: Config) -> dict[str, str]:
+    """Stand-ins no article can contain (they hash the article itself), and deterministic."""
+    seed = hashlib.sha256(repr((article, digest, config)).encode("utf-8")).hexdigest()
+    return {key: f"x{seed[:24]}{index}x" for index, key in enumerate(PLACEHOLDERS)}
+
+
+def _base_url(article: Article, config: Config) -> str:
+    """Relative links resolve against the article's URL, else the site's."""
+    return absolute_url(article.url, config.site.url) or config.site.url
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace: subjects and previews are single lines."""
+    return " ".join(text.split())
