@@ -1,0 +1,122 @@
+"""Mastodon: statuses on a configured instance, idempotent through the Idempotency-Key header.
+
+API: https://docs.joinmastodon.org/methods/statuses/#create — `Idempotency-Key` makes a
+retried POST return the first status instead of posting twice (kept by the server for 1 hour;
+older retries rely on the ledger). Limits come from `GET /api/v2/instance`
+(https://docs.joinmastodon.org/entities/Instance/#statuses), not a hard-coded 500.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from publisher.channels import Receipt
+from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from publisher.http import HttpClient
+from publisher.images import thumbnail
+from publisher.model import SocialPost
+from publisher.secrets import get_secret
+
+NAME = "mastodon"
+LIMIT = 500  # Mastodon's default max_characters; preflight reads the instance's own
+URL_LENGTH = 23  # default characters_reserved_per_url
+SECRETS = ("MASTODON_ACCESS_TOKEN",)
+MEDIA_MAX_BYTES = 8_000_000  # well under the default image_size_limit (16 MB)
+
+
+@dataclass
+class MastodonChannel:
+    """One account on one instance."""
+
+    http: HttpClient
+    attach_image: bool = True
+    poll_interval: float = 1.0
+    max_polls: int = 30
+    sleep: Callable[[float], None] = time.sleep
+    name: str = NAME
+    idempotent: bool = True
+    _media: dict[str, str] = field(default_factory=dict)  # post key → uploaded media id
+
+    def preflight(self) -> Mapping[str, int]:
+        """Check the token and read this instance's status limits."""
+        # https://docs.joinmastodon.org/methods/accounts/#verify_credentials
+        self._call("GET", "/api/v1/accounts/verify_credentials")
+        instance = self._call("GET", "/api/v2/instance").json()
+        statuses = instance.get("configuration", {}).get("statuses", {})
+        return {"limit": int(statuses.get("max_characters", LIMIT)),
+                "url_length": int(statuses.get("characters_reserved_per_url", URL_LENGTH))}
+
+    def send_post(
+        self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None,
+        attempted_before: bool = False,
+    ) -> Receipt:
+        """Post one status; a retry with the same key returns the status already made."""
+        body: dict[str, Any] = {"status": post.text, "language": _iso639_1(post.lang)}
+        if reply_to is not None:
+            body["in_reply_to_id"] = reply_to.provider_id
+        if self.attach_image and post.position == 1 and post.card and post.card.thumb:
+            body["media_ids"] = [self._upload_media(key, post.card.thumb, post.card.title)]
+        status = self._call("POST", "/api/v1/statuses", json=body,
+                            headers={"Idempotency-Key": key}).json()
+        return Receipt(provider_id=str(status["id"]), url=str(status.get("url") or ""),
+                       extra={"uri": status.get("uri", "")})
+
+    def close(self) -> None:
+        """Release connections."""
+        self.http.close()
+
+    def _upload_media(self, key: str, source: str, alt: str) -> str:
+        """Upload the card image once per post key, with alt text, and wait until processed."""
+        # https://docs.joinmastodon.org/methods/media/#v2 — 202 means still processing;
+        # GET /api/v1/media/:id answers 206 until it is done.
+        if key in self._media:
+            return self._media[key]
+        image = thumbnail(source, MEDIA_MAX_BYTES, http=self.http)
+        reply = self._call("POST", "/api/v2/media", ok=(200, 202),
+                           files={"file": ("image", image.data, image.mime)},
+                           data={"description": alt[:1500]})
+        media_id = str(reply.json()["id"])
+        status = reply.status_code
+        polls = 0
+        while status != 200:
+            if polls == self.max_polls:
+                raise TransientDeliveryError(f"media {media_id} still processing",
+                                             where=NAME, fix="retry in a minute")
+            self.sleep(self.poll_interval)
+            polls += 1
+            status = self._call("GET", f"/api/v1/media/{media_id}", ok=(200, 206)).status_code
+        self._media[key] = media_id
+        return media_id
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One API call, with a rejected token explained in one line."""
+        try:
+            return self.http.request(method, path, **kwargs)
+        except PermanentDeliveryError as exc:
+            if "HTTP 401" in exc.problem:
+                raise PermanentDeliveryError(
+                    "the access token was rejected (HTTP 401)", where=NAME,
+                    fix=f"create a new token (Preferences → Development) and set {SECRETS[0]}",
+                ) from exc
+            raise
+
+
+def from_config(settings: Mapping[str, Any]) -> MastodonChannel:
+    """The channel for `[channels.mastodon]`: `instance_url`, optional `access_token_env`."""
+    instance = str(settings.get("instance_url") or "")
+    if not instance.startswith(("https://", "http://")):
+        raise ConfigError("instance_url is missing", where="[channels.mastodon]",
+                          fix='set instance_url = "https://mastodon.social" (your server)')
+    token_name = str(settings.get("access_token_env", SECRETS[0]))
+    token = get_secret(token_name, purpose="posting to Mastodon")
+    http = HttpClient(NAME, instance, headers={"Authorization": f"Bearer {token}"},
+                      timeout=float(settings.get("timeout", 30.0)))
+    return MastodonChannel(http, attach_image=bool(settings.get("attach_image", True)))
+
+
+def _iso639_1(lang: str) -> str:
+    """Mastodon wants an ISO 639 code: the primary subtag of a BCP 47 tag."""
+    return (lang or "en").split("-")[0].split("_")[0].lower()

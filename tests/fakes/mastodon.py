@@ -1,0 +1,204 @@
+"""A Mastodon instance that enforces the parts of the API publisher relies on.
+
+Contract (https://docs.joinmastodon.org/methods/): a v2 instance document with this server's
+limits; Bearer tokens; `POST /api/v1/statuses` with Idempotency-Key replay, 422 with the real
+"Validation failed" body over the limit, 404 for an unknown `in_reply_to_id`; media via
+`POST /api/v2/media` (202 while processing) and `GET /api/v1/media/:id` (206 until done); 429 with
+an ISO 8601 `X-RateLimit-Reset`.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from publisher.counting import mastodon_length
+
+from .forms import fields, header, json_body, load_state, multipart, save_state
+from .server import FakeHTTPServer, Faults, Reply, Request
+
+FIRST_ID = 113_000_000_000_000_000
+
+
+class FakeMastodon:
+    """One account on one instance, with every status it accepted in order."""
+
+    def __init__(
+        self,
+        *,
+        token: str = "mastodon-test-token-123",
+        username: str = "editor",
+        max_characters: int = 1000,
+        url_length: int = 23,
+        processing_polls: int = 2,
+        state_file: Path | None = None,
+    ) -> None:
+        self.token = token
+        self.username = username
+        self.max_characters = max_characters
+        self.url_length = url_length
+        self.processing_polls = processing_polls
+        self.statuses: list[dict[str, Any]] = []
+        self.idempotency: dict[str, str] = {}
+        self.media: dict[str, dict[str, Any]] = {}
+        self.next_id = FIRST_ID
+        self.state_file = state_file
+        saved = load_state(state_file)
+        if saved is not None:
+            self.restore(saved)
+        self.lock = threading.Lock()
+        self.http = FakeHTTPServer(
+            self.handle, rate_limit_headers=rate_limit_headers,
+            error_body=lambda status, message: {"error": message},
+        ).start()
+
+    @property
+    def url(self) -> str:
+        """Instance base URL."""
+        return self.http.url
+
+    def set_faults(self, faults: Faults) -> None:
+        """Turn fault injection on (Faults() turns it off)."""
+        self.http.faults = faults
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.http.stop()
+
+    def handle(self, request: Request) -> Reply:
+        """Serve one request under the fake's lock and persist the result."""
+        with self.lock:
+            reply = self.route(request)
+            save_state(self.state_file, self.snapshot())
+            return reply
+
+    def texts(self) -> list[str]:
+        """Status texts in the order they were created."""
+        return [s["text"] for s in self.statuses]
+
+    def snapshot(self) -> dict[str, Any]:
+        """State to persist."""
+        return {"statuses": self.statuses, "idempotency": self.idempotency,
+                "media": self.media, "next_id": self.next_id}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Reload persisted state."""
+        self.statuses = state["statuses"]
+        self.idempotency = state["idempotency"]
+        self.media = state["media"]
+        self.next_id = state["next_id"]
+
+    def route(self, request: Request) -> Reply:
+        """Dispatch one request."""
+        path = request.path
+        if request.method == "GET" and path == "/api/v2/instance":
+            return Reply(200, self.instance())
+        if header(request, "authorization") != f"Bearer {self.token}":
+            return Reply(401, {"error": "The access token is invalid"})
+        if request.method == "GET" and path == "/api/v1/accounts/verify_credentials":
+            return Reply(200, {"id": "1", "username": self.username, "acct": self.username,
+                                   "url": f"{self.url}/@{self.username}"})
+        if request.method == "POST" and path == "/api/v1/statuses":
+            return self.create_status(request)
+        if request.method == "POST" and path == "/api/v2/media":
+            return self.upload_media(request)
+        if request.method == "GET" and path.startswith("/api/v1/media/"):
+            return self.media_status(path.rsplit("/", 1)[-1])
+        return Reply(404, {"error": "Record not found"})
+
+    def instance(self) -> dict[str, Any]:
+        """The v2 instance document with this server's (non-default) limits."""
+        # https://docs.joinmastodon.org/entities/Instance/#statuses
+        host = self.url.split("//", 1)[1]
+        return {"domain": host, "title": "Fake Mastodon", "version": "4.3.0",
+                "configuration": {
+                    "statuses": {"max_characters": self.max_characters,
+                                 "max_media_attachments": 4,
+                                 "characters_reserved_per_url": self.url_length},
+                    "media_attachments": {"image_size_limit": 16_777_216,
+                                          "description_limit": 1500}}}
+
+    def create_status(self, request: Request) -> Reply:
+        """POST /api/v1/statuses with Mastodon's validations and idempotency."""
+        # https://docs.joinmastodon.org/methods/statuses/#create
+        key = header(request, "idempotency-key")
+        if key and key in self.idempotency:
+            return Reply(200, self._public(self._status(self.idempotency[key])))
+        given = json_body(request) if header(request, "content-type").startswith(
+            "application/json") else fields(request)
+        text = str(given.get("status") or "")
+        media_ids = [str(m) for m in given.get("media_ids") or []]
+        if not text.strip() and not media_ids:
+            return Reply(422, {"error": "Validation failed: Text can't be blank"})
+        if mastodon_length(text, url_length=self.url_length) > self.max_characters:
+            return Reply(422, {"error": "Validation failed: Text character limit of "
+                                            f"{self.max_characters} exceeded"})
+        parent = given.get("in_reply_to_id")
+        if parent and not any(s["id"] == str(parent) for s in self.statuses):
+            return Reply(404, {"error": "Record not found"})
+        for media_id in media_ids:
+            if self.media.get(media_id, {}).get("polls_left", 1) > 0:
+                return Reply(422, {"error": "Cannot attach files that have not finished "
+                                                "processing. Try again in a moment!"})
+        self.next_id += 1
+        status = {"id": str(self.next_id), "text": text, "in_reply_to_id": parent and str(parent),
+                  "language": given.get("language"), "media_ids": media_ids,
+                  "idempotency_key": key}
+        self.statuses.append(status)
+        if key:
+            self.idempotency[key] = status["id"]
+        return Reply(200, self._public(status))
+
+    def _status(self, status_id: str) -> dict[str, Any]:
+        """A stored status by id."""
+        return next(s for s in self.statuses if s["id"] == status_id)
+
+    def _public(self, status: dict[str, Any]) -> dict[str, Any]:
+        """The Status entity as the API returns it."""
+        return {"id": status["id"], "in_reply_to_id": status["in_reply_to_id"],
+                "language": status["language"], "content": f"<p>{status['text']}</p>",
+                "uri": f"{self.url}/users/{self.username}/statuses/{status['id']}",
+                "url": f"{self.url}/@{self.username}/{status['id']}",
+                "media_attachments": [self._media_json(m) for m in status["media_ids"]]}
+
+    def upload_media(self, request: Request) -> Reply:
+        """POST /api/v2/media: accepted for asynchronous processing (202)."""
+        # https://docs.joinmastodon.org/methods/media/#v2
+        parts = multipart(request)
+        if "file" not in parts:
+            return Reply(422, {"error": "Validation failed: File can't be blank"})
+        description = parts.get("description", (b"", ""))[0].decode()
+        if len(description) > 1500:
+            return Reply(422, {"error": "Validation failed: Description is too long"})
+        self.next_id += 1
+        media_id = str(self.next_id)
+        self.media[media_id] = {"size": len(parts["file"][0]), "description": description,
+                                "polls_left": self.processing_polls}
+        return Reply(202 if self.processing_polls else 200, self._media_json(media_id))
+
+    def media_status(self, media_id: str) -> Reply:
+        """GET /api/v1/media/:id: 206 while processing, then 200 with a URL."""
+        entry = self.media.get(media_id)
+        if entry is None:
+            return Reply(404, {"error": "Record not found"})
+        if entry["polls_left"] > 0:
+            entry["polls_left"] -= 1
+            return Reply(206, self._media_json(media_id))
+        return Reply(200, self._media_json(media_id))
+
+    def _media_json(self, media_id: str) -> dict[str, Any]:
+        """The MediaAttachment entity."""
+        entry = self.media[media_id]
+        done = entry["polls_left"] <= 0
+        return {"id": media_id, "type": "image", "description": entry["description"],
+                "url": f"{self.url}/media/{media_id}.jpg" if done else None}
+
+
+def rate_limit_headers(seconds: int) -> dict[str, str]:
+    """Mastodon's rate-limit headers, the reset as an ISO 8601 timestamp."""
+    # https://docs.joinmastodon.org/api/rate-limits/
+    reset = datetime.now(UTC) + timedelta(seconds=seconds)
+    return {"X-RateLimit-Limit": "300", "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": reset.isoformat(timespec="microseconds").replace("+00:00", "Z")}
