@@ -1,0 +1,6 @@
+"""Local stand-ins for the services publisher talks to: real servers on 127.0.0.1, real contracts.
+
+`server` is the shared threaded HTTP server with fault injection and delivery records;
+`sendgrid`, `postmark` and `resend` enforce each email API's contract; `smtp` wraps aiosmtpd.
+Tests import them as `from fakes.sendgrid import SendGridFake` (pytest puts tests/ on sys.path).
+"""
