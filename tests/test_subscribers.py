@@ -1,0 +1,139 @@
+"""The subscriber store: idempotent CSV import reporting bad rows, streaming, status filtering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher.config import Site
+from publisher.errors import InputError
+from publisher.subscribers import Subscriber, SubscriberStore
+from publisher.tokens import make_token, recipient_for, unsubscribe_url, verify_token
+
+SECRET = "test-unsubscribe-secret-0123456789"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SubscriberStore:
+    return SubscriberStore(tmp_path / "subs.sqlite3")
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_import_is_idempotent_and_reports_bad_rows_with_line_numbers(
+    store: SubscriberStore, tmp_path: Path
+) -> None:
+    csv_file = write_csv(tmp_path / "list.csv", (
+        "email,name,status\n"
+        "hanako@example.jp,山田花子,\n"
+        "not-an-address,Bad,\n"
+        "Taro@Example.JP,太郎,subscribed\n"
+        "x@example.com,X,sleeping\n"
+        "\n"
+        "gone@example.com,,unsubscribed\n"
+    ))
+    first = store.import_csv(csv_file)
+    assert (first.added, first.updated, first.unchanged) == (3, 0, 0)
+    assert [(p.line, p.value) for p in first.problems] == [
+        (3, "not-an-address"), (5, "x@example.com"),
+    ]
+    assert "sleeping" in first.problems[1].reason
+    second = store.import_csv(csv_file)
+    assert (second.added, second.updated, second.unchanged) == (0, 0, 3)
+    assert store.count_active() == 2
+    assert store.get("taro@example.jp") is not None  # case-insensitive lookup
+
+
+def test_import_never_resubscribes_an_opted_out_address(
+    store: SubscriberStore, tmp_path: Path
+) -> None:
+    store.add("reader@example.com", "Reader")
+    store.remove("reader@example.com")
+    csv_file = write_csv(tmp_path / "a.csv", "reader@example.com,Reader,subscribed\n")
+    report = store.import_csv(csv_file)
+    assert report.kept_suppressed == 1
+    assert store.get("reader@example.com").status == "unsubscribed"  # type: ignore[union-attr]
+    assert list(store.iter_active()) == []
+    store.add("reader@example.com")  # an explicit opt-in does re-subscribe
+    assert store.count_active() == 1
+
+
+def test_headerless_csv_with_only_addresses(store: SubscriberStore, tmp_path: Path) -> None:
+    report = store.import_csv(write_csv(tmp_path / "b.csv", "a@example.com\nb@example.com\n"))
+    assert report.added == 2
+    assert [s.email for s in store.iter_active()] == ["a@example.com", "b@example.com"]
+
+
+def test_iter_active_streams_in_chunks_and_filters_every_suppressed_status(
+    store: SubscriberStore,
+) -> None:
+    for i in range(25):
+        store.add(f"user{i:02d}@example.com", f"User {i}")
+    store.set_status("user03@example.com", "unsubscribed")
+    store.set_status("user07@example.com", "bounced")
+    store.set_status("user11@example.com", "complained")
+    stream = store.iter_active(chunk=4)
+    first = next(stream)
+    assert first.email == "user00@example.com"
+    store.set_status("user20@example.com", "unsubscribed")  # an opt-out mid-send is honoured
+    rest = [s.email for s in stream]
+    suppressed = {"user03@example.com", "user07@example.com", "user11@example.com",
+                  "user20@example.com"}
+    assert not suppressed & set(rest)
+    assert len(rest) == 25 - 1 - 4
+    assert store.count_active() == 21
+    assert store.counts() == {"subscribed": 21, "unsubscribed": 2, "bounced": 1, "complained": 1}
+
+
+def test_set_status_rejects_unknown_status_and_address(store: SubscriberStore) -> None:
+    store.add("a@example.com")
+    with pytest.raises(InputError, match="unknown status"):
+        store.set_status("a@example.com", "paused")
+    with pytest.raises(InputError, match="not on the list"):
+        store.set_status("nobody@example.com", "bounced")
+    with pytest.raises(InputError, match="invalid address"):
+        store.add("no at sign")
+
+
+def test_export_round_trips_through_import(store: SubscriberStore, tmp_path: Path) -> None:
+    store.add("a@example.com", "Ann")
+    store.add("b@example.com", "Bo, Jr.")
+    store.set_status("b@example.com", "bounced")
+    out = tmp_path / "out.csv"
+    assert store.export_csv(out) == 2
+    other = SubscriberStore(tmp_path / "other.sqlite3")
+    report = other.import_csv(out)
+    assert report.added == 2 and not report.problems
+    assert other.get("b@example.com") == Subscriber("b@example.com", "Bo, Jr.", "bounced", 2)
+
+
+def test_forget_deletes(store: SubscriberStore) -> None:
+    store.add("a@example.com")
+    assert store.forget("a@example.com") is True
+    assert store.get("a@example.com") is None
+
+
+def test_tokens_verify_and_resist_forgery() -> None:
+    token = make_token("Hanako@Example.jp", SECRET)
+    assert verify_token(token, SECRET) == "Hanako@Example.jp"
+    head, _, tag = token.partition(".")
+    forged = make_token("other@example.jp", SECRET).split(".")[0] + "." + tag
+    for bad in (forged, token + "x", head, "", "!!.??", token.replace(".", "")):
+        with pytest.raises(InputError):
+            verify_token(bad, SECRET)
+    with pytest.raises(InputError):
+        verify_token(token, "another-secret")
+
+
+def test_recipient_for_builds_personal_links() -> None:
+    site = Site(url="https://news.example.jp/", unsubscribe_mailto="leave@example.jp")
+    recipient = recipient_for(Subscriber("a+b@example.jp", "A"), site, SECRET)
+    assert recipient.unsubscribe_url.startswith("https://news.example.jp/unsubscribe?t=")
+    assert recipient.unsubscribe_mailto.startswith("mailto:leave@example.jp?subject=unsubscribe%20")
+    assert unsubscribe_url("https://x.example/u?lang=ja", "a@b.c", SECRET).startswith(
+        "https://x.example/u?lang=ja&t="
+    )
