@@ -24,7 +24,7 @@ from publisher import placeholders
 from publisher.config import Config
 from publisher.emailhtml import FONTS, PALETTE, block_parts, email_html, email_inline_html
 from publisher.errors import ConfigError
-from publisher.model import Article, Block, FaqDigest, Newsletter, Recipient
+from publisher.model import Article, Block, FaqDigest, Newsletter, Recipient, SectionRole
 from publisher.placeholders import PLACEHOLDERS, marker
 from publisher.plaintext import LinkRefs, TextRenderer, heading
 from publisher.sanitize import absolute_url
@@ -188,7 +188,7 @@ def _context(
                 "level": section.level,
                 "parts": block_parts(section.blocks, base_url=base),
             }
-            for section in _body_sections(article)
+            for section in article.sections if section.role == "body"
         ],
         "key_points": _key_points(article, base),
         "faq": [
@@ -198,15 +198,18 @@ def _context(
             }
             for item in digest.items[: config.faq.max_items]
         ],
+        "closing": [
+            {
+                "heading": email_inline_html(section.heading, base_url=base),
+                "level": section.level,
+                "parts": block_parts(section.blocks, base_url=base),
+            }
+            for section in article.sections if section.role == "closing"
+        ],
         "cta_url": web_url(article, config),
         "web_url": web_url(article, config),
         "unsubscribe_url": nonce[placeholders.UNSUBSCRIBE_URL],
     }
-
-
-def _body_sections(article: Article) -> list[Any]:
-    """Sections shown in the body: everything but the FAQ and the summary (shown apart)."""
-    return [s for s in article.sections if s.role in {"body", "closing"}]
 
 
 def _key_points(article: Article, base: str) -> Markup:
@@ -244,8 +247,7 @@ def plain_text(
     out += [" · ".join(byline + ([display_date(article.date, article.lang)] if article.date
                                   else []))]
     out.append(_blocks_text(render, article.lead))
-    for section in _body_sections(article):
-        out += [heading(render.inline(section.heading), 2), _blocks_text(render, section.blocks)]
+    out += _sections_text(render, article, "body")
     summary = article.section("summary")
     if summary:
         out += [heading(strings["key_points"], 2), _blocks_text(render, summary.blocks)]
@@ -257,6 +259,7 @@ def plain_text(
             f"{strings['answer']}. {render.blocks(i.answer)}"
             for i in items
         ]
+    out += _sections_text(render, article, "closing")
     out.append(f"{strings['read_on_web']}: {web_url(article, config)}")
     out += [
         "\n".join([
@@ -268,6 +271,14 @@ def plain_text(
         refs.listing(strings["links"]),
     ]
     return "\n\n".join(part for part in out if part.strip()) + "\n"
+
+
+def _sections_text(render: TextRenderer, article: Article, role: SectionRole) -> list[str]:
+    """Each section of a role as a marked heading and its text."""
+    out: list[str] = []
+    for section in (s for s in article.sections if s.role == role):
+        out += [heading(render.inline(section.heading), 2), _blocks_text(render, section.blocks)]
+    return out
 
 
 def _blocks_text(render: TextRenderer, blocks: tuple[Block, ...]) -> str:

@@ -64,12 +64,16 @@ def fill(segments: Segments, values: Mapping[str, str]) -> str:
 
 def html_values(name: str, unsubscribe_url: str) -> dict[str, str]:
     """Values escaped for HTML text and attributes."""
-    return {NAME: html.escape(name), UNSUBSCRIBE_URL: html.escape(unsubscribe_url)}
+    values = text_values(name, unsubscribe_url)
+    return {key: html.escape(value) for key, value in values.items()}
 
 
 def text_values(name: str, unsubscribe_url: str) -> dict[str, str]:
-    """Values for the plain-text part, as they are."""
-    return {NAME: name, UNSUBSCRIBE_URL: unsubscribe_url}
+    """Values for the plain-text part: one line each, so no value can break a line or a header."""
+    return {
+        NAME: neutralize(" ".join(name.split())),
+        UNSUBSCRIBE_URL: neutralize("".join(unsubscribe_url.split())),
+    }
 
 
 def provider_template(text: str, syntax: Callable[[str, str], str]) -> str:
