@@ -33,11 +33,12 @@ class ImageFile:
 
 def load_image(source: str, *, http: HttpClient | None = None, base_dir: Path | None = None
                ) -> bytes:
-    """The bytes of an image URL (fetched through the channel's HttpClient) or a local path."""
+    """The bytes of an image URL (fetched through an HttpClient) or a local path."""
     if source.startswith(("http://", "https://")):
-        if http is None:
-            raise InputError(f"cannot fetch {source} here", where="image",
-                             fix="give a local path or configure the channel")
+        if http is None:  # a client of its own: never send a channel's credentials elsewhere
+            from publisher.http import HttpClient
+
+            http = HttpClient("image", "", timeout=30.0)
         return http.request("GET", source).content
     path = Path(source)
     if base_dir is not None and not path.is_absolute():

@@ -74,7 +74,7 @@ class MastodonChannel:
         # GET /api/v1/media/:id answers 206 until it is done.
         if key in self._media:
             return self._media[key]
-        image = thumbnail(source, MEDIA_MAX_BYTES, http=self.http)
+        image = thumbnail(source, MEDIA_MAX_BYTES)  # not self.http: it carries the token
         reply = self._call("POST", "/api/v2/media", ok=(200, 202),
                            files={"file": ("image", image.data, image.mime)},
                            data={"description": alt[:1500]})
