@@ -365,7 +365,7 @@ def test_sample_posts_parse() -> None:
 
 
 def test_japanese_sample_shape() -> None:
-    path = POSTS / "minato-kita-line-opening.md"
+    path = POSTS / "chuo-line-extension.md"
     article = parse_article(read_post(path), source=str(path))
     assert article.lang == "ja"
     assert len(article.lead) >= 2
