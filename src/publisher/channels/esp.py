@@ -1,0 +1,102 @@
+"""What the email-API channels (SendGrid, Postmark, Resend) share: settings, addresses, headers.
+
+Each provider module stays small: it maps an EmailBatch to its own JSON and its answers to a
+BatchResult. The List-* headers are the same ones `message.py` writes for SMTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.headerregistry import Address
+from email.utils import parseaddr
+from typing import Any
+
+from publisher import placeholders
+from publisher.config import Site
+from publisher.errors import ConfigError
+from publisher.message import ONE_CLICK, list_id_value, list_unsubscribe_value
+from publisher.model import Newsletter, Recipient
+from publisher.secrets import get_secret
+
+KNOWN_SETTINGS = frozenset({
+    "base_url", "batch_size", "timeout", "list_id", "api_key_env", "message_stream",
+})
+
+
+def check_settings(name: str, settings: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    """Reject unknown keys in [channels.<name>] so a typo is not silently ignored."""
+    unknown = set(settings) - allowed
+    if unknown:
+        raise ConfigError(
+            f"unknown key {sorted(unknown)[0]!r}",
+            where=f"[channels.{name}]",
+            fix=f"use one of: {', '.join(sorted(allowed))}",
+        )
+
+
+def batch_size(name: str, settings: Mapping[str, Any], maximum: int) -> int:
+    """The configured batch size, within the provider's limit."""
+    size = settings.get("batch_size", maximum)
+    if not isinstance(size, int) or not 1 <= size <= maximum:
+        raise ConfigError(
+            f"batch_size must be between 1 and {maximum}",
+            where=f"[channels.{name}]",
+            fix=f"set batch_size = {maximum} or less",
+        )
+    return size
+
+
+def api_key(settings: Mapping[str, Any], default_env: str, purpose: str) -> str:
+    """The API key from the environment/.env/keyring (the variable name is configurable)."""
+    return get_secret(str(settings.get("api_key_env", default_env)), purpose=purpose)
+
+
+def sender(site: Site) -> tuple[str, str]:
+    """(display name, address) of the configured From."""
+    name, address = parseaddr(site.sender)
+    if "@" not in address:
+        raise ConfigError(
+            f"sender {site.sender!r} is not an email address",
+            where="[site]",
+            fix='set from = "Name <news@your-domain>"',
+        )
+    return name, address
+
+
+def mailbox(name: str, email: str) -> str:
+    """"Name <addr>" with quoting where needed; non-ASCII names stay readable for JSON APIs."""
+    clean = " ".join(name.split())
+    if not clean:
+        return email
+    local, _, domain = email.rpartition("@")
+    return str(Address(display_name=clean, username=local, domain=domain))
+
+
+def list_headers(recipient: Recipient, site: Site, list_id: str) -> dict[str, str]:
+    """List-Id, List-Unsubscribe and RFC 8058's List-Unsubscribe-Post for one recipient."""
+    return {
+        "List-Id": list_id_value(site, list_id),
+        "List-Unsubscribe": list_unsubscribe_value(recipient, site),
+        "List-Unsubscribe-Post": ONE_CLICK,
+    }
+
+
+def subject_for(newsletter: Newsletter, recipient: Recipient) -> str:
+    """The subject with any placeholder filled as plain text."""
+    if placeholders.START not in newsletter.subject:
+        return newsletter.subject
+    values = placeholders.text_values(" ".join(recipient.name.split()), recipient.unsubscribe_url)
+    return placeholders.fill(placeholders.split(newsletter.subject), values)
+
+
+def error_detail(body: Any, *keys: str) -> str:
+    """The human part of a provider's JSON error, whichever shape it has."""
+    if isinstance(body, dict):
+        if isinstance(body.get("errors"), list) and body["errors"]:
+            first = body["errors"][0]
+            if isinstance(first, dict):
+                return str(first.get("message", first))
+        for key in keys:
+            if body.get(key):
+                return str(body[key])
+    return str(body)[:200]

@@ -1,0 +1,173 @@
+"""SendGrid v3 `POST /v3/mail/send`: one call per 1000 recipients, personalised provider-side.
+
+The newsletter's HTML and text go once per call; each recipient is a personalization with its
+own `substitutions` (name, unsubscribe link) and List-Unsubscribe headers
+(https://www.twilio.com/docs/sendgrid/for-developers/sending-email/personalizations). Limits:
+1000 personalizations and 1000 recipients per call
+(https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors). A 202 carries
+`X-Message-Id`, recorded as the provider id of every recipient of the call. Not idempotent: a
+call retried after a lost answer can deliver twice.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parseaddr
+from functools import lru_cache
+from typing import Any
+
+from publisher import placeholders
+from publisher.channels import BatchResult, EmailBatch
+from publisher.channels.esp import (
+    KNOWN_SETTINGS,
+    api_key,
+    batch_size,
+    check_settings,
+    list_headers,
+    sender,
+    subject_for,
+)
+from publisher.config import Site
+from publisher.errors import PermanentDeliveryError
+from publisher.http import HttpClient
+from publisher.model import Newsletter, Recipient
+
+NAME = "sendgrid"
+SECRETS = ("SENDGRID_API_KEY",)
+BATCH_SIZE = 1000
+BASE_URL = "https://api.sendgrid.com"  # EU subusers: https://api.eu.sendgrid.com
+
+
+@dataclass(frozen=True)
+class Content:
+    """The newsletter with each placeholder replaced by a SendGrid substitution tag."""
+
+    text: str
+    html: str
+    tags: tuple[tuple[str, str, str, bool], ...]  # (tag, key, default, html-escaped)
+
+
+class SendGridChannel:
+    """Email through SendGrid's v3 Mail Send API."""
+
+    name = NAME
+    idempotent = False
+
+    def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
+                 list_id: str = "") -> None:
+        self.http = http
+        self.site = site
+        self.batch_size = batch_size
+        self.list_id = list_id
+        self.from_name, self.from_email = sender(site)
+
+    def preflight(self) -> None:
+        """A cheap authenticated call that also proves the key may send mail."""
+        scopes = self.http.request("GET", "/v3/scopes").json().get("scopes", [])
+        if "mail.send" not in scopes:
+            raise PermanentDeliveryError(
+                "the API key lacks the mail.send scope", where=NAME,
+                fix="create a key with Mail Send access and set SENDGRID_API_KEY",
+            )
+
+    def send_batch(self, batch: EmailBatch) -> BatchResult:
+        """One mail/send call for the whole batch."""
+        response = self.http.request("POST", "/v3/mail/send", json=self.body(batch), ok=(200, 202))
+        message_id = response.headers.get("X-Message-Id") or f"batch:{batch.key}"
+        return BatchResult(accepted=dict.fromkeys((r.email for r in batch.recipients), message_id))
+
+    def body(self, batch: EmailBatch) -> dict[str, Any]:
+        """The mail/send JSON: shared content once, one personalization per recipient."""
+        content = provider_content(batch.newsletter)
+        body: dict[str, Any] = {
+            "from": _party(self.from_name, self.from_email),
+            "subject": batch.newsletter.subject,
+            "content": [
+                {"type": "text/plain", "value": content.text},
+                {"type": "text/html", "value": content.html},
+            ],
+            "personalizations": [
+                self._personalization(batch, r, content) for r in batch.recipients
+            ],
+        }
+        if self.site.reply_to:
+            body["reply_to"] = _party(*_split(self.site.reply_to))
+        return body
+
+    def _personalization(
+        self, batch: EmailBatch, recipient: Recipient, content: Content
+    ) -> dict[str, Any]:
+        """One recipient: address, substitutions and list headers."""
+        personal: dict[str, Any] = {
+            "to": [_party(recipient.name, recipient.email)],
+            "headers": list_headers(recipient, self.site, self.list_id),
+        }
+        if content.tags:
+            personal["substitutions"] = substitutions(content, recipient)
+        subject = subject_for(batch.newsletter, recipient)
+        if subject != batch.newsletter.subject:
+            personal["subject"] = subject
+        return personal
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.http.close()
+
+
+@lru_cache(maxsize=4)
+def provider_content(newsletter: Newsletter) -> Content:
+    """Replace markers by tags once per newsletter; HTML and text get separate tags."""
+    tags: dict[tuple[str, str, bool], str] = {}
+
+    def tagger(escaped: bool) -> Any:
+        def tag(key: str, default: str) -> str:
+            found = tags.get((key, default, escaped))
+            if found is None:
+                found = tags[(key, default, escaped)] = f"[%pub:{key}:{len(tags)}%]"
+            return found
+        return tag
+
+    html_body = placeholders.provider_template(newsletter.html, tagger(True))
+    text_body = placeholders.provider_template(newsletter.text, tagger(False))
+    listed = tuple((tag, key, default, esc) for (key, default, esc), tag in tags.items())
+    return Content(text=text_body, html=html_body, tags=listed)
+
+
+def substitutions(content: Content, recipient: Recipient) -> dict[str, str]:
+    """Each tag's value for one recipient (its default when the recipient has none)."""
+    values = {
+        placeholders.NAME: " ".join(recipient.name.split()),
+        placeholders.UNSUBSCRIBE_URL: recipient.unsubscribe_url,
+    }
+    out = {}
+    for tag, key, default, escaped in content.tags:
+        value = values.get(key) or default
+        out[tag] = html.escape(value) if escaped else value
+    return out
+
+
+def _party(name: str, email: str) -> dict[str, str]:
+    """SendGrid's {email, name} object."""
+    clean = " ".join(name.split())
+    return {"email": email, "name": clean} if clean else {"email": email}
+
+
+def _split(mailbox: str) -> tuple[str, str]:
+    """(name, address) of "Name <addr>"."""
+    return parseaddr(mailbox)
+
+
+def from_config(settings: Mapping[str, Any], site: Site) -> SendGridChannel:
+    """Build from [channels.sendgrid] (base_url, batch_size, timeout, list_id, api_key_env)."""
+    check_settings(NAME, settings, KNOWN_SETTINGS - {"message_stream"})
+    key = api_key(settings, SECRETS[0], "sending through SendGrid")
+    http = HttpClient(
+        channel=NAME,
+        base_url=str(settings.get("base_url", BASE_URL)),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=float(settings.get("timeout", 30.0)),
+    )
+    return SendGridChannel(http, site, batch_size=batch_size(NAME, settings, BATCH_SIZE),
+                           list_id=str(settings.get("list_id", "")))

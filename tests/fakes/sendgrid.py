@@ -1,0 +1,181 @@
+"""A local SendGrid v3 fake that enforces the mail/send contract.
+
+Contract (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send and
+https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors): Bearer auth; 1..1000
+personalizations and at most 1000 recipients per call, each address once; `from.email`, a subject
+and non-empty `content` (text/plain before text/html) required; 202 with `X-Message-Id` and no
+body; errors are 400/401/403 `{"errors": [{"message", "field", "help"}]}`; 429 carries
+`X-RateLimit-Reset` as epoch seconds
+(https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits).
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request, serving
+
+MAX_PERSONALIZATIONS = 1000
+MAX_RECIPIENTS = 1000
+MAX_SUBSTITUTION_BYTES = 50_000
+
+
+def errors(status: int, message: str, field: str | None = None) -> Reply:
+    """SendGrid's error body."""
+    return Reply(status, {"errors": [{"message": message, "field": field, "help": None}]})
+
+
+def rate_limit_headers(seconds: int) -> dict[str, str]:
+    """What SendGrid sends with a 429: limit, remaining 0 and the reset as epoch seconds."""
+    return {
+        "X-RateLimit-Limit": "600",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": str(int(time.time()) + seconds),
+    }
+
+
+class SendGridFake:
+    """State of the fake: the accepted key, the deliveries and the server."""
+
+    def __init__(
+        self,
+        api_key: str = "SG.fake-key-for-tests",
+        *,
+        faults: Faults | None = None,
+        deliveries_path: Path | None = None,
+        keep_bodies: bool = True,
+    ) -> None:
+        self.api_key = api_key
+        self.keep_bodies = keep_bodies
+        self.deliveries = Deliveries("sendgrid", deliveries_path)
+        self.server = FakeHTTPServer(
+            self.handle,
+            faults=faults,
+            rate_limit_headers=rate_limit_headers,
+            error_body=lambda status, message: {"errors": [{"message": message, "field": None}]},
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL for the channel's `base_url`."""
+        return self.server.url
+
+    @contextmanager
+    def running(self) -> Iterator[SendGridFake]:
+        """Serve while the with-block runs."""
+        with serving(self.server):
+            yield self
+
+    def handle(self, request: Request) -> Reply:
+        """Route one request."""
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return errors(401, "The provided authorization grant is invalid, expired, or revoked")
+        if request.method == "GET" and request.path == "/v3/scopes":
+            return Reply(200, {"scopes": ["mail.send", "scopes.read"]})
+        if request.method == "POST" and request.path == "/v3/mail/send":
+            return self.mail_send(request)
+        return errors(404, f"no route {request.method} {request.path}")
+
+    def mail_send(self, request: Request) -> Reply:
+        """Validate a mail/send body, then deliver every personalization."""
+        try:
+            body = request.json()
+        except ValueError:
+            return errors(400, "Bad Request", None)
+        problem = validate(body)
+        if problem:
+            return errors(400, problem[1], problem[0])
+        message_id = uuid.uuid4().hex[:22]
+        for personalization in body["personalizations"]:
+            self._deliver(body, personalization, message_id)
+        return Reply(202, None, {"X-Message-Id": message_id})
+
+    def _deliver(self, body: dict[str, Any], personalization: dict[str, Any], mid: str) -> None:
+        """Render substitutions as SendGrid would and record each recipient."""
+        subs = personalization.get("substitutions", {})
+        rendered = {c["type"]: _substitute(c["value"], subs) for c in body["content"]}
+        subject = _substitute(personalization.get("subject") or body.get("subject", ""), subs)
+        headers = {**body.get("headers", {}), **personalization.get("headers", {})}
+        for to in personalization["to"]:
+            detail: dict[str, Any] = {"subject": subject, "headers": headers}
+            if self.keep_bodies:
+                detail.update(html=rendered.get("text/html", ""),
+                              text=rendered.get("text/plain", ""))
+            self.deliveries.record(to["email"], mid, **detail)
+
+
+def validate(body: Any) -> tuple[str | None, str] | None:
+    """The (field, message) of the first contract violation, or None."""
+    if not isinstance(body, dict):
+        return None, "Bad Request"
+    personalizations = body.get("personalizations")
+    if not isinstance(personalizations, list) or not personalizations:
+        return "personalizations", "You must have at least one personalization."
+    if len(personalizations) > MAX_PERSONALIZATIONS:
+        return "personalizations", (
+            f"The personalization block is limited to {MAX_PERSONALIZATIONS} personalizations"
+            f" per API request. You have provided {len(personalizations)} personalizations."
+        )
+    if not isinstance(body.get("from"), dict) or not body["from"].get("email"):
+        return "from.email", "The from object must be provided for every email send."
+    recipients = list(itertools.chain.from_iterable(p.get("to") or [] for p in personalizations))
+    if len(recipients) > MAX_RECIPIENTS:
+        return "personalizations", "There is a limit of 1000 total recipients per request."
+    for index, personalization in enumerate(personalizations):
+        problem = _check_personalization(index, personalization, body)
+        if problem:
+            return problem
+    emails = [r.get("email", "").lower() for r in recipients]
+    if len(set(emails)) != len(emails):
+        return "personalizations", (
+            "Each unique email address in the personalizations array should only be included once."
+        )
+    return _check_content(body.get("content"))
+
+
+def _check_personalization(index: int, p: Any, body: dict[str, Any]) -> tuple[str, str] | None:
+    """Problems of one personalization object."""
+    where = f"personalizations.{index}"
+    if not isinstance(p, dict) or not isinstance(p.get("to"), list) or not p["to"]:
+        return f"{where}.to", "The to array is required for all personalization objects."
+    if any(not isinstance(to, dict) or "@" not in str(to.get("email", "")) for to in p["to"]):
+        return f"{where}.to", "Each to object must at least have an email address."
+    if not (p.get("subject") or body.get("subject")):
+        return "subject", "The subject is required."
+    for key in ("headers", "substitutions"):
+        values = p.get(key, {})
+        if not isinstance(values, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+        ):
+            return f"{where}.{key}", f"{key} must be an object of strings."
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in p.get("substitutions", {}).items())
+    if size > MAX_SUBSTITUTION_BYTES:
+        return f"{where}.substitutions", "Substitutions are limited to 50,000 bytes."
+    return None
+
+
+def _check_content(content: Any) -> tuple[str, str] | None:
+    """Content must be non-empty typed values with text/plain first."""
+    if not isinstance(content, list) or not content:
+        return "content", (
+            "Unless a valid template_id is provided, the content parameter is required."
+        )
+    if any(not isinstance(c, dict) or not c.get("type") or not c.get("value") for c in content):
+        return "content", "Each content object must have a type and a non-empty value."
+    types = [c["type"] for c in content]
+    if "text/plain" in types and types[0] != "text/plain":
+        return "content", "If present, text/plain must be first, followed by text/html."
+    return None
+
+
+def _substitute(text: str, substitutions: dict[str, str]) -> str:
+    """Replace every substitution key with its value, as the provider does."""
+    for key, value in substitutions.items():
+        text = text.replace(key, value)
+    return text

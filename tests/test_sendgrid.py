@@ -1,0 +1,119 @@
+"""SendGrid channel against the local contract-enforcing fake, over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fakes.mail import SITE, Sleeps, batch, recipients, send_all
+from fakes.sendgrid import SendGridFake
+from fakes.server import Faults
+from publisher.channels import sendgrid
+from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+
+KEY = "SG.local-test-key-abcdefghijklmnopqrstuvwxyz"
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLISHER_NO_KEYRING", "1")
+    monkeypatch.setenv("SENDGRID_API_KEY", KEY)
+
+
+@pytest.fixture
+def fake() -> Iterator[SendGridFake]:
+    with SendGridFake(KEY).running() as fake:
+        yield fake
+
+
+def channel(fake: SendGridFake, **settings: object) -> sendgrid.SendGridChannel:
+    return sendgrid.from_config({"base_url": fake.url, "timeout": 2, **settings}, SITE)
+
+
+def test_personalizations_carry_each_recipients_name_and_link(fake: SendGridFake) -> None:
+    people = recipients(4)
+    sg = channel(fake)
+    sg.preflight()
+    result = sg.send_batch(batch(people))
+    assert fake.server.count("POST", "/v3/mail/send") == 1
+    ids = set(result.accepted.values())
+    assert len(ids) == 1 and ids == {m["id"] for m in fake.deliveries.messages}
+    assert sorted(result.accepted) == sorted(p.email for p in people)
+    for person in people:
+        [message] = fake.deliveries.for_email(person.email)
+        html_link = person.unsubscribe_url.replace("&", "&amp;")
+        assert f'href="{html_link}"' in message["html"]
+        assert f"配信停止: {person.unsubscribe_url}" in message["text"]
+        expected = person.name or "読者の皆"
+        assert f"{expected}様" in message["text"]
+        assert f"{expected.replace('&', '&amp;')}様" in message["html"]
+        assert message["headers"]["List-Unsubscribe"].startswith(f"<{person.unsubscribe_url}>")
+        assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert not fake.deliveries.duplicates()
+
+
+def test_batches_of_1000_in_exactly_ceil_n_over_1000_calls(fake: SendGridFake) -> None:
+    sg = channel(fake)
+    assert sg.batch_size == sendgrid.BATCH_SIZE == 1000
+    people = recipients(2500)
+    accepted = send_all(sg.send_batch, people, sg.batch_size)
+    assert len(accepted) == 2500
+    assert fake.server.count("POST", "/v3/mail/send") == 3
+    assert not fake.deliveries.duplicates()
+
+
+def test_the_fake_enforces_the_1000_personalization_limit(fake: SendGridFake) -> None:
+    with pytest.raises(PermanentDeliveryError, match="limited to 1000 personalizations"):
+        channel(fake).send_batch(batch(recipients(1001)))
+    assert fake.deliveries.messages == []
+    with pytest.raises(ConfigError, match="batch_size"):
+        channel(fake, batch_size=1001)
+
+
+def test_bad_key_is_permanent_one_line_and_masked(
+    fake: SendGridFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "SG.wrong-key-0000000000000000000000"
+    monkeypatch.setenv("SENDGRID_API_KEY", wrong)
+    sg = channel(fake)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        sg.preflight()
+    line = str(caught.value)
+    assert "\n" not in line and "HTTP 401" in line and "check the credentials" in line
+    assert wrong not in line
+    with pytest.raises(PermanentDeliveryError, match="authorization grant is invalid"):
+        sg.send_batch(batch(recipients(2)))
+
+
+def test_missing_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SENDGRID_API_KEY")
+    with pytest.raises(ConfigError, match="SENDGRID_API_KEY"):
+        sendgrid.from_config({}, SITE)
+
+
+def test_429_is_transient_with_the_reset_header_as_wait() -> None:
+    faults = Faults(rate=1.0, kinds=("429",), reset_seconds=7)
+    with SendGridFake(KEY, faults=faults).running() as fake:
+        with pytest.raises(TransientDeliveryError) as caught:
+            channel(fake).send_batch(batch(recipients(3)))
+        assert caught.value.retry_after is not None and 5 <= caught.value.retry_after <= 8
+        assert fake.deliveries.messages == []
+
+
+def test_5xx_and_drops_are_transient_and_a_retried_send_lands_exactly_once() -> None:
+    faults = Faults(rate=0.5, kinds=("500", "429", "drop"), seed=1, reset_seconds=1)
+    with SendGridFake(KEY, faults=faults).running() as fake:
+        sleeps = Sleeps()
+        accepted = send_all(channel(fake).send_batch, recipients(50), 10, sleeps=sleeps)
+        assert len(accepted) == 50
+        assert not fake.deliveries.duplicates()
+        assert set(faults.injected) == {"500", "429", "drop"}
+        assert any(0.9 <= d <= 1.1 for d in sleeps.delays)  # honoured the 1 s reset
+
+
+def test_a_dropped_connection_may_have_delivered() -> None:
+    with SendGridFake(KEY, faults=Faults(rate=1.0, kinds=("drop",))).running() as fake:
+        with pytest.raises(TransientDeliveryError) as caught:
+            channel(fake).send_batch(batch(recipients(1)))
+        assert caught.value.maybe_delivered
