@@ -178,9 +178,9 @@ def _editor_text(article: Article, target: Target, text: str, link: str, tags: l
     result = target.measure(with_link)
     if not result.fits:
         over = result.detail or f"{result.length} {result.unit}, over the {result.limit} limit"
-        extra = " with the link" if with_link != text else ""
+        field = f"social.{target.network}" + (" with the link" if with_link != text else "")
         raise InputError(
-            f"social.{target.network} is {over}{extra}",
+            f"{field} is {over}",
             where=article.source,
             fix=f"shorten social.{target.network} by {max(result.length - result.limit, 1)}",
         )
