@@ -1,0 +1,116 @@
+"""Postmark `POST /email/batch`: up to 500 personalised messages per call, on a message stream.
+
+Contract (https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails): the
+`X-Postmark-Server-Token` header; ≤ 500 messages and 50 MB per call; `MessageStream` picks the
+stream (broadcast for newsletters). The answer is 200 even when entries fail, so each entry's
+`ErrorCode` decides: 0 is accepted with its `MessageID`, anything else is rejected with its
+`Message` (https://postmarkapp.com/developer/api/overview#error-codes). Not idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from publisher.channels import BatchResult, EmailBatch
+from publisher.channels.esp import (
+    KNOWN_SETTINGS,
+    api_key,
+    batch_size,
+    check_settings,
+    list_headers,
+    mailbox,
+    sender,
+    subject_for,
+)
+from publisher.config import Site
+from publisher.errors import TransientDeliveryError
+from publisher.http import HttpClient
+from publisher.model import Recipient
+from publisher.newsletter import personalize
+
+NAME = "postmark"
+SECRETS = ("POSTMARK_SERVER_TOKEN",)
+BATCH_SIZE = 500
+BASE_URL = "https://api.postmarkapp.com"
+DEFAULT_STREAM = "broadcast"
+
+
+class PostmarkChannel:
+    """Email through Postmark's batch API."""
+
+    name = NAME
+    idempotent = False
+
+    def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
+                 stream: str = DEFAULT_STREAM, list_id: str = "") -> None:
+        self.http = http
+        self.site = site
+        self.batch_size = batch_size
+        self.stream = stream
+        self.list_id = list_id
+        self.from_field = mailbox(*sender(site))
+
+    def preflight(self) -> None:
+        """`GET /server` proves the server token works."""
+        self.http.request("GET", "/server")
+
+    def send_batch(self, batch: EmailBatch) -> BatchResult:
+        """One /email/batch call; per-entry ErrorCode splits accepted from rejected."""
+        messages = [self.message(batch, r) for r in batch.recipients]
+        entries = self.http.request("POST", "/email/batch", json=messages).json()
+        if not isinstance(entries, list) or len(entries) != len(messages):
+            raise TransientDeliveryError(  # results are positional; without them we cannot know
+                "unexpected /email/batch answer (not one result per message)",
+                where=NAME, maybe_delivered=True,
+            )
+        accepted: dict[str, str] = {}
+        rejected: dict[str, str] = {}
+        for recipient, entry in zip(batch.recipients, entries, strict=True):
+            if entry.get("ErrorCode") == 0 and entry.get("MessageID"):
+                accepted[recipient.email] = str(entry["MessageID"])
+            else:
+                rejected[recipient.email] = (
+                    f"Postmark ErrorCode {entry.get('ErrorCode')}: {entry.get('Message', '')}"
+                )
+        return BatchResult(accepted=accepted, rejected=rejected)
+
+    def message(self, batch: EmailBatch, recipient: Recipient) -> dict[str, Any]:
+        """One personalised message in Postmark's JSON shape."""
+        page, text = personalize(batch.newsletter, recipient)
+        message: dict[str, Any] = {
+            "From": self.from_field,
+            "To": mailbox(recipient.name, recipient.email),
+            "Subject": subject_for(batch.newsletter, recipient),
+            "HtmlBody": page,
+            "TextBody": text,
+            "MessageStream": self.stream,
+            "Headers": [
+                {"Name": name, "Value": value}
+                for name, value in list_headers(recipient, self.site, self.list_id).items()
+            ],
+        }
+        if self.site.reply_to:
+            message["ReplyTo"] = self.site.reply_to
+        return message
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.http.close()
+
+
+def from_config(settings: Mapping[str, Any], site: Site) -> PostmarkChannel:
+    """Build from [channels.postmark] (base_url, batch_size, message_stream, timeout, list_id)."""
+    check_settings(NAME, settings, KNOWN_SETTINGS)
+    token = api_key(settings, SECRETS[0], "sending through Postmark")
+    http = HttpClient(
+        channel=NAME,
+        base_url=str(settings.get("base_url", BASE_URL)),
+        headers={"X-Postmark-Server-Token": token, "Accept": "application/json"},
+        timeout=float(settings.get("timeout", 30.0)),
+    )
+    return PostmarkChannel(
+        http, site, batch_size=batch_size(NAME, settings, BATCH_SIZE),
+        stream=str(settings.get("message_stream", DEFAULT_STREAM)),
+        list_id=str(settings.get("list_id", "")),
+    )

@@ -1,0 +1,164 @@
+"""Resend `POST /emails/batch`: up to 100 personalised emails per call, exactly once by key.
+
+Contract (https://resend.com/docs/api-reference/emails/send-batch-emails): Bearer auth; ≤ 100
+emails per call; the answer is `{"data": [{"id"}…]}` in request order. The batch key goes in
+`Idempotency-Key` (https://resend.com/docs/dashboard/emails/idempotency-keys): for 24 hours the
+same key and body replay the first answer without sending again, so a retried or resumed batch
+cannot duplicate (`idempotent = True`). The body is serialised deterministically for that reason.
+Errors are `{"statusCode", "name", "message"}` (https://resend.com/docs/api-reference/errors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from publisher.channels import BatchResult, EmailBatch
+from publisher.channels.esp import (
+    KNOWN_SETTINGS,
+    api_key,
+    batch_size,
+    check_settings,
+    error_detail,
+    list_headers,
+    mailbox,
+    sender,
+    subject_for,
+)
+from publisher.config import Site
+from publisher.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.http import HttpClient, retry_after
+from publisher.model import Recipient
+from publisher.newsletter import personalize
+
+NAME = "resend"
+SECRETS = ("RESEND_API_KEY",)
+BATCH_SIZE = 100
+BASE_URL = "https://api.resend.com"
+MAX_KEY = 256
+
+
+class ResendChannel:
+    """Email through Resend's batch API with idempotency keys."""
+
+    name = NAME
+    idempotent = True
+
+    def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
+                 list_id: str = "") -> None:
+        self.http = http
+        self.site = site
+        self.batch_size = batch_size
+        self.list_id = list_id
+        self.from_field = mailbox(*sender(site))
+
+    def preflight(self) -> None:
+        """`GET /domains`; a sending-only key answers 401 restricted_api_key, which is fine."""
+        response = self.http.request("GET", "/domains", ok=(200, 401))
+        if response.status_code == 401 and _name(response) != "restricted_api_key":
+            raise PermanentDeliveryError(
+                f"HTTP 401: {error_detail(_json(response), 'message')}", where=NAME,
+                fix="check RESEND_API_KEY",
+            )
+
+    def send_batch(self, batch: EmailBatch) -> BatchResult:
+        """One /emails/batch call under the batch's Idempotency-Key."""
+        payload = json.dumps([self.email(batch, r) for r in batch.recipients],
+                             ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        response = self.http.request(
+            "POST", "/emails/batch", data=payload.encode("utf-8"), ok=(200, 409),
+            headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key(batch)},
+        )
+        if response.status_code == 409:
+            raise _conflict(response)
+        body = _json(response)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, list):
+            raise TransientDeliveryError("unexpected /emails/batch answer (no data array)",
+                                         where=NAME, maybe_delivered=True)
+        return _result(batch.recipients, data, body.get("errors") or [])
+
+    def email(self, batch: EmailBatch, recipient: Recipient) -> dict[str, Any]:
+        """One personalised email in Resend's JSON shape."""
+        page, text = personalize(batch.newsletter, recipient)
+        email: dict[str, Any] = {
+            "from": self.from_field,
+            "to": [mailbox(recipient.name, recipient.email)],
+            "subject": subject_for(batch.newsletter, recipient),
+            "html": page,
+            "text": text,
+            "headers": list_headers(recipient, self.site, self.list_id),
+        }
+        if self.site.reply_to:
+            email["reply_to"] = self.site.reply_to
+        return email
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.http.close()
+
+
+def idempotency_key(batch: EmailBatch) -> str:
+    """The batch key, hashed when it would exceed Resend's 256 characters."""
+    key = f"publisher/{batch.key}"
+    return key if len(key) <= MAX_KEY else "publisher/" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _result(recipients: tuple[Recipient, ...], data: list[Any], errors: list[Any]) -> BatchResult:
+    """Map ids (and, in permissive validation mode, per-index errors) back to recipients."""
+    failed = {e.get("index"): str(e.get("message", "")) for e in errors if isinstance(e, dict)}
+    accepted: dict[str, str] = {}
+    rejected: dict[str, str] = {}
+    ids = iter(data)
+    for index, recipient in enumerate(recipients):
+        if index in failed:
+            rejected[recipient.email] = f"Resend: {failed[index]}"
+            continue
+        entry = next(ids, None)
+        if not isinstance(entry, dict) or not entry.get("id"):
+            raise TransientDeliveryError("Resend answered with fewer ids than emails",
+                                         where=NAME, maybe_delivered=True)
+        accepted[recipient.email] = str(entry["id"])
+    return BatchResult(accepted=accepted, rejected=rejected)
+
+
+def _conflict(response: Any) -> Exception:
+    """409: the same key still in flight (retry later) or reused with another body (stop)."""
+    detail = error_detail(_json(response), "message")
+    if _name(response) == "concurrent_idempotent_requests":
+        return TransientDeliveryError(f"HTTP 409: {detail}", where=NAME,
+                                      retry_after=retry_after(response.headers) or 1.0)
+    return PermanentDeliveryError(
+        f"HTTP 409: {detail}", where=NAME,
+        fix="the batch changed since it was first sent under this key; check the ledger",
+    )
+
+
+def _json(response: Any) -> Any:
+    """The body as JSON, or {} when it is not."""
+    try:
+        return response.json()
+    except ValueError:
+        return {}
+
+
+def _name(response: Any) -> str:
+    """Resend's error name."""
+    body = _json(response)
+    return str(body.get("name", "")) if isinstance(body, dict) else ""
+
+
+def from_config(settings: Mapping[str, Any], site: Site) -> ResendChannel:
+    """Build from [channels.resend] (base_url, batch_size, timeout, list_id, api_key_env)."""
+    check_settings(NAME, settings, KNOWN_SETTINGS - {"message_stream"})
+    key = api_key(settings, SECRETS[0], "sending through Resend")
+    http = HttpClient(
+        channel=NAME,
+        base_url=str(settings.get("base_url", BASE_URL)),
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=float(settings.get("timeout", 30.0)),
+    )
+    return ResendChannel(http, site, batch_size=batch_size(NAME, settings, BATCH_SIZE),
+                         list_id=str(settings.get("list_id", "")))

@@ -1,0 +1,180 @@
+"""A local Resend fake that enforces the /emails/batch contract, idempotency replay included.
+
+Contract (https://resend.com/docs/api-reference/emails/send-batch-emails,
+https://resend.com/docs/api-reference/errors, https://resend.com/docs/dashboard/emails/idempotency-keys):
+`Authorization: Bearer re_…` (401 missing_api_key, 403 invalid_api_key); at most 100 emails, each
+with from, to (≤ 50), subject and html or text (422 validation_error); 200
+`{"data": [{"id"}…]}`; `Idempotency-Key` ≤ 256 chars (400 invalid_idempotency_key): the same key
+and body replays the first answer without sending again, the same key with another body is 409
+invalid_idempotent_request, and one still in flight is 409 concurrent_idempotent_requests; 429
+rate_limit_exceeded carries `retry-after` and `ratelimit-reset` (seconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any
+
+from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request, serving
+
+MAX_BATCH = 100
+MAX_TO = 50
+MAX_KEY = 256
+
+
+def error(status: int, name: str, message: str) -> Reply:
+    """Resend's error body."""
+    return Reply(status, {"statusCode": status, "name": name, "message": message})
+
+
+def rate_limit_headers(seconds: int) -> dict[str, str]:
+    """What Resend sends with a 429 (IETF RateLimit fields plus Retry-After)."""
+    return {"ratelimit-limit": "2", "ratelimit-remaining": "0",
+            "ratelimit-reset": str(seconds), "retry-after": str(seconds)}
+
+
+class ResendFake:
+    """State of the fake: keys, deliveries and the idempotency store."""
+
+    def __init__(
+        self,
+        api_key: str = "re_fake_key_for_tests",
+        *,
+        sending_only: bool = False,
+        faults: Faults | None = None,
+        deliveries_path: Path | None = None,
+        keep_bodies: bool = True,
+    ) -> None:
+        self.api_key = api_key
+        self.sending_only = sending_only
+        self.keep_bodies = keep_bodies
+        self.deliveries = Deliveries("resend", deliveries_path)
+        self.replays = 0
+        self._idempotent: dict[str, tuple[str, Reply]] = {}
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self.server = FakeHTTPServer(
+            self.handle,
+            faults=faults,
+            rate_limit_headers=rate_limit_headers,
+            error_body=lambda status, message: {
+                "statusCode": status,
+                "name": "rate_limit_exceeded" if status == 429 else "internal_server_error",
+                "message": message,
+            },
+        )
+
+    @property
+    def url(self) -> str:
+        """Base URL for the channel's `base_url`."""
+        return self.server.url
+
+    @contextmanager
+    def running(self) -> Iterator[ResendFake]:
+        """Serve while the with-block runs."""
+        with serving(self.server):
+            yield self
+
+    def handle(self, request: Request) -> Reply:
+        """Route one request."""
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer "):
+            return error(401, "missing_api_key", "Missing API key in the authorization header.")
+        if auth != f"Bearer {self.api_key}":
+            return error(403, "invalid_api_key", "API key is invalid.")
+        if request.method == "GET" and request.path == "/domains":
+            if self.sending_only:
+                return error(401, "restricted_api_key",
+                             "This API key is restricted to only send emails.")
+            return Reply(200, {"data": [{"id": "d1", "name": "example.com", "status": "verified"}]})
+        if request.method == "POST" and request.path == "/emails/batch":
+            return self.batch(request)
+        return error(404, "not_found", f"no route {request.method} {request.path}")
+
+    def batch(self, request: Request) -> Reply:
+        """Apply idempotency, then validate and deliver the batch."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return self._send(request)
+        if not 1 <= len(key) <= MAX_KEY:
+            return error(400, "invalid_idempotency_key", "The key must be between 1-256 chars.")
+        digest = hashlib.sha256(request.body).hexdigest()
+        with self._lock:
+            if key in self._in_flight:
+                return error(409, "concurrent_idempotent_requests", "Same idempotency key used"
+                             " while original request is still in progress.")
+            if key in self._idempotent:
+                first_digest, first_reply = self._idempotent[key]
+                if first_digest != digest:
+                    return error(409, "invalid_idempotent_request", "Same idempotency key used"
+                                 " with a different request payload.")
+                self.replays += 1
+                return first_reply
+            self._in_flight.add(key)
+        try:
+            reply = self._send(request)
+            if reply.status == 200:
+                with self._lock:
+                    self._idempotent[key] = (digest, reply)
+            return reply
+        finally:
+            with self._lock:
+                self._in_flight.discard(key)
+
+    def _send(self, request: Request) -> Reply:
+        """Validate every email (all or nothing), then deliver them."""
+        try:
+            emails = request.json()
+        except ValueError:
+            return error(422, "validation_error", "Invalid JSON body.")
+        if not isinstance(emails, list) or not emails:
+            return error(422, "validation_error", "The batch must be a non-empty array.")
+        if len(emails) > MAX_BATCH:
+            return error(422, "validation_error",
+                         f"Too many emails in the batch ({len(emails)}); the maximum is 100.")
+        for index, email in enumerate(emails):
+            problem = _problem(email)
+            if problem:
+                return error(422, "validation_error", f"emails[{index}]: {problem}")
+        data = []
+        for email in emails:
+            email_id = str(uuid.uuid4())
+            for to in _as_list(email["to"]):
+                detail: dict[str, Any] = {"subject": email["subject"],
+                                          "headers": email.get("headers", {})}
+                if self.keep_bodies:
+                    detail.update(html=email.get("html", ""), text=email.get("text", ""))
+                self.deliveries.record(parseaddr(to)[1], email_id, **detail)
+            data.append({"id": email_id})
+        return Reply(200, {"data": data})
+
+
+def _problem(email: Any) -> str | None:
+    """Why one batch entry is invalid, or None."""
+    if not isinstance(email, dict):
+        return "each email must be an object"
+    for name in ("from", "to", "subject"):
+        if not email.get(name):
+            return f"The `{name}` field is missing."
+    if len(_as_list(email["to"])) > MAX_TO:
+        return "The `to` field can have at most 50 addresses."
+    if not (email.get("html") or email.get("text")):
+        return "Provide `html` or `text`."
+    for unsupported in ("attachments", "scheduled_at"):
+        if unsupported in email:
+            return f"The `{unsupported}` field is not supported in batch sends."
+    headers = email.get("headers", {})
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        return "The `headers` field must be an object of strings."
+    return None
+
+
+def _as_list(value: Any) -> list[str]:
+    """`to` may be one address or a list."""
+    return [value] if isinstance(value, str) else list(value)

@@ -1,0 +1,96 @@
+"""Postmark channel against the local contract-enforcing fake, over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from fakes.mail import SITE, batch, recipients, send_all
+from fakes.postmark import PostmarkFake
+from fakes.server import Faults
+from publisher.channels import postmark
+from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+
+TOKEN = "pm-local-test-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLISHER_NO_KEYRING", "1")
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", TOKEN)
+
+
+@pytest.fixture
+def fake() -> Iterator[PostmarkFake]:
+    with PostmarkFake(TOKEN, inactive=["user3@example.com"]).running() as fake:
+        yield fake
+
+
+def channel(fake: PostmarkFake, **settings: object) -> postmark.PostmarkChannel:
+    return postmark.from_config({"base_url": fake.url, "timeout": 2, **settings}, SITE)
+
+
+def test_each_message_is_personalised_on_the_broadcast_stream(fake: PostmarkFake) -> None:
+    people = recipients(3)
+    pm = channel(fake)
+    pm.preflight()
+    result = pm.send_batch(batch(people))
+    assert fake.server.count("POST", "/email/batch") == 1
+    assert sorted(result.accepted) == sorted(p.email for p in people)
+    for person in people:
+        [message] = fake.deliveries.for_email(person.email)
+        assert result.accepted[person.email] == message["id"]
+        assert message["stream"] == "broadcast"
+        assert person.unsubscribe_url.replace("&", "&amp;") in message["html"]
+        assert f"配信停止: {person.unsubscribe_url}" in message["text"]
+        assert message["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_partial_failure_rejects_only_the_failed_entries(fake: PostmarkFake) -> None:
+    people = recipients(5)
+    result = channel(fake).send_batch(batch(people))
+    assert set(result.rejected) == {"user3@example.com"}
+    assert "ErrorCode 406" in result.rejected["user3@example.com"]
+    assert len(result.accepted) == 4 and "user3@example.com" not in result.accepted
+    assert fake.deliveries.for_email("user3@example.com") == []
+
+
+def test_unknown_stream_is_rejected_per_entry(fake: PostmarkFake) -> None:
+    result = channel(fake, message_stream="newsletters").send_batch(batch(recipients(2)))
+    assert not result.accepted
+    assert all("1235" in why for why in result.rejected.values())
+
+
+def test_500_per_call_is_enforced_and_respected(fake: PostmarkFake) -> None:
+    pm = channel(fake)
+    assert pm.batch_size == 500
+    with pytest.raises(PermanentDeliveryError, match="Too many batch messages"):
+        pm.send_batch(batch(recipients(501, start=10)))
+    accepted = send_all(pm.send_batch, recipients(1200, start=10), pm.batch_size)
+    assert len(accepted) == 1200 and fake.server.count("POST", "/email/batch") == 1 + 3
+    with pytest.raises(ConfigError):
+        channel(fake, batch_size=501)
+
+
+def test_bad_token_is_permanent_and_masked(
+    fake: PostmarkFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "pm-wrong-token-0000000000"
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", wrong)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        channel(fake).preflight()
+    assert "HTTP 401" in str(caught.value) and "Server Token" in str(caught.value)
+    assert wrong not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_429_and_500_are_transient() -> None:
+    faults = Faults(rate=1.0, kinds=("429",), reset_seconds=9)
+    with PostmarkFake(TOKEN, faults=faults).running() as fake:
+        with pytest.raises(TransientDeliveryError) as caught:
+            channel(fake).send_batch(batch(recipients(2)))
+        assert caught.value.retry_after == 9
+        faults.kinds = ("500",)
+        with pytest.raises(TransientDeliveryError, match="HTTP 500"):
+            channel(fake).send_batch(batch(recipients(2)))
+        assert fake.deliveries.messages == []

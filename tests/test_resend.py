@@ -1,0 +1,103 @@
+"""Resend channel against the local contract-enforcing fake: batches, errors, idempotency replay."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
+from fakes.resend import ResendFake
+from fakes.server import Faults
+from publisher.channels import resend
+from publisher.errors import PermanentDeliveryError, TransientDeliveryError
+
+KEY = "re_local_test_key_0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLISHER_NO_KEYRING", "1")
+    monkeypatch.setenv("RESEND_API_KEY", KEY)
+
+
+@pytest.fixture
+def fake() -> Iterator[ResendFake]:
+    with ResendFake(KEY).running() as fake:
+        yield fake
+
+
+def channel(fake: ResendFake, **settings: object) -> resend.ResendChannel:
+    return resend.from_config({"base_url": fake.url, "timeout": 2, **settings}, SITE)
+
+
+def test_batch_is_personalised_and_ids_map_back_in_order(fake: ResendFake) -> None:
+    people = recipients(3)
+    rs = channel(fake)
+    assert rs.idempotent and rs.batch_size == 100
+    rs.preflight()
+    result = rs.send_batch(batch(people))
+    for person in people:
+        [message] = fake.deliveries.for_email(person.email)
+        assert result.accepted[person.email] == message["id"]
+        assert person.unsubscribe_url.replace("&", "&amp;") in message["html"]
+        assert message["headers"]["List-Unsubscribe"].startswith(f"<{person.unsubscribe_url}>")
+
+
+def test_replaying_the_same_key_does_not_duplicate(fake: ResendFake) -> None:
+    rs = channel(fake)
+    first = rs.send_batch(batch(recipients(5), key="ed1-b7"))
+    again = rs.send_batch(batch(recipients(5), key="ed1-b7"))  # a resumed run, same batch
+    assert again == first
+    assert fake.replays == 1 and len(fake.deliveries.messages) == 5
+    assert not fake.deliveries.duplicates()
+
+
+def test_lost_answers_are_retried_under_the_key_and_land_exactly_once() -> None:
+    faults = Faults(rate=0.5, kinds=("drop", "slow", "500"), seed=2, phase="after",
+                    slow_seconds=0.6)
+    with ResendFake(KEY, faults=faults).running() as fake:
+        rs = channel(fake, timeout=0.3)
+        accepted = send_all(rs.send_batch, recipients(60), 10, sleeps=Sleeps())
+        assert len(accepted) == 60
+        assert fake.replays >= 1  # some answers were lost after delivery, then replayed
+        assert not fake.deliveries.duplicates() and len(fake.deliveries.messages) == 60
+
+
+def test_same_key_with_another_body_is_a_permanent_conflict(fake: ResendFake) -> None:
+    rs = channel(fake)
+    rs.send_batch(batch(recipients(2), key="ed1-b1"))
+    changed = batch(recipients(2), key="ed1-b1", news=replace(newsletter(), subject="変更"))
+    with pytest.raises(PermanentDeliveryError, match=r"409.*different request payload"):
+        rs.send_batch(changed)
+    assert len(fake.deliveries.messages) == 2
+
+
+def test_more_than_100_is_refused_by_the_fake(fake: ResendFake) -> None:
+    with pytest.raises(PermanentDeliveryError, match=r"HTTP 422.*maximum is 100"):
+        channel(fake).send_batch(batch(recipients(101)))
+    assert fake.deliveries.messages == []
+
+
+def test_auth_errors_are_permanent_and_masked(
+    fake: ResendFake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "re_wrong_key_000000000000"
+    monkeypatch.setenv("RESEND_API_KEY", wrong)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        channel(fake).send_batch(batch(recipients(1)))
+    assert "HTTP 403" in str(caught.value) and "invalid_api_key" in str(caught.value)
+    assert wrong not in str(caught.value)
+
+
+def test_a_sending_only_key_passes_preflight() -> None:
+    with ResendFake(KEY, sending_only=True).running() as fake:
+        channel(fake).preflight()
+
+
+def test_429_carries_the_reset() -> None:
+    with ResendFake(KEY, faults=Faults(rate=1.0, kinds=("429",), reset_seconds=4)).running() as f:
+        with pytest.raises(TransientDeliveryError) as caught:
+            channel(f).send_batch(batch(recipients(1)))
+        assert caught.value.retry_after == 4
