@@ -203,7 +203,7 @@ def _summary_pieces(article: Article, lang: str) -> list[Piece]:
         if first is not None and first.kind in ("bullet_list", "ordered_list") and first.items:
             bullet = _words(lang)["bullet"]
             points = [Piece(bullet + p, "\n") for p in _points(first)]
-            return [Piece(article.title), *points] if article.title else points
+            return [Piece(_title(article)), *points] if article.title else points
     return [Piece(s) for s in _hook_sentences(article)]
 
 
@@ -217,12 +217,12 @@ def _hook_sentences(article: Article) -> list[str]:
         return split_sentences(_plain(first.text))
     lead = "\n".join(_plain(b.text) for b in article.lead if b.kind == "paragraph")
     picked = summarize(lead, max_sentences=2)
-    return picked or ([article.title] if article.title else [])
+    return picked or ([_title(article)] if article.title else [])
 
 
 def _linkedin_pieces(article: Article, lang: str) -> list[Piece]:
     """LinkedIn has room: title, the summary, then the key points as a list."""
-    pieces = [Piece(article.title)] if article.title else []
+    pieces = [Piece(_title(article))] if article.title else []
     sentences = _hook_sentences(article)
     pieces.extend(Piece(s, "\n\n" if i == 0 else "") for i, s in enumerate(sentences))
     points = [p for p in _key_points(article) if p not in sentences]
@@ -276,8 +276,8 @@ def _thread_lead(article: Article, target: Target, fits: Fits) -> str:
             )
         return editor
     lang = _lang(article)
-    title = _shorten(article.title, fits, lang) or ""
-    sentences = [Piece(s) for s in _hook_sentences(article) if s != article.title]
+    title = _shorten(_title(article), fits, lang) or ""
+    sentences = [Piece(s) for s in _hook_sentences(article) if s != _title(article)]
     body = _fill(sentences, lambda b: fits(f"{title}\n\n{b}"), lang)
     return f"{title}\n\n{body}" if body else title
 
@@ -327,7 +327,7 @@ def _link_post(article: Article, fits: Fits, link: str, tags: list[str]) -> str:
     lang = _lang(article)
     lead_in = _words(lang)["read_more"]
     sep = "" if lang == "ja" else " "
-    title = _shorten(article.title, _tailed(lambda t: fits(f"{lead_in}{sep}{t}"), link, []), lang)
+    title = _shorten(_title(article), _tailed(lambda t: fits(f"{lead_in}{sep}{t}"), link, []), lang)
     head = f"{lead_in}{sep}{title}" if title else lead_in.rstrip(":：")
     return _with_tail(fits, head, link, tags)
 
@@ -540,7 +540,7 @@ def _finish(
 ) -> tuple[SocialPost, ...]:
     """Measured posts with facets and card; raises rather than emit one over the limit."""
     lang = article.lang or "en"
-    texts = [t for t in texts if t.strip()] or [link or article.title]
+    texts = [t for t in texts if t.strip()] or [link or _title(article)]
     total = len(texts)
     posts = []
     for position, text in enumerate(texts, start=1):
@@ -623,7 +623,7 @@ def _card(article: Article, link: str) -> LinkCard | None:
     description = _join_sentences(_hook_sentences(article))
     if len(description) > CARD_DESCRIPTION_CHARS:
         description = _shorten(description, lambda t: len(t) <= CARD_DESCRIPTION_CHARS, "") or ""
-    return LinkCard(uri=link, title=article.title, description=description, thumb=article.image)
+    return LinkCard(uri=link, title=_title(article), description=description, thumb=article.image)
 
 
 # --- text helpers ---------------------------------------------------------------------------
@@ -643,6 +643,11 @@ def _plain(markdown: str) -> str:
         tokens = markdown_parser().parseInline(line.strip())
         out.append("".join(_token_text(t) for token in tokens for t in token.children or []))
     return "\n".join(s for s in (o.strip() for o in out) if s)
+
+
+def _title(article: Article) -> str:
+    """The title as plain text: markup an editor typed there is not shown on social networks."""
+    return _plain(article.title) or article.title.strip()
 
 
 def _token_text(token: Any) -> str:
