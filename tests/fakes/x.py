@@ -1,0 +1,253 @@
+"""An X API v2 that enforces the parts publisher relies on.
+
+Contract: OAuth 1.0a user-context requests carry a well-formed Authorization header whose
+HMAC-SHA1 signature verifies (RFC 5849 §3.4; multipart bodies are not signed) for the known
+consumer key and access token, with fresh nonces; `POST /2/tweets`
+(https://docs.x.com/x-api/posts/create-post) holds at most 280 weighted characters, replies only
+to posts that exist, and refuses an identical text with X's duplicate-content 403; 429s carry
+`x-rate-limit-reset` in epoch seconds; `/2/media/upload` runs INIT/APPEND/FINALIZE/STATUS
+(https://docs.x.com/x-api/media/quickstart/media-upload-chunked).
+"""
+
+from __future__ import annotations
+
+import hmac
+import math
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode
+
+from oauthlib.oauth1.rfc5849 import signature, utils
+
+from publisher.counting import x_length
+
+from .forms import fields, header, json_body, load_state, multipart, query, save_state
+from .server import FakeHTTPServer, Faults, Reply, Request
+
+DUPLICATE_BODY = {"detail": "You are not allowed to create a Tweet with duplicate content.",
+                  "type": "about:blank", "title": "Forbidden", "status": 403}
+FIRST_ID = 1_800_000_000_000_000_000
+USER_ID = "2244994945"
+
+
+class FakeX:
+    """One account with every post in creation order."""
+
+    def __init__(
+        self,
+        *,
+        consumer: tuple[str, str] = ("x-consumer-key-1", "x-consumer-secret-1"),
+        token: tuple[str, str] = ("x-access-token-1", "x-access-secret-1"),
+        bearer: str = "x-oauth2-user-token-1",
+        processing_polls: int = 1,
+        state_file: Path | None = None,
+    ) -> None:
+        self.consumer = consumer
+        self.token = token
+        self.bearer = bearer
+        self.processing_polls = processing_polls
+        self.tweets: list[dict[str, Any]] = []
+        self.media: dict[str, dict[str, Any]] = {}
+        self.nonces: set[str] = set()
+        self.next_id = FIRST_ID
+        self.state_file = state_file
+        saved = load_state(state_file)
+        if saved is not None:
+            self.tweets, self.media, self.next_id = saved["tweets"], saved["media"], \
+                saved["next_id"]
+        self.lock = threading.Lock()
+        self.http = FakeHTTPServer(
+            self.handle, rate_limit_headers=rate_limit_headers,
+            error_body=lambda status, message: {"title": message, "detail": message,
+                                                "type": "about:blank", "status": status},
+        ).start()
+
+    @property
+    def url(self) -> str:
+        """API base URL."""
+        return self.http.url
+
+    def set_faults(self, faults: Faults) -> None:
+        """Turn fault injection on (Faults() turns it off)."""
+        self.http.faults = faults
+
+    def close(self) -> None:
+        """Stop the server."""
+        self.http.stop()
+
+    def texts(self) -> list[str]:
+        """Post texts in creation order."""
+        return [t["text"] for t in self.tweets]
+
+    def handle(self, request: Request) -> Reply:
+        """Serve one request under the fake's lock and persist the result."""
+        with self.lock:
+            reply = self.route(request)
+            save_state(self.state_file, {"tweets": self.tweets, "media": self.media,
+                                         "next_id": self.next_id})
+            return reply
+
+    def route(self, request: Request) -> Reply:
+        """Authenticate, then dispatch."""
+        problem = self.authenticate(request)
+        if problem:
+            return Reply(401, {"title": "Unauthorized", "type": "about:blank", "status": 401,
+                               "detail": problem})
+        path = request.path
+        if request.method == "GET" and path == "/2/users/me":
+            return Reply(200, {"data": {"id": USER_ID, "name": "Editor", "username": "editor"}})
+        if request.method == "POST" and path == "/2/tweets":
+            return self.create_tweet(request)
+        if request.method == "GET" and path == f"/2/users/{USER_ID}/tweets":
+            return self.timeline(request)
+        if path == "/2/media/upload":
+            return self.media_upload(request)
+        return Reply(404, {"title": "Not Found Error", "detail": f"no route {path}"})
+
+    def authenticate(self, request: Request) -> str:
+        """'' when the request is properly signed (OAuth 1.0a) or carries the user token."""
+        auth = header(request, "authorization")
+        if auth == f"Bearer {self.bearer}":
+            return ""
+        if not auth.startswith("OAuth "):
+            return "Unauthorized"
+        try:
+            given = {k: utils.unescape(v) for k, v in utils.parse_authorization_header(auth)}
+        except ValueError:
+            return "malformed OAuth header"
+        required = ("oauth_consumer_key", "oauth_token", "oauth_signature_method",
+                    "oauth_timestamp", "oauth_nonce", "oauth_version", "oauth_signature")
+        if any(name not in given for name in required):
+            return "OAuth header lacks a required parameter"
+        if given["oauth_consumer_key"] != self.consumer[0] or given["oauth_token"] != self.token[0]:
+            return "unknown consumer key or token"
+        if given["oauth_signature_method"] != "HMAC-SHA1" or given["oauth_version"] != "1.0":
+            return "unsupported signature method"
+        if abs(time.time() - int(given["oauth_timestamp"])) > 300:
+            return "timestamp out of bounds"
+        if given["oauth_nonce"] in self.nonces:
+            return "nonce reused"
+        if not hmac.compare_digest(given["oauth_signature"], self.expected_signature(request)):
+            return "signature mismatch"
+        self.nonces.add(given["oauth_nonce"])
+        return ""
+
+    def expected_signature(self, request: Request) -> str:
+        """HMAC-SHA1 over the base string of the URL the client signed (RFC 5849 §3.4)."""
+        scheme = header(request, "x-forwarded-proto") or "http"
+        raw_query = urlencode([(k, v) for k, vs in request.query.items() for v in vs])
+        form = request.body.decode() if header(request, "content-type").startswith(
+            "application/x-www-form-urlencoded") else ""
+        params = signature.collect_parameters(
+            uri_query=raw_query, body=form, headers={"Authorization": header(request,
+                                                                              "authorization")})
+        base = signature.signature_base_string(
+            request.method,
+            signature.base_string_uri(f"{scheme}://{header(request, 'host')}{request.path}"),
+            signature.normalize_parameters(params))
+        keys = SimpleNamespace(client_secret=self.consumer[1], resource_owner_secret=self.token[1])
+        return str(signature.sign_hmac_sha1_with_client(base, keys))
+
+    def create_tweet(self, request: Request) -> Reply:
+        """POST /2/tweets with X's checks."""
+        body = json_body(request) or {}
+        text = str(body.get("text") or "")
+        if x_length(text) > 280:
+            return invalid("Your Tweet text is too long. For more information on how X "
+                           "determines text length see https://github.com/twitter/twitter-text.")
+        parent = (body.get("reply") or {}).get("in_reply_to_tweet_id")
+        if parent is not None and not any(t["id"] == str(parent) for t in self.tweets):
+            return invalid(f"The `in_reply_to_tweet_id` [{parent}] does not exist.")
+        media_ids = [str(m) for m in (body.get("media") or {}).get("media_ids") or []]
+        if any(self.media.get(m, {}).get("state") != "succeeded" for m in media_ids):
+            return invalid("Your media IDs are invalid.")
+        if any(t["text"] == text for t in self.tweets):
+            return Reply(403, DUPLICATE_BODY)
+        self.next_id += 1
+        tweet = {"id": str(self.next_id), "text": text,
+                 "in_reply_to": str(parent) if parent else None, "media_ids": media_ids}
+        self.tweets.append(tweet)
+        return Reply(201, {"data": {"id": tweet["id"], "text": text,
+                                    "edit_history_tweet_ids": [tweet["id"]]}})
+
+    def timeline(self, request: Request) -> Reply:
+        """GET /2/users/:id/tweets, newest first, with referenced_tweets."""
+        limit = int(query(request).get("max_results", "10"))
+        data = []
+        for tweet in reversed(self.tweets[-limit:]):
+            item: dict[str, Any] = {"id": tweet["id"], "text": tweet["text"],
+                                    "edit_history_tweet_ids": [tweet["id"]]}
+            if tweet["in_reply_to"]:
+                item["referenced_tweets"] = [{"type": "replied_to", "id": tweet["in_reply_to"]}]
+            data.append(item)
+        return Reply(200, {"data": data, "meta": {"result_count": len(data)}})
+
+    def media_upload(self, request: Request) -> Reply:
+        """The chunked upload commands."""
+        given = fields(request)
+        command = given.get("command")
+        media_id = str(given.get("media_id", ""))
+        if command == "INIT":
+            total = int(given.get("total_bytes", "0"))
+            if not str(given.get("media_type", "")).startswith("image/") or \
+                    not 0 < total <= 5_000_000:
+                return invalid("media_type must be an image of at most 5 MB")
+            self.next_id += 1
+            media_id = str(self.next_id)
+            self.media[media_id] = {"total": total, "received": 0, "segments": [],
+                                    "state": "uploading", "polls_left": self.processing_polls}
+            return Reply(200, {"data": {"id": media_id, "media_key": f"3_{media_id}",
+                                        "expires_after_secs": 86400}})
+        entry = self.media.get(media_id)
+        if entry is None:
+            return invalid(f"media_id {media_id} is unknown")
+        if command == "APPEND":
+            return self.append(entry, request, int(given.get("segment_index", "-1")))
+        if command == "FINALIZE":
+            if entry["received"] != entry["total"]:
+                return invalid("Segments do not add up to provided total file size.")
+            entry["state"] = "pending" if entry["polls_left"] else "succeeded"
+            return Reply(200, {"data": self.media_json(media_id)})
+        if command == "STATUS" and request.method == "GET":
+            if entry["state"] != "succeeded":
+                entry["polls_left"] -= 1
+                entry["state"] = "succeeded" if entry["polls_left"] <= 0 else "in_progress"
+            return Reply(200, {"data": self.media_json(media_id)})
+        return invalid(f"unknown command {command}")
+
+    def append(self, entry: dict[str, Any], request: Request, index: int) -> Reply:
+        """APPEND one segment, in order."""
+        chunk = multipart(request).get("media", (b"", ""))[0]
+        if entry["state"] != "uploading" or index != len(entry["segments"]) or not chunk:
+            return invalid("segment_index out of order or media missing")
+        entry["segments"].append(len(chunk))
+        entry["received"] += len(chunk)
+        return Reply(204)
+
+    def media_json(self, media_id: str) -> dict[str, Any]:
+        """The media object with processing_info while not done."""
+        entry = self.media[media_id]
+        data: dict[str, Any] = {"id": media_id, "media_key": f"3_{media_id}",
+                                "size": entry["total"], "expires_after_secs": 86400}
+        if entry["state"] != "succeeded":
+            data["processing_info"] = {"state": entry["state"], "check_after_secs": 1}
+        else:
+            data["processing_info"] = {"state": "succeeded", "progress_percent": 100}
+        return data
+
+
+def invalid(message: str) -> Reply:
+    """X's 400 invalid-request problem."""
+    return Reply(400, {"errors": [{"message": message}], "title": "Invalid Request",
+                       "detail": "One or more parameters to your request was invalid.",
+                       "type": "https://api.twitter.com/2/problems/invalid-request"})
+
+
+def rate_limit_headers(seconds: int) -> dict[str, str]:
+    """X's rate-limit headers; the reset is epoch seconds."""
+    # https://docs.x.com/x-api/fundamentals/rate-limits
+    return {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
+            "x-rate-limit-reset": str(math.ceil(time.time() + seconds))}
