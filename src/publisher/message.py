@@ -70,7 +70,7 @@ def build_email_message(
     shared = _shared_headers(newsletter, site, lang=lang, list_id=list_id)
     for name, value in shared[:-1]:
         msg[name] = value
-    msg["To"] = Address(display_name=recipient.name, addr_spec=recipient.email)
+    msg["To"] = Address(display_name=_one_line(recipient.name), addr_spec=recipient.email)
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = full_message_id(message_id, message_id_domain)
     msg["List-Unsubscribe"] = list_unsubscribe_value(recipient, site)
@@ -115,12 +115,11 @@ class MessageBuilder:
         """The message bytes for one recipient (CRLF line ends, ready for SMTP or an .eml)."""
         if not recipient.email.isascii():  # SMTPUTF8 addresses: let the stdlib handle them
             return self.reference(recipient, date=date, message_id=message_id).as_bytes()
-        name = " ".join(recipient.name.split())
+        name = _one_line(recipient.name)
         url = recipient.unsubscribe_url
-        to = formataddr((name, recipient.email), charset="utf-8") if name else recipient.email
         headers = b"".join((
             self.header_block,
-            b"To: ", to.encode("ascii"), CRLF,
+            _to_header(name, recipient.email),
             b"Date: ", format_datetime(date).encode("ascii"), CRLF,
             b"Message-ID: ", full_message_id(message_id, self.domain).encode("ascii"), CRLF,
             _folded("List-Unsubscribe", list_unsubscribe_value(recipient, self.site)),
@@ -194,6 +193,15 @@ def _encoded_headers(newsletter: Newsletter, site: Site, *, lang: str, list_id: 
     return holder.as_bytes().removesuffix(CRLF)
 
 
+def _to_header(name: str, address: str) -> bytes:
+    """The To line; formataddr is the fast common case, the policy folds unusually long ones."""
+    value = formataddr((name, address), charset="utf-8") if name else address
+    if len(value) <= 72:
+        return b"To: " + value.encode("ascii") + CRLF
+    header = SMTP_POLICY.header_factory("To", Address(display_name=name, addr_spec=address))
+    return SMTP_POLICY.fold_binary("To", header)
+
+
 def _folded(name: str, value: str) -> bytes:
     """An ASCII header, folded after commas to stay under 78 characters where it can."""
     line = f"{name}: {value}"
@@ -223,6 +231,11 @@ def _qp_piece(data: bytes) -> bytes:
 def _boundary(newsletter: Newsletter) -> str:
     """A stable boundary; '=_' never occurs in quoted-printable text (RFC 2045 §6.7)."""
     return "=_publisher_" + hashlib.sha256(newsletter.html.encode("utf-8")).hexdigest()[:16]
+
+
+def _one_line(name: str) -> str:
+    """A display name on one line: a newline in a header value would start a new header."""
+    return " ".join(name.split())
 
 
 def _mailto(address: str) -> str:
