@@ -195,10 +195,22 @@ def test_hostile_faq_is_sanitized_in_outputs() -> None:
         "Yes <script>alert(1)</script>[click](javascript:alert(1)) {{ 7*7 }}\n"
     )
     digest = build_digest(article, FaqSettings())
-    for output in (digest.html, json.dumps(digest.jsonld), digest.short_answers[0]):
+    item = article.faq[0]
+    assert item.question == "Safe?"
+    assert item.answer == "Yes click {{ 7*7 }}"
+    for output in (digest.html, json.dumps(digest.jsonld), digest.short_answers[0],
+                   digest.markdown):
         assert "<script" not in output and "onerror" not in output
         assert 'href="javascript' not in output
     assert "{{ 7*7 }}" in digest.html and "{{ 7*7 }}" in digest.markdown
+
+
+def test_raw_html_in_answers_keeps_only_plain_formatting() -> None:
+    article = article_with_faq(
+        "### Formatting?\n\nA <b>bold</b> <span style='x'>word</span>, `<script>` in code,"
+        " <iframe src=https://example.org/x>inner</iframe> done.\n"
+    )
+    assert article.faq[0].answer == "A <b>bold</b> word, `<script>` in code,  done."
 
 
 def test_article_without_faq_has_empty_digest() -> None:

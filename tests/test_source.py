@@ -232,6 +232,20 @@ def test_hostile_content_stays_content() -> None:
     assert "javascript:alert(1)" in paragraph.markdown  # kept as source; outputs sanitize it
 
 
+def test_refused_links_lose_their_target_everywhere() -> None:
+    body = (
+        "[click](javascript:alert(3)) [data](data:text/html;base64,AAAA) <vbscript:x>\n\n"
+        "- [item](JavaScript:void(0))\n\n## [Head](javascript:x)\n\n"
+        "```\n[code](javascript:kept)\n```\n"
+    )
+    article = parse_article(f"---\ntitle: T\n---\n{body}", source="a.md")
+    paragraph, listing = article.lead
+    assert paragraph.markdown == "click data " and paragraph.text == "click data"
+    assert listing.items == ("item",)
+    assert article.sections[0].heading == "Head"
+    assert article.sections[0].blocks[0].text == "[code](javascript:kept)"
+
+
 def test_read_post_strips_bom_and_crlf(tmp_path: Path) -> None:
     path = write(tmp_path, "p.md", "\ufeff---\r\ntitle: T\r\n---\r\nBody.\r\n".encode())
     text = read_post(path)

@@ -16,6 +16,7 @@ from markdown_it.token import Token
 
 from publisher.markdown import markdown_parser
 from publisher.model import Block, BlockKind, Section, SectionRole
+from publisher.sanitize import DROPPED_WITH_CONTENT
 
 # Heading words, compared after NFKC and casefolding, that give a section its role.
 ROLE_WORDS: dict[SectionRole, frozenset[str]] = {
@@ -44,6 +45,27 @@ PREFIX_WORDS = frozenset({
 })
 # "まとめ|…", "Summary: …", "よくある質問(FAQ)": the role word is one of these parts.
 HEADING_PARTS = re.compile(r"[|｜:：/／・—–\-(){}\[\]「」『』【】〈〉]+")
+# Links markdown-it refuses (https://github.com/markdown-it/markdown-it#security) stay as literal
+# text such as "[click](javascript:alert(1))"; we keep the label and drop the target everywhere.
+UNSAFE_SCHEME = r"(?:javascript|vbscript|livescript|data|file)\s*:"
+UNSAFE_LINK = re.compile(
+    r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(\s*<?\s*" + UNSAFE_SCHEME
+    + r"(?:[^()\s]|\([^()]*\))*(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)",
+    re.IGNORECASE,
+)
+UNSAFE_SCHEME_RE = re.compile(UNSAFE_SCHEME, re.IGNORECASE)
+UNSAFE_AUTOLINK = re.compile(r"<\s*" + UNSAFE_SCHEME + r"[^>]*>", re.IGNORECASE)
+UNSAFE_DEFINITION = re.compile(
+    r"^[ ]{0,3}\[[^\]]+\]:\s*<?\s*" + UNSAFE_SCHEME + r".*$", re.IGNORECASE | re.MULTILINE
+)
+# Raw HTML an FAQ item may keep as Markdown: attribute-less formatting tags only.
+KEPT_TAGS = re.compile(r"</?(?:b|i|em|strong|sup|sub|kbd|code|mark|u|s|br)\s*/?>", re.IGNORECASE)
+ANY_TAG = re.compile(r"<!--[\s\S]*?(?:-->|$)|</?[A-Za-z][^<>]*>")
+CODE_SPAN = re.compile(r"(`+)[\s\S]*?\1")
+DROPPED_ELEMENT = re.compile(
+    r"<(" + "|".join(sorted(DROPPED_WITH_CONTENT)) + r")\b[^>]*>[\s\S]*?(?:</\1\s*>|$)",
+    re.IGNORECASE,
+)
 LIST_MARKER = re.compile(r"^(?P<indent>[ \t]*)(?:[-+*]|\d{1,9}[.)])(?P<gap>[ \t]*)")
 CONTAINER_KINDS: dict[str, BlockKind] = {
     "paragraph_open": "paragraph",
@@ -138,7 +160,9 @@ def inline_plain_text(children: Sequence[Token] | None) -> str:
     """Visible text of an inline token's children: no markup, line breaks kept as newlines."""
     out: list[str] = []
     for child in children or ():
-        if child.type in {"text", "code_inline"}:
+        if child.type == "text":
+            out.append(defuse_unsafe_links(child.content))
+        elif child.type == "code_inline":
             out.append(child.content)
         elif child.type in {"softbreak", "hardbreak"}:
             out.append("\n")
@@ -170,6 +194,52 @@ def html_text(html: str) -> str:
     collector.feed(html)
     collector.close()
     return "".join(collector.parts)
+
+
+def defuse_unsafe_links(markdown_text: str) -> str:
+    """Replace refused javascript:/data:/vbscript:/file: links by their label, so no output
+    ever carries the target, not even as literal text."""
+    if not UNSAFE_SCHEME_RE.search(markdown_text):
+        return markdown_text
+    text = UNSAFE_LINK.sub(r"\1", markdown_text)
+    text = UNSAFE_AUTOLINK.sub("", text)
+    return UNSAFE_DEFINITION.sub("", text)
+
+
+def strip_raw_html(markdown_text: str) -> str:
+    """Markdown whose raw HTML is reduced to plain formatting tags (scripts, iframes and their
+    contents, attributes and comments removed); code spans and code blocks are left alone."""
+    if "<" not in markdown_text:
+        return markdown_text
+    lines = markdown_text.split("\n")
+    for token in markdown_parser().parse(markdown_text):
+        has_html = token.type == "html_block" or (
+            token.type == "inline" and any(c.type == "html_inline" for c in token.children or ())
+        )
+        if has_html and token.map:
+            first, last = token.map
+            cleaned = _strip_tags("\n".join(lines[first:last])).split("\n")
+            cleaned += [""] * (last - first - len(cleaned))
+            lines[first:last] = cleaned
+    return "\n".join(lines).strip()
+
+
+def _strip_tags(text: str) -> str:
+    """Remove tags outside code spans, keeping KEPT_TAGS and the text between tags."""
+    out: list[str] = []
+    position = 0
+    for span in CODE_SPAN.finditer(text):
+        out.append(_strip_tags_plain(text[position : span.start()]))
+        out.append(span.group(0))
+        position = span.end()
+    out.append(_strip_tags_plain(text[position:]))
+    return "".join(out)
+
+
+def _strip_tags_plain(text: str) -> str:
+    """Tag removal for text known to hold no code spans."""
+    text = DROPPED_ELEMENT.sub("", text)
+    return ANY_TAG.sub(lambda m: m.group(0) if KEPT_TAGS.fullmatch(m.group(0)) else "", text)
 
 
 def join_lines(lines: Sequence[str]) -> str:
@@ -235,12 +305,16 @@ def _block_from_span(
         return None
     first, last = token.map
     markdown = _source_slice(lines, first, last)
+    if kind != "code":
+        markdown = defuse_unsafe_links(markdown)
     line = first + 1
     if kind == "heading":
         inline = tokens[start + 1]
         text = inline_plain_text(inline.children).strip()
         block = Block("heading", markdown, text, line)
-        return ParsedBlock(block, int(token.tag[1:]), inline.content.strip())
+        return ParsedBlock(
+            block, int(token.tag[1:]), defuse_unsafe_links(inline.content.strip())
+        )
     if kind in {"bullet_list", "ordered_list"}:
         return ParsedBlock(_list_block(tokens, start, end, lines, kind))
     if kind == "code":
@@ -263,11 +337,11 @@ def _list_block(
         item_end = _span_end(tokens, i)
         item_map = tokens[i].map
         if tokens[i].type == "list_item_open" and item_map is not None:
-            items.append(_item_markdown(lines, item_map[0], item_map[1]))
+            items.append(defuse_unsafe_links(_item_markdown(lines, item_map[0], item_map[1])))
             marker = f"{number + len(texts)}." if kind == "ordered_list" else "-"
             texts.append(f"{marker} {_span_text(tokens, i, item_end)}".rstrip())
         i = item_end + 1
-    markdown = _source_slice(lines, first, last)
+    markdown = defuse_unsafe_links(_source_slice(lines, first, last))
     return Block(kind, markdown, "\n".join(texts), first + 1, tuple(items))
 
 

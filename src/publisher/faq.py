@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Literal
 
-from publisher.blocks import join_lines, markdown_plain_text
+from publisher.blocks import join_lines, markdown_plain_text, strip_raw_html
 from publisher.condense import short_answer
 from publisher.config import FaqSettings
 from publisher.errors import InputError
@@ -87,7 +87,7 @@ def faq_from_front_matter(raw: Any, *, where: str) -> tuple[FaqItem, ...]:
             raise InputError(f"faq item {index} must be a mapping", where=where, fix=fix)
         question = _entry_text(entry, ("q", "question"), index, where, fix)
         answer = _entry_text(entry, ("a", "answer"), index, where, fix)
-        items.append(FaqItem(question, answer, line))
+        items.append(FaqItem(strip_raw_html(question), strip_raw_html(answer), line))
     return tuple(items)
 
 
@@ -198,8 +198,9 @@ def _section_pairs(section: Section, source: str) -> tuple[list[FaqItem], list[s
     def finish() -> None:
         if question is None:
             return
-        if answer:
-            items.append(FaqItem(question.markdown, "\n\n".join(answer), question.line))
+        full_answer = strip_raw_html("\n\n".join(answer))
+        if full_answer:
+            items.append(FaqItem(strip_raw_html(question.markdown), full_answer, question.line))
         else:
             warnings.append(
                 f"{source}:{question.line}: question {_short(question.markdown)!r} has no answer"
