@@ -1,0 +1,152 @@
+"""SMTP channel against a real aiosmtpd server on 127.0.0.1: messages, replies, drops, TLS, auth."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakes.mail import SITE, batch, recipients
+from fakes.smtp import SmtpFake, _free_port, self_signed
+from publisher.channels import smtp
+from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+
+# The plain-text fake asks for AUTH without TLS on purpose (local tests only).
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+@pytest.fixture(autouse=True)
+def environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PUBLISHER_NO_KEYRING", "1")
+
+
+def channel(port: int, **settings: object) -> smtp.SmtpChannel:
+    base: dict[str, object] = {"host": "127.0.0.1", "port": port, "security": "none", "timeout": 5}
+    return smtp.from_config({**base, **settings}, SITE)
+
+
+@pytest.fixture
+def server() -> Iterator[SmtpFake]:
+    with SmtpFake().running() as fake:
+        yield fake
+
+
+def test_messages_arrive_personalised_over_one_reused_connection(server: SmtpFake) -> None:
+    people = recipients(5)
+    sender = channel(server.port)
+    sender.preflight()
+    result = sender.send_batch(batch(people))
+    sender.close()
+    assert sorted(result.accepted) == sorted(p.email for p in people) and not result.rejected
+    assert server.connections == 1  # the preflight connection carries all five messages
+    for person in people:
+        [received] = server.messages_for(person.email)
+        message = received.parsed()
+        assert received.mail_from == "news@example.jp"
+        assert person.email in str(message["To"])
+        assert message["Message-ID"] == result.accepted[person.email]
+        assert str(message["List-Unsubscribe"]).startswith(f"<{person.unsubscribe_url}>")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert str(message["Subject"]) == "今週のお知らせ"
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        page = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        assert f"配信停止: {person.unsubscribe_url}" in text
+        assert person.unsubscribe_url.replace("&", "&amp;") in page
+        assert f"{person.name or '読者の皆'}様" in text
+    assert not server.deliveries.duplicates()
+
+
+def test_5xx_rejects_and_4xx_defers_single_recipients() -> None:
+    people = recipients(4)
+    replies = {people[1].email: "550 5.1.1 No such user", people[2].email: "452 4.2.2 Mailbox full"}
+    with SmtpFake(reject=replies).running() as server:
+        result = channel(server.port).send_batch(batch(people))
+    assert set(result.accepted) == {people[0].email, people[3].email}
+    assert result.rejected[people[1].email].startswith("rejected at RCPT TO: 550")
+    assert result.rejected[people[2].email].startswith("deferred at RCPT TO: 452")
+    assert len(server.received) == 2
+
+
+def test_a_drop_before_the_message_is_taken_reconnects_and_resends() -> None:
+    people = recipients(4)
+    with SmtpFake(drop_on={2}).running() as server:
+        result = channel(server.port).send_batch(batch(people))
+    assert len(result.accepted) == 4
+    assert server.connections == 2 and server.drops == 1
+    assert sorted(server.deliveries.emails()) == sorted(p.email for p in people)
+
+
+def test_a_drop_after_the_payload_leaves_that_recipient_uncertain() -> None:
+    people = recipients(4)
+    with SmtpFake(drop_after_data_on={2}).running() as server:
+        result = channel(server.port).send_batch(batch(people))
+    uncertain = people[1].email
+    assert uncertain not in result.accepted and uncertain not in result.rejected  # stays pending
+    assert len(result.accepted) == 3
+    assert not server.deliveries.duplicates() and len(server.received) == 4
+
+
+def test_no_server_is_transient_and_nothing_partial() -> None:
+    sender = channel(_free_port())
+    with pytest.raises(TransientDeliveryError, match="cannot connect"):
+        sender.preflight()
+    with pytest.raises(TransientDeliveryError):
+        sender.send_batch(batch(recipients(2)))
+
+
+def test_a_server_that_keeps_dropping_fails_the_batch_before_anything_is_sent() -> None:
+    with SmtpFake(fault_rate=1.0).running() as server:
+        with pytest.raises(TransientDeliveryError, match="dropped the connection twice"):
+            channel(server.port).send_batch(batch(recipients(3)))
+        assert server.received == []
+
+
+def test_login_and_a_wrong_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    with SmtpFake(credentials=("mailer", "right-password-123")).running() as server:
+        monkeypatch.setenv("SMTP_PASSWORD", "wrong-password-456")
+        with pytest.raises(PermanentDeliveryError) as caught:
+            channel(server.port, user="mailer").preflight()
+        assert "refused the login" in str(caught.value)
+        assert "wrong-password-456" not in str(caught.value)
+        monkeypatch.setenv("SMTP_PASSWORD", "right-password-123")
+        result = channel(server.port, user="mailer").send_batch(batch(recipients(2)))
+        assert len(result.accepted) == 2
+
+
+def test_missing_password_for_a_user_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="SMTP_PASSWORD"):
+        smtp.from_config({"user": "mailer"}, SITE)
+    with pytest.raises(ConfigError, match="security"):
+        smtp.from_config({"security": "ssl3"}, SITE)
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+def test_starttls_and_implicit_tls(tmp_path: Path, mode: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    made = self_signed(tmp_path)
+    if made is None:
+        pytest.skip("openssl is not installed")
+    context, ca_file = made
+    monkeypatch.setenv("SMTP_PASSWORD", "tls-password-789")
+    options = {"starttls": context} if mode == "starttls" else {"implicit_tls": context}
+    fake = SmtpFake(credentials=("mailer", "tls-password-789"), **options)  # type: ignore[arg-type]
+    with fake.running() as server:
+        sender = channel(server.port, security=mode, ca_file=str(ca_file), user="mailer")
+        result = sender.send_batch(batch(recipients(2)))
+        assert len(result.accepted) == 2
+        untrusted = channel(server.port, security=mode, user="mailer")
+        with pytest.raises(PermanentDeliveryError, match="TLS"):
+            untrusted.preflight()
+
+
+def test_parallel_connections_share_a_batch() -> None:
+    people = recipients(30)
+    with SmtpFake().running() as server:
+        sender = channel(server.port, connections=3)
+        result = sender.send_batch(batch(people))
+        again = sender.send_batch(batch(recipients(6, start=100), key="ed1-b1"))
+        sender.close()
+    assert len(result.accepted) == 30 and len(again.accepted) == 6
+    assert server.connections == 3  # reused across batches
+    assert sorted(server.deliveries.counts.values()) == [1] * 36
