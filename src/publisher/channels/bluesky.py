@@ -28,7 +28,7 @@ from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.http import HttpClient, status_error
 from publisher.images import thumbnail
 from publisher.model import SocialPost
-from publisher.secrets import get_secret
+from publisher.secrets import get_secret, remember
 
 NAME = "bluesky"
 LIMIT = 300  # graphemes; app.bsky.feed.post text maxGraphemes
@@ -235,7 +235,9 @@ def from_config(settings: Mapping[str, Any]) -> BlueskyChannel:
 
 
 def _session_from(data: Mapping[str, Any]) -> Session:
-    """A Session from a createSession/refreshSession answer."""
+    """A Session from a createSession/refreshSession answer; its tokens are masked from now on."""
+    remember(data["accessJwt"])
+    remember(data["refreshJwt"])
     return Session(did=data["did"], handle=data["handle"], access_jwt=data["accessJwt"],
                    refresh_jwt=data["refreshJwt"])
 
