@@ -204,9 +204,11 @@ class XChannel:
                 ) from exc
             raise status_error(NAME, exc.response) from exc
         except requests.Timeout as exc:
-            raise TransientDeliveryError("request timed out", where=NAME) from exc
+            raise TransientDeliveryError("request timed out", where=NAME,
+                                         maybe_delivered=True) from exc
         except requests.ConnectionError as exc:
-            raise TransientDeliveryError("connection failed", where=NAME) from exc
+            raise TransientDeliveryError("connection failed", where=NAME,
+                                         maybe_delivered=True) from exc
 
 
 def from_config(settings: Mapping[str, Any]) -> XChannel:
