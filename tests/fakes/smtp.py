@@ -8,6 +8,7 @@ before the reply), and fail a seeded share of messages.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import socket
 import ssl
@@ -25,6 +26,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from .server import Deliveries
+
+MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*(\S+)", re.MULTILINE | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,8 @@ class SmtpFake:
         if isinstance(data, str):  # pragma: no cover - decode_data is off
             data = data.encode()
         received = Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), data)
-        message_id = received.parsed().get("Message-ID", "")
+        found = MESSAGE_ID.search(data.split(b"\r\n\r\n", 1)[0])
+        message_id = found.group(1).decode("ascii", "replace") if found else ""
         with self.lock:
             self.data_count += 1
             self.received.append(received)
