@@ -49,10 +49,9 @@ def test_a_changed_article_needs_resend(ledger: Ledger) -> None:
 
 def test_the_send_lock_admits_one_holder(ledger: Ledger, tmp_path: Path) -> None:
     other = Ledger(tmp_path / "ledger.sqlite3")
-    with ledger.lock("post"):
-        with pytest.raises(LedgerConflict, match="another publish run"):
-            with other.lock("post", wait=0.3):
-                pass
+    with ledger.lock("post"), pytest.raises(LedgerConflict, match="another publish run"):
+        with other.lock("post", wait=0.3):
+            pass
     with other.lock("post"):
         pass
 
@@ -74,9 +73,8 @@ def test_a_dead_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     ledger = Ledger(tmp_path / "l.sqlite3")
-    with pytest.raises(LedgerConflict):
-        with ledger.lock("post"):
-            pass
+    with pytest.raises(LedgerConflict), ledger.lock("post"):
+        pass
     os.kill(child.pid or 0, 9)
     child.join()
     with ledger.lock("post"):

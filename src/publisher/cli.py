@@ -86,13 +86,15 @@ def run_command(
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.edition import edition_json
-    from publisher.pipeline import Options, prepare, publish
+    from publisher.pipeline import Options, prepare, publish, sample_recipients
 
     settings = _config(config)
     options = Options(post, out, templates, thread, dry_run, resend, retry_pending)
     prepared = prepare(options, settings)
     if as_json:
-        sys.stdout.write(json.dumps(edition_json(prepared.edition), ensure_ascii=False, indent=2))
+        reader = next(sample_recipients(settings))
+        data = edition_json(prepared.edition, reader)
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
         sys.stdout.write("\n")
     console = _console(stderr=as_json)
     for warning in prepared.edition.warnings:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import Any
 
 from publisher.channels import EmailBatch, EmailChannel, Receipt, SocialChannel
-from publisher.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from publisher.errors import DeliveryError, TransientDeliveryError
 from publisher.http import RetryPolicy, with_retries
 from publisher.ledger import Ledger, Row
 from publisher.model import Edition, Recipient
@@ -63,7 +63,7 @@ class Run:
     channels: Mapping[str, Any]
     recipients: Callable[[], Iterable[Recipient]]
     retry_pending: bool = False
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] | None = None
     progress: Callable[[str, int], Progress] | None = None
 
@@ -130,15 +130,11 @@ def _send_batch(
     ledger.mark_pending(edition, run.plan.post, step.channel, emails, batch=key)
     batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang)
     try:
-        result = _retrying(run, lambda: channel.send_batch(batch))
-    except TransientDeliveryError as exc:
-        if not exc.maybe_delivered:
-            ledger.mark_failed(edition, step.channel, dict.fromkeys(emails, exc.one_line()))
+        result = _retrying(run, channel, lambda: channel.send_batch(batch))
+    except DeliveryError as exc:
+        _record_failure(ledger, edition, step.channel, emails, exc)
         raise
-    except PermanentDeliveryError as exc:
-        ledger.mark_failed(edition, step.channel, dict.fromkeys(emails, exc.one_line()))
-        raise
-    ledger.mark_sent(edition, step.channel, {e: (pid, "", {}) for e, pid in result.accepted.items()})
+    ledger.mark_sent(edition, step.channel, {e: (i, "", {}) for e, i in result.accepted.items()})
     if result.rejected:
         ledger.mark_failed(edition, step.channel, dict(result.rejected))
     outcome.new += len(result.accepted)
@@ -164,7 +160,8 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
             outcome.uncertain += 1
             return  # a later post cannot reply to a post we are unsure exists
         else:
-            receipt = _send_post(run, step, channel, item, post, parent, root, row)
+            receipt = _send_post(run, step, channel, item, post, parent, root,
+                                 attempted_before=row is not None)
             outcome.new += 1
         outcome.destinations.append(receipt.url or receipt.provider_id)
         root = root or receipt
@@ -173,32 +170,39 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
 
 def _send_post(
     run: Run, step: Step, channel: SocialChannel, item: str, post: Any,
-    parent: Receipt | None, root: Receipt | None, row: Row | None,
+    parent: Receipt | None, root: Receipt | None, *, attempted_before: bool,
 ) -> Receipt:
     """One post, framed by ledger writes."""
     ledger, edition = run.ledger, run.plan.edition
     key = batch_key(edition, step.channel, [item])
     ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
     try:
-        receipt = _retrying(
-            run, lambda: channel.send_post(post, key=key, reply_to=parent, root=root)
-        )
-    except PermanentDeliveryError as exc:
-        ledger.mark_failed(edition, step.channel, {item: exc.one_line()})
+        receipt: Receipt = _retrying(run, channel, lambda: channel.send_post(
+            post, key=key, reply_to=parent, root=root, attempted_before=attempted_before,
+        ))
+    except DeliveryError as exc:
+        _record_failure(ledger, edition, step.channel, [item], exc)
         raise
-    except TransientDeliveryError as exc:
-        if not exc.maybe_delivered:
-            ledger.mark_failed(edition, step.channel, {item: exc.one_line()})
-        raise
-    ledger.mark_sent(edition, step.channel, {item: (receipt.provider_id, receipt.url, receipt.extra)})
+    sent = {item: (receipt.provider_id, receipt.url, receipt.extra)}
+    ledger.mark_sent(edition, step.channel, sent)
     return receipt
 
 
-def _retrying(run: Run, call: Callable[[], Any]) -> Any:
-    """The shared retry loop with this run's policy and sleeper."""
+def _record_failure(
+    ledger: Ledger, edition: str, channel: str, items: list[str], exc: DeliveryError
+) -> None:
+    """A definite failure is marked failed (retried next run); a maybe-landed call stays pending."""
+    if isinstance(exc, TransientDeliveryError) and exc.maybe_delivered:
+        return
+    ledger.mark_failed(edition, channel, dict.fromkeys(items, exc.one_line()))
+
+
+def _retrying(run: Run, channel: EmailChannel | SocialChannel, call: Callable[[], Any]) -> Any:
+    """The shared retry loop; a call that may have landed is retried only if it cannot duplicate."""
+    policy = run.policy if channel.idempotent else replace(run.policy, retry_uncertain=False)
     if run.sleep is None:
-        return with_retries(call, run.policy)
-    return with_retries(call, run.policy, sleep=run.sleep)
+        return with_retries(call, policy)
+    return with_retries(call, policy, sleep=run.sleep)
 
 
 def batch_key(edition: str, channel: str, members: Iterable[Recipient | str]) -> str:

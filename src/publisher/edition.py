@@ -8,8 +8,8 @@ from typing import Any
 
 from publisher.config import Config
 from publisher.faq import build_digest
-from publisher.model import Article, Edition, SocialPost
-from publisher.newsletter import Templates, render_newsletter
+from publisher.model import Article, Edition, Recipient, SocialPost
+from publisher.newsletter import Templates, personalize, render_newsletter
 from publisher.social import compose_social
 
 EDITION_FORMAT = 1
@@ -45,9 +45,13 @@ def build_edition(
     )
 
 
-def edition_json(edition: Edition) -> dict[str, Any]:
-    """The documented, stable JSON form of an edition (`--json` and outbox edition.json)."""
+def edition_json(edition: Edition, reader: Recipient) -> dict[str, Any]:
+    """The documented, stable JSON form of an edition (`--json` and outbox edition.json).
+
+    The newsletter appears as the given sample reader would receive it.
+    """
     article, news, faq = edition.article, edition.newsletter, edition.faq
+    html, text = personalize(news, reader)
     return {
         "format": EDITION_FORMAT,
         "article": {
@@ -57,8 +61,7 @@ def edition_json(edition: Edition) -> dict[str, Any]:
             "content_hash": article.content_hash,
         },
         "newsletter": {
-            "subject": news.subject, "preheader": news.preheader, "html": news.html,
-            "text": news.text,
+            "subject": news.subject, "preheader": news.preheader, "html": html, "text": text,
         },
         "social": {net: [_post_json(p) for p in posts] for net, posts in edition.social.items()},
         "faq": {

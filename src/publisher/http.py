@@ -123,6 +123,7 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 30.0
     max_wait: float = 900.0  # a reset further away than this fails the channel instead
+    retry_uncertain: bool = True  # False: a call that may have landed is not repeated
 
 
 def with_retries(
@@ -137,7 +138,7 @@ def with_retries(
         try:
             return call()
         except TransientDeliveryError as exc:
-            if attempt == policy.attempts:
+            if attempt == policy.attempts or (exc.maybe_delivered and not policy.retry_uncertain):
                 raise
             delay = backoff_delay(exc, attempt, policy)
             if on_retry is not None:

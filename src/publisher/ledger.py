@@ -172,7 +172,8 @@ class Ledger:
                 "INSERT INTO deliveries (edition, post, channel, item, batch, state, attempts,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?)"
                 " ON CONFLICT (edition, channel, item) DO UPDATE SET state='pending',"
-                " batch=excluded.batch, attempts=attempts+1, error='', updated_at=excluded.updated_at",
+                " batch=excluded.batch, attempts=attempts+1, error='',"
+                " updated_at=excluded.updated_at",
                 [(edition, post, channel, item, batch, now) for item in items],
             )
 
@@ -189,7 +190,8 @@ class Ledger:
                 "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?, error='',"
                 " updated_at=? WHERE edition=? AND channel=? AND item=?",
                 [
-                    (pid, url, json.dumps(dict(extra), ensure_ascii=False), now, edition, channel, item)
+                    (pid, url, json.dumps(dict(extra), ensure_ascii=False), now, edition, channel,
+                     item)
                     for item, (pid, url, extra) in receipts.items()
                 ],
             )

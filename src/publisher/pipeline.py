@@ -90,11 +90,14 @@ def publish(
                 prepared.plan.post, prepared.plan.edition,
                 resend=options.resend, source=str(options.post),
             )
-            write_artifacts(prepared.folder, prepared.edition, edition_json(prepared.edition))
+            reader = next(sample_recipients(config))
+            write_artifacts(
+                prepared.folder, prepared.edition, edition_json(prepared.edition, reader)
+            )
             run = Run(
                 ledger=ledger, edition=prepared.edition, plan=prepared.plan,
                 channels=prepared.channels,
-                recipients=recipients or (lambda: sample_recipients(config)),
+                recipients=recipients or (lambda: recipients_for(config)),
                 retry_pending=options.retry_pending, progress=progress,
             )
             return deliver(run)
@@ -107,6 +110,10 @@ def open_channels(config: Config) -> tuple[dict[str, Any], dict[str, Mapping[str
     """Build and preflight every live channel first, so one bad channel fails before any sends."""
     channels: dict[str, Any] = {}
     hints: dict[str, Mapping[str, int]] = {}
+    if email_route(config) != OUTBOX:
+        from publisher.tokens import unsubscribe_secret
+
+        unsubscribe_secret()
     try:
         for name in live_channel_names(config):
             channels[name] = channel_from_config(name, config)
@@ -148,6 +155,23 @@ def channel_from_config(name: str, config: Config) -> Any:
         ) from exc
     settings = config.channels.get(name, {})
     return module.from_config(settings, config.site)
+
+
+def recipients_for(config: Config) -> Iterator[Recipient]:
+    """Who gets the newsletter: the sample reader for the outbox, else every active subscriber."""
+    if email_route(config) == OUTBOX:
+        yield from sample_recipients(config)
+        return
+    from publisher.subscribers import SubscriberStore
+    from publisher.tokens import recipient_for, unsubscribe_secret
+
+    secret = unsubscribe_secret()
+    store = SubscriberStore(Path(config.subscribers))
+    try:
+        for subscriber in store.iter_active():
+            yield recipient_for(subscriber, config.site, secret)
+    finally:
+        store.close()
 
 
 def sample_recipients(config: Config) -> Iterator[Recipient]:

@@ -71,9 +71,18 @@ class SocialChannel(Protocol):
         """Check credentials; return composition hints such as {'limit': 1000, 'url_length': 23}."""
 
     def send_post(
-        self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None
+        self,
+        post: SocialPost,
+        *,
+        key: str,
+        reply_to: Receipt | None,
+        root: Receipt | None,
+        attempted_before: bool = False,
     ) -> Receipt:
-        """Publish one post (replying to reply_to in a thread) or raise a DeliveryError."""
+        """Publish one post (replying to reply_to in a thread) or raise a DeliveryError.
+
+        attempted_before is true when the ledger shows an earlier try that may have landed.
+        """
 
     def close(self) -> None:
         """Release connections."""

@@ -55,7 +55,7 @@ class Outbox:
             batch.newsletter, self.site, lang=batch.lang, list_id=self.site.list_id,
             message_id_domain=domain,
         )
-        accepted = {}
+        accepted: dict[str, str] = {}
         for recipient in batch.recipients:
             message_id = make_msgid(idstring=batch.key[:16], domain=domain)
             data = builder.build(recipient, date=datetime.now(UTC), message_id=message_id)
@@ -65,7 +65,13 @@ class Outbox:
         return BatchResult(accepted=accepted)
 
     def send_post(
-        self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None
+        self,
+        post: SocialPost,
+        *,
+        key: str,
+        reply_to: Receipt | None,
+        root: Receipt | None,
+        attempted_before: bool = False,
     ) -> Receipt:
         """Write the post's text where an editor can copy it from."""
         path = self.folder / "social" / f"{post.network}-{post.position}.txt"
@@ -86,8 +92,8 @@ def write_artifacts(folder: Path, edition: Edition, edition_data: Mapping[str, A
     faq = edition.faq
     files = {
         "edition.json": json.dumps(edition_data, ensure_ascii=False, indent=2) + "\n",
-        "newsletter.html": edition.newsletter.html,
-        "newsletter.txt": edition.newsletter.text,
+        "newsletter.html": edition_data["newsletter"]["html"],
+        "newsletter.txt": edition_data["newsletter"]["text"],
         "faq.md": faq.markdown,
         "faq.html": faq.html,
         "faq.jsonld": json.dumps(dict(faq.jsonld), ensure_ascii=False, indent=2) + "\n",

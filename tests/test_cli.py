@@ -1,0 +1,175 @@
+"""The `publish` command as an editor uses it: real subprocesses, real files, real SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import REPO, run_publish
+
+JA_POST = "posts/chuo-line-extension.md"
+EN_POST = "posts/city-composting.md"
+
+
+def sample_posts() -> list[str]:
+    return sorted(f"posts/{p.name}" for p in (REPO / "posts").glob("*.md"))
+
+
+def test_the_readme_starts_with_the_two_commands() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = readme.split("```sh\n")[1:3]
+    first, second = (b.split("\n```")[0] for b in blocks)
+    assert "pip install ." in first and "publish posts/" in first
+    post = first.rsplit("publish ", 1)[1].strip()
+    assert (REPO / post).is_file()
+    ci = (REPO / ".ci/run").read_text(encoding="utf-8")
+    assert second in ci.splitlines()
+
+
+@pytest.mark.parametrize("post", sample_posts())
+def test_every_sample_post_publishes_to_the_outbox_then_nothing_twice(
+    workdir: Path, post: str
+) -> None:
+    first = run_publish(post, cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    assert "new" in first.stdout
+    slug_dir = next((workdir / "outbox").iterdir())
+    for name in ("edition.json", "newsletter.html", "newsletter.txt", "newsletter.eml",
+                 "faq.md", "faq.jsonld"):
+        assert (slug_dir / name).is_file(), name
+    assert list((slug_dir / "social").glob("x-*.txt"))
+    eml_before = (slug_dir / "newsletter.eml").read_bytes()
+
+    second = run_publish(post, cwd=workdir)
+    assert second.returncode == 0, second.stderr
+    assert "already sent" in second.stdout and "Nothing new to send" in second.stdout
+    assert (slug_dir / "newsletter.eml").read_bytes() == eml_before
+
+
+def test_json_prints_the_documented_contract(workdir: Path) -> None:
+    result = run_publish(JA_POST, "--json", "--dry-run", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    edition = json.loads(result.stdout)
+    assert set(edition["article"]) >= {"title", "author", "date", "lang", "url", "slug", "tags"}
+    assert set(edition["newsletter"]) >= {"subject", "preheader", "html", "text"}
+    assert edition["article"]["lang"] == "ja"
+    for network in ("x", "bluesky", "mastodon"):
+        assert edition["social"][network], network
+        for post in edition["social"][network]:
+            assert {"text", "length", "limit"} <= set(post)
+            assert 0 < post["length"] <= post["limit"]
+    assert all("facets" in p for p in edition["social"]["bluesky"])
+    faq = edition["faq"]
+    assert len(faq["items"]) == 10
+    assert {"question", "answer"} <= set(faq["items"][0])
+    assert faq["jsonld"]["@type"] == "FAQPage"
+    assert faq["markdown"].strip()
+
+
+def test_dry_run_writes_nothing(workdir: Path) -> None:
+    result = run_publish(EN_POST, "--dry-run", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "dry run" in result.stdout
+    assert not (workdir / "outbox").exists()
+    assert not (workdir / ".publisher").exists()
+
+
+def test_out_chooses_the_outbox_folder(workdir: Path) -> None:
+    result = run_publish(EN_POST, "--out", "elsewhere", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert (workdir / "elsewhere").is_dir() and not (workdir / "outbox").exists()
+
+
+def test_a_changed_article_is_refused_without_resend(workdir: Path) -> None:
+    assert run_publish(EN_POST, cwd=workdir).returncode == 0
+    post = workdir / EN_POST
+    post.write_text(post.read_text(encoding="utf-8") + "\nOne more paragraph.\n", encoding="utf-8")
+    refused = run_publish(EN_POST, cwd=workdir)
+    assert refused.returncode == 5
+    assert "--resend" in refused.stderr and "Traceback" not in refused.stderr
+    assert run_publish(EN_POST, "--resend", cwd=workdir).returncode == 0
+
+
+BAD_INPUTS = {
+    "missing": (None, "not found"),
+    "not-utf8": (b"---\ntitle: x\n---\n\xff\xfe body\n", "UTF-8"),
+    "broken-yaml": (b"---\ntitle: [unclosed\nauthor: x\n---\nbody\n", "line"),
+    "no-title": (b"---\nauthor: someone\n---\nBody text.\n", "title"),
+    "empty-body": (b"---\ntitle: Hello\n---\n\n", "body"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_and_exit_2(workdir: Path, case: str) -> None:
+    content, expected = BAD_INPUTS[case]
+    path = workdir / "posts" / f"{case}.md"
+    if content is not None:
+        path.write_bytes(content)
+    result = run_publish(path.relative_to(workdir), cwd=workdir)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert f"{case}.md" in lines[0] and expected.lower() in lines[0].lower()
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "outbox").exists() and not (workdir / ".publisher").exists()
+
+
+def test_a_directory_instead_of_a_file(workdir: Path) -> None:
+    result = run_publish("posts", cwd=workdir)
+    assert result.returncode == 2
+    assert "posts" in result.stderr and "directory" in result.stderr.lower()
+
+
+def test_debug_shows_the_traceback(workdir: Path) -> None:
+    result = run_publish("posts/missing.md", "--debug", cwd=workdir)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_hostile_article_never_leaks_code(workdir: Path) -> None:
+    post = workdir / "posts" / "hostile.md"
+    post.write_text(
+        "---\ntitle: 'Hostile {{ 7*7 }}'\nurl: https://example.com/h\n---\n"
+        "Lead {{ 7*7 }} <script>alert(1)</script> <img src=x onerror=alert(2)>\n\n"
+        "[click](javascript:alert(3)) [data](data:text/html;base64,AAAA)\n\n"
+        "## FAQ\n\n### Is it safe?\n\nYes <iframe src=https://evil.example></iframe>.\n",
+        encoding="utf-8",
+    )
+    result = run_publish("posts/hostile.md", "--json", "--dry-run", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    for needle in ("<script", "onerror", "javascript:", "data:text/html", "<iframe"):
+        assert needle not in out, needle
+    edition = json.loads(out)
+    assert "{{ 7*7 }}" in edition["newsletter"]["html"]
+    assert "49" not in edition["article"]["title"]
+
+
+def test_measure_counts_like_each_network() -> None:
+    japanese = "日本語のテキスト"
+    result = run_publish("measure", "--network", "x", japanese, "--json", cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "network": "x", "length": 16, "limit": 280, "fits": True,
+        "unit": json.loads(result.stdout)["unit"],
+    }
+    bluesky = run_publish("measure", "-n", "bluesky", japanese, cwd=REPO)
+    assert "8/300" in bluesky.stdout
+    too_long = run_publish("measure", "--network", "x", "あ" * 141, cwd=REPO)
+    assert too_long.returncode == 2
+
+
+def test_status_reports_channels_after_a_run(workdir: Path) -> None:
+    assert run_publish(EN_POST, cwd=workdir).returncode == 0
+    result = run_publish("status", EN_POST, "--json", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    outbox = next(c for c in status["channels"] if c["channel"] == "outbox")
+    assert outbox["sent"] >= 4 and outbox["pending"] == 0
+
+
+def test_help_lists_subcommands() -> None:
+    result = run_publish("--help", cwd=REPO)
+    assert result.returncode == 0
+    for word in ("measure", "status", "check"):
+        assert word in result.stdout
