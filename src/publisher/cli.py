@@ -83,6 +83,9 @@ def run_command(
     retry_pending: Annotated[
         bool, typer.Option(help="Resend deliveries a crash left uncertain.")
     ] = False,
+    write_back: Annotated[
+        bool, typer.Option(help="Add the posts' public URLs to the article's `syndication:`.")
+    ] = False,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.edition import edition_json
@@ -104,6 +107,11 @@ def run_command(
         return
     outcomes = publish(prepared, settings, options, progress=_progress_factory())
     _print_outcomes(console, prepared, outcomes)
+    if write_back:
+        from publisher.pipeline import syndicate
+
+        if syndicate(post, outcomes):
+            console.print(f"wrote syndication links into {post}")
     failed = [o for o in outcomes if o.error]
     if failed:
         raise typer.Exit(4)
@@ -237,6 +245,166 @@ def check_command(config: ConfigOpt = None) -> None:
     for name, hints in check_channels(settings).items():
         extra = ", ".join(f"{k}={v}" for k, v in hints.items())
         console.print(f"[green]ok[/] {name}" + (f" ({extra})" if extra else ""))
+
+
+@app.command("preview")
+def preview_command(
+    post: PostArg,
+    config: ConfigOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Where to write the files.")] = Path(
+        "outbox/preview"
+    ),
+    templates: Annotated[Path | None, typer.Option(help="Folder overriding templates/.")] = None,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open them in a browser.")] = False,
+) -> None:
+    """Write the newsletter's HTML and text parts for a sample reader and print their paths."""
+    from publisher.channels.outbox import write_atomic
+    from publisher.lint import preview_files
+    from publisher.pipeline import Options, prepare
+
+    prepared = prepare(Options(post, templates=templates, dry_run=True), _config(config))
+    for name, content in preview_files(prepared.edition.newsletter).items():
+        path = out / name
+        write_atomic(path, content.encode())
+        print(path)
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(path.resolve().as_uri())
+
+
+@app.command("lint")
+def lint_command(
+    post: PostArg,
+    config: ConfigOpt = None,
+    templates: Annotated[Path | None, typer.Option(help="Folder overriding templates/.")] = None,
+) -> None:
+    """Check the newsletter: Gmail clipping, alt text, https links, unsubscribe, address, subject."""
+    from publisher.lint import lint_newsletter, raise_on_errors
+    from publisher.pipeline import Options, prepare
+
+    settings = _config(config)
+    prepared = prepare(Options(post, templates=templates, dry_run=True), settings)
+    findings = lint_newsletter(prepared.edition.newsletter, prepared.article, settings)
+    console = _console()
+    for finding in findings:
+        color = "red" if finding.level == "error" else "yellow"
+        console.print(f"[{color}]{finding.level}[/] {finding.code}: {finding.message}")
+    if not findings:
+        console.print(f"{post}: no problems found")
+    raise_on_errors(findings, where=str(post))
+
+
+@app.command("digest")
+def digest_command(
+    folder: Annotated[Path, typer.Argument(help="Folder of posts to gather FAQs from.")],
+    since: Annotated[str | None, typer.Option(help="Only posts dated on or after YYYY-MM-DD.")] = None,
+    last: Annotated[int | None, typer.Option(help="Only the N newest posts.")] = None,
+    config: ConfigOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Outbox folder.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Gather the FAQs of several posts into one digest (newsletter, JSON-LD, Markdown)."""
+    from publisher.pipeline import write_cross_digest
+
+    settings = _config(config)
+    result = write_cross_digest(folder, settings, since=since, last=last, out=out)
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    console = _console()
+    console.print(f"{result['questions']} questions from {len(result['posts'])} posts")
+    for path in result["files"]:
+        console.print(f"  {path}")
+
+
+subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
+app.add_typer(subscribers_app, name="subscribers")
+EmailArg = Annotated[str, typer.Argument(help="The subscriber's email address.")]
+
+
+def _store(config: Path | None) -> Any:
+    """The configured subscriber store."""
+    from publisher.subscribers import SubscriberStore
+
+    return SubscriberStore(Path(_config(config).subscribers))
+
+
+@subscribers_app.command("import")
+def subscribers_import(
+    csv_file: Annotated[Path, typer.Argument(help="CSV with email[,name][,status] columns.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Merge a CSV into the list; safe to repeat; bad rows are reported, not fatal."""
+    from publisher.errors import InputError
+
+    if not csv_file.is_file():
+        raise InputError("file not found", where=str(csv_file), fix="check the path")
+    report = _store(config).import_csv(csv_file)
+    console = _console()
+    console.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged},"
+                  f" kept opted-out {report.kept_suppressed}, bad rows {len(report.problems)}")
+    for problem in report.problems:
+        _console(stderr=True).print(f"[yellow]{csv_file}:{problem.line}:[/] {problem.reason}")
+
+
+@subscribers_app.command("export")
+def subscribers_export(
+    csv_file: Annotated[Path, typer.Argument(help="Where to write the CSV.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Write every address with its name and status."""
+    count = _store(config).export_csv(csv_file)
+    _console().print(f"wrote {count} subscribers to {csv_file}")
+
+
+@subscribers_app.command("add")
+def subscribers_add(
+    email: EmailArg,
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    config: ConfigOpt = None,
+) -> None:
+    """Subscribe an address."""
+    from publisher.subscribers import normalize_email
+
+    subscriber = _store(config).add(normalize_email(email), name)
+    _console().print(f"subscribed {subscriber.email}")
+
+
+@subscribers_app.command("remove")
+def subscribers_remove(email: EmailArg, config: ConfigOpt = None) -> None:
+    """Unsubscribe an address (kept as unsubscribed, so no import re-adds it)."""
+    _store(config).remove(email)
+    _console().print(f"unsubscribed {email}")
+
+
+@subscribers_app.command("list")
+def subscribers_list(
+    config: ConfigOpt = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+) -> None:
+    """List addresses with their status."""
+    store = _store(config)
+    for subscriber in store.iter_all():
+        if status is None or subscriber.status == status:
+            print(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}")
+    counts = ", ".join(f"{n} {s}" for s, n in store.counts().items())
+    _console(stderr=True).print(counts)
+
+
+@app.command("serve")
+def serve_command(
+    config: ConfigOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+) -> None:
+    """Answer one-click unsubscribe POSTs (RFC 8058) and show a confirmation page on GET."""
+    from publisher.serve import make_app, serve
+    from publisher.tokens import unsubscribe_secret
+
+    app_ = make_app(_store(config), unsubscribe_secret())
+    _console(stderr=True).print(f"listening on http://{host}:{port}/unsubscribe")
+    serve(host, port, app_)
 
 
 keys_app = typer.Typer(help="Store secrets in the system keyring.", no_args_is_help=True)

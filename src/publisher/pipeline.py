@@ -106,6 +106,20 @@ def publish(
         prepared.close()
 
 
+def syndicate(post: Path, outcomes: list[Outcome]) -> bool:
+    """--write-back: record live posts' public URLs under `syndication:` in the article."""
+    from publisher.writeback import write_back
+
+    urls = [
+        url
+        for outcome in outcomes
+        if outcome.channel != OUTBOX and not outcome.error
+        for url in outcome.destinations
+        if url.startswith("https://")
+    ]
+    return write_back(post, urls) if urls else False
+
+
 def open_channels(config: Config) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
     """Build and preflight every live channel first, so one bad channel fails before any sends."""
     channels: dict[str, Any] = {}
