@@ -46,7 +46,7 @@ class NewsletterSettings:
 class SocialSettings:
     """Which networks get posts and how they are composed."""
 
-    networks: tuple[str, ...] = ("x", "bluesky", "mastodon")
+    networks: tuple[str, ...] = ("x", "bluesky", "mastodon", "threads", "linkedin")
     utm: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     mastodon_limit: int = 500
     mastodon_url_length: int = 23

@@ -94,16 +94,31 @@ def publish(
             write_artifacts(
                 prepared.folder, prepared.edition, edition_json(prepared.edition, reader)
             )
+            faq = record_faq_digest(ledger, prepared)
             run = Run(
                 ledger=ledger, edition=prepared.edition, plan=prepared.plan,
                 channels=prepared.channels,
                 recipients=recipients or (lambda: recipients_for(config)),
                 retry_pending=options.retry_pending, progress=progress,
             )
-            return deliver(run)
+            return [faq, *deliver(run)]
     finally:
         ledger.close()
         prepared.close()
+
+
+def record_faq_digest(ledger: Ledger, prepared: Prepared) -> Outcome:
+    """The FAQ digest lands in the outbox as files; the ledger says whether that is news."""
+    plan = prepared.plan
+    outcome = Outcome("faq digest", OUTBOX, f"{len(prepared.edition.faq.items)} questions",
+                      destinations=[str(prepared.folder / "faq.md")])
+    if ledger.get(plan.edition, OUTBOX, "faq") is not None:
+        outcome.already = 1
+        return outcome
+    ledger.mark_pending(plan.edition, plan.post, OUTBOX, ["faq"])
+    ledger.mark_sent(plan.edition, OUTBOX, {"faq": (outcome.destinations[0], "", {})})
+    outcome.new = 1
+    return outcome
 
 
 def syndicate(post: Path, outcomes: list[Outcome]) -> bool:
