@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from newsletter_samples import english_article, english_digest, japanese_article, japanese_digest
@@ -114,6 +114,7 @@ def test_any_name_and_token_round_trip(name: str, token: str) -> None:
 
 
 @settings(max_examples=100, deadline=None)
+@example(pieces=["\n0", ""], value="")  # a piece starting with a newline keeps it
 @given(
     pieces=st.lists(st.text(alphabet=st.characters(exclude_categories=("Cs",),
                                                    exclude_characters="\ue000\ue001\ue002\r"),

@@ -324,3 +324,10 @@ def test_sections_roles_in_the_email() -> None:
     assert "Body text." in news.html and "Closing text." in news.html
     assert "Q text." not in news.html  # the digest renders the FAQ, not the raw section
     assert news.html.index("Does it work offline?") < news.html.index("Closing text.")
+
+
+def test_japanese_line_breaks_inside_a_paragraph_do_not_become_spaces() -> None:
+    lead = blocks("見通しとなりました。\nこれまでの話\nand English\nok")
+    article = replace(japanese_article(), lead=lead)
+    page = render(article, japanese_digest()).html
+    assert "見通しとなりました。これまでの話\nand English\nok" in page

@@ -83,6 +83,10 @@ LIST_TAGS = frozenset({"ul", "ol"})
 NESTED_LIST_STYLE = "margin:6px 0 0;padding:0 0 0 22px;"
 TABLE_WRAPPER = re.compile(r"^\s*<table[^>]*>(?P<inner>.*)</table>\s*$", re.DOTALL)
 
+# A source line break between two CJK characters would render as a stray space in most clients.
+CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
+CJK_SOFT_BREAK = re.compile(f"(?<=[{CJK}])\n(?=[{CJK}])")
+
 PartKind = Literal["text", "image", "table", "divider"]
 
 
@@ -129,8 +133,8 @@ class _StyleInliner(HTMLParser):
             self.out.append(f"</{tag}>")
 
     def handle_data(self, data: str) -> None:
-        """Text is re-escaped, so '<' in an article stays text."""
-        self.out.append(html.escape(data, quote=False))
+        """Text is re-escaped, so '<' in an article stays text; CJK line breaks are joined."""
+        self.out.append(html.escape(CJK_SOFT_BREAK.sub("", data), quote=False))
 
 
 def inline_styles(sanitized_html: str) -> str:

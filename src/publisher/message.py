@@ -218,8 +218,8 @@ def _qp_piece(data: bytes) -> bytes:
     encoded = encoded.replace(b"\n", CRLF)
     if encoded.endswith(CRLF):
         return encoded
-    head, _, last = encoded.rpartition(CRLF)
-    prefix = head + CRLF if head else b""
+    head, newline, last = encoded.rpartition(CRLF)
+    prefix = head + newline
     if len(last) < QP_MAX_LINE:
         return prefix + last + b"=" + CRLF
     cut = QP_MAX_LINE - 1
