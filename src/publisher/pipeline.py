@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from publisher.channels import EMAIL_CHANNELS
 from publisher.channels.outbox import Outbox, write_artifacts
 from publisher.config import Config
 from publisher.deliver import Outcome, Run, deliver
@@ -183,7 +184,9 @@ def channel_from_config(name: str, config: Config) -> Any:
             fix="use outbox, smtp, sendgrid, postmark, resend, x, bluesky or mastodon",
         ) from exc
     settings = config.channels.get(name, {})
-    return module.from_config(settings, config.site)
+    if name in EMAIL_CHANNELS:  # email channels also need the sender's identity
+        return module.from_config(settings, config.site)
+    return module.from_config(settings)
 
 
 def recipients_for(config: Config) -> Iterator[Recipient]:
