@@ -31,13 +31,13 @@ _NUMBER = r"\s*[0-9０-９]{0,3}"
 _SEP = r"\s*(?P<mid>\*\*|__)?\s*[:：.．)）](?![A-Za-z0-9])\s*(?P<close>\*\*|__)?\s*"
 QUESTION_MARK = re.compile(_OPEN + r"(?:Q|Ｑ|Question|質問)" + _NUMBER + _SEP)
 ANSWER_MARK = re.compile(_OPEN + r"(?:A|Ａ|Answer|回答|答え)" + _NUMBER + _SEP)
-DETAILS = re.compile(
-    r"<details[^>]*>\s*<summary[^>]*>(?P<q>.*?)</summary>(?P<a>.*?)(?:</details>|$)",
-    re.IGNORECASE | re.DOTALL,
-)
+DETAILS_OPEN = re.compile(r"<details\b[^>]*>", re.IGNORECASE)
+SUMMARY_OPEN = re.compile(r"\s*<summary\b[^>]*>", re.IGNORECASE)
 # Leftovers of a scraped image caption, such as the seed's "-3-1024x585.webp)".
 IMAGE_DEBRIS = re.compile(r"^[-\w.]*\d+x\d+\.(?:webp|jpe?g|png|gif|avif)\)?$", re.IGNORECASE)
 QUESTION_ENDS = ("?", "？")
+# Characters that can make Markdown differ from its plain text; without them no parse is needed.
+MARKDOWN_SYNTAX = re.compile(r"[\\`*_\[\]<>&!#~|]")
 MAX_QUESTION_CHARS = 300
 
 ChunkKind = Literal["q", "a", "text"]
@@ -99,6 +99,8 @@ def normalize_question(text: str) -> str:
 
 def question_text(question_markdown: str) -> str:
     """A question as plain text (for JSON-LD names and social posts)."""
+    if not MARKDOWN_SYNTAX.search(question_markdown):
+        return join_lines(question_markdown.split("\n"))
     return join_lines(markdown_plain_text(question_markdown)) or question_markdown.strip()
 
 
@@ -229,7 +231,7 @@ def _chunks(blocks: Sequence[Block]) -> Iterator[Chunk]:
         if block.kind == "heading":
             yield Chunk("q", _clean_question(_heading_inline(block.markdown)), block.line)
         elif block.kind == "paragraph":
-            yield from _paragraph_chunks(block.markdown, block.line)
+            yield from _paragraph_chunks(block)
         elif block.kind in {"bullet_list", "ordered_list"}:
             yield from _list_chunks(block)
         elif block.kind == "html":
@@ -238,14 +240,15 @@ def _chunks(blocks: Sequence[Block]) -> Iterator[Chunk]:
             yield Chunk("text", block.markdown, block.line)
 
 
-def _paragraph_chunks(markdown_text: str, line: int) -> Iterator[Chunk]:
+def _paragraph_chunks(block: Block) -> Iterator[Chunk]:
     """A paragraph split at Q/A marker lines; else one question or text chunk."""
+    markdown_text, line = block.markdown, block.line
     lines = markdown_text.split("\n")
     if any(QUESTION_MARK.match(x) or ANSWER_MARK.match(x) for x in lines):
         yield from _marked_chunks(lines, line)
     elif IMAGE_DEBRIS.match(markdown_text.strip()):
         return
-    elif _is_question(markdown_text):
+    elif _is_question(markdown_text, plain=block.text):
         yield Chunk("q", _clean_question(markdown_text), line)
     else:
         yield Chunk("text", markdown_text, line)
@@ -337,22 +340,44 @@ def _item_line(
 def _html_chunks(block: Block) -> Iterator[Chunk]:
     """`<details><summary>` blocks as pairs; a bare `</details>` is skipped; other HTML is text."""
     html = block.markdown
-    matches = list(DETAILS.finditer(html))
-    if not matches:
+    opens = list(DETAILS_OPEN.finditer(html))
+    pairs: list[tuple[int, tuple[str, str]]] = []
+    line, counted = block.line, 0
+    for index, opening in enumerate(opens):
+        line += html.count("\n", counted, opening.start())
+        counted = opening.start()
+        end = opens[index + 1].start() if index + 1 < len(opens) else len(html)
+        pair = _summary_pair(html[opening.end() : end])
+        if pair is not None:
+            pairs.append((line, pair))
+    if not pairs:
         if re.fullmatch(r"\s*</details>\s*", html, re.IGNORECASE) is None:
             yield Chunk("text", html, block.line)
         return
-    for match in matches:
-        line = block.line + html.count("\n", 0, match.start())
-        yield Chunk("q", _clean_question(match.group("q")), line)
-        answer = match.group("a").strip()
+    for line, (question, answer) in pairs:
+        yield Chunk("q", _clean_question(question), line)
         if answer:
             yield Chunk("a", answer, line)
 
 
-def _is_question(markdown_text: str) -> bool:
+def _summary_pair(piece: str) -> tuple[str, str] | None:
+    """Question and answer of the text after one `<details>`: summary, then up to `</details>`."""
+    opening = SUMMARY_OPEN.match(piece)
+    lowered = piece.lower()
+    close = lowered.find("</summary>")
+    if opening is None or close < opening.end():
+        return None
+    end = lowered.find("</details>", close)
+    answer = piece[close + len("</summary>") : end if end >= 0 else len(piece)]
+    return piece[opening.end() : close], answer.strip()
+
+
+def _is_question(markdown_text: str, *, plain: str | None = None) -> bool:
     """A short paragraph whose every sentence ends in ? or ？."""
-    text = join_lines(markdown_plain_text(markdown_text))
+    tail = markdown_text.rstrip().rstrip("」』）)\"'”’*_ ")
+    if len(markdown_text) > 4 * MAX_QUESTION_CHARS or not tail.endswith(QUESTION_ENDS):
+        return False
+    text = join_lines((plain if plain is not None else question_text(markdown_text)).split("\n"))
     if not text or len(text) > MAX_QUESTION_CHARS:
         return False
     sentences = split_sentences(text)
