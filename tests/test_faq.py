@@ -290,3 +290,10 @@ def test_short_answer_length_setting_applies() -> None:
 )
 def test_normalize_question(a: str, b: str) -> None:
     assert normalize_question(a) == normalize_question(b)
+
+
+def test_unclosed_details_flood_is_handled_linearly() -> None:
+    # Quadratic scanning would make this take minutes; linear handling finishes at once.
+    article = article_with_faq("<details><summary>" * 20000 + "\n")
+    assert article.faq == ()
+    assert any("looks like an FAQ" in w for w in article.warnings)
