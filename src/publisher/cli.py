@@ -279,7 +279,7 @@ def lint_command(
     config: ConfigOpt = None,
     templates: Annotated[Path | None, typer.Option(help="Folder overriding templates/.")] = None,
 ) -> None:
-    """Check the newsletter: Gmail clipping, alt text, https links, unsubscribe, address, subject."""
+    """Check the newsletter: Gmail clipping, alt text, links, unsubscribe, address, subject."""
     from publisher.lint import lint_newsletter, raise_on_errors
     from publisher.pipeline import Options, prepare
 
@@ -298,7 +298,7 @@ def lint_command(
 @app.command("digest")
 def digest_command(
     folder: Annotated[Path, typer.Argument(help="Folder of posts to gather FAQs from.")],
-    since: Annotated[str | None, typer.Option(help="Only posts dated on or after YYYY-MM-DD.")] = None,
+    since: Annotated[str | None, typer.Option(help="Posts dated on/after YYYY-MM-DD.")] = None,
     last: Annotated[int | None, typer.Option(help="Only the N newest posts.")] = None,
     config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Outbox folder.")] = None,
@@ -316,6 +316,7 @@ def digest_command(
     console.print(f"{result['questions']} questions from {len(result['posts'])} posts")
     for path in result["files"]:
         console.print(f"  {path}")
+    console.print(f"send it like any other post: {result['publish']}")
 
 
 subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)

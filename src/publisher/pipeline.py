@@ -6,13 +6,14 @@ The CLI calls `prepare` and `publish`; everything it prints comes from the value
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from publisher.channels import EMAIL_CHANNELS
-from publisher.channels.outbox import Outbox, write_artifacts
+from publisher.channels.outbox import Outbox, write_artifacts, write_atomic
 from publisher.config import Config
 from publisher.deliver import Outcome, Run, deliver
 from publisher.edition import build_edition, edition_json
@@ -106,6 +107,41 @@ def publish(
     finally:
         ledger.close()
         prepared.close()
+
+
+def write_cross_digest(
+    folder: Path, config: Config, *, since: str | None, last: int | None, out: Path | None
+) -> dict[str, Any]:
+    """`publish digest`: the FAQs of several posts as JSON-LD, Markdown and a publishable post."""
+    from publisher.digest import as_date, build_cross_digest, select_posts
+    from publisher.digest_post import digest_post_markdown
+
+    if not folder.is_dir():
+        raise InputError("not a folder of posts", where=str(folder), fix="pass e.g. posts/")
+    articles = {path: load_article(path) for path in sorted(folder.glob("*.md"))}
+    chosen = select_posts(
+        [(path, a.date) for path, a in articles.items()],
+        since=as_date(since, where="--since"), last=last,
+    )
+    if not chosen:
+        raise InputError("no posts match", where=str(folder), fix="widen --since or --last")
+    digest = build_cross_digest([articles[p] for p in chosen], config.faq)
+    newest = max((articles[p].date for p in chosen), default="") or "undated"
+    target = (out or Path(config.outbox)) / f"faq-digest-{newest[:10]}"
+    files = {
+        "digest.md": digest_post_markdown(digest, date=newest[:10]),
+        "faq.md": digest.markdown,
+        "faq.html": digest.html,
+        "faq.jsonld": json.dumps(dict(digest.jsonld), ensure_ascii=False, indent=2) + "\n",
+    }
+    for name, content in files.items():
+        write_atomic(target / name, content.encode())
+    return {
+        "posts": [str(p) for p in chosen],
+        "questions": len(digest.items),
+        "files": [str(target / name) for name in files],
+        "publish": f"publish {target / 'digest.md'}",
+    }
 
 
 def record_faq_digest(ledger: Ledger, prepared: Prepared) -> Outcome:
