@@ -111,3 +111,16 @@ def test_other_keys_survive_any_front_matter(keys: dict[str, str], urls: list[st
     assert {k: v for k, v in parsed.items() if k != "syndication"} == keys
     assert parsed.get("syndication", []) == list(dict.fromkeys(urls))
     assert updated.endswith("---\nbody\n")
+
+
+def test_written_back_links_do_not_make_a_new_edition() -> None:
+    from publisher.source import parse_article
+
+    text = "---\ntitle: Hello\ntags: [a]\n---\nBody text.\n"
+    linked = with_syndication(text, ["https://mastodon.example/@me/1"])
+    assert linked != text
+    before, after = parse_article(text, source="a.md"), parse_article(linked, source="a.md")
+    assert before.content_hash == after.content_hash
+    assert after.warnings == ()
+    edited = linked.replace("Body text.", "Body text, edited.")
+    assert parse_article(edited, source="a.md").content_hash != before.content_hash

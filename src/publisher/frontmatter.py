@@ -25,7 +25,7 @@ MAX_NODES = 5_000
 MAX_DEPTH = 10
 KNOWN_KEYS = (
     "title", "author", "date", "lang", "url", "image", "image_alt", "tags", "summary",
-    "description", "social", "faq", "slug",
+    "description", "social", "faq", "slug", "syndication",
 )
 SOCIAL_NETWORKS = ("x", "bluesky", "mastodon")
 LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")

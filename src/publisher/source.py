@@ -17,6 +17,7 @@ from publisher.errors import InputError
 from publisher.frontmatter import FrontMatter, read_front_matter, slugify
 from publisher.lang import detect_lang
 from publisher.model import Article
+from publisher.writeback import without_syndication
 
 MAX_POST_BYTES = 2_000_000
 FENCE = "---"
@@ -107,8 +108,14 @@ def parse_article(text: str, *, source: str) -> Article:
         thread=meta.thread,
         faq=items,
         warnings=(*meta.warnings, *faq_warnings),
-        content_hash=hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        content_hash=content_hash(text),
     )
+
+
+def content_hash(text: str) -> str:
+    """The edition key: the post's text, ignoring the `syndication:` links --write-back adds."""
+    canonical = without_syndication(text)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _split_front_matter(text: str, source: str) -> tuple[str, int]:

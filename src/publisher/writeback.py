@@ -43,6 +43,21 @@ def with_syndication(text: str, urls: Sequence[str]) -> str:
     return bom + "".join(lines[:start]) + merged + "".join(lines[end:])
 
 
+def without_syndication(text: str) -> str:
+    """The text minus its `syndication:` block, so writing URLs back never changes an edition."""
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].removeprefix(BOM).rstrip("\r\n") != "---":
+        return text
+    close = next((i for i in range(1, len(lines)) if lines[i].rstrip("\r\n") in ("---", "...")),
+                 None)
+    if close is None:
+        return text
+    start = next((i for i in range(1, close) if KEY_LINE.match(lines[i].rstrip("\r\n"))), None)
+    if start is None:
+        return text
+    return "".join(lines[:start] + lines[_block_end(lines, start, close):])
+
+
 def write_back(path: Path, urls: Sequence[str]) -> bool:
     """Rewrite the article atomically with its syndication URLs; False when nothing changed."""
     try:
