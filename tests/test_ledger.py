@@ -49,9 +49,12 @@ def test_a_changed_article_needs_resend(ledger: Ledger) -> None:
 
 def test_the_send_lock_admits_one_holder(ledger: Ledger, tmp_path: Path) -> None:
     other = Ledger(tmp_path / "ledger.sqlite3")
-    with ledger.lock("post"), pytest.raises(LedgerConflict, match="another publish run"):
-        with other.lock("post", wait=0.3):
-            pass
+    with (
+        ledger.lock("post"),
+        pytest.raises(LedgerConflict, match="another publish run"),
+        other.lock("post", wait=0.3),
+    ):
+        pass
     with other.lock("post"):
         pass
 
