@@ -173,3 +173,16 @@ def test_help_lists_subcommands() -> None:
     assert result.returncode == 0
     for word in ("measure", "status", "check"):
         assert word in result.stdout
+
+
+def test_faq_social_posts_are_optional_outputs(workdir: Path) -> None:
+    plain = json.loads(run_publish(JA_POST, "--json", "--dry-run", cwd=workdir).stdout)
+    assert "x-faq" not in plain["social"]
+    (workdir / "publisher.toml").write_text("[faq]\nsocial_posts = true\n", encoding="utf-8")
+    result = run_publish(JA_POST, "--json", "--dry-run", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    social = json.loads(result.stdout)["social"]
+    assert len(social["x-faq"]) == 10 and social["bluesky-faq"][0]["facets"]
+    first = social["x-faq"][0]["text"]
+    assert first.startswith("Q.") and "https://example.com/posts/chuo-line-extension" in first
+    assert all(p["length"] <= p["limit"] for posts in social.values() for p in posts)

@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from publisher.config import Config
+from publisher.config import Config, SocialSettings
 from publisher.faq import build_digest
-from publisher.model import Article, Edition, Recipient, SocialPost
+from publisher.model import Article, Edition, FaqDigest, Recipient, SocialPost
 from publisher.newsletter import Templates, personalize, render_newsletter
-from publisher.social import compose_social
+from publisher.social import compose_faq_posts, compose_social
 
 EDITION_FORMAT = 1
 
@@ -36,13 +36,26 @@ def build_edition(
             mastodon_limit=mastodon.get("limit", social_settings.mastodon_limit),
             mastodon_url_length=mastodon.get("url_length", social_settings.mastodon_url_length),
         )
+    social = compose_social(article, digest, social_settings, thread=thread)
+    if config.faq.social_posts and digest.items:
+        social.update(faq_posts(article, digest, social_settings))
     return Edition(
         article=article,
         newsletter=render_newsletter(article, digest, config, templates),
-        social=compose_social(article, digest, social_settings, thread=thread),
+        social=social,
         faq=digest,
         warnings=article.warnings,
     )
+
+
+def faq_posts(
+    article: Article, digest: FaqDigest, settings: SocialSettings
+) -> dict[str, tuple[SocialPost, ...]]:
+    """One question-and-answer post each, as '<network>-faq' outputs to thread or spread out."""
+    return {
+        f"{network}-faq": tuple(replace(post, network=f"{network}-faq") for post in posts)
+        for network, posts in compose_faq_posts(article, digest, settings).items()
+    }
 
 
 def edition_json(edition: Edition, reader: Recipient) -> dict[str, Any]:
@@ -82,7 +95,7 @@ def _post_json(post: SocialPost) -> dict[str, Any]:
         "text": post.text, "length": post.length, "limit": post.limit, "lang": post.lang,
         "position": post.position, "of": post.of,
     }
-    if post.network == "bluesky":
+    if post.network.startswith("bluesky"):
         data["facets"] = [f.as_json() for f in post.facets]
     if post.card is not None:
         data["card"] = {
