@@ -1,0 +1,307 @@
+"""End-to-end helpers: a publisher.toml pointing at local fakes, subscribers, `publish` processes.
+
+The CLI always runs as a real subprocess against fakes listening on 127.0.0.1; the fakes run in
+the test process (so a test can gate a request and SIGKILL `publish` while it is in flight) or
+as their own process (`python -m fakes`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import REPO, run_publish
+
+from fakes.server import Reply, Request
+
+UNSUBSCRIBE_SECRET = "e2e-unsubscribe-secret-4f1c9a7e2b"
+EMAIL_KEYS = {
+    "sendgrid": ("SENDGRID_API_KEY", "SG.e2e-sendgrid-key-7d3f1a"),
+    "postmark": ("POSTMARK_SERVER_TOKEN", "pm-e2e-server-token-5b8e2c"),
+    "resend": ("RESEND_API_KEY", "re_e2e_resend_key_9a4d6f"),
+}
+SOCIAL_SECRETS = {
+    "X_API_KEY": "x-e2e-consumer-key-31",
+    "X_API_SECRET": "x-e2e-consumer-secret-32",
+    "X_ACCESS_TOKEN": "x-e2e-access-token-33",
+    "X_ACCESS_TOKEN_SECRET": "x-e2e-access-secret-34",
+    "BLUESKY_APP_PASSWORD": "bsky-e2e-app-pass-35",
+    "MASTODON_ACCESS_TOKEN": "masto-e2e-token-36",
+}
+BLUESKY_HANDLE = "editor.e2e.example"
+SITE = {
+    "name": "E2E News",
+    "url": "https://news.e2e.example",
+    "address": "2 Test Lane, Springfield 00000",
+    "from": "E2E News <news@e2e.example>",
+    "reply_to": "editor@e2e.example",
+}
+EN_POST = "posts/city-composting.md"
+JA_POST = "posts/chuo-line-extension.md"
+TOOLS_POST = "posts/library-tool-lending.md"
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+def write_config(
+    root: Path,
+    *,
+    transport: str = "outbox",
+    networks: Sequence[str] = (),
+    channels: Mapping[str, Mapping[str, Any]] | None = None,
+    site: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write root/publisher.toml: the site, the transport, the networks and channel tables."""
+    tables: dict[str, Mapping[str, Any]] = {
+        "site": {**SITE, **(site or {})},
+        "newsletter": {"transport": transport},
+        "social": {"networks": list(networks)},
+    }
+    for name, settings in (channels or {}).items():
+        tables[f"channels.{name}"] = settings
+    lines = []
+    for table, values in tables.items():
+        lines.append(f"[{table}]")
+        lines.extend(f"{key} = {toml_value(value)}" for key, value in values.items())
+        lines.append("")
+    path = root / "publisher.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def toml_value(value: Any) -> str:
+    """A TOML literal for the few value types a config needs (JSON strings are TOML strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {value!r}")
+
+
+def email_env(provider: str, *, key: str | None = None) -> dict[str, str]:
+    """The environment a send through an email provider needs (key and unsubscribe secret)."""
+    env = {"PUBLISHER_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET}
+    if provider in EMAIL_KEYS:
+        name, value = EMAIL_KEYS[provider]
+        env[name] = key if key is not None else value
+    return env
+
+
+def emails(count: int, *, domain: str = "e2e.example", prefix: str = "reader") -> list[str]:
+    """count distinct subscriber addresses."""
+    return [f"{prefix}{i:05d}@{domain}" for i in range(count)]
+
+
+def seed_subscribers(
+    root: Path, addresses: Iterable[str], env: Mapping[str, str], *, bad_rows: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Import addresses (plus deliberately bad rows) with `publish subscribers import`."""
+    csv_path = root / "subscribers.csv"
+    rows = ["email,name,status"]
+    rows.extend(f"{address},Reader {i}," for i, address in enumerate(addresses))
+    rows.extend(bad_rows)
+    csv_path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = run_publish("subscribers", "import", csv_path, cwd=root, env=dict(env))
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def status(post: str, root: Path, env: Mapping[str, str]) -> dict[str, Any]:
+    """`publish status POST --json`, parsed."""
+    result = run_publish("status", post, "--json", cwd=root, env=dict(env))
+    assert result.returncode == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def tallies(report: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """Per-channel {sent, pending, failed} from a status report."""
+    return {t["channel"]: {k: t[k] for k in ("sent", "pending", "failed")}
+            for t in report["channels"]}
+
+
+def pending_items(report: Mapping[str, Any], channel: str) -> set[str]:
+    """The items a status report lists as pending (uncertain) on one channel."""
+    return {p["item"] for p in report["pending"] if p["channel"] == channel}
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def cli_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment `run_publish` uses: no ambient PUBLISHER_* settings, no keyring."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PUBLISHER_")}
+    full.update({"PUBLISHER_NO_KEYRING": "1", "NO_COLOR": "1", "COLUMNS": "200"})
+    full.update(env or {})
+    return full
+
+
+def spawn_publish(*args: str | Path, cwd: Path, env: Mapping[str, str] | None = None
+                  ) -> subprocess.Popen[str]:
+    """Start `python -m publisher ARGS` without waiting, so a test can kill it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "publisher", *map(str, args)], cwd=cwd, env=cli_env(env),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def sigkill(process: subprocess.Popen[str]) -> None:
+    """SIGKILL a process this test started and reap it."""
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll until condition holds; fail with what was awaited (a deadline, not a timed assert)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@contextmanager
+def fake_process(provider: str, deliveries: Path, *, key: str) -> Iterator[str]:
+    """Run `python -m fakes PROVIDER` as its own process; yield its base URL."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "src")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fakes", provider, "--deliveries", str(deliveries), "--key", key],
+        cwd=REPO / "tests", env=env, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield process.stdout.readline().strip()
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def serving_unsubscribe(root: Path, port: int, env: Mapping[str, str]) -> Iterator[str]:
+    """`publish serve --port PORT` as a subprocess until the block ends; yields its base URL."""
+    process = spawn_publish("serve", "--port", str(port), cwd=root, env=env)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            assert process.poll() is None, process.communicate()[1]
+            return False
+
+    try:
+        wait_for(healthy, "publish serve to answer")
+        yield base
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+# --- steering a fake from the test ----------------------------------------------------------
+
+
+@dataclass
+class Gate:
+    """Wraps a fake server's handler: the nth matching request is processed, then held.
+
+    While it is held the provider has done the work but the client has no answer yet: the
+    moment a crash makes a delivery uncertain. `release` lets the reply go (to a dead client).
+    """
+
+    inner: Callable[[Request], Reply]
+    path: str
+    nth: int
+    method: str = "POST"
+    seen: int = 0
+    reached: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: Request) -> Reply:
+        """Handle the request; hold the nth match until released."""
+        reply = self.inner(request)
+        if request.method != self.method or request.path != self.path:
+            return reply
+        with self.lock:
+            self.seen += 1
+            hold = self.seen == self.nth
+        if hold:
+            self.reached.set()
+            self.released.wait(30)
+        return reply
+
+    def release(self) -> None:
+        """Let the held reply go."""
+        self.released.set()
+
+
+def install_gate(server: Any, path: str, nth: int, method: str = "POST") -> Gate:
+    """Put a Gate in front of a FakeHTTPServer's handler."""
+    gate = Gate(server.handle, path, nth, method)
+    server.handle = gate
+    return gate
+
+
+@dataclass
+class AfterHook:
+    """Wraps a fake server's handler and calls `then(seen)` after each matching request."""
+
+    inner: Callable[[Request], Reply]
+    path: str
+    then: Callable[[int], None]
+    seen: int = 0
+
+    def __call__(self, request: Request) -> Reply:
+        """Handle the request, then run the hook."""
+        reply = self.inner(request)
+        if request.method == "POST" and request.path == self.path and reply.status < 300:
+            self.seen += 1
+            self.then(self.seen)
+        return reply
+
+
+def crash_mid_request(
+    gate: Gate, *args: str | Path, cwd: Path, env: Mapping[str, str]
+) -> subprocess.CompletedProcess[str] | None:
+    """Start `publish ARGS`, SIGKILL it while the gated request is held, then release the gate.
+
+    Returns the finished process when it ended before reaching the gate (a test failure).
+    """
+    process = spawn_publish(*args, cwd=cwd, env=env)
+    try:
+        wait_for(lambda: gate.reached.is_set() or process.poll() is not None,
+                 "the gated request", timeout=60)
+        if not gate.reached.is_set():
+            out, err = process.communicate()
+            return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        sigkill(process)
+        return None
+    finally:
+        gate.release()
+        if process.poll() is None:
+            sigkill(process)

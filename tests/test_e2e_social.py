@@ -1,0 +1,256 @@
+"""Threads on X, Bluesky and Mastodon through the real `publish` CLI, against local fakes.
+
+The fakes run in this process on 127.0.0.1 (so a test can hold a request and SIGKILL `publish`
+while it is in flight); `publish` runs as a subprocess with the network secrets in its
+environment. The card image is served by a local HTTP server too: nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.conftest import run_publish
+
+from e2e import (
+    BLUESKY_HANDLE,
+    EN_POST,
+    SOCIAL_SECRETS,
+    AfterHook,
+    crash_mid_request,
+    install_gate,
+    pending_items,
+    status,
+    tallies,
+    write_config,
+)
+from fakes.bluesky import FakeBluesky
+from fakes.mastodon import FakeMastodon
+from fakes.server import FakeHTTPServer, Faults, Reply
+from fakes.x import FakeX
+
+NETWORKS = ("bluesky", "mastodon", "x")
+POST = "posts/composting-e2e.md"
+THREAD = 5  # posts per network in the sample article's thread
+CREATE = {"x": "/2/tweets", "bluesky": "/xrpc/com.atproto.repo.createRecord",
+          "mastodon": "/api/v1/statuses"}
+
+
+@dataclass
+class Networks:
+    """The three fakes and the image host, all running."""
+
+    x: FakeX
+    bluesky: FakeBluesky
+    mastodon: FakeMastodon
+    images: FakeHTTPServer
+
+    def server(self, network: str) -> Any:
+        """The HTTP server behind one network's fake."""
+        return getattr(self, network).http
+
+    def close(self) -> None:
+        """Stop every server."""
+        for fake in (self.x, self.bluesky, self.mastodon):
+            fake.close()
+        self.images.stop()
+
+
+def _card_png() -> bytes:
+    """A small PNG for the link card."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (600, 315), (40, 120, 80)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.fixture
+def nets(workdir: Path) -> Iterator[Networks]:
+    """Running fakes, and a copy of the English sample whose card image is served locally."""
+    png = _card_png()
+    images = FakeHTTPServer(lambda request: Reply(200, png, {"Content-Type": "image/png"}))
+    images.start()
+    running = Networks(
+        x=FakeX(consumer=(SOCIAL_SECRETS["X_API_KEY"], SOCIAL_SECRETS["X_API_SECRET"]),
+                token=(SOCIAL_SECRETS["X_ACCESS_TOKEN"], SOCIAL_SECRETS["X_ACCESS_TOKEN_SECRET"])),
+        bluesky=FakeBluesky(handle=BLUESKY_HANDLE,
+                            password=SOCIAL_SECRETS["BLUESKY_APP_PASSWORD"]),
+        mastodon=FakeMastodon(token=SOCIAL_SECRETS["MASTODON_ACCESS_TOKEN"], processing_polls=0),
+        images=images,
+    )
+    source = (workdir / EN_POST).read_text(encoding="utf-8")
+    local = re.sub(r"(?m)^image: .*$", f"image: {images.url}/card.png", source, count=1)
+    (workdir / POST).write_text(local, encoding="utf-8")
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def configure(root: Path, nets: Networks, networks: tuple[str, ...] = NETWORKS) -> None:
+    """publisher.toml with live channels for the given networks (the newsletter to the outbox)."""
+    tables = {
+        "x": {"api_base": nets.x.url},
+        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
+        "mastodon": {"instance_url": nets.mastodon.url},
+    }
+    write_config(root, networks=list(networks),
+                 channels={n: tables[n] for n in networks})
+
+
+def publish(root: Path, *args: str) -> Any:
+    """`publish POST --thread ARGS` with the network secrets."""
+    return run_publish(POST, "--thread", *args, cwd=root, env=SOCIAL_SECRETS)
+
+
+def assert_threaded(nets: Networks, network: str) -> None:
+    """The network holds exactly one thread of THREAD posts, each replying to the one before."""
+    if network == "x":
+        tweets = nets.x.tweets
+        assert len(tweets) == THREAD and len({t["text"] for t in tweets}) == THREAD
+        assert [t["in_reply_to"] for t in tweets] == [None] + [t["id"] for t in tweets[:-1]]
+    elif network == "mastodon":
+        statuses = nets.mastodon.statuses
+        assert len(statuses) == THREAD and len({s["text"] for s in statuses}) == THREAD
+        assert [s["in_reply_to_id"] for s in statuses] == [None] + [
+            s["id"] for s in statuses[:-1]]
+        assert {s["language"] for s in statuses} == {"en"}
+    else:
+        posts = nets.bluesky.posts
+        assert len(posts) == THREAD and len({p["record"]["text"] for p in posts}) == THREAD
+        root = posts[0]
+        assert "reply" not in root["record"]
+        assert root["record"]["embed"]["external"]["thumb"]
+        for parent, child in itertools.pairwise(posts):
+            reply = child["record"]["reply"]
+            assert reply["parent"] == {"uri": parent["uri"], "cid": parent["cid"]}
+            assert reply["root"] == {"uri": root["uri"], "cid": root["cid"]}
+
+
+def post_counts(nets: Networks) -> dict[str, int]:
+    """How many posts each network holds."""
+    return {"x": len(nets.x.tweets), "bluesky": len(nets.bluesky.posts),
+            "mastodon": len(nets.mastodon.statuses)}
+
+
+def test_a_thread_on_each_network_then_a_rerun_posts_nothing(workdir: Path, nets: Networks
+                                                              ) -> None:
+    configure(workdir, nets)
+    first = publish(workdir)
+    assert first.returncode == 0, first.stderr
+    for network in NETWORKS:
+        assert_threaded(nets, network)
+    report = status(POST, workdir, SOCIAL_SECRETS)
+    for network in NETWORKS:
+        assert tallies(report)[network] == {"sent": THREAD, "pending": 0, "failed": 0}
+    urls = [s["url"] for s in report["sent"] if s["channel"] == "bluesky"]
+    assert all(u.startswith(f"https://bsky.app/profile/{BLUESKY_HANDLE}/post/") for u in urls)
+
+    second = publish(workdir)
+    assert second.returncode == 0, second.stderr
+    assert "Nothing new to send" in second.stdout
+    assert post_counts(nets) == dict.fromkeys(NETWORKS, THREAD)
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_a_thread_killed_midway_resumes_replying_to_the_right_parent(
+    workdir: Path, nets: Networks, network: str
+) -> None:
+    configure(workdir, nets, (network,))
+    gate = install_gate(nets.server(network), CREATE[network], nth=3)
+    early = crash_mid_request(gate, POST, "--thread", cwd=workdir, env=SOCIAL_SECRETS)
+    assert early is None, early
+    assert post_counts(nets)[network] == 3  # the third landed; its answer never arrived
+
+    resumed = publish(workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    if network == "x":  # no idempotency key: the maybe-posted third post is only reported
+        report = status(POST, workdir, SOCIAL_SECRETS)
+        assert pending_items(report, "x") == {"x#3"}
+        assert "uncertain" in resumed.stdout and len(nets.x.tweets) == 3
+        retried = publish(workdir, "--retry-pending")
+        assert retried.returncode == 0, retried.stderr
+    assert_threaded(nets, network)
+    report = status(POST, workdir, SOCIAL_SECRETS)
+    assert tallies(report)[network] == {"sent": THREAD, "pending": 0, "failed": 0}
+
+
+def test_write_back_adds_only_syndication_and_the_post_stays_the_same_edition(
+    workdir: Path, nets: Networks
+) -> None:
+    configure(workdir, nets, ("bluesky", "x"))
+    path = workdir / POST
+    before = path.read_text(encoding="utf-8")
+    result = publish(workdir, "--write-back")
+    assert result.returncode == 0, result.stderr
+    after = path.read_text(encoding="utf-8")
+    added = after.replace(before.split("\n---\n", 1)[1], "")
+    assert after.endswith(before.split("\n---\n", 1)[1])  # the body is byte-for-byte the same
+    assert added.startswith(before.split("\n---\n", 1)[0])  # front matter kept, key appended
+    urls = re.findall(r"https://\S+", added.split("syndication:", 1)[1])
+    report = status(POST, workdir, SOCIAL_SECRETS)
+    assert set(urls) == {s["url"] for s in report["sent"] if s["channel"] in ("bluesky", "x")}
+
+    again = publish(workdir)
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    assert "--resend" not in again.stderr and "Nothing new to send" in again.stdout
+    assert post_counts(nets) == {"x": THREAD, "bluesky": THREAD, "mastodon": 0}
+
+
+def test_rejected_bluesky_password_fails_before_anything_is_posted(
+    workdir: Path, nets: Networks
+) -> None:
+    configure(workdir, nets)
+    env = {**SOCIAL_SECRETS, "BLUESKY_APP_PASSWORD": "revoked-app-password"}
+    result = run_publish(POST, "--thread", cwd=workdir, env=env)
+    assert result.returncode in (3, 4)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "bluesky" in lines[0] and "app password" in lines[0]
+    assert "revoked-app-password" not in result.stdout + result.stderr
+    assert post_counts(nets) == dict.fromkeys(NETWORKS, 0)
+
+
+def test_credentials_expiring_mid_thread_fail_clearly_then_resume(
+    workdir: Path, nets: Networks
+) -> None:
+    configure(workdir, nets, ("bluesky",))
+    fake = nets.bluesky
+
+    def revoke_after_two(created: int) -> None:
+        if created == 2:  # every token expires and the app password is revoked
+            fake.skew = 100 * 86400.0
+            fake.password = "revoked"
+
+    nets.bluesky.http.handle = AfterHook(nets.bluesky.http.handle, CREATE["bluesky"],
+                                         revoke_after_two)
+    failed = publish(workdir)
+    assert failed.returncode == 4, (failed.stdout, failed.stderr)
+    assert "bluesky" in failed.stderr and "app password" in failed.stderr
+    assert not re.search(r"bluesky.*\b\d+ new\b", failed.stdout)
+    report = status(POST, workdir, SOCIAL_SECRETS)
+    assert tallies(report)["bluesky"] == {"sent": 2, "pending": 0, "failed": 1}
+    assert len(fake.posts) == 2
+
+    fake.skew, fake.password = 0.0, SOCIAL_SECRETS["BLUESKY_APP_PASSWORD"]
+    resumed = publish(workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_threaded(nets, "bluesky")
+
+
+def test_a_429_storm_completes_every_thread_once(workdir: Path, nets: Networks) -> None:
+    configure(workdir, nets)
+    for network in NETWORKS:
+        nets.server(network).faults = Faults(rate=1.0, kinds=("429",), reset_seconds=1,
+                                             paths=(CREATE[network],), only_first=2)
+    result = publish(workdir)
+    assert result.returncode == 0, result.stderr
+    for network in NETWORKS:
+        assert nets.server(network).faults.injected["429"] == 2
+        assert_threaded(nets, network)
