@@ -49,7 +49,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-PostArg = Annotated[Path, typer.Argument(help="The article: Markdown with YAML front matter.")]
+PostArg = Annotated[
+    Path, typer.Argument(metavar="POST", help="The article: Markdown with YAML front matter.")
+]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="publisher.toml to use (default: ./publisher.toml).")
 ]
