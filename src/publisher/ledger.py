@@ -190,8 +190,8 @@ class Ledger:
                 "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?, error='',"
                 " updated_at=? WHERE edition=? AND channel=? AND item=?",
                 [
-                    (pid, url, json.dumps(dict(extra), ensure_ascii=False), now, edition, channel,
-                     item)
+                    (pid, url, json.dumps(dict(extra), ensure_ascii=False) if extra else "{}",
+                     now, edition, channel, item)
                     for item, (pid, url, extra) in receipts.items()
                 ],
             )

@@ -1,0 +1,140 @@
+"""Shared helpers for the benchmarks: medians, child-process timing, result lines, seeding.
+
+Benchmarks are not tests. Each script measures one target from issue 8 and prints one result
+line (or, with --json, one JSON object that `run_all.py` turns into a table row).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+POSTS = REPO / "posts"
+JAPANESE_SAMPLE = POSTS / "chuo-line-extension.md"
+TESTS = REPO / "tests"
+
+
+@dataclass
+class Result:
+    """One measured target: what, the number, the target, whether it was met, and the baseline."""
+
+    name: str
+    measured: str
+    target: str
+    met: bool
+    baseline: str = ""
+    ratio: str = ""
+    notes: str = ""
+
+    def line(self) -> str:
+        """The human result line."""
+        verdict = "MET" if self.met else "NOT MET"
+        extra = f"; baseline {self.baseline}" if self.baseline else ""
+        extra += f"; ratio {self.ratio}" if self.ratio else ""
+        extra += f" ({self.notes})" if self.notes else ""
+        return f"{self.name}: {self.measured} (target {self.target}) {verdict}{extra}"
+
+
+def report(results: Sequence[Result]) -> None:
+    """Print result lines, or JSON objects when --json was given."""
+    for result in results:
+        if "--json" in sys.argv:
+            print(json.dumps(asdict(result), ensure_ascii=False))
+        else:
+            print(result.line())
+
+
+def publish_exe() -> str:
+    """The installed `publish` console script next to this interpreter."""
+    beside = Path(sys.executable).with_name("publish")
+    return str(beside) if beside.exists() else (shutil.which("publish") or "publish")
+
+
+def wall_ms(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+            check: bool = True) -> float:
+    """Wall time of one child process in milliseconds (output discarded)."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
+    elapsed = (time.perf_counter() - start) * 1000
+    if check and done.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode()}")
+    return elapsed
+
+
+def interleaved_medians(commands: dict[str, Sequence[str]], runs: int, *, cwd: Path | None = None,
+                        warmup: int = 2) -> dict[str, float]:
+    """Median wall ms of each command, run round-robin so machine noise hits all alike."""
+    for _ in range(warmup):
+        for argv in commands.values():
+            wall_ms(argv, cwd=cwd, check=False)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, argv in commands.items():
+            times[name].append(wall_ms(argv, cwd=cwd))
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def median_seconds(call: Callable[[], Any], *, runs: int, warmup: int = 3) -> float:
+    """Median wall seconds of an in-process call."""
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def run_measured(argv: Sequence[str], *, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> tuple[float, int, str, str]:
+    """(wall seconds, peak RSS in bytes, stdout, stderr) of one child; RSS from its own wait4()."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if child.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({child.returncode}):\n{stderr[-3000:]}")
+    return elapsed, usage.ru_maxrss * 1024, stdout, stderr
+
+
+def seed_subscribers(path: Path, count: int) -> None:
+    """A subscriber store with `count` active addresses, written in one transaction."""
+    sys.path.insert(0, str(REPO / "src"))
+    from publisher.subscribers import SubscriberStore
+
+    SubscriberStore(path).close()  # creates the schema exactly as the product does
+    db = sqlite3.connect(path, isolation_level=None)
+    now = time.time()
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO subscribers (email, name, status, created_at, updated_at)"
+        " VALUES (?, ?, 'subscribed', ?, ?)",
+        ((f"reader{i:07d}@example.org", f"読者 {i}" if i % 3 == 0 else "", now, now)
+         for i in range(count)),
+    )
+    db.execute("COMMIT")
+    db.close()
+
+
+def machine() -> str:
+    """The facts a reader needs to compare numbers: cores and Python."""
+    return f"{os.cpu_count()} cores, Python {sys.version.split()[0]}, {sys.platform}"
