@@ -185,11 +185,13 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) ->
 
 
 @contextmanager
-def fake_process(provider: str, deliveries: Path, *, key: str) -> Iterator[str]:
+def fake_process(provider: str, deliveries: Path, *, key: str, delay: float = 0.0
+                 ) -> Iterator[str]:
     """Run `python -m fakes PROVIDER` as its own process; yield its base URL."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO / "src")])}
     process = subprocess.Popen(
-        [sys.executable, "-m", "fakes", provider, "--deliveries", str(deliveries), "--key", key],
+        [sys.executable, "-m", "fakes", provider, "--deliveries", str(deliveries), "--key", key,
+         "--delay", str(delay)],
         cwd=REPO / "tests", env=env, stdout=subprocess.PIPE, text=True,
     )
     try:
@@ -227,16 +229,18 @@ def serving_unsubscribe(root: Path, port: int, env: Mapping[str, str]) -> Iterat
 
 @dataclass
 class Gate:
-    """Wraps a fake server's handler: the nth matching request is processed, then held.
+    """Wraps a fake server's handler and holds the nth matching request until released.
 
-    While it is held the provider has done the work but the client has no answer yet: the
-    moment a crash makes a delivery uncertain. `release` lets the reply go (to a dead client).
+    By default the request is processed first: the provider did the work but the client has no
+    answer yet, the moment a crash makes a delivery uncertain. With `lose` the request is held
+    unprocessed and then dropped, as if it never reached the provider.
     """
 
     inner: Callable[[Request], Reply]
     path: str
     nth: int
     method: str = "POST"
+    lose: bool = False
     seen: int = 0
     reached: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
@@ -244,25 +248,33 @@ class Gate:
 
     def __call__(self, request: Request) -> Reply:
         """Handle the request; hold the nth match until released."""
+        hold = False
+        if request.method == self.method and request.path == self.path:
+            with self.lock:
+                self.seen += 1
+                hold = self.seen == self.nth
+        if hold and self.lose:
+            self._hold()
+            return Reply(503, {"message": "lost in transit (test gate)"})
         reply = self.inner(request)
-        if request.method != self.method or request.path != self.path:
-            return reply
-        with self.lock:
-            self.seen += 1
-            hold = self.seen == self.nth
         if hold:
-            self.reached.set()
-            self.released.wait(30)
+            self._hold()
         return reply
+
+    def _hold(self) -> None:
+        """Signal the test and wait for it to let go."""
+        self.reached.set()
+        self.released.wait(30)
 
     def release(self) -> None:
         """Let the held reply go."""
         self.released.set()
 
 
-def install_gate(server: Any, path: str, nth: int, method: str = "POST") -> Gate:
+def install_gate(server: Any, path: str, nth: int, *, method: str = "POST",
+                 lose: bool = False) -> Gate:
     """Put a Gate in front of a FakeHTTPServer's handler."""
-    gate = Gate(server.handle, path, nth, method)
+    gate = Gate(server.handle, path, nth, method, lose)
     server.handle = gate
     return gate
 

@@ -20,18 +20,23 @@ from tests.conftest import run_publish
 
 from e2e import (
     BLUESKY_HANDLE,
+    EMAIL_KEYS,
     EN_POST,
     SOCIAL_SECRETS,
+    UNSUBSCRIBE_SECRET,
     AfterHook,
     crash_mid_request,
+    emails,
     install_gate,
     pending_items,
+    seed_subscribers,
     status,
     tallies,
     write_config,
 )
 from fakes.bluesky import FakeBluesky
 from fakes.mastodon import FakeMastodon
+from fakes.sendgrid import SendGridFake
 from fakes.server import FakeHTTPServer, Faults, Reply
 from fakes.x import FakeX
 
@@ -254,3 +259,44 @@ def test_a_429_storm_completes_every_thread_once(workdir: Path, nets: Networks) 
     for network in NETWORKS:
         assert nets.server(network).faults.injected["429"] == 2
         assert_threaded(nets, network)
+
+
+def test_no_secret_reaches_output_files_or_the_ledger(workdir: Path, nets: Networks) -> None:
+    sentinels = {**SOCIAL_SECRETS, **dict(EMAIL_KEYS.values()),
+                 "PUBLISHER_UNSUBSCRIBE_SECRET": UNSUBSCRIBE_SECRET}
+    wrong = "SG.sentinel-wrong-key-5e1f0b"
+    outputs: list[str] = []
+
+    def run(*args: str | Path, env: dict[str, str] | None = None, code: int = 0) -> None:
+        result = run_publish(*args, cwd=workdir, env=env or sentinels)
+        assert result.returncode == code, (args, result.stdout, result.stderr)
+        outputs.extend((result.stdout, result.stderr))
+
+    with SendGridFake(api_key=EMAIL_KEYS["sendgrid"][1]).running() as sendgrid:
+        tables = {"sendgrid": {"base_url": sendgrid.url},
+                  "x": {"api_base": nets.x.url},
+                  "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
+                  "mastodon": {"instance_url": nets.mastodon.url}}
+        write_config(workdir, transport="sendgrid", networks=list(NETWORKS), channels=tables)
+        seed_subscribers(workdir, emails(5), sentinels)
+        run("check")
+        run("check", env={**sentinels, "SENDGRID_API_KEY": wrong}, code=4)
+        run(POST, "--thread", env={**sentinels, "BLUESKY_APP_PASSWORD": wrong}, code=4)
+        run(POST, "--dry-run", "--json")
+        run(POST, "--thread", "--write-back")
+        run(POST, "--thread")
+        run("status", POST)
+        run("status", POST, "--json")
+        run("subscribers", "list")
+        run("subscribers", "export", "exported.csv")
+        run("preview", POST, "--out", "outbox/preview")
+        write_config(workdir, networks=list(NETWORKS), channels=tables)  # the outbox's .eml
+        run(POST, "--thread")
+    assert len(sendgrid.deliveries.messages) == 5 and list((workdir / "outbox").rglob("*.eml"))
+    files = [p for p in workdir.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".sqlite3" for p in files)
+    for name, secret in [*sentinels.items(), ("wrong key", wrong)]:
+        for text in outputs:
+            assert secret not in text, name
+        for path in files:
+            assert secret.encode() not in path.read_bytes(), (name, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--key", default=None, help="the API key / server token to accept")
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="seconds to sleep after handling each HTTP request (crash tests)")
     args = parser.parse_args(argv)
     if args.provider == "smtp":
         smtp = SmtpFake(fault_rate=args.fault_rate, seed=args.seed,
@@ -43,9 +46,22 @@ def main(argv: list[str] | None = None) -> None:
         **extra, faults=Faults(rate=args.fault_rate, seed=args.seed),
         deliveries_path=args.deliveries, keep_bodies=False,
     )
+    if args.delay > 0:
+        fake.server.handle = _delayed(fake.server.handle, args.delay)
     with fake.running():
         print(fake.url, flush=True)
         threading.Event().wait()
+
+
+def _delayed(handle: Any, seconds: float) -> Any:
+    """A handler that answers `seconds` late, so a crash test's kill lands mid-request."""
+
+    def slow(request: Any) -> Any:
+        reply = handle(request)
+        time.sleep(seconds)
+        return reply
+
+    return slow
 
 
 if __name__ == "__main__":
