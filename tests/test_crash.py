@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.conftest import run_publish
+
 from e2e import (
     EMAIL_KEYS,
     EN_POST,
@@ -33,7 +35,6 @@ from e2e import (
 from fakes.resend import ResendFake
 from fakes.sendgrid import SendGridFake
 from fakes.server import read_deliveries
-from tests.conftest import run_publish
 
 SUBSCRIBERS = emails(3000)
 BATCH = 100  # 30 provider calls, so the kill lands with work done before and after it
