@@ -23,6 +23,7 @@ from e2e import (
     EMAIL_KEYS,
     EN_POST,
     SOCIAL_SECRETS,
+    TOOLS_POST,
     UNSUBSCRIBE_SECRET,
     AfterHook,
     crash_mid_request,
@@ -300,3 +301,24 @@ def test_no_secret_reaches_output_files_or_the_ledger(workdir: Path, nets: Netwo
             assert secret not in text, name
         for path in files:
             assert secret.encode() not in path.read_bytes(), (name, path)
+
+
+def test_an_unreadable_card_image_fails_that_network_only_and_leaves_nothing_uncertain(
+    workdir: Path, nets: Networks
+) -> None:
+    configure(workdir, nets, ("bluesky", "mastodon"))
+    result = run_publish(TOOLS_POST, cwd=workdir, env=SOCIAL_SECRETS)  # a thread; missing image
+    assert result.returncode == 4, (result.stdout, result.stderr)
+    assert "bluesky: cannot read image" in result.stderr and "Traceback" not in result.stderr
+    report = status(TOOLS_POST, workdir, SOCIAL_SECRETS)
+    assert report["pending"] == []  # nothing was sent, so nothing is uncertain
+    assert tallies(report)["bluesky"] == {"sent": 0, "pending": 0, "failed": 1}
+    assert len(nets.bluesky.posts) == 0 and len(nets.mastodon.statuses) == THREAD  # went on
+
+    for folder in (workdir / "images", workdir / "posts" / "images"):  # cwd- or post-relative
+        folder.mkdir()
+        (folder / "tool-library.jpg").write_bytes(_card_png())
+    fixed = run_publish(TOOLS_POST, cwd=workdir, env=SOCIAL_SECRETS)
+    assert fixed.returncode == 0, fixed.stderr
+    assert_threaded(nets, "bluesky")
+    assert len(nets.mastodon.statuses) == THREAD

@@ -14,7 +14,12 @@ from itertools import islice
 from typing import Any
 
 from publisher.channels import EmailBatch, EmailChannel, Receipt, SocialChannel
-from publisher.errors import DeliveryError, TransientDeliveryError
+from publisher.errors import (
+    DeliveryError,
+    InputError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from publisher.http import RetryPolicy, with_retries
 from publisher.ledger import Ledger, Row
 from publisher.model import Edition, Recipient
@@ -96,6 +101,7 @@ def send_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcom
         if fresh:
             _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh),
                         fresh, outcome)
+        run.ledger.heartbeat(run.plan.post)  # a long send must not look stale to other hosts
         if tick:
             tick(len(chunk))
 
@@ -180,6 +186,10 @@ def _send_post(
         receipt: Receipt = _retrying(run, channel, lambda: channel.send_post(
             post, key=key, reply_to=parent, root=root, attempted_before=attempted_before,
         ))
+    except InputError as exc:  # e.g. an unreadable card image: the post was never sent
+        failure = PermanentDeliveryError(exc.problem, where=step.channel, fix=exc.fix)
+        _record_failure(ledger, edition, step.channel, [item], failure)
+        raise failure from exc
     except DeliveryError as exc:
         _record_failure(ledger, edition, step.channel, [item], exc)
         raise
