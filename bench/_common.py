@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -74,8 +74,8 @@ def wall_ms(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str]
     return elapsed
 
 
-def interleaved_medians(commands: dict[str, Sequence[str]], runs: int, *, cwd: Path | None = None,
-                        warmup: int = 2) -> dict[str, float]:
+def interleaved_medians(commands: Mapping[str, Sequence[str]], runs: int, *,
+                        cwd: Path | None = None, warmup: int = 2) -> dict[str, float]:
     """Median wall ms of each command, run round-robin so machine noise hits all alike."""
     for _ in range(warmup):
         for argv in commands.values():

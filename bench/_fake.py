@@ -18,8 +18,8 @@ from _common import TESTS
 
 sys.path.insert(0, str(TESTS))
 
-from fakes.sendgrid import SendGridFake
-from fakes.smtp import SmtpFake
+from fakes.sendgrid import SendGridFake  # type: ignore[import-not-found]
+from fakes.smtp import SmtpFake  # type: ignore[import-not-found]
 
 API_KEY = "SG.bench-key"
 

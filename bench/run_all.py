@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import machine
 
@@ -30,7 +31,7 @@ QUICK = {"fanout_sendgrid.py": ["--subscribers", "20000"],
          "fanout_memory.py": ["--subscribers", "100000"]}
 
 
-def run(script: list[str], quick: bool) -> list[dict[str, str]]:
+def run(script: list[str], quick: bool) -> list[dict[str, Any]]:
     """One script's JSON results, with progress on stderr."""
     argv = [sys.executable, str(HERE / script[0]), *script[1:], "--json"]
     if quick:
