@@ -18,6 +18,7 @@ from publisher.config import Config
 from publisher.deliver import Outcome, Run, deliver
 from publisher.edition import build_edition, edition_json
 from publisher.errors import ConfigError, InputError
+from publisher.http import with_retries
 from publisher.ledger import Ledger
 from publisher.model import Article, Edition, Recipient
 from publisher.newsletter import load_templates
@@ -183,7 +184,7 @@ def open_channels(config: Config) -> tuple[dict[str, Any], dict[str, Mapping[str
     try:
         for name in live_channel_names(config):
             channels[name] = channel_from_config(name, config)
-            hints[name] = channels[name].preflight() or {}
+            hints[name] = with_retries(channels[name].preflight) or {}
     except BaseException:
         for channel in channels.values():
             channel.close()
@@ -203,7 +204,7 @@ def check_channels(config: Config) -> dict[str, Mapping[str, int]]:
     for name in live_channel_names(config):
         channel = channel_from_config(name, config)
         try:
-            results[name] = channel.preflight() or {}
+            results[name] = with_retries(channel.preflight) or {}
         finally:
             channel.close()
     return results
