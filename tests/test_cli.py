@@ -186,3 +186,15 @@ def test_faq_social_posts_are_optional_outputs(workdir: Path) -> None:
     first = social["x-faq"][0]["text"]
     assert first.startswith("Q.") and "https://example.com/posts/chuo-line-extension" in first
     assert all(p["length"] <= p["limit"] for posts in social.values() for p in posts)
+
+
+def test_brackets_in_titles_and_errors_are_text_not_markup(workdir: Path) -> None:
+    post = workdir / "posts" / "bracket.md"
+    post.write_text("---\ntitle: '[速報] New [/b] line'\n---\nBody.\n", encoding="utf-8")
+    result = run_publish("posts/bracket.md", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert "[速報] New [/b] line" in result.stdout
+    bad = workdir / "posts" / "[bold]x.md"
+    bad.write_text("---\nauthor: a\n---\nBody.\n", encoding="utf-8")
+    refused = run_publish("posts/[bold]x.md", cwd=workdir)
+    assert refused.returncode == 2 and "[bold]x.md" in refused.stderr

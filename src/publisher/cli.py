@@ -65,6 +65,13 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
+def _escape(text: str) -> str:
+    """Dynamic text shown through rich: brackets in titles or errors are not markup."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
 def _config(path: Path | None) -> Any:
     """Settings from the file, or the embedded defaults."""
     from publisher.config import load_config
@@ -103,7 +110,7 @@ def run_command(
         sys.stdout.write("\n")
     console = _console(stderr=as_json)
     for warning in prepared.edition.warnings:
-        _console(stderr=True).print(f"[yellow]warning:[/] {warning}")
+        _console(stderr=True).print(f"[yellow]warning:[/] {_escape(warning)}")
     if dry_run:
         _print_plan(console, prepared)
         return
@@ -123,7 +130,7 @@ def _print_plan(console: Console, prepared: Prepared) -> None:
     """The dry-run plan: what would go where."""
     from rich.table import Table
 
-    table = Table(title=f"Plan for {prepared.article.title} (dry run: nothing sent)")
+    table = Table(title=_escape(f"Plan for {prepared.article.title} (dry run: nothing sent)"))
     for column in ("output", "length / limit", "channel", "items"):
         table.add_column(column)
     for step in prepared.plan.steps:
@@ -136,7 +143,7 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
     """The rich summary: each output, its size against its limit, where it went, new or not."""
     from rich.table import Table
 
-    table = Table(title=f"{prepared.article.title}")
+    table = Table(title=_escape(prepared.article.title))
     for column in ("output", "length / limit", "where", "status"):
         table.add_column(column)
     for outcome in outcomes:
@@ -145,11 +152,11 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
             where = str(prepared.folder)
         status = outcome.status
         style = "red" if outcome.error else ("green" if outcome.new else "dim")
-        table.add_row(outcome.output, outcome.measure, where, f"[{style}]{status}[/]")
+        table.add_row(outcome.output, outcome.measure, _escape(where), f"[{style}]{status}[/]")
     console.print(table)
     for outcome in outcomes:
         if outcome.error:
-            _console(stderr=True).print(f"[red]error:[/] {outcome.error}")
+            _console(stderr=True).print(f"[red]error:[/] {_escape(outcome.error)}")
     if all(o.new == 0 and not o.error for o in outcomes):
         console.print("Nothing new to send: every output was already delivered.")
 
@@ -222,9 +229,9 @@ def _print_status(title: str, tallies: list[Any], pending: list[Any], sent: list
 
     console = _console()
     if not tallies:
-        console.print(f"{title}: nothing delivered yet.")
+        console.print(f"{_escape(title)}: nothing delivered yet.")
         return
-    table = Table(title=title)
+    table = Table(title=_escape(title))
     for column in ("channel", "sent", "pending", "failed"):
         table.add_column(column)
     for t in tallies:
@@ -291,7 +298,7 @@ def lint_command(
     console = _console()
     for finding in findings:
         color = "red" if finding.level == "error" else "yellow"
-        console.print(f"[{color}]{finding.level}[/] {finding.code}: {finding.message}")
+        console.print(f"[{color}]{finding.level}[/] {finding.code}: {_escape(finding.message)}")
     if not findings:
         console.print(f"{post}: no problems found")
     raise_on_errors(findings, where=str(post))
@@ -348,7 +355,8 @@ def subscribers_import(
     console.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged},"
                   f" kept opted-out {report.kept_suppressed}, bad rows {len(report.problems)}")
     for problem in report.problems:
-        _console(stderr=True).print(f"[yellow]{csv_file}:{problem.line}:[/] {problem.reason}")
+        where = _escape(f"{csv_file}:{problem.line}:")
+        _console(stderr=True).print(f"[yellow]{where}[/] {_escape(problem.reason)}")
 
 
 @subscribers_app.command("export")
@@ -438,28 +446,19 @@ def main() -> None:
             raise
         from publisher.secrets import mask
 
-        _console(stderr=True).print(f"[red]error:[/] {mask(exc.one_line())}", markup=True)
+        _console(stderr=True).print(f"[red]error:[/] {_escape(mask(exc.one_line()))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
-        if debug or _is_usage_error(exc):
-            _usage_exit(exc, debug)
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # typer's own usage errors
+            exc.show()
+            sys.exit(exc.exit_code)
+        if debug:
+            raise
         _console(stderr=True).print(
-            f"[red]internal error:[/] {type(exc).__name__}: {exc} — rerun with --debug and report"
+            f"[red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))}"
+            " — rerun with --debug and report"
         )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def _is_usage_error(exc: Exception) -> bool:
-    """Typer's own argument errors (vendored click exceptions)."""
-    return hasattr(exc, "exit_code") and hasattr(exc, "show")
-
-
-def _usage_exit(exc: Exception, debug: bool) -> None:
-    """Let typer print its usage message, or re-raise under --debug."""
-    if not _is_usage_error(exc):
-        raise exc
-    exc.show()  # type: ignore[attr-defined]
-    sys.exit(getattr(exc, "exit_code", 2))
