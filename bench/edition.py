@@ -17,7 +17,7 @@ import mjml
 
 from publisher.config import Config
 from publisher.edition import build_edition
-from publisher.markdown import markdown_parser
+from publisher.markdown import clear_caches, markdown_parser
 from publisher.newsletter import load_templates
 from publisher.plan import build_plan
 from publisher.source import parse_article, read_post
@@ -56,6 +56,7 @@ def main() -> None:
         mjml.mjml2html(source, disable_comments=False)
 
     def whole() -> None:
+        clear_caches()  # one process builds one edition: every parse and render starts cold
         article = parse_article(text, source=str(JAPANESE_SAMPLE))
         build_plan(build_edition(article, config, templates), config)
 

@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from markdown_it.token import Token
 
-from publisher.markdown import markdown_parser
+from publisher.markdown import parse_tokens
 from publisher.model import Block, BlockKind, Section, SectionRole
 from publisher.sanitize import DROPPED_WITH_CONTENT
 
@@ -107,7 +107,7 @@ class _OpenSection:
 def parse_blocks(text: str) -> list[ParsedBlock]:
     """Top-level blocks of `text` with 1-based line numbers of `text` itself."""
     lines = text.split("\n")
-    tokens = markdown_parser().parse(text)
+    tokens = parse_tokens(text)
     out: list[ParsedBlock] = []
     i = 0
     while i < len(tokens):
@@ -174,7 +174,7 @@ def inline_plain_text(children: Sequence[Token] | None) -> str:
 def markdown_plain_text(markdown_text: str) -> list[str]:
     """Visible text of each paragraph, list item and heading of a Markdown snippet, in order."""
     texts: list[str] = []
-    for token in markdown_parser().parse(markdown_text):
+    for token in parse_tokens(markdown_text):
         if token.type == "inline":
             text = inline_plain_text(token.children).strip()
         elif token.type == "html_block":
@@ -212,7 +212,7 @@ def strip_raw_html(markdown_text: str) -> str:
     if "<" not in markdown_text:
         return markdown_text
     lines = markdown_text.split("\n")
-    for token in markdown_parser().parse(markdown_text):
+    for token in parse_tokens(markdown_text):
         has_html = token.type == "html_block" or (
             token.type == "inline" and any(c.type == "html_inline" for c in token.children or ())
         )

@@ -17,7 +17,7 @@ from typing import Literal
 from markdown_it.token import Token
 from markupsafe import Markup
 
-from publisher.markdown import markdown_parser, render_html, render_inline_html
+from publisher.markdown import parse_tokens, render_html, render_inline_html
 from publisher.model import Block
 from publisher.sanitize import absolute_url
 
@@ -193,7 +193,7 @@ def _special_part(block: Block, *, base_url: str) -> Part | None:
 
 def _lone_image(markdown_text: str, *, base_url: str) -> Part | None:
     """A paragraph that is only an image (optionally linked) becomes an mj-image."""
-    tokens = markdown_parser().parse(markdown_text)
+    tokens = parse_tokens(markdown_text)
     inline = [t for t in tokens if t.type == "inline"]
     if len(tokens) != 3 or len(inline) != 1:
         return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import nh3
 from markdown_it.tree import SyntaxTreeNode
 
-from publisher.markdown import markdown_parser
+from publisher.markdown import parse_inline_tokens, parse_tokens
 from publisher.sanitize import absolute_url
 
 
@@ -64,12 +64,12 @@ class TextRenderer:
 
     def blocks(self, markdown_text: str) -> str:
         """Block Markdown as plain-text paragraphs separated by blank lines."""
-        root = SyntaxTreeNode(markdown_parser().parse(markdown_text))
+        root = SyntaxTreeNode(parse_tokens(markdown_text))
         return "\n\n".join(p for p in (self._block(n) for n in root.children) if p).strip()
 
     def inline(self, markdown_text: str) -> str:
         """Inline Markdown (a heading or question) as plain text."""
-        tokens = markdown_parser().parseInline(markdown_text)
+        tokens = parse_inline_tokens(markdown_text)
         return "".join(self._inline(node) for node in SyntaxTreeNode(tokens).children).strip()
 
     def _block(self, node: SyntaxTreeNode, indent: str = "") -> str:
