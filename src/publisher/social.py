@@ -636,11 +636,11 @@ def _points(block: Block) -> list[str]:
 
 def _plain(markdown: str) -> str:
     """Inline Markdown as the plain text a reader sees (link text kept, markup dropped)."""
-    from publisher.markdown import markdown_parser
+    from publisher.markdown import parse_inline_tokens
 
     out: list[str] = []
     for line in markdown.splitlines():
-        tokens = markdown_parser().parseInline(line.strip())
+        tokens = parse_inline_tokens(line.strip())
         out.append("".join(_token_text(t) for token in tokens for t in token.children or []))
     return "\n".join(s for s in (o.strip() for o in out) if s)
 
