@@ -5,6 +5,7 @@ Heavy libraries (twitter-text's regexes, `regex`) load on first use so the CLI s
 
 from __future__ import annotations
 
+import re
 import sys
 import unicodedata
 from dataclasses import dataclass
@@ -36,6 +37,21 @@ UNITS: dict[str, str] = {
 BLUESKY_MAX_BYTES = 3000
 BLUESKY_TAG_MAX_GRAPHEMES = 64
 DEFAULT_URL_LENGTH = 23
+# twitter-text v3 weights: code points in these ranges count 1, all others 2, a URL 23, an emoji
+# sequence 2; weights are scaled by 100 (https://github.com/twitter/twitter-text/blob/master/config/v3.json).
+X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
+X_SCALE = 100
+X_URL_WEIGHT = DEFAULT_URL_LENGTH * X_SCALE
+X_MAX_WEIGHTED_LENGTH = 280
+# Text made only of these code points can hold no emoji twitter-text's emoji table matches
+# (tests/test_counting.py checks every code point and every sequence of that table): ASCII,
+# Latin-1 letters and punctuation except © ®, CJK punctuation except 〰 〽, kana, CJK
+# ideographs and full-width forms. Any other character falls back to twitter-text itself.
+EMOJI_FREE_RE = re.compile(
+    "[\x00-\x7f\xa0-\xa8\xaa-\xad\xaf-\xff\u3000-\u302f\u3031-\u303c\u303e-\u30ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff9f]*"
+)
+LINE_ENDING_RE = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -72,9 +88,8 @@ def measure(
     cap = LIMITS[network] if limit is None else limit
     detail = ""
     if network == "x":
-        parsed = _parse_tweet(text)
-        length = int(parsed.weightedLength)
-        if text and not parsed.valid and length <= cap:
+        length, valid = _x_weighted(text)
+        if text and not valid and length <= cap:
             detail = "contains characters X rejects (U+FFFE, U+FEFF, U+FFFF, U+202A–U+202E)"
     elif network == "bluesky":
         length = bluesky_length(text)
@@ -100,7 +115,7 @@ def measure(
 def x_length(text: str) -> int:
     """twitter-text v3 weighted length: NFC, CJK 2, URLs 23, emoji sequences 2."""
     # https://github.com/twitter/twitter-text/blob/master/config/v3.json
-    return int(_parse_tweet(text).weightedLength)
+    return _x_weighted(text)[0]
 
 
 def bluesky_length(text: str) -> int:
@@ -169,6 +184,41 @@ def _collapse_mentions(text: str) -> str:
 def _is_emoji(cluster: str) -> bool:
     """Whether a grapheme cluster shows as an emoji picture."""
     return _emoji_re().search(cluster) is not None
+
+
+def _x_weighted(text: str) -> tuple[int, bool]:
+    """(weightedLength, valid) as twitter-text's parse_tweet gives them, without its emoji scan
+    (and without importing it at all when there is no URL) when no emoji can match."""
+    normalized = unicodedata.normalize("NFC", text)
+    if not EMOJI_FREE_RE.fullmatch(normalized):
+        parsed = _parse_tweet(text)
+        return int(parsed.weightedLength), bool(parsed.valid)
+    normalized = LINE_ENDING_RE.sub("\n", normalized)  # parse_tweet's convert_line_ending
+    # extract_urls_with_indices returns [] for a text without "." before running its regexes.
+    urls = {} if "." not in normalized else {
+        e["indices"][0]: e for e in _twitter_text().extract_urls_with_indices(normalized)
+    }
+    weighted = 0
+    index = 0
+    while index < len(normalized):  # the loop of twitter_text/parse_tweet.py, emoji map empty
+        entity = urls.get(index)
+        if entity is not None:
+            weighted += X_URL_WEIGHT
+            index += len(entity["url"]) - 1
+        else:
+            weighted += _x_char_weight(ord(normalized[index]))
+        index += 1
+    length = weighted // X_SCALE
+    # EMOJI_FREE_RE admits none of twitter-text's invalid characters (U+FFFE, U+FEFF, U+FFFF).
+    return length, 0 < length <= X_MAX_WEIGHTED_LENGTH
+
+
+def _x_char_weight(code_point: int) -> int:
+    """A code point's weight in twitter-text v3 (scaled by 100)."""
+    for start, end in X_LIGHT_RANGES:
+        if start <= code_point <= end:
+            return X_SCALE
+    return 2 * X_SCALE
 
 
 def _parse_tweet(text: str) -> Any:
