@@ -5,9 +5,11 @@ Heavy libraries (twitter-text's regexes, `regex`) load on first use so the CLI s
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -44,12 +46,13 @@ X_SCALE = 100
 X_URL_WEIGHT = DEFAULT_URL_LENGTH * X_SCALE
 X_MAX_WEIGHTED_LENGTH = 280
 # Text made only of these code points can hold no emoji twitter-text's emoji table matches
-# (tests/test_counting.py checks every code point and every sequence of that table): ASCII,
-# Latin-1 letters and punctuation except © ®, CJK punctuation except 〰 〽, kana, CJK
-# ideographs and full-width forms. Any other character falls back to twitter-text itself.
+# (tests/test_counting_fast_path.py checks every code point and every sequence of that table):
+# ASCII, Latin-1 except © ®, Latin extended, Greek, Cyrillic, general punctuation except ‼ ⁉,
+# CJK punctuation except 〰 〽, kana, CJK ideographs and full-width forms. Any other character
+# falls back to twitter-text's own parse_tweet.
 EMOJI_FREE_RE = re.compile(
-    "[\x00-\x7f\xa0-\xa8\xaa-\xad\xaf-\xff\u3000-\u302f\u3031-\u303c\u303e-\u30ff"
-    "\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff9f]*"
+    "[\x00-\x7f\xa0-\xa8\xaa-\xad\xaf-\u052f\u2000-\u203b\u203d-\u2048\u204a-\u206f"
+    "\u3000-\u302f\u3031-\u303c\u303e-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff9f]*"
 )
 LINE_ENDING_RE = re.compile(r"\r\n|\r|\n")
 
@@ -162,7 +165,7 @@ def linkedin_length(text: str) -> int:
 
 def find_urls(text: str) -> list[UrlSpan]:
     """URLs where twitter-text finds them, including bare domains like example.com/a."""
-    entities: list[dict[str, Any]] = _twitter_text().extract_urls_with_indices(text)
+    entities = _url_extractor()(text)
     return [UrlSpan(e["indices"][0], e["indices"][1], e["url"]) for e in entities]
 
 
@@ -196,7 +199,7 @@ def _x_weighted(text: str) -> tuple[int, bool]:
     normalized = LINE_ENDING_RE.sub("\n", normalized)  # parse_tweet's convert_line_ending
     # extract_urls_with_indices returns [] for a text without "." before running its regexes.
     urls = {} if "." not in normalized else {
-        e["indices"][0]: e for e in _twitter_text().extract_urls_with_indices(normalized)
+        e["indices"][0]: e for e in _url_extractor()(normalized)
     }
     weighted = 0
     index = 0
@@ -238,6 +241,26 @@ def _twitter_text() -> Any:
         finally:
             del sys.modules["pkg_resources"]
     return twitter_text
+
+
+@cache
+def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
+    """twitter-text's extract_urls_with_indices without its package __init__, which would also
+    build the emoji table (~50 ms) that text without emoji never needs."""
+    if "twitter_text" in sys.modules:
+        return _twitter_text().extract_urls_with_indices  # type: ignore[no-any-return]
+    spec = importlib.util.find_spec("twitter_text")
+    if spec is None:
+        raise ImportError("twitter_text")
+    # The package module is registered uninitialized just while its URL module loads; then
+    # every twitter_text module is dropped again, so a later `import twitter_text` runs whole.
+    sys.modules["twitter_text"] = importlib.util.module_from_spec(spec)
+    try:
+        from twitter_text.extract_urls import extract_urls_with_indices
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "twitter_text"]:
+            del sys.modules[name]
+    return extract_urls_with_indices  # type: ignore[no-any-return]
 
 
 class _ResourceReader:
