@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,9 +42,6 @@ def run_publish(
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    """An empty working directory with the sample posts copied in."""
-    posts = tmp_path / "posts"
-    posts.mkdir()
-    for post in (REPO / "posts").glob("*.md"):
-        (posts / post.name).write_bytes(post.read_bytes())
+    """An empty working directory with the sample posts (and their images) copied in."""
+    shutil.copytree(REPO / "posts", tmp_path / "posts")
     return tmp_path

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import itertools
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,19 +307,72 @@ def test_no_secret_reaches_output_files_or_the_ledger(workdir: Path, nets: Netwo
 def test_an_unreadable_card_image_fails_that_network_only_and_leaves_nothing_uncertain(
     workdir: Path, nets: Networks
 ) -> None:
-    configure(workdir, nets, ("bluesky", "mastodon"))
-    result = run_publish(TOOLS_POST, cwd=workdir, env=SOCIAL_SECRETS)  # a thread; missing image
+    write_config(workdir, networks=["bluesky", "mastodon"], channels={
+        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
+        "mastodon": {"instance_url": nets.mastodon.url, "attach_image": False}})
+    post = "posts/tools-new-photo.md"
+    source = (workdir / TOOLS_POST).read_text(encoding="utf-8")
+    (workdir / post).write_text(source.replace("images/tool-library.jpg", "images/new.jpg"),
+                                encoding="utf-8")
+    result = run_publish(post, cwd=workdir, env=SOCIAL_SECRETS)  # a thread; missing image
     assert result.returncode == 4, (result.stdout, result.stderr)
     assert "bluesky: cannot read image" in result.stderr and "Traceback" not in result.stderr
-    report = status(TOOLS_POST, workdir, SOCIAL_SECRETS)
+    report = status(post, workdir, SOCIAL_SECRETS)
     assert report["pending"] == []  # nothing was sent, so nothing is uncertain
     assert tallies(report)["bluesky"] == {"sent": 0, "pending": 0, "failed": 1}
     assert len(nets.bluesky.posts) == 0 and len(nets.mastodon.statuses) == THREAD  # went on
+    assert all(s["media_ids"] == [] for s in nets.mastodon.statuses)  # attach_image = false
 
-    for folder in (workdir / "images", workdir / "posts" / "images"):  # cwd- or post-relative
-        folder.mkdir()
-        (folder / "tool-library.jpg").write_bytes(_card_png())
-    fixed = run_publish(TOOLS_POST, cwd=workdir, env=SOCIAL_SECRETS)
+    (workdir / "images").mkdir()  # next to the working directory: not where the post looks
+    (workdir / "images" / "new.jpg").write_bytes(b"not an image")
+    (workdir / "posts" / "images" / "new.jpg").write_bytes(_card_png())  # next to the post
+    fixed = run_publish(post, cwd=workdir, env=SOCIAL_SECRETS)
     assert fixed.returncode == 0, fixed.stderr
     assert_threaded(nets, "bluesky")
     assert len(nets.mastodon.statuses) == THREAD
+
+
+def test_the_hero_image_goes_to_mastodon_with_alt_text_and_to_x_only_when_asked(
+    workdir: Path, nets: Networks
+) -> None:
+    configure(workdir, nets)
+    default = run_publish(TOOLS_POST, cwd=workdir, env=SOCIAL_SECRETS)
+    assert default.returncode == 0, default.stderr
+    alt = "Shelves of drills, saws and garden tools with library barcode labels"
+    first = nets.mastodon.statuses[0]
+    assert [nets.mastodon.media[m]["description"] for m in first["media_ids"]] == [alt]
+    assert all(s["media_ids"] == [] for s in nets.mastodon.statuses[1:])
+    assert nets.bluesky.posts[0]["record"]["embed"]["external"]["thumb"]
+    assert all(t["media_ids"] == [] for t in nets.x.tweets)  # X draws its own link card
+
+    write_config(workdir, networks=["x"], channels={
+        "x": {"api_base": nets.x.url, "attach_image": True}})
+    shutil.rmtree(workdir / ".publisher")  # a fresh ledger and account: post it again
+    nets.x.tweets.clear()
+    asked = run_publish(TOOLS_POST, cwd=workdir, env=SOCIAL_SECRETS)
+    assert asked.returncode == 0, asked.stderr
+    media = [nets.x.media[m] for m in nets.x.tweets[0]["media_ids"]]
+    assert len(media) == 1 and media[0]["alt_text"] == alt and media[0]["state"] == "succeeded"
+    assert all(t["media_ids"] == [] for t in nets.x.tweets[1:])
+
+
+def test_an_image_that_cannot_be_fetched_fails_the_post_and_never_makes_it_uncertain(
+    workdir: Path, nets: Networks
+) -> None:
+    write_config(workdir, networks=["x"], channels={
+        "x": {"api_base": nets.x.url, "attach_image": True}})
+    png = _card_png()
+    nets.images.handle = lambda request: Reply(404, b"gone", {"Content-Type": "text/plain"})
+    failed = publish(workdir)
+    assert failed.returncode == 4, (failed.stdout, failed.stderr)
+    assert "x:" in failed.stderr and "404" in failed.stderr
+    report = status(POST, workdir, SOCIAL_SECRETS)
+    assert report["pending"] == [] and tallies(report)["x"] == {"sent": 0, "pending": 0,
+                                                                "failed": 1}
+    assert nets.x.tweets == []
+
+    nets.images.handle = lambda request: Reply(200, png, {"Content-Type": "image/png"})
+    fixed = publish(workdir)  # a failed post is simply sent on the next run
+    assert fixed.returncode == 0, fixed.stderr
+    assert_threaded(nets, "x")
+    assert len(nets.x.tweets[0]["media_ids"]) == 1

@@ -129,15 +129,27 @@ def test_card_image_is_uploaded_with_alt_text_and_awaited(
 ) -> None:
     picture = tmp_path / "card.png"
     Image.new("RGB", (64, 32), (200, 30, 30)).save(picture)
-    card = LinkCard(uri="https://example.com/a", title="記事の画像", description="説明",
-                    thumb=str(picture))
+    card = LinkCard(uri="https://example.com/a", title="記事の題", description="説明",
+                    thumb=str(picture), alt="赤い長方形の画像")
     send_thread(channel, thread_posts("mastodon", TEXTS[:2], card=card))
     assert len(fake.statuses[0]["media_ids"]) == 1
     media = fake.media[fake.statuses[0]["media_ids"][0]]
-    assert media["description"] == "記事の画像"
+    assert media["description"] == "赤い長方形の画像"
     assert isinstance(channel.sleep, Sleeps)
     assert channel.sleep.delays == [1.0] * 3  # 202, then 206, 206, then 200
     assert fake.statuses[1]["media_ids"] == []
+
+
+def test_attach_image_false_posts_without_media(
+    fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
+    channel = mastodon.from_config({"instance_url": fake.url, "attach_image": False})
+    card = LinkCard(uri="https://example.com/a", title="t", description="d",
+                    thumb=str(tmp_path / "never-read.png"))
+    send_thread(channel, thread_posts("mastodon", TEXTS[:1], card=card))
+    channel.close()
+    assert fake.statuses[0]["media_ids"] == [] and fake.media == {}
 
 
 def test_state_survives_a_restart_of_the_fake(tmp_path: Path,

@@ -260,6 +260,19 @@ def test_bluesky_post_has_lang_facets_and_card() -> None:
     )
 
 
+def test_x_and_mastodon_carry_the_hero_image_and_alt_on_the_first_post_only() -> None:
+    art = article(image="images/hero.jpg", image_alt="高架を走る車両", summary="要約です。")
+    composed = compose_social(art, EMPTY_DIGEST, social_settings(), thread=True)
+    for network in ("x", "mastodon"):
+        first, *rest = composed[network]
+        assert first.card is not None and (first.card.thumb, first.card.alt) == (
+            "images/hero.jpg", "高架を走る車両")
+        assert all(post.card is None for post in rest)
+    assert all(p.card is None for n in ("threads", "linkedin") for p in composed[n])
+    plain = compose_social(replace(art, image=""), EMPTY_DIGEST, social_settings())
+    assert plain["x"][0].card is None and plain["mastodon"][0].card is None
+
+
 # --- threads and FAQ posts ------------------------------------------------------------------
 
 
@@ -463,7 +476,8 @@ def render_golden(path: Path) -> str:
                 ]
                 block += [f"  facet {f.kind} [{f.byte_start}, {f.byte_end})" for f in post.facets]
                 if post.card is not None:
-                    block.append(f"  card {post.card.title} | {post.card.thumb}")
+                    block.append(f"  card {post.card.title} | {post.card.thumb} | "
+                                 f"alt: {post.card.alt}")
                 out.append("\n".join(block) + "\n")
     return "\n".join(out)
 

@@ -127,19 +127,33 @@ def test_faults_still_deliver_each_post_exactly_once(
     assert set(fake.http.faults.injected) == {"500", "429", "slow", "drop"}
 
 
-def test_card_image_goes_through_chunked_upload(
-    channel: x.XChannel, fake: FakeX, tmp_path: Path
+def test_card_image_goes_through_chunked_upload_with_alt_text_when_asked(
+    fake: FakeX, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    channel = make_channel(fake, monkeypatch, attach_image=True)
+    channel.sleep = Sleeps()
     picture = tmp_path / "card.png"
     Image.new("RGB", (800, 400), (20, 120, 200)).save(picture)
     card = LinkCard(uri="https://example.com/posts/1", title="t", description="d",
-                    thumb=str(picture))
+                    thumb=str(picture), alt="青い長方形")
     send_thread(channel, thread_posts("x", TEXTS[:2], card=card))
+    channel.close()
     media_id = fake.tweets[0]["media_ids"][0]
     assert fake.media[media_id]["state"] == "succeeded"
     assert fake.media[media_id]["received"] == picture.stat().st_size
-    assert isinstance(channel.sleep, Sleeps) and channel.sleep.delays == [1.0]  # one STATUS
+    assert fake.media[media_id]["alt_text"] == "青い長方形"
+    assert channel.sleep.delays == [1.0]  # one STATUS
     assert fake.tweets[1]["media_ids"] == []
+
+
+def test_by_default_the_image_is_left_to_x_own_link_card(
+    channel: x.XChannel, fake: FakeX, tmp_path: Path
+) -> None:
+    card = LinkCard(uri="https://example.com/posts/1", title="t", description="d",
+                    thumb=str(tmp_path / "never-read.png"))
+    channel.prepare_media(thread_posts("x", TEXTS[:1], card=card)[0], key="k")
+    send_thread(channel, thread_posts("x", TEXTS[:1], card=card))
+    assert fake.tweets[0]["media_ids"] == [] and fake.media == {}
 
 
 def test_oauth2_user_token(fake: FakeX, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
+from pathlib import Path
 from typing import Any
 
 from publisher.channels import EmailBatch, EmailChannel, Receipt, SocialChannel
@@ -181,6 +182,7 @@ def _send_post(
     """One post, framed by ledger writes."""
     ledger, edition = run.ledger, run.plan.edition
     key = batch_key(edition, step.channel, [item])
+    _prepare_media(run, step, channel, item, post, key)
     ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
     try:
         receipt: Receipt = _retrying(run, channel, lambda: channel.send_post(
@@ -196,6 +198,37 @@ def _send_post(
     sent = {item: (receipt.provider_id, receipt.url, receipt.extra)}
     ledger.mark_sent(edition, step.channel, sent)
     return receipt
+
+
+def _prepare_media(
+    run: Run, step: Step, channel: SocialChannel, item: str, post: Any, key: str
+) -> None:
+    """Read and upload the post's image before it is marked pending: a failure here is definite.
+
+    Nothing was posted yet, so the post is failed (retried next run), never left uncertain.
+    """
+    prepare = getattr(channel, "prepare_media", None)  # only channels that attach images
+    if prepare is None:
+        return
+    base_dir = Path(run.edition.article.source).parent  # image paths are relative to the post
+    try:
+        if run.sleep is None:
+            with_retries(lambda: prepare(post, key=key, base_dir=base_dir), run.policy)
+        else:
+            with_retries(lambda: prepare(post, key=key, base_dir=base_dir), run.policy,
+                         sleep=run.sleep)
+    except (InputError, DeliveryError) as exc:
+        problem = exc.problem if "image" in exc.problem else f"the image: {exc.problem}"
+        failure: DeliveryError = PermanentDeliveryError(problem, where=step.channel, fix=exc.fix)
+        if isinstance(exc, TransientDeliveryError):  # worth a rerun; nothing may have landed
+            failure = TransientDeliveryError(problem, where=step.channel, fix=exc.fix)
+        row = run.ledger.get(run.plan.edition, step.channel, item)
+        if row is None:
+            run.ledger.mark_pending(run.plan.edition, run.plan.post, step.channel, [item],
+                                    batch=key)
+        if row is None or row.state != "pending":  # an earlier uncertain try stays uncertain
+            run.ledger.mark_failed(run.plan.edition, step.channel, {item: failure.one_line()})
+        raise failure from exc
 
 
 def _record_failure(

@@ -101,5 +101,6 @@ def _post_json(post: SocialPost) -> dict[str, Any]:
         data["card"] = {
             "uri": post.card.uri, "title": post.card.title,
             "description": post.card.description, "thumb": post.card.thumb,
+            "alt": post.card.alt,
         }
     return data

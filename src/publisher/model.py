@@ -118,7 +118,8 @@ class LinkCard:
     uri: str
     title: str
     description: str
-    thumb: str = ""  # image URL or path; delivery fetches and uploads it
+    thumb: str = ""  # image URL, or a path relative to the post's folder; delivery uploads it
+    alt: str = ""  # the image's alt text (front matter image_alt)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from publisher.sentences import URL_RE, split_sentences
 from publisher.summarize import summarize
 
 THREAD_NETWORKS = ("x", "bluesky", "mastodon")
+IMAGE_NETWORKS = ("x", "mastodon")  # the hero image as an attachment (channel setting decides)
 ELLIPSIS = "…"
 MAX_KEY_POINTS = 6
 MAX_FAQ_HIGHLIGHTS = 2
@@ -561,7 +562,7 @@ def _finish(
                 limit=result.limit,
                 lang=lang,
                 facets=bluesky_facets(text) if bluesky else (),
-                card=_card(article, link) if bluesky and (position == 1 or link in text) else None,
+                card=_post_card(article, target.network, link, text, position),
                 position=position,
                 of=total,
             )
@@ -616,14 +617,29 @@ def _byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode("utf-8"))
 
 
-def _card(article: Article, link: str) -> LinkCard | None:
-    """The external embed Bluesky shows under the post; delivery uploads the thumbnail."""
-    if not link:
-        return None
+def _post_card(
+    article: Article, network: str, link: str, text: str, position: int
+) -> LinkCard | None:
+    """Bluesky's link card on the first post and the link post; the hero image on X/Mastodon.
+
+    X and Mastodon draw their own preview card from the link; the card here carries the hero
+    image and its alt text for the thread's first post, which the channel attaches unless its
+    `attach_image` setting says no (off by default on X, where the image replaces X's card).
+    """
+    if network == "bluesky" and link and (position == 1 or link in text):
+        return _card(article, link)
+    if network in IMAGE_NETWORKS and position == 1 and article.image:
+        return _card(article, link)
+    return None
+
+
+def _card(article: Article, link: str) -> LinkCard:
+    """The link, title, description and image a card shows; delivery uploads the image."""
     description = _join_sentences(_hook_sentences(article))
     if len(description) > CARD_DESCRIPTION_CHARS:
         description = _shorten(description, lambda t: len(t) <= CARD_DESCRIPTION_CHARS, "") or ""
-    return LinkCard(uri=link, title=_title(article), description=description, thumb=article.image)
+    return LinkCard(uri=link, title=_title(article), description=description,
+                    thumb=article.image, alt=article.image_alt.strip())
 
 
 # --- text helpers ---------------------------------------------------------------------------

@@ -105,6 +105,8 @@ class FakeX:
             return self.timeline(request)
         if path == "/2/media/upload":
             return self.media_upload(request)
+        if request.method == "POST" and path == "/2/media/metadata":
+            return self.media_metadata(request)
         return Reply(404, {"title": "Not Found Error", "detail": f"no route {path}"})
 
     def authenticate(self, request: Request) -> str:
@@ -217,6 +219,21 @@ class FakeX:
                 entry["state"] = "succeeded" if entry["polls_left"] <= 0 else "in_progress"
             return Reply(200, {"data": self.media_json(media_id)})
         return invalid(f"unknown command {command}")
+
+    def media_metadata(self, request: Request) -> Reply:
+        """POST /2/media/metadata: alt text of at most 1000 characters for an uploaded image."""
+        # https://docs.x.com/x-api/media/create-media-metadata
+        body = json_body(request) or {}
+        media_id = str(body.get("id", ""))
+        entry = self.media.get(media_id)
+        if entry is None:
+            return invalid(f"media_id {media_id} is unknown")
+        alt = ((body.get("metadata") or {}).get("alt_text") or {}).get("text")
+        if not isinstance(alt, str) or not 0 < len(alt) <= 1000:
+            return invalid("alt_text.text must be 1 to 1000 characters")
+        entry["alt_text"] = alt
+        return Reply(200, {"data": {"id": media_id,
+                                    "associated_metadata": {"alt_text": {"text": alt}}}})
 
     def append(self, entry: dict[str, Any], request: Request, index: int) -> Reply:
         """APPEND one segment, in order."""

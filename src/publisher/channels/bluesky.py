@@ -21,6 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from publisher.channels import Receipt
@@ -77,6 +78,15 @@ class BlueskyChannel:
         self._xrpc("GET", "com.atproto.server.getSession")
         return {"limit": LIMIT, "max_bytes": MAX_BYTES}
 
+    def prepare_media(self, post: SocialPost, *, key: str, base_dir: Path | None = None) -> None:
+        """Read, shrink (≤ 1,000,000 bytes) and upload the card's thumbnail, once per post key."""
+        if post.card is None or not post.card.thumb or key in self._blobs:
+            return
+        image = thumbnail(post.card.thumb, THUMB_MAX_BYTES, base_dir=base_dir)
+        reply = self._xrpc("POST", "com.atproto.repo.uploadBlob", data=image.data,
+                           headers={"Content-Type": image.mime})
+        self._blobs[key] = reply["blob"]
+
     def send_post(
         self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None,
         attempted_before: bool = False,
@@ -116,18 +126,10 @@ class BlueskyChannel:
             external: dict[str, Any] = {"uri": post.card.uri, "title": post.card.title,
                                         "description": post.card.description}
             if post.card.thumb:
-                external["thumb"] = self._thumb(key, post.card.thumb)
+                self.prepare_media(post, key=key)
+                external["thumb"] = self._blobs[key]
             record["embed"] = {"$type": "app.bsky.embed.external", "external": external}
         return record
-
-    def _thumb(self, key: str, source: str) -> dict[str, Any]:
-        """Upload the card image (shrunk to ≤ 1,000,000 bytes) once per post key."""
-        if key not in self._blobs:
-            image = thumbnail(source, THUMB_MAX_BYTES)
-            reply = self._xrpc("POST", "com.atproto.repo.uploadBlob", data=image.data,
-                               headers={"Content-Type": image.mime})
-            self._blobs[key] = reply["blob"]
-        return self._blobs[key]
 
     def _ref(self, receipt: Receipt) -> dict[str, str]:
         """A strong ref {uri, cid} to an earlier post, looked up if the ledger lacks the cid."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from publisher.channels import Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.http import HttpClient
-from publisher.images import thumbnail
+from publisher.images import ImageFile, thumbnail
 from publisher.model import SocialPost
 from publisher.secrets import get_secret
 
@@ -25,6 +26,7 @@ LIMIT = 500  # Mastodon's default max_characters; preflight reads the instance's
 URL_LENGTH = 23  # default characters_reserved_per_url
 SECRETS = ("MASTODON_ACCESS_TOKEN",)
 MEDIA_MAX_BYTES = 8_000_000  # well under the default image_size_limit (16 MB)
+DESCRIPTION_CHARS = 1500  # default description_limit (configuration.media_attachments)
 
 
 @dataclass
@@ -49,6 +51,14 @@ class MastodonChannel:
         return {"limit": int(statuses.get("max_characters", LIMIT)),
                 "url_length": int(statuses.get("characters_reserved_per_url", URL_LENGTH))}
 
+    def prepare_media(self, post: SocialPost, *, key: str, base_dir: Path | None = None) -> None:
+        """Read, shrink and upload the post's image with its alt text, once per post key."""
+        if not self._wants_image(post) or key in self._media:
+            return
+        assert post.card is not None
+        image = thumbnail(post.card.thumb, MEDIA_MAX_BYTES, base_dir=base_dir)
+        self._media[key] = self._upload_media(image, post.card.alt or post.card.title)
+
     def send_post(
         self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None,
         attempted_before: bool = False,
@@ -57,8 +67,9 @@ class MastodonChannel:
         body: dict[str, Any] = {"status": post.text, "language": _iso639_1(post.lang)}
         if reply_to is not None:
             body["in_reply_to_id"] = reply_to.provider_id
-        if self.attach_image and post.position == 1 and post.card and post.card.thumb:
-            body["media_ids"] = [self._upload_media(key, post.card.thumb, post.card.title)]
+        if self._wants_image(post):
+            self.prepare_media(post, key=key)
+            body["media_ids"] = [self._media[key]]
         status = self._call("POST", "/api/v1/statuses", json=body,
                             headers={"Idempotency-Key": key}).json()
         return Receipt(provider_id=str(status["id"]), url=str(status.get("url") or ""),
@@ -68,16 +79,17 @@ class MastodonChannel:
         """Release connections."""
         self.http.close()
 
-    def _upload_media(self, key: str, source: str, alt: str) -> str:
-        """Upload the card image once per post key, with alt text, and wait until processed."""
+    def _wants_image(self, post: SocialPost) -> bool:
+        """Whether this post carries an image and `[channels.mastodon] attach_image` allows it."""
+        return self.attach_image and post.card is not None and bool(post.card.thumb)
+
+    def _upload_media(self, image: ImageFile, alt: str) -> str:
+        """Upload an image with its description (alt text) and wait until it is processed."""
         # https://docs.joinmastodon.org/methods/media/#v2 — 202 means still processing;
         # GET /api/v1/media/:id answers 206 until it is done.
-        if key in self._media:
-            return self._media[key]
-        image = thumbnail(source, MEDIA_MAX_BYTES)  # not self.http: it carries the token
         reply = self._call("POST", "/api/v2/media", ok=(200, 202),
                            files={"file": ("image", image.data, image.mime)},
-                           data={"description": alt[:1500]})
+                           data={"description": alt[:DESCRIPTION_CHARS]})
         media_id = str(reply.json()["id"])
         status = reply.status_code
         polls = 0
@@ -88,7 +100,6 @@ class MastodonChannel:
             self.sleep(self.poll_interval)
             polls += 1
             status = self._call("GET", f"/api/v1/media/{media_id}", ok=(200, 206)).status_code
-        self._media[key] = media_id
         return media_id
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -105,7 +116,11 @@ class MastodonChannel:
 
 
 def from_config(settings: Mapping[str, Any]) -> MastodonChannel:
-    """The channel for `[channels.mastodon]`: `instance_url`, optional `access_token_env`."""
+    """The channel for `[channels.mastodon]`: `instance_url`, optional `access_token_env`.
+
+    The hero image goes with the thread's first post, alt text as its description, unless
+    `attach_image = false`.
+    """
     instance = str(settings.get("instance_url") or "")
     if not instance.startswith(("https://", "http://")):
         raise ConfigError("instance_url is missing", where="[channels.mastodon]",

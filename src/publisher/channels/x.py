@@ -21,13 +21,14 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from publisher.channels import Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.http import HttpClient, status_error
-from publisher.images import thumbnail
+from publisher.images import ImageFile, thumbnail
 from publisher.model import SocialPost
 from publisher.secrets import get_secret
 
@@ -42,6 +43,7 @@ OAUTH2_SECRET = "X_OAUTH2_USER_TOKEN"
 PUBLIC_HOSTS = ("https://api.twitter.com", "https://api.x.com")
 MEDIA_MAX_BYTES = 5_000_000  # tweet_image limit
 CHUNK_BYTES = 1_000_000
+ALT_TEXT_CHARS = 1000  # https://docs.x.com/x-api/media/create-media-metadata
 DUPLICATE = "duplicate content"
 
 
@@ -80,7 +82,7 @@ class XChannel:
     client: tweepy.Client
     http: HttpClient  # same session as the client, for media upload
     auth: Any  # OAuth1 signer for requests, or None with an OAuth 2 user token
-    attach_image: bool = True
+    attach_image: bool = False  # X draws its own card for a bare link; an image replaces it
     sleep: Callable[[float], None] = time.sleep
     max_polls: int = 30
     name: str = NAME
@@ -99,16 +101,25 @@ class XChannel:
         self._whoami()
         return {"limit": LIMIT}
 
+    def prepare_media(self, post: SocialPost, *, key: str, base_dir: Path | None = None) -> None:
+        """Read, shrink and upload the post's image (once per key) before the post is sent."""
+        if not self._wants_image(post) or key in self._media:
+            return
+        assert post.card is not None
+        image = thumbnail(post.card.thumb, MEDIA_MAX_BYTES, base_dir=base_dir)
+        self._media[key] = self._upload_media(image, post.card.alt)
+
     def send_post(
         self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None,
         attempted_before: bool = False,
     ) -> Receipt:
         """Create the post; a duplicate answer for a post tried before returns the earlier one."""
+        media_ids = None
+        if self._wants_image(post):
+            self.prepare_media(post, key=key)
+            media_ids = [self._media[key]]
         attempted = attempted_before or key in self._tried
         self._tried.add(key)
-        media_ids = None
-        if self.attach_image and post.position == 1 and post.card and post.card.thumb:
-            media_ids = [self._upload_media(key, post.card.thumb)]
         parent = reply_to.provider_id if reply_to is not None else None
         try:
             created = self._tweepy(lambda: self.client.create_tweet(
@@ -153,12 +164,13 @@ class XChannel:
             "X says this post exists, but it is not among the account's recent posts",
             where=NAME, fix="find it on X and record it, or delete it and rerun") from cause
 
-    def _upload_media(self, key: str, source: str) -> str:
-        """Upload an image with v2 chunked INIT/APPEND/FINALIZE (+STATUS); once per post key."""
+    def _wants_image(self, post: SocialPost) -> bool:
+        """Whether this post carries an image and `[channels.x] attach_image` asks for it."""
+        return self.attach_image and post.card is not None and bool(post.card.thumb)
+
+    def _upload_media(self, image: ImageFile, alt: str) -> str:
+        """Upload an image with v2 chunked INIT/APPEND/FINALIZE (+STATUS), then its alt text."""
         # https://docs.x.com/x-api/media/quickstart/media-upload-chunked
-        if key in self._media:
-            return self._media[key]
-        image = thumbnail(source, MEDIA_MAX_BYTES)
         init = self._media_call("INIT", media_type=image.mime, total_bytes=len(image.data),
                                 media_category="tweet_image")
         media_id = str(init["data"]["id"])
@@ -181,7 +193,9 @@ class XChannel:
         if info and info.get("state") == "failed":
             raise PermanentDeliveryError(f"X could not process the image: {info.get('error')}",
                                          where=NAME, fix="use a smaller JPEG or PNG")
-        self._media[key] = media_id
+        if alt.strip():  # https://docs.x.com/x-api/media/create-media-metadata
+            self.http.request("POST", "/2/media/metadata", auth=self.auth, json={
+                "id": media_id, "metadata": {"alt_text": {"text": alt[:ALT_TEXT_CHARS]}}})
         return media_id
 
     def _media_call(self, command: str, **fields: Any) -> Any:
@@ -212,7 +226,11 @@ class XChannel:
 
 
 def from_config(settings: Mapping[str, Any]) -> XChannel:
-    """The channel for `[channels.x]`: optional `api_base`, `auth` ("oauth1" or "oauth2")."""
+    """The channel for `[channels.x]`: optional `api_base`, `auth` ("oauth1" or "oauth2").
+
+    `attach_image = true` attaches the hero image to the first post; by default X shows its
+    own link card from the article's Open Graph tags, which an attachment would replace.
+    """
     import tweepy
     from requests_oauthlib import OAuth1  # type: ignore[import-untyped]
 
@@ -238,7 +256,7 @@ def from_config(settings: Mapping[str, Any]) -> XChannel:
         client.session.mount(f"{host}/", adapter)
     http = HttpClient(NAME, PUBLIC_HOSTS[1], headers=headers, timeout=timeout,
                       session=client.session)
-    return XChannel(client, http, auth, attach_image=bool(settings.get("attach_image", True)))
+    return XChannel(client, http, auth, attach_image=bool(settings.get("attach_image", False)))
 
 
 def _receipt(tweet_id: str) -> Receipt:
