@@ -14,6 +14,7 @@ from _common import Result, interleaved_medians, publish_exe, report
 RUNS = 21
 TARGET_MS = 120.0
 TEXT = "新しい駅が開業します。詳しくは https://example.com/news を見てください"
+TEXT_WITHOUT_URL = "新しい駅が開業します。来年の春から運行を始めます"
 
 
 def main() -> None:
@@ -23,6 +24,7 @@ def main() -> None:
         "python -c pass": [sys.executable, "-c", "pass"],
         "publish --help": [exe, "--help"],
         "publish measure (x)": [exe, "measure", TEXT, "--network", "x"],
+        "publish measure (x, no URL)": [exe, "measure", TEXT_WITHOUT_URL, "--network", "x"],
         "publish measure (bluesky)": [exe, "measure", TEXT, "--network", "bluesky"],
     }
     with tempfile.TemporaryDirectory() as empty:

@@ -15,9 +15,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 import mjml
 
+from publisher import counting, markdown
 from publisher.config import Config
 from publisher.edition import build_edition
-from publisher.markdown import clear_caches, markdown_parser
+from publisher.markdown import markdown_parser
 from publisher.newsletter import load_templates
 from publisher.plan import build_plan
 from publisher.source import parse_article, read_post
@@ -56,7 +57,8 @@ def main() -> None:
         mjml.mjml2html(source, disable_comments=False)
 
     def whole() -> None:
-        clear_caches()  # one process builds one edition: every parse and render starts cold
+        markdown.clear_caches()  # one process builds one edition: parses, renders and
+        counting.clear_caches()  # URL scans all start cold in every run
         article = parse_article(text, source=str(JAPANESE_SAMPLE))
         build_plan(build_edition(article, config, templates), config)
 

@@ -11,7 +11,7 @@ import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -165,8 +165,19 @@ def linkedin_length(text: str) -> int:
 
 def find_urls(text: str) -> list[UrlSpan]:
     """URLs where twitter-text finds them, including bare domains like example.com/a."""
+    return list(_url_spans(text))
+
+
+@lru_cache(maxsize=256)
+def _url_spans(text: str) -> tuple[UrlSpan, ...]:
+    """find_urls, memoized: the composer measures the same text on several networks."""
     entities = _url_extractor()(text)
-    return [UrlSpan(e["indices"][0], e["indices"][1], e["url"]) for e in entities]
+    return tuple(UrlSpan(e["indices"][0], e["indices"][1], e["url"]) for e in entities)
+
+
+def clear_caches() -> None:
+    """Forget memoized URL spans (benchmarks measure a cold edition with it)."""
+    _url_spans.cache_clear()
 
 
 def graphemes(text: str) -> list[str]:
@@ -198,16 +209,14 @@ def _x_weighted(text: str) -> tuple[int, bool]:
         return int(parsed.weightedLength), bool(parsed.valid)
     normalized = LINE_ENDING_RE.sub("\n", normalized)  # parse_tweet's convert_line_ending
     # extract_urls_with_indices returns [] for a text without "." before running its regexes.
-    urls = {} if "." not in normalized else {
-        e["indices"][0]: e for e in _url_extractor()(normalized)
-    }
+    urls = {} if "." not in normalized else {span.start: span for span in _url_spans(normalized)}
     weighted = 0
     index = 0
     while index < len(normalized):  # the loop of twitter_text/parse_tweet.py, emoji map empty
-        entity = urls.get(index)
-        if entity is not None:
+        span = urls.get(index)
+        if span is not None:
             weighted += X_URL_WEIGHT
-            index += len(entity["url"]) - 1
+            index += len(span.url) - 1
         else:
             weighted += _x_char_weight(ord(normalized[index]))
         index += 1
