@@ -57,8 +57,10 @@ def test_sendgrid_crash_reports_the_uncertain_batch_and_retry_pending_completes(
         assert landed == BATCH * (KILL_AT if request_landed else KILL_AT - 1)
 
         rerun = run_publish(EN_POST, cwd=workdir, env=env)
-        assert rerun.returncode == 0, rerun.stderr
+        assert rerun.returncode == 7, rerun.stderr  # finished, but a batch is uncertain
         assert f"{BATCH} uncertain" in rerun.stdout
+        assert f"publish status {EN_POST}" in rerun.stderr and "--retry-pending" in rerun.stderr
+        assert "Nothing new to send" not in rerun.stdout
         report = status(EN_POST, workdir, env)
         uncertain = pending_items(report, "sendgrid")
         assert len(uncertain) == BATCH
@@ -118,8 +120,8 @@ def test_kill_at_an_unplanned_moment_against_a_separate_fake_process(workdir: Pa
         sigkill(process)
 
         rerun = run_publish(EN_POST, cwd=workdir, env=env)
-        assert rerun.returncode == 0, rerun.stderr
         uncertain = pending_items(status(EN_POST, workdir, env), "sendgrid")
+        assert rerun.returncode == (7 if uncertain else 0), rerun.stderr
         assert len(uncertain) in (0, BATCH)  # at most the one batch that was in flight
         if uncertain:
             assert f"{BATCH} uncertain" in rerun.stdout

@@ -3,7 +3,8 @@
 `publish POST` is the default command (`publish run POST` spelled out); every other verb is a
 subcommand. Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 3 configuration or
 credentials, 4 a delivery failed, 5 the ledger refused (changed post, send in progress),
-6 lint found errors, 130 interrupted.
+6 lint found errors, 7 deliveries left uncertain by an earlier crash (see `publish status`,
+resend with `--retry-pending`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from publisher.pipeline import Prepared
 
 DEFAULT_COMMAND = "run"
+EXIT_DELIVERY_FAILED = 4
+EXIT_UNCERTAIN = 7  # nothing failed, but some deliveries may or may not have landed
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -121,9 +124,10 @@ def run_command(
 
         if syndicate(post, outcomes):
             console.print(f"wrote syndication links into {post}")
-    failed = [o for o in outcomes if o.error]
-    if failed:
-        raise typer.Exit(4)
+    if any(o.error for o in outcomes):
+        raise typer.Exit(EXIT_DELIVERY_FAILED)
+    if any(o.uncertain for o in outcomes):
+        raise typer.Exit(EXIT_UNCERTAIN)
 
 
 def _print_plan(console: Console, prepared: Prepared) -> None:
@@ -157,7 +161,16 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
     for outcome in outcomes:
         if outcome.error:
             _console(stderr=True).print(f"[red]error:[/] {_escape(outcome.error)}")
-    if all(o.new == 0 and not o.error for o in outcomes):
+    uncertain = sum(o.uncertain for o in outcomes)
+    if uncertain:
+        post = _escape(prepared.article.source)
+        _console(stderr=True).print(
+            f"[yellow]uncertain:[/] {uncertain} "
+            f"{'delivery was' if uncertain == 1 else 'deliveries were'} left pending by an "
+            "earlier run that stopped mid-send; the provider may or may not have them, so "
+            f"they were not resent — check `publish status {post}`, then resend with "
+            f"`publish {post} --retry-pending`")
+    elif all(o.new == 0 and not o.error for o in outcomes):
         console.print("Nothing new to send: every output was already delivered.")
 
 

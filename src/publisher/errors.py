@@ -9,6 +9,10 @@
     ├── LedgerConflict                  exit 5  the ledger forbids this send (changed post, busy)
     └── LintFailed                      exit 6  `publish lint` found errors
 
+    (no error)                          exit 7  `publish` finished, but deliveries an earlier
+                                                crash left pending are uncertain (maybe sent):
+                                                see `publish status`, resend: --retry-pending
+
 Each error renders as one line: ``<where>: <problem> — <fix>``. Channels raise delivery errors
 (never return False) and re-raise provider errors with ``raise … from exc``.
 """
