@@ -137,3 +137,54 @@ def test_layout_on_phone_and_desktop(
                      f"--screenshot={shot}", page.as_uri())
         with Image.open(shot) as image:
             assert image.size[0] == width
+
+
+STYLE_FRAME = """<!doctype html><html><body style="margin:0">
+<iframe id="mail" style="border:0;width:600px;height:900px" srcdoc="{srcdoc}"></iframe>
+<script>
+window.addEventListener('load', function () {{
+  var doc = document.getElementById('mail').contentDocument;
+  var look = function (selector, property) {{
+    return getComputedStyle(doc.querySelector(selector))[property];
+  }};
+  var out = document.createElement('pre');
+  out.id = 'measure';
+  out.textContent = JSON.stringify({{
+    siteName: look('.nl-muted a', 'color'), bodyLink: look('.nl-text a', 'color'),
+    priceHeader: look('.nl-table table th[align=right]', 'textAlign'),
+    noteCell: look('.nl-table table td[align=center]', 'textAlign')
+  }});
+  document.body.appendChild(out);
+}});
+</script></body></html>"""
+
+
+def rgb(hex_color: str) -> str:
+    """A #rrggbb palette colour as getComputedStyle reports it."""
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({r}, {g}, {b})"
+
+
+def test_dark_mode_header_stays_muted_and_table_columns_keep_their_alignment(
+    chromium: str, tmp_path: Path
+) -> None:
+    from publisher.emailhtml import PALETTE
+
+    table = blocks("| Item | Price | Note |\n|:--|--:|:-:|\n| Drill | 0.00 | free |\n")
+    article = replace(english_article(), lead=table + english_article().lead)
+    page = page_for_browser(article, english_digest(), tmp_path)
+    frame = tmp_path / "style-frame.html"
+    frame.write_text(STYLE_FRAME.format(
+        srcdoc=html.escape(page.read_text(encoding="utf-8"), quote=True)), encoding="utf-8")
+    dom = run_chromium(chromium, tmp_path / "profile", "--window-size=700,1000",
+                       "--blink-settings=preferredColorScheme=0",  # 0: dark
+                       "--virtual-time-budget=5000", "--dump-dom", frame.as_uri())
+    found = re.search(r'<pre id="measure">(.*?)</pre>', dom)
+    assert found, "the style script did not run"
+    seen = json.loads(found.group(1).replace("&quot;", '"'))
+    assert seen["siteName"] == rgb(PALETTE["dark_muted"]), seen
+    assert seen["bodyLink"] == rgb(PALETTE["dark_link"]), seen  # dark mode is really on
+    assert (seen["priceHeader"], seen["noteCell"]) == ("right", "center")
+    run_chromium(chromium, tmp_path / "profile", "--window-size=700,1400",
+                 "--blink-settings=preferredColorScheme=0", f"--screenshot={tmp_path / 'dark.png'}",
+                 page.as_uri())

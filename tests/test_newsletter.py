@@ -331,3 +331,37 @@ def test_japanese_line_breaks_inside_a_paragraph_do_not_become_spaces() -> None:
     article = replace(japanese_article(), lead=lead)
     page = render(article, japanese_digest()).html
     assert "見通しとなりました。これまでの話\nand English\nok" in page
+
+
+def test_table_column_alignment_survives_and_no_other_cell_style_does() -> None:
+    table = (
+        "| Item | Price | Note |\n|:-----|------:|:----:|\n| Drill | 0 | free |\n\n"
+        '<table><tr><td style="text-align:right;position:fixed">a</td>'
+        '<td style="text-align:expression(alert(1))" align="middle">b</td></tr></table>\n'
+    )
+    page = render(replace(english_article(), lead=blocks(table)), english_digest()).html
+    header = re.search(r'<th align="right" style="([^"]*)">Price</th>', page)
+    assert header and header.group(1).endswith("text-align:right;")  # after our left default
+    assert re.search(r'<td align="center" style="[^"]*text-align:center;">free</td>', page)
+    assert re.search(r'<td align="left" style="[^"]*text-align:left;">Drill</td>', page)
+    lowered = page.lower()
+    assert "position:fixed" not in lowered and "expression(" not in lowered
+    assert re.search(r'<td style="[^"]*">a</td>', page)  # no align: not a safe text-align
+    assert re.search(r'<td style="[^"]*">b</td>', page)  # no align: "middle" is no keyword
+
+
+def test_dark_mode_keeps_header_and_footer_links_muted() -> None:
+    page = render(english_article(), english_digest()).html
+    dark = page.split("@media (prefers-color-scheme: dark)", 1)[1].split("</style>", 1)[0]
+    rules = dict(re.findall(r"([^{}]+)\{\s*color:\s*(#[0-9a-f]{6})\s*!important;\s*\}", dark))
+    by_selector = {sel.strip(): color for sels, color in rules.items() for sel in sels.split(",")}
+    assert by_selector[".nl-muted a"] == PALETTE["dark_muted"]  # the site name in the header
+    assert by_selector[".nl-footer a"] == PALETTE["dark_muted"]
+    assert by_selector[".nl-text a"] == PALETTE["dark_link"]
+
+
+def test_a_relative_hero_image_resolves_next_to_the_article_url() -> None:
+    article = replace(english_article(), image="images/hero.jpg",
+                      url="https://example.com/posts/one-file")
+    page = render(article, english_digest()).html
+    assert 'src="https://example.com/posts/images/hero.jpg"' in page

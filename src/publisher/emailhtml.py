@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from publisher.markdown import parse_tokens, render_html, render_inline_html
 from publisher.model import Block
-from publisher.sanitize import absolute_url
+from publisher.sanitize import ALIGNMENTS, absolute_url
 
 # Light and dark palettes; every text/background pair keeps WCAG AA contrast (≥ 4.5:1),
 # which tests/test_newsletter.py checks.
@@ -80,6 +80,7 @@ TAG_STYLES: Mapping[str, str] = {
 }
 VOID_TAGS = frozenset({"br", "hr", "img"})
 LIST_TAGS = frozenset({"ul", "ol"})
+CELL_TAGS = frozenset({"td", "th"})
 NESTED_LIST_STYLE = "margin:6px 0 0;padding:0 0 0 22px;"
 TABLE_WRAPPER = re.compile(r"^\s*<table[^>]*>(?P<inner>.*)</table>\s*$", re.DOTALL)
 
@@ -111,12 +112,17 @@ class _StyleInliner(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         """Copy the (already allow-listed) attributes and add our style."""
+        align = _cell_alignment(attrs) if tag in CELL_TAGS else ""
         parts = [tag]
-        parts += [f'{name}="{html.escape(value or "", quote=True)}"' for name, value in attrs]
+        parts += [f'{name}="{html.escape(value or "", quote=True)}"' for name, value in attrs
+                  if name not in ("style", "align")]
         if tag in LIST_TAGS:
             self.list_depth += 1
         nested = tag in LIST_TAGS and self.list_depth > 1
         style = NESTED_LIST_STYLE if nested else TAG_STYLES.get(tag)
+        if align:  # the attribute for Outlook's Word engine, the style for everyone else
+            parts.append(f'align="{align}"')
+            style = f"{style or ''}text-align:{align};"
         if style:
             parts.append(f'style="{style}"')
         self.out.append(f"<{' '.join(parts)}>")
@@ -135,6 +141,15 @@ class _StyleInliner(HTMLParser):
     def handle_data(self, data: str) -> None:
         """Text is re-escaped, so '<' in an article stays text; CJK line breaks are joined."""
         self.out.append(html.escape(CJK_SOFT_BREAK.sub("", data), quote=False))
+
+
+def _cell_alignment(attrs: list[tuple[str, str | None]]) -> str:
+    """A table cell's column alignment, from markdown-it's style="text-align:…" or align=."""
+    found = dict(attrs)
+    style = (found.get("style") or "").strip().rstrip(";")
+    word = style.partition(":")[2].strip().lower() if style.startswith("text-align") else ""
+    word = word or (found.get("align") or "").strip().lower()
+    return word if word in ALIGNMENTS else ""
 
 
 def inline_styles(sanitized_html: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urljoin
 
@@ -17,12 +18,16 @@ ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
     "img": {"src", "alt", "title", "width", "height"},
     "ol": {"start"},
-    "td": {"colspan", "rowspan", "align"},
-    "th": {"colspan", "rowspan", "align", "scope"},
+    "td": {"colspan", "rowspan", "align", "style"},  # style: text-align only, see below
+    "th": {"colspan", "rowspan", "align", "scope", "style"},
     "abbr": {"title"},
 }
 # Only these schemes survive; javascript:, data:, vbscript: and the rest are dropped.
 URL_SCHEMES = {"http", "https", "mailto"}
+# markdown-it writes a table column's alignment as style="text-align:…" on th/td; that one
+# declaration survives (as a keyword), every other style is dropped.
+ALIGNMENTS = frozenset({"left", "right", "center", "justify"})
+TEXT_ALIGN = re.compile(r"\s*text-align\s*:\s*([a-zA-Z]+)\s*;?\s*")
 # Whole elements whose content must vanish too, not just their tags.
 DROPPED_WITH_CONTENT = {"script", "style", "iframe", "object", "embed", "template", "noscript",
                         "form", "textarea", "select", "button", "svg", "math"}
@@ -46,7 +51,20 @@ def _clean(html: str, relative: Any) -> str:
         link_rel="noopener noreferrer",
         strip_comments=True,
         url_relative=relative,
+        attribute_filter=_alignment_only,
     )
+
+
+def _alignment_only(tag: str, attribute: str, value: str) -> str | None:
+    """Keep a cell's alignment as a bare keyword; drop any other style or align value."""
+    if attribute == "style":
+        match = TEXT_ALIGN.fullmatch(value)
+        word = match.group(1).lower() if match else ""
+        return f"text-align:{word}" if word in ALIGNMENTS else None
+    if attribute == "align":
+        word = value.strip().lower()
+        return word if word in ALIGNMENTS else None
+    return value
 
 
 def absolute_url(url: str, base_url: str) -> str:
