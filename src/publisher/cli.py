@@ -98,13 +98,16 @@ def run_command(
     write_back: Annotated[
         bool, typer.Option(help="Add the posts' public URLs to the article's `syndication:`.")
     ] = False,
+    join: Annotated[
+        bool, typer.Option(help="Help a send in progress (PostgreSQL ledger) instead of exit 5.")
+    ] = False,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.edition import edition_json
     from publisher.pipeline import Options, prepare, publish, sample_recipients
 
     settings = _config(config)
-    options = Options(post, out, templates, thread, dry_run, resend, retry_pending)
+    options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join)
     prepared = prepare(options, settings)
     if as_json:
         reader = next(sample_recipients(settings))
@@ -214,12 +217,12 @@ def measure_command(
 @app.command("status")
 def status_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Show, per channel, how many deliveries of POST are sent, pending and failed."""
-    from publisher.ledger import Ledger
+    from publisher.ledger import open_ledger
     from publisher.pipeline import load_article
 
     settings = _config(config)
     article = load_article(post)
-    ledger = Ledger(Path(settings.ledger))
+    ledger = open_ledger(settings.ledger)
     tallies = ledger.tally(article.content_hash)
     pending = ledger.rows(article.content_hash, state="pending")
     sent = ledger.rows(article.content_hash, state="sent")
@@ -348,9 +351,9 @@ EmailArg = Annotated[str, typer.Argument(help="The subscriber's email address.")
 
 def _store(config: Path | None) -> Any:
     """The configured subscriber store."""
-    from publisher.subscribers import SubscriberStore
+    from publisher.subscribers_pg import open_store
 
-    return SubscriberStore(Path(_config(config).subscribers))
+    return open_store(_config(config).subscribers)
 
 
 @subscribers_app.command("import")

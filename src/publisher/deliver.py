@@ -8,6 +8,7 @@ reported as uncertain until the editor passes --retry-pending.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import islice
@@ -18,11 +19,12 @@ from publisher.channels import EmailBatch, EmailChannel, Receipt, SocialChannel
 from publisher.errors import (
     DeliveryError,
     InputError,
+    LedgerConflict,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
 from publisher.http import RetryPolicy, with_retries
-from publisher.ledger import Ledger, Row
+from publisher.ledger import BatchClaims, Claim, DeliveryLedger, Row
 from publisher.model import Edition, Recipient
 from publisher.plan import Plan, Step
 
@@ -60,10 +62,21 @@ class Outcome:
 
 
 @dataclass
+class SharedSend:
+    """An email send split into numbered batches that several senders claim (PostgreSQL)."""
+
+    claims: BatchClaims
+    active_ids: Callable[[int], Iterable[int]]  # subscriber ids above an id, in order
+    recipients_between: Callable[[int, int], Iterable[Recipient]]  # one batch's recipients
+    lead: bool  # the lock holder: plans, reopens old batches, sends social posts and the digest
+    join_wait: float = 30.0  # how long a joiner waits for the lead to plan the send
+
+
+@dataclass
 class Run:
     """What one delivery run needs from the edge: ledger, live channels and options."""
 
-    ledger: Ledger
+    ledger: DeliveryLedger
     edition: Edition
     plan: Plan
     channels: Mapping[str, Any]
@@ -72,15 +85,20 @@ class Run:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] | None = None
     progress: Callable[[str, int], Progress] | None = None
+    shared: SharedSend | None = None
 
 
 def deliver(run: Run) -> list[Outcome]:
     """Carry out every step; a channel that fails permanently stops, the others go on."""
     outcomes = []
     for step in run.plan.steps:
+        if run.shared and not run.shared.lead and step.kind != "email":
+            continue  # a joining sender only helps with the email batches
         outcome = Outcome(step.output, step.channel, step.measure)
         try:
-            if step.kind == "email":
+            if step.kind == "email" and run.shared:
+                send_shared_newsletter(run, step, run.channels[step.channel], outcome)
+            elif step.kind == "email":
                 send_newsletter(run, step, run.channels[step.channel], outcome)
             else:
                 send_thread(run, step, run.channels[step.channel], outcome)
@@ -95,16 +113,67 @@ def send_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcom
     """Stream recipients in batches; skip sent ones, resolve pending ones, send the rest."""
     tick = run.progress("newsletter", 0) if run.progress else None
     for chunk in _chunks(run.recipients(), channel.batch_size):
-        rows = run.ledger.states(run.plan.edition, step.channel, [r.email for r in chunk])
-        fresh, retry = _sort_recipients(run, channel, chunk, rows, outcome)
-        for key, recipients in retry.items():
-            _send_batch(run, step, channel, key, recipients, outcome)
-        if fresh:
-            _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh),
-                        fresh, outcome)
+        _send_chunk(run, step, channel, chunk, outcome)
         run.ledger.heartbeat(run.plan.post)  # a long send must not look stale to other hosts
         if tick:
             tick(len(chunk))
+
+
+def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcome) -> None:
+    """Claim numbered batches until none is left; other senders claim the rest concurrently."""
+    assert run.shared is not None
+    shared, edition = run.shared, run.plan.edition
+    if shared.lead:
+        shared.claims.plan_batches(edition, step.channel, channel.batch_size, shared.active_ids,
+                                   reopen=True)
+    else:
+        _await_plan(shared, edition, step.channel)
+    while (claim := shared.claims.claim_batch(edition, step.channel)) is not None:
+        _send_claim(run, step, channel, claim, outcome)
+        run.ledger.heartbeat(run.plan.post)
+
+
+def _send_claim(
+    run: Run, step: Step, channel: EmailChannel, claim: Claim, outcome: Outcome
+) -> None:
+    """One claimed id range through the usual pending/sent rows; given back if delivery fails."""
+    assert run.shared is not None
+    claims = run.shared.claims
+    try:
+        members = run.shared.recipients_between(claim.first_id, claim.last_id)
+        for chunk in _chunks(members, channel.batch_size):
+            _send_chunk(run, step, channel, chunk, outcome)
+            claims.touch_batch(claim)
+    except BaseException:
+        claims.release_batch(claim)
+        raise
+    claims.finish_batch(claim)
+
+
+def _await_plan(shared: SharedSend, edition: str, channel: str) -> None:
+    """A joiner starts once the lead has cut this edition's send into batches."""
+    deadline = time.monotonic() + shared.join_wait
+    while not shared.claims.planned(edition, channel):
+        if time.monotonic() >= deadline:
+            raise LedgerConflict(
+                "no send of this edition is in progress to join",
+                where=channel,
+                fix="start `publish POST` first (or check both runs read the same article)",
+            )
+        time.sleep(0.2)
+
+
+def _send_chunk(
+    run: Run, step: Step, channel: EmailChannel, chunk: list[Recipient], outcome: Outcome
+) -> None:
+    """Skip sent recipients, resend pending batches that may be resent, send the fresh ones."""
+    rows = run.ledger.states(run.plan.edition, step.channel, [r.email for r in chunk])
+    fresh, retry = _sort_recipients(run, channel, chunk, rows, outcome)
+    for key, recipients in retry.items():
+        _send_batch(run, step, channel, key, recipients, outcome)
+    if fresh:
+        _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh),
+                    fresh, outcome)
 
 
 def _sort_recipients(
@@ -232,7 +301,7 @@ def _prepare_media(
 
 
 def _record_failure(
-    ledger: Ledger, edition: str, channel: str, items: list[str], exc: DeliveryError
+    ledger: DeliveryLedger, edition: str, channel: str, items: list[str], exc: DeliveryError
 ) -> None:
     """A definite failure is marked failed (retried next run); a maybe-landed call stays pending."""
     if isinstance(exc, TransientDeliveryError) and exc.maybe_delivered:

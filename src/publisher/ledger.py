@@ -13,11 +13,11 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from publisher.errors import ConfigError, LedgerConflict
 
@@ -74,6 +74,72 @@ class ChannelTally:
     sent: int
     pending: int
     failed: int
+
+
+class DeliveryLedger(Protocol):
+    """What delivery needs from a ledger, whether SQLite (`Ledger`) or PostgreSQL (`PgLedger`)."""
+
+    def close(self) -> None: ...
+    def check_edition(self, post: str, edition: str, *, resend: bool, source: str) -> None: ...
+    def other_editions(self, post: str, edition: str) -> list[str]: ...
+    def get(self, edition: str, channel: str, item: str) -> Row | None: ...
+    def states(self, edition: str, channel: str, items: Sequence[str]) -> dict[str, Row]: ...
+    def rows(
+        self, edition: str, channel: str | None = None, state: str | None = None
+    ) -> list[Row]: ...
+    def mark_pending(
+        self, edition: str, post: str, channel: str, items: Iterable[str], batch: str = ""
+    ) -> None: ...
+    def mark_sent(
+        self, edition: str, channel: str,
+        receipts: Mapping[str, tuple[str, str, Mapping[str, Any]]],
+    ) -> None: ...
+    def mark_failed(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None: ...
+    def tally(self, edition: str) -> list[ChannelTally]: ...
+    def editions(self, post: str) -> list[str]: ...
+    def lock(
+        self, post: str, *, wait: float = 0.0, source: str = ""
+    ) -> AbstractContextManager[None]: ...
+    def heartbeat(self, post: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A numbered batch of one send, claimed by one sender: subscribers first_id..last_id."""
+
+    edition: str
+    channel: str
+    number: int
+    first_id: int
+    last_id: int
+
+
+class BatchClaims(Protocol):
+    """A ledger several senders can share: numbered batches of subscriber ids, claimed singly."""
+
+    def plan_batches(
+        self, edition: str, channel: str, size: int, active_ids: Callable[[int], Iterable[int]],
+        *, reopen: bool,
+    ) -> int: ...
+    def planned(self, edition: str, channel: str) -> bool: ...
+    def claim_batch(self, edition: str, channel: str) -> Claim | None: ...
+    def touch_batch(self, claim: Claim) -> None: ...
+    def finish_batch(self, claim: Claim) -> None: ...
+    def release_batch(self, claim: Claim) -> None: ...
+
+
+def is_database_url(target: str | Path) -> bool:
+    """Whether a `ledger`/`subscribers` setting names a PostgreSQL database, not a file."""
+    return str(target).startswith(("postgresql:", "postgres:", "secret:"))
+
+
+def open_ledger(target: str | Path) -> DeliveryLedger:
+    """The ledger a setting names: a SQLite file path, or a postgresql:// URL."""
+    if is_database_url(target):
+        from publisher.ledger_pg import PgLedger
+
+        return PgLedger(str(target))
+    return Ledger(Path(target))
 
 
 class Ledger:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,11 @@ from typing import Any
 from publisher.channels import EMAIL_CHANNELS
 from publisher.channels.outbox import Outbox, write_artifacts, write_atomic
 from publisher.config import Config
-from publisher.deliver import Outcome, Run, deliver
+from publisher.deliver import Outcome, Run, SharedSend, deliver
 from publisher.edition import build_edition, edition_json
-from publisher.errors import ConfigError, InputError
+from publisher.errors import ConfigError, InputError, LedgerConflict
 from publisher.http import with_retries
-from publisher.ledger import Ledger
+from publisher.ledger import DeliveryLedger, is_database_url, open_ledger
 from publisher.model import Article, Edition, Recipient
 from publisher.newsletter import load_templates
 from publisher.plan import OUTBOX, Plan, build_plan, email_route, social_route
@@ -37,6 +38,7 @@ class Options:
     dry_run: bool = False
     resend: bool = False
     retry_pending: bool = False
+    join: bool = False  # help a send in progress (PostgreSQL) instead of stopping
 
 
 @dataclass
@@ -85,29 +87,82 @@ def publish(
     progress: Callable[[str, int], Callable[[int], None]] | None = None,
     recipients: Callable[[], Iterable[Recipient]] | None = None,
 ) -> list[Outcome]:
-    """Deliver a prepared edition under the post's send lock; the ledger makes it exactly once."""
-    ledger = Ledger(Path(config.ledger))
+    """Deliver a prepared edition under the post's send lock; the ledger makes it exactly once.
+
+    With --join and a send of this post in progress, this run claims batches of its email
+    send instead of stopping (PostgreSQL ledger and subscribers only).
+    """
+    sharing = recipients is None and can_share(config)
+    if options.join and not sharing:
+        raise ConfigError(
+            "--join needs the ledger and the subscribers on PostgreSQL, and an email provider",
+            where=config.source or "publisher.toml",
+            fix='set ledger = "postgresql://…" and subscribers = "postgresql://…"',
+        )
+    ledger = open_ledger(config.ledger)
     try:
-        with ledger.lock(prepared.plan.post, source=str(options.post)):
+        with ExitStack() as held:
+            lead = take_lock_or_join(held, ledger, prepared, options)
             ledger.check_edition(
                 prepared.plan.post, prepared.plan.edition,
                 resend=options.resend, source=str(options.post),
             )
-            reader = next(sample_recipients(config))
-            write_artifacts(
-                prepared.folder, prepared.edition, edition_json(prepared.edition, reader)
-            )
-            faq = record_faq_digest(ledger, prepared)
+            faq: list[Outcome] = []
+            if lead:
+                reader = next(sample_recipients(config))
+                write_artifacts(
+                    prepared.folder, prepared.edition, edition_json(prepared.edition, reader)
+                )
+                faq = [record_faq_digest(ledger, prepared)]
             run = Run(
                 ledger=ledger, edition=prepared.edition, plan=prepared.plan,
                 channels=prepared.channels,
                 recipients=recipients or (lambda: recipients_for(config)),
                 retry_pending=options.retry_pending, progress=progress,
+                shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
             )
-            return [faq, *deliver(run)]
+            return [*faq, *deliver(run)]
     finally:
         ledger.close()
         prepared.close()
+
+
+def can_share(config: Config) -> bool:
+    """Whether senders can split the email send: ledger and list on PostgreSQL, a live provider."""
+    return (is_database_url(config.ledger) and is_database_url(config.subscribers)
+            and email_route(config) != OUTBOX)
+
+
+def take_lock_or_join(
+    held: ExitStack, ledger: DeliveryLedger, prepared: Prepared, options: Options
+) -> bool:
+    """True when this run holds the post's send lock; False when it joins the holder's send."""
+    try:
+        held.enter_context(ledger.lock(prepared.plan.post, source=str(options.post)))
+    except LedgerConflict:
+        if not options.join:
+            raise
+        return False
+    return True
+
+
+def shared_send(held: ExitStack, ledger: DeliveryLedger, config: Config, *, lead: bool
+                ) -> SharedSend:
+    """The email send as claimable batches of subscriber ids, read from the PostgreSQL list."""
+    from publisher.ledger_pg import PgLedger
+    from publisher.subscribers_pg import PgSubscriberStore
+    from publisher.tokens import recipient_for, unsubscribe_secret
+
+    assert isinstance(ledger, PgLedger)
+    secret = unsubscribe_secret()
+    store = PgSubscriberStore(config.subscribers)
+    held.callback(store.close)
+
+    def between(first_id: int, last_id: int) -> Iterator[Recipient]:
+        for subscriber in store.iter_between(first_id, last_id):
+            yield recipient_for(subscriber, config.site, secret)
+
+    return SharedSend(ledger, store.active_ids, between, lead=lead)
 
 
 def write_cross_digest(
@@ -145,7 +200,7 @@ def write_cross_digest(
     }
 
 
-def record_faq_digest(ledger: Ledger, prepared: Prepared) -> Outcome:
+def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared) -> Outcome:
     """The FAQ digest lands in the outbox as files; the ledger says whether that is news."""
     plan = prepared.plan
     outcome = Outcome("faq digest", OUTBOX, f"{len(prepared.edition.faq.items)} questions",
@@ -231,11 +286,11 @@ def recipients_for(config: Config) -> Iterator[Recipient]:
     if email_route(config) == OUTBOX:
         yield from sample_recipients(config)
         return
-    from publisher.subscribers import SubscriberStore
+    from publisher.subscribers_pg import open_store
     from publisher.tokens import recipient_for, unsubscribe_secret
 
     secret = unsubscribe_secret()
-    store = SubscriberStore(Path(config.subscribers))
+    store = open_store(config.subscribers)
     try:
         for subscriber in store.iter_active():
             yield recipient_for(subscriber, config.site, secret)
