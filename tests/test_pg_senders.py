@@ -21,9 +21,11 @@ from tests.pg import pg_server, pg_url
 from e2e import (
     EMAIL_KEYS,
     EN_POST,
+    crash_mid_request,
     email_env,
     emails,
     install_gate,
+    pending_items,
     seed_subscribers,
     spawn_publish,
     status,
@@ -149,3 +151,28 @@ def test_a_password_in_publisher_toml_is_refused_and_never_printed(
     assert result.returncode == 3, result.stderr
     assert "toml-pass-5521" not in result.stdout + result.stderr
     assert "password is written in the config" in result.stderr
+
+
+def test_a_killed_sender_leaves_its_batch_uncertain_and_retry_pending_completes(
+    workdir: Path, pg_url: str
+) -> None:
+    """SIGKILL the lead mid-request: the next sender takes over the lock and the abandoned claim,
+    and the batch in flight is reported uncertain exactly as with the SQLite ledger."""
+    env = email_env("sendgrid")
+    with SendGridFake(api_key=EMAIL_KEYS["sendgrid"][1], keep_bodies=False).running() as fake:
+        configure(workdir, fake, pg_url)
+        seed_subscribers(workdir, SUBSCRIBERS, env)
+        gate = install_gate(fake.server, "/v3/mail/send", nth=4)
+        assert crash_mid_request(gate, EN_POST, cwd=workdir, env=env) is None
+        rerun = run_publish(EN_POST, "--join", cwd=workdir, env=env)  # nobody to join: it leads
+        assert rerun.returncode == 7, rerun.stderr  # finished, but a batch is uncertain
+        assert f"{BATCH} uncertain" in rerun.stdout
+        report = status(EN_POST, workdir, env)
+        assert tallies(report)["sendgrid"] == {"sent": len(SUBSCRIBERS) - BATCH,
+                                               "pending": BATCH, "failed": 0}
+        uncertain = pending_items(report, "sendgrid")
+        retried = run_publish(EN_POST, "--retry-pending", cwd=workdir, env=env)
+        assert retried.returncode == 0, retried.stderr
+        counts = Counter(fake.deliveries.emails())
+    assert set(counts) == set(SUBSCRIBERS)
+    assert {email for email, n in counts.items() if n > 1} == uncertain  # it had landed
