@@ -20,6 +20,11 @@ from publisher.model import Article
 from publisher.writeback import without_syndication
 
 MAX_POST_BYTES = 2_000_000
+# markdown-it slows to ~25 µs a character on block floods (200,000 headings take a minute) and
+# turns quadratic on unclosed `[` runs, so the body gets caps far above any real article (the
+# seed is 3,000 characters): parsing stays under a few seconds whatever the text.
+MAX_BODY_CHARS = 200_000
+MAX_BRACKETS = 10_000
 FENCE = "---"
 FENCE_ENDS = ("---", "...")
 
@@ -84,6 +89,7 @@ def parse_article(text: str, *, source: str) -> Article:
             "the article has no body", where=f"{source}:{body_start + 1}",
             fix="write the article text below the front matter",
         )
+    _check_body_size(body_markdown, f"{source}:{body_start + 1}")
     # Blank out the front matter instead of cutting it, so token lines are file lines.
     blanked = "\n" * body_start + body_markdown
     parsed = _drop_title_heading(parse_blocks(blanked), meta.title)
@@ -110,6 +116,21 @@ def parse_article(text: str, *, source: str) -> Article:
         warnings=(*meta.warnings, *faq_warnings),
         content_hash=content_hash(text),
     )
+
+
+def _check_body_size(body: str, where: str) -> None:
+    """Refuse a body too long or too bracket-heavy to parse quickly, before markdown-it sees it."""
+    if len(body) > MAX_BODY_CHARS:
+        raise InputError(
+            f"the article body is too long ({len(body)} characters, limit {MAX_BODY_CHARS})",
+            where=where, fix="split it into several posts",
+        )
+    brackets = body.count("[")
+    if brackets > MAX_BRACKETS:
+        raise InputError(
+            f"the article body has {brackets} '[' characters (limit {MAX_BRACKETS})",
+            where=where, fix="remove the run of brackets (no article needs that many links)",
+        )
 
 
 def content_hash(text: str) -> str:
