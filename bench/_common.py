@@ -65,26 +65,46 @@ def publish_exe() -> str:
 def wall_ms(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
             check: bool = True) -> float:
     """Wall time of one child process in milliseconds (output discarded)."""
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE)
-    elapsed = (time.perf_counter() - start) * 1000
-    if check and done.returncode != 0:
-        raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.decode()}")
-    return elapsed
+    return child_ms(argv, cwd=cwd, env=env, check=check)[0]
+
+
+def child_ms(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+             check: bool = True) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one child process: CPU (user + system, from its own wait4()) barely
+    moves when other jobs load the machine, wall time does."""
+    with tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = (time.perf_counter() - start) * 1000
+        code = os.waitstatus_to_exitcode(status)
+        if check and code != 0:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(argv)} failed ({code}): {err.read().decode()}")
+    return elapsed, (usage.ru_utime + usage.ru_stime) * 1000
 
 
 def interleaved_medians(commands: Mapping[str, Sequence[str]], runs: int, *,
                         cwd: Path | None = None, warmup: int = 2) -> dict[str, float]:
     """Median wall ms of each command, run round-robin so machine noise hits all alike."""
+    return {name: wall for name, (wall, _) in
+            interleaved_timings(commands, runs, cwd=cwd, warmup=warmup).items()}
+
+
+def interleaved_timings(commands: Mapping[str, Sequence[str]], runs: int, *,
+                        cwd: Path | None = None, warmup: int = 2) -> dict[str, tuple[float, float]]:
+    """Median (wall ms, CPU ms) of each command, run round-robin."""
     for _ in range(warmup):
         for argv in commands.values():
-            wall_ms(argv, cwd=cwd, check=False)
-    times: dict[str, list[float]] = {name: [] for name in commands}
+            child_ms(argv, cwd=cwd, check=False)
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     for _ in range(runs):
         for name, argv in commands.items():
-            times[name].append(wall_ms(argv, cwd=cwd))
-    return {name: statistics.median(values) for name, values in times.items()}
+            times[name].append(child_ms(argv, cwd=cwd))
+    return {
+        name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+        for name, values in times.items()
+    }
 
 
 def median_seconds(call: Callable[[], Any], *, runs: int, warmup: int = 3) -> float:
