@@ -7,6 +7,7 @@ as their own process (`python -m fakes`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -317,3 +318,114 @@ def crash_mid_request(
         gate.release()
         if process.poll() is None:
             sigkill(process)
+
+
+# --- kill torture and fault measurement (issue 8) -------------------------------------------
+
+
+def kill_after(process: subprocess.Popen[str], progress: Callable[[], int], target: int,
+               jitter: float) -> bool:
+    """SIGKILL process `jitter` seconds after progress() reaches target; False if it ended first."""
+    wait_for(lambda: progress() >= target or process.poll() is not None,
+             f"progress {target}", timeout=120)
+    if jitter > 0 and process.poll() is None:
+        time.sleep(jitter)
+    if process.poll() is not None:
+        process.communicate()
+        return False
+    sigkill(process)
+    return True
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request a fake answered: when, where, with which status (0: dropped) and headers."""
+
+    at: float
+    path: str
+    status: int
+    headers: Mapping[str, str]
+
+
+@dataclass
+class AnswerLog:
+    """Wraps a FakeHTTPServer's dispatch and records the time and outcome of every answer."""
+
+    inner: Callable[[Request], Reply | str]
+    answers: list[Answer] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: Request) -> Reply | str:
+        """Dispatch, then log the arrival time and outcome ("slow" or "drop" log status 0)."""
+        arrived = time.time()
+        outcome = self.inner(request)
+        status, headers = (outcome.status, dict(outcome.headers)) if isinstance(
+            outcome, Reply) else (0, {})
+        with self.lock:
+            self.answers.append(Answer(arrived, request.path, status, headers))
+        return outcome
+
+    def waits_after_429(self, path: str, hint: Callable[[Answer], float]) -> list[tuple[float,
+                                                                                    float]]:
+        """(asked, waited) for every 429 on path: the hint and the gap to the next request."""
+        with self.lock:
+            on_path = [a for a in self.answers if a.path == path]
+        return [(hint(a), later.at - a.at)
+                for a, later in itertools.pairwise(on_path) if a.status == 429]
+
+
+def log_answers(server: Any) -> AnswerLog:
+    """Put an AnswerLog in front of a FakeHTTPServer's dispatch."""
+    log = AnswerLog(server.dispatch)
+    server.dispatch = log
+    return log
+
+
+THREAD_ARTICLE = """---
+title: "Harbor ferry adds a night run, route {n}"
+date: 2025-03-01
+url: https://news.e2e.example/ferry-{n}
+tags: [transit]
+---
+The harbor ferry will run a late crossing on route {n} every night from April. Shift workers on
+the east shore asked for it for years.
+
+## Key takeaways
+
+- The last boat on route {n} leaves the west pier at 23:{n}.
+- Fares stay the same as the day service.
+
+## Frequently asked questions
+
+### Does the night run on route {n} carry bicycles?
+
+Yes. Up to {n} bicycles ride on each crossing, first come first served.
+"""
+THREAD_LENGTH = 4  # THREAD_ARTICLE makes a 4-post thread: lead, key points, one Q&A, link
+
+
+def write_thread_articles(root: Path, numbers: Iterable[int]) -> list[str]:
+    """One 4-post thread article per number (no card image: nothing is fetched); their paths."""
+    posts = []
+    for n in numbers:
+        post = f"posts/ferry-{n}.md"
+        (root / post).write_text(THREAD_ARTICLE.format(n=n), encoding="utf-8")
+        posts.append(post)
+    return posts
+
+
+def assert_chains(posts: Sequence[tuple[str, str | None, str]], markers: Sequence[str]) -> None:
+    """(id, parent id, text) posts form one THREAD_LENGTH chain per marker: no copy, no fork."""
+    assert len(posts) == THREAD_LENGTH * len(markers), len(posts)
+    children: dict[str | None, list[tuple[str, str | None, str]]] = {}
+    for post in posts:
+        children.setdefault(post[1], []).append(post)
+    roots = children.get(None, [])
+    assert sorted(m for root in roots for m in markers if m in root[2]) == sorted(markers)
+    for root in roots:
+        chain = [root]
+        while chain[-1][0] in children:
+            (child,) = children[chain[-1][0]]  # exactly one reply: a retry never forked
+            chain.append(child)
+        assert [text.rsplit("\n", 1)[-1] for _, _, text in chain] == [
+            f"{i}/{THREAD_LENGTH}" for i in range(1, THREAD_LENGTH + 1)]

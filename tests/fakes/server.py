@@ -64,6 +64,7 @@ class Faults:
     slow_seconds: float = 2.0
     paths: tuple[str, ...] = ()  # only requests to these paths; empty means every path
     only_first: int = 0  # when > 0, only the first N matching requests may fault
+    after_kinds: tuple[str, ...] = ()  # kinds acted out after processing, whatever the phase
     injected: Counter[str] = field(default_factory=Counter)
     _rng: random.Random = field(init=False, repr=False)
     _seen: int = field(default=0, init=False, repr=False)
@@ -186,7 +187,7 @@ class FakeHTTPServer:
         with self.lock:
             self.requests.append(request)
             fault = self.faults.draw(request.path)
-        if fault and self.faults.phase == "before":
+        if fault and self.faults.phase == "before" and fault not in self.faults.after_kinds:
             return self._fault_reply(fault)
         reply = self.handle(request)
         return self._fault_reply(fault) if fault else reply
