@@ -67,3 +67,19 @@ def test_counting_a_text_without_url_or_emoji_does_not_import_twitter_text() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_url_loads_only_twitter_texts_url_module_and_restores_re_compile() -> None:
+    code = (
+        "import re, sys\n"
+        "compile_before = re.compile\n"
+        "from publisher.counting import find_urls, measure\n"
+        "assert measure('x', '新駅 https://example.com/news').length == 28\n"
+        "assert [u.url for u in find_urls('see example.jp/a.')] == ['example.jp/a']\n"
+        "loaded = any(n.startswith('twitter_text') for n in sys.modules)\n"
+        "print(re.compile is compile_before, loaded)\n"
+        "import twitter_text\n"
+        "print(twitter_text.parse_tweet('新駅 https://example.com/news').weightedLength)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "28"]

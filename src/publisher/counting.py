@@ -264,12 +264,40 @@ def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
     # The package module is registered uninitialized just while its URL module loads; then
     # every twitter_text module is dropped again, so a later `import twitter_text` runs whole.
     sys.modules["twitter_text"] = importlib.util.module_from_spec(spec)
+    # Its regexp modules compile ~20 patterns only to paste their source into 4 bigger ones;
+    # while they load, re.compile hands out patterns that compile on first use (~60% saved).
+    re.compile = _compile_on_first_use
     try:
         from twitter_text.extract_urls import extract_urls_with_indices
     finally:
+        re.compile = _REAL_COMPILE
         for name in [n for n in sys.modules if n.split(".")[0] == "twitter_text"]:
             del sys.modules[name]
     return extract_urls_with_indices  # type: ignore[no-any-return]
+
+
+_REAL_COMPILE = re.compile
+
+
+def _compile_on_first_use(pattern: Any, flags: int = 0) -> Any:
+    """re.compile for the URL import: a str pattern becomes a _LazyPattern."""
+    if isinstance(pattern, str):
+        return _LazyPattern(pattern, int(flags))
+    return _REAL_COMPILE(pattern, flags)
+
+
+class _LazyPattern:
+    """A pattern's source and flags (all regex_supplant reads), compiled when first matched."""
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> Any:
+        """finditer, match, search…: of the compiled pattern, kept on the instance after."""
+        value = getattr(_REAL_COMPILE(self.pattern, self.flags), name)
+        setattr(self, name, value)
+        return value
 
 
 class _ResourceReader:
