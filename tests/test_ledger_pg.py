@@ -330,3 +330,38 @@ def test_the_pg_store_streams_ranges_and_never_resubscribes_an_opt_out(
     assert store.add("gone@example.com", "Back").status == "subscribed"
     assert store.forget("gone@example.com") and store.get("gone@example.com") is None
     store.close()
+
+
+def test_one_click_unsubscribe_is_served_from_the_pg_store(pg_url: str) -> None:
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    import requests
+
+    from publisher.config import Site
+    from publisher.serve import make_app
+    from publisher.tokens import recipient_for
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            """No access log in test output."""
+
+    secret = "serve-test-secret-abcdefghijklmnop"
+    store = PgSubscriberStore(pg_url)
+    for address in ("hanako@example.jp", "taro@example.jp"):
+        store.add(address)
+    server = make_server("127.0.0.1", 0, make_app(store, secret),  # type: ignore[arg-type]
+                         handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        site = Site(url=f"http://127.0.0.1:{server.server_port}")
+        taro = store.get("taro@example.jp")
+        assert taro is not None
+        link = recipient_for(taro, site, secret).unsubscribe_url
+        reply = requests.post(link, data={"List-Unsubscribe": "One-Click"}, timeout=5)
+        assert reply.status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [s.email for s in store.iter_active()] == ["hanako@example.jp"]
+    store.close()
