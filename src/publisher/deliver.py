@@ -128,26 +128,31 @@ def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome:
                                    reopen=True)
     else:
         _await_plan(shared, edition, step.channel)
+    tick = run.progress("newsletter", 0) if run.progress else None
     while (claim := shared.claims.claim_batch(edition, step.channel)) is not None:
-        _send_claim(run, step, channel, claim, outcome)
+        done = _send_claim(run, step, channel, claim, outcome)
         run.ledger.heartbeat(run.plan.post)
+        if tick:
+            tick(done)
 
 
 def _send_claim(
     run: Run, step: Step, channel: EmailChannel, claim: Claim, outcome: Outcome
-) -> None:
+) -> int:
     """One claimed id range through the usual pending/sent rows; given back if delivery fails."""
     assert run.shared is not None
-    claims = run.shared.claims
+    claims, done = run.shared.claims, 0
     try:
         members = run.shared.recipients_between(claim.first_id, claim.last_id)
         for chunk in _chunks(members, channel.batch_size):
             _send_chunk(run, step, channel, chunk, outcome)
             claims.touch_batch(claim)
+            done += len(chunk)
     except BaseException:
         claims.release_batch(claim)
         raise
     claims.finish_batch(claim)
+    return done
 
 
 def _await_plan(shared: SharedSend, edition: str, channel: str) -> None:
