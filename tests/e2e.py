@@ -353,6 +353,7 @@ class AnswerLog:
 
     inner: Callable[[Request], Reply | str]
     answers: list[Answer] = field(default_factory=list)
+    run_ends: list[float] = field(default_factory=list)  # when each `publish` run exited
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, request: Request) -> Reply | str:
@@ -365,13 +366,21 @@ class AnswerLog:
             self.answers.append(Answer(arrived, request.path, status, headers))
         return outcome
 
-    def waits_after_429(self, path: str, hint: Callable[[Answer], float]) -> list[tuple[float,
-                                                                                    float]]:
-        """(asked, waited) for every 429 on path: the hint and the gap to the next request."""
+    def waits_after_429(self, hint: Callable[[Answer], float]) -> list[tuple[str, float, float]]:
+        """(path, asked, waited) per 429: the hint, and the gap to the path's next request.
+
+        A 429 on a call's last attempt ends the run; the next request comes from the next run
+        and says nothing about backoff, so pairs with a run's end between them are left out.
+        """
         with self.lock:
-            on_path = [a for a in self.answers if a.path == path]
-        return [(hint(a), later.at - a.at)
-                for a, later in itertools.pairwise(on_path) if a.status == 429]
+            answers = list(self.answers)
+        waits: list[tuple[str, float, float]] = []
+        for path in {a.path for a in answers}:
+            on_path = [a for a in answers if a.path == path]
+            waits.extend((path, hint(a), later.at - a.at)
+                         for a, later in itertools.pairwise(on_path) if a.status == 429
+                         and not any(a.at < end < later.at for end in self.run_ends))
+        return waits
 
 
 def log_answers(server: Any) -> AnswerLog:
