@@ -288,6 +288,8 @@ def test_no_secret_reaches_output_files_or_the_ledger(workdir: Path, nets: Netwo
         run("check", env={**sentinels, "SENDGRID_API_KEY": wrong}, code=4)
         run(POST, "--thread", env={**sentinels, "BLUESKY_APP_PASSWORD": wrong}, code=4)
         run(POST, "--dry-run", "--json")
+        run(POST, "--thread", "--dry-run")  # the plan table, after preflighting every channel
+        run("lint", POST)
         run(POST, "--thread", "--write-back")
         run(POST, "--thread")
         run("status", POST)
