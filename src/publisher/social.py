@@ -112,7 +112,8 @@ def compose_faq_posts(
             _with_tail(target.fits, _qa_body(question, answer, lang=article.lang), link, tags)
             for question, answer in pairs
         ]
-        posts[network] = _finish(article, target, [t for t in texts if t], link)
+        texts = [t for t in texts if t.strip()]
+        posts[network] = _finish(article, target, texts, link) if texts else ()
     return posts
 
 
