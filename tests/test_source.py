@@ -420,3 +420,19 @@ def test_random_front_matter_raises_only_input_error(meta: dict[str, object], bo
     text = "---\n" + yaml.safe_dump(meta, allow_unicode=True) + "---\n" + body
     with contextlib.suppress(InputError):
         parse_article(text, source="fuzz.md")
+
+
+def test_wrapped_lines_are_one_sentence_in_plain_text() -> None:
+    from publisher.sentences import split_sentences
+
+    text = (
+        "---\ntitle: Wrapped\n---\n"
+        "The line opens in April. The port authority says the\nnew run will cut times.\n\n"
+        "会談後、記者団に\n「非常に良かった」\nと語りました。\n"
+    )
+    article = parse_article(text, source="wrapped.md")
+    english, japanese = (block.text for block in article.lead)
+    assert split_sentences(english) == [
+        "The line opens in April.", "The port authority says the new run will cut times.",
+    ]
+    assert japanese == "会談後、記者団に「非常に良かった」と語りました。"

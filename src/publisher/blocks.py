@@ -164,11 +164,23 @@ def inline_plain_text(children: Sequence[Token] | None) -> str:
             out.append(defuse_unsafe_links(child.content))
         elif child.type == "code_inline":
             out.append(child.content)
-        elif child.type in {"softbreak", "hardbreak"}:
+        elif child.type == "hardbreak":
             out.append("\n")
+        elif child.type == "softbreak":
+            out.append(SOFT_BREAK)
         elif child.type == "image":
             out.append(inline_plain_text(child.children) or child.content)
-    return "".join(out)
+    return _join_soft_breaks("".join(out))
+
+
+SOFT_BREAK = "\x00"
+CJK = "\u3000-\u30ff\u3400-\u9fff\uff00-\uffef"
+CJK_AROUND_BREAK = re.compile(f"(?<=[{CJK}]){SOFT_BREAK}(?=[{CJK}])")
+
+
+def _join_soft_breaks(text: str) -> str:
+    """A wrapped line is one line (CommonMark §6.12): nothing between CJK, else a space."""
+    return CJK_AROUND_BREAK.sub("", text).replace(SOFT_BREAK, " ")
 
 
 def markdown_plain_text(markdown_text: str) -> list[str]:
