@@ -11,20 +11,19 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from publisher.channels import EMAIL_CHANNELS
-from publisher.channels.outbox import Outbox, write_artifacts, write_atomic
 from publisher.config import Config
-from publisher.deliver import Outcome, Run, SharedSend, deliver
-from publisher.edition import build_edition, edition_json
+from publisher.edition import build_edition
 from publisher.errors import ConfigError, InputError, LedgerConflict
-from publisher.http import with_retries
-from publisher.ledger import DeliveryLedger, is_database_url, open_ledger
 from publisher.model import Article, Edition, Recipient
 from publisher.newsletter import load_templates
 from publisher.plan import OUTBOX, Plan, build_plan, email_route, social_route
 from publisher.source import parse_article, read_post
+
+if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
+    from publisher.deliver import Outcome, SharedSend
+    from publisher.ledger import DeliveryLedger
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,8 @@ def prepare(options: Options, config: Config) -> Prepared:
     edition = build_edition(article, config, templates, thread=options.thread, hints=hints)
     plan = build_plan(edition, config)
     if not options.dry_run:
+        from publisher.channels.outbox import Outbox
+
         channels[OUTBOX] = Outbox(folder, edition, config.site)
         channels[OUTBOX].preflight()
     return Prepared(article, edition, plan, folder, channels)
@@ -92,6 +93,11 @@ def publish(
     With --join and a send of this post in progress, this run claims batches of its email
     send instead of stopping (PostgreSQL ledger and subscribers only).
     """
+    from publisher.channels.outbox import write_artifacts
+    from publisher.deliver import Run, deliver
+    from publisher.edition import edition_json
+    from publisher.ledger import open_ledger
+
     sharing = recipients is None and can_share(config)
     if options.join and not sharing:
         raise ConfigError(
@@ -129,6 +135,8 @@ def publish(
 
 def can_share(config: Config) -> bool:
     """Whether senders can split the email send: ledger and list on PostgreSQL, a live provider."""
+    from publisher.ledger import is_database_url
+
     return (is_database_url(config.ledger) and is_database_url(config.subscribers)
             and email_route(config) != OUTBOX)
 
@@ -149,6 +157,7 @@ def take_lock_or_join(
 def shared_send(held: ExitStack, ledger: DeliveryLedger, config: Config, *, lead: bool
                 ) -> SharedSend:
     """The email send as claimable batches of subscriber ids, read from the PostgreSQL list."""
+    from publisher.deliver import SharedSend
     from publisher.ledger_pg import PgLedger
     from publisher.subscribers_pg import PgSubscriberStore
     from publisher.tokens import recipient_for, unsubscribe_secret
@@ -169,6 +178,7 @@ def write_cross_digest(
     folder: Path, config: Config, *, since: str | None, last: int | None, out: Path | None
 ) -> dict[str, Any]:
     """`publish digest`: the FAQs of several posts as JSON-LD, Markdown and a publishable post."""
+    from publisher.channels.outbox import write_atomic
     from publisher.digest import as_date, build_cross_digest, select_posts
     from publisher.digest_post import digest_post_markdown
 
@@ -202,6 +212,8 @@ def write_cross_digest(
 
 def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared) -> Outcome:
     """The FAQ digest lands in the outbox as files; the ledger says whether that is news."""
+    from publisher.deliver import Outcome
+
     plan = prepared.plan
     outcome = Outcome("faq digest", OUTBOX, f"{len(prepared.edition.faq.items)} questions",
                       destinations=[str(prepared.folder / "faq.md")])
@@ -230,6 +242,8 @@ def syndicate(post: Path, outcomes: list[Outcome]) -> bool:
 
 def open_channels(config: Config) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
     """Build and preflight every live channel first, so one bad channel fails before any sends."""
+    from publisher.http import with_retries
+
     channels: dict[str, Any] = {}
     hints: dict[str, Mapping[str, int]] = {}
     if email_route(config) != OUTBOX:
@@ -255,6 +269,8 @@ def live_channel_names(config: Config) -> list[str]:
 
 def check_channels(config: Config) -> dict[str, Mapping[str, int]]:
     """`publish check`: preflight every live channel, then release them."""
+    from publisher.http import with_retries
+
     results: dict[str, Mapping[str, int]] = {}
     for name in live_channel_names(config):
         channel = channel_from_config(name, config)
@@ -267,6 +283,8 @@ def check_channels(config: Config) -> dict[str, Mapping[str, int]]:
 
 def channel_from_config(name: str, config: Config) -> Any:
     """Import publisher.channels.<name> and build it from its [channels.<name>] table."""
+    from publisher.channels import EMAIL_CHANNELS
+
     try:
         module = importlib.import_module(f"publisher.channels.{name}")
     except ModuleNotFoundError as exc:
