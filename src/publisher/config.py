@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -89,6 +88,8 @@ def load_config(path: Path | None = None, *, cwd: Path | None = None) -> Config:
         raise ConfigError(
             "config file not found", where=str(path), fix="check the --config path"
         )
+    import tomllib  # only when there is a file: the embedded defaults need no parser
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
