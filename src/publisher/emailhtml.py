@@ -155,9 +155,56 @@ def _cell_alignment(attrs: list[tuple[str, str | None]]) -> str:
 def inline_styles(sanitized_html: str) -> str:
     """Sanitized HTML with an inline style on every tag that needs one."""
     inliner = _StyleInliner()
-    inliner.feed(sanitized_html)
-    inliner.close()
+    if not _replay(sanitized_html, inliner):
+        inliner = _StyleInliner()
+        inliner.feed(sanitized_html)
+        inliner.close()
     return "".join(inliner.out).strip()
+
+
+# nh3 serializes tags as <name attr="value"> and escapes every "<" in text, so its output
+# splits into these two pieces; HTMLParser reads them the same way, only slower.
+SIMPLE_TAG = re.compile(
+    r'<(/?)([A-Za-z][A-Za-z0-9]*)((?:\s+[A-Za-z_:][-A-Za-z0-9_:.]*="[^"]*")*)\s*(/?)>'
+)
+SIMPLE_ATTRIBUTE = re.compile(r'\s+([A-Za-z_:][-A-Za-z0-9_:.]*)="([^"]*)"')
+
+
+def _replay(sanitized_html: str, inliner: _StyleInliner) -> bool:
+    """Feed the inliner as HTMLParser would; False (nothing fed) for markup beyond nh3's."""
+    events: list[tuple[str, str, list[tuple[str, str | None]]]] = []
+    position = 0
+    for match in SIMPLE_TAG.finditer(sanitized_html):
+        text = sanitized_html[position : match.start()]
+        if "<" in text:
+            return False
+        if text:
+            events.append(("data", html.unescape(text), []))
+        closing, tag, attributes, self_closing = match.groups()
+        if closing and (attributes or self_closing):
+            return False
+        attrs: list[tuple[str, str | None]] = [
+            (name.lower(), html.unescape(value) if value else value)
+            for name, value in SIMPLE_ATTRIBUTE.findall(attributes)
+        ]
+        kind = "end" if closing else ("startend" if self_closing else "start")
+        events.append((kind, tag.lower(), attrs))
+        position = match.end()
+    rest = sanitized_html[position:]
+    if "<" in rest:
+        return False
+    if rest:
+        events.append(("data", html.unescape(rest), []))
+    for kind, value, attrs in events:
+        if kind == "data":
+            inliner.handle_data(value)
+        elif kind == "end":
+            inliner.handle_endtag(value)
+        elif kind == "startend":
+            inliner.handle_startendtag(value, attrs)
+        else:
+            inliner.handle_starttag(value, attrs)
+    return True
 
 
 def email_html(markdown_text: str, *, base_url: str) -> Markup:
