@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 
 from markdown_it.token import Token
 
-from publisher.markdown import parse_tokens
+from publisher.markdown import lend_inline_tokens, lend_tokens, parse_tokens
 from publisher.model import Block, BlockKind, Section, SectionRole
 from publisher.sanitize import DROPPED_WITH_CONTENT
 
@@ -75,6 +75,8 @@ CONTAINER_KINDS: dict[str, BlockKind] = {
     "table_open": "table",
     "heading_open": "heading",
 }
+# Tokens whose content is raw source lines, each with its line end.
+RAW_CONTENT_TOKENS = frozenset({"fence", "code_block", "html_block"})
 LEAF_KINDS: dict[str, BlockKind] = {
     "fence": "code", "code_block": "code", "html_block": "html", "hr": "hr",
 }
@@ -108,6 +110,9 @@ def parse_blocks(text: str) -> list[ParsedBlock]:
     """Top-level blocks of `text` with 1-based line numbers of `text` itself."""
     lines = text.split("\n")
     tokens = parse_tokens(text)
+    # A link reference definition ("[label]: url") resolves across the whole body, so with one
+    # present a block parsed alone could read differently; without, its tokens are the body's.
+    lendable = "]:" not in text
     out: list[ParsedBlock] = []
     i = 0
     while i < len(tokens):
@@ -116,8 +121,46 @@ def parse_blocks(text: str) -> list[ParsedBlock]:
         parsed = _block_from_span(tokens, i, end, lines) if token.level == 0 else None
         if parsed is not None:
             out.append(parsed)
+            if lendable:
+                _lend_block_tokens(parsed.block.markdown, tokens[i : end + 1], lines)
         i = end + 1
+    if lendable:
+        # Inline parsing reads only an inline token's content: a heading, question or list
+        # item's text parsed inline by itself gives these same children.
+        for token in tokens:
+            if token.type == "inline":
+                lend_inline_tokens(token.content, token.children or [])
     return out
+
+
+def _lend_block_tokens(markdown: str, span: Sequence[Token], lines: Sequence[str]) -> None:
+    """Let the outputs reuse the body's tokens for a block instead of parsing its text again.
+
+    Only when the block's Markdown is its source lines unchanged (no unsafe link defused, no
+    trailing spaces cut), it cannot open front matter, and it holds no code or raw HTML block
+    (whose content keeps the line end that parsing the block alone would not have); maps are
+    made relative to the block.
+    """
+    first, last = span[0].map or (0, 0)
+    if markdown.startswith("---") or "\n".join(lines[first:last]).rstrip("\n") != markdown:
+        return
+    if any(token.type in RAW_CONTENT_TOKENS for token in span):
+        return
+    height = markdown.count("\n") + 1
+    lend_tokens(markdown, [_moved(token, first, height) for token in span])
+
+
+def _moved(token: Token, first: int, height: int) -> Token:
+    """The token with its map counted from line `first` (closing tokens have none: shared)."""
+    if token.map is None:
+        return token
+    start, end = token.map
+    moved_map = [start - first, min(end - first, height)]
+    return Token(
+        token.type, token.tag, token.nesting, token.attrs, moved_map, token.level,
+        token.children, token.content, token.markup, token.info, token.meta,
+        token.block, token.hidden,
+    )
 
 
 def split_sections(

@@ -24,6 +24,7 @@ from publisher import placeholders
 from publisher.config import Config
 from publisher.emailhtml import FONTS, PALETTE, block_parts, email_html, email_inline_html
 from publisher.errors import ConfigError
+from publisher.markdown import join_blocks
 from publisher.model import Article, Block, FaqDigest, Newsletter, Recipient, SectionRole
 from publisher.placeholders import PLACEHOLDERS, marker
 from publisher.plaintext import LinkRefs, TextRenderer, heading
@@ -217,7 +218,7 @@ def _key_points(article: Article, base: str) -> Markup:
     summary = article.section("summary")
     if summary is None:
         return Markup("")
-    return email_html("\n\n".join(b.markdown for b in summary.blocks), base_url=base)
+    return email_html(join_blocks([b.markdown for b in summary.blocks]), base_url=base)
 
 
 def _render_template(templates: Templates, context: Mapping[str, Any]) -> str:
@@ -283,7 +284,7 @@ def _sections_text(render: TextRenderer, article: Article, role: SectionRole) ->
 
 def _blocks_text(render: TextRenderer, blocks: tuple[Block, ...]) -> str:
     """Article blocks as plain text, a blank line between them."""
-    return render.blocks("\n\n".join(block.markdown for block in blocks))
+    return render.blocks(join_blocks([block.markdown for block in blocks]))
 
 
 def _place_markers(
