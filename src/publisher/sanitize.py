@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from functools import lru_cache, partial
+from typing import Any, cast
 from urllib.parse import urljoin
 
 import nh3
@@ -42,8 +44,27 @@ def clean_html(html: str, *, base_url: str = "") -> str:
 
 def _clean(html: str, relative: Any) -> str:
     """nh3 with the project's allowlists."""
-    return nh3.clean(
-        html,
+    return _cleaner(relative)(html)
+
+
+@lru_cache(maxsize=64)
+def _cleaner(relative: Any) -> Callable[[str], str]:
+    """One reusable nh3 Cleaner per URL policy: nh3.clean would rebuild it (the allowlists)
+    on every call, ~4/5 of the time of cleaning a block."""
+    if not hasattr(nh3, "Cleaner"):  # an nh3 before Cleaner: the one-shot function
+        return partial(nh3.clean, **_options(relative))
+    cleaner = nh3.Cleaner(**_options(relative))
+    return cast(Callable[[str], str], cleaner.clean)
+
+
+def clear_caches() -> None:
+    """Forget the built Cleaners (benchmarks measure a cold edition with it)."""
+    _cleaner.cache_clear()
+
+
+def _options(relative: Any) -> dict[str, Any]:
+    """The allowlists and policies every clean uses."""
+    return dict(
         tags=ALLOWED_TAGS,
         clean_content_tags=DROPPED_WITH_CONTENT,
         attributes=ALLOWED_ATTRIBUTES,
