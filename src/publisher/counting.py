@@ -43,6 +43,7 @@ DEFAULT_URL_LENGTH = 23
 # sequence 2; weights are scaled by 100 (https://github.com/twitter/twitter-text/blob/master/config/v3.json).
 X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 X_SCALE = 100
+X_LIGHT_RE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in X_LIGHT_RANGES) + "]")
 X_URL_WEIGHT = DEFAULT_URL_LENGTH * X_SCALE
 X_MAX_WEIGHTED_LENGTH = 280
 # Text made only of these code points can hold no emoji twitter-text's emoji table matches
@@ -82,6 +83,12 @@ def measure(
     network: str, text: str, *, limit: int | None = None, url_length: int = DEFAULT_URL_LENGTH
 ) -> Measurement:
     """Measure `text` as `network` counts it, against its limit (or an explicit one)."""
+    return _measure(network, text, limit, url_length)
+
+
+@lru_cache(maxsize=1024)
+def _measure(network: str, text: str, limit: int | None, url_length: int) -> Measurement:
+    """measure, memoized: the composer tries the same candidate text more than once."""
     if network not in LIMITS:
         raise InputError(
             f"unknown network {network!r}",
@@ -163,6 +170,11 @@ def linkedin_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
+# A run of text between spaces and line breaks that has a "." (twitter-text finds no URL
+# without one, and none spans a space or line break: its domain and path classes exclude them).
+DOTTED_RUN_RE = re.compile(r"[^ \n]*\.[^ \n]*")
+
+
 def find_urls(text: str) -> list[UrlSpan]:
     """URLs where twitter-text finds them, including bare domains like example.com/a."""
     return list(_url_spans(text))
@@ -170,14 +182,26 @@ def find_urls(text: str) -> list[UrlSpan]:
 
 @lru_cache(maxsize=256)
 def _url_spans(text: str) -> tuple[UrlSpan, ...]:
-    """find_urls, memoized: the composer measures the same text on several networks."""
-    entities = _url_extractor()(text)
-    return tuple(UrlSpan(e["indices"][0], e["indices"][1], e["url"]) for e in entities)
+    """find_urls, memoized: the composer measures the same text on several networks.
+
+    A URL has a "." and holds no space or line break, and twitter-text's pattern looks one
+    character behind and ahead of it, so only the dotted runs between spaces and line breaks
+    are scanned, each with its neighbours: the same matches, without scanning long CJK runs.
+    """
+    extract = _url_extractor()
+    spans: list[UrlSpan] = []
+    for run in DOTTED_RUN_RE.finditer(text):
+        low, high = max(run.start() - 1, 0), min(run.end() + 1, len(text))
+        for entity in extract(text[low:high]):
+            start, end = entity["indices"]
+            spans.append(UrlSpan(start + low, end + low, entity["url"]))
+    return tuple(spans)
 
 
 def clear_caches() -> None:
-    """Forget memoized URL spans (benchmarks measure a cold edition with it)."""
+    """Forget memoized URL spans and measurements (benchmarks measure a cold edition with it)."""
     _url_spans.cache_clear()
+    _measure.cache_clear()
 
 
 def graphemes(text: str) -> list[str]:
@@ -209,28 +233,31 @@ def _x_weighted(text: str) -> tuple[int, bool]:
         return int(parsed.weightedLength), bool(parsed.valid)
     normalized = LINE_ENDING_RE.sub("\n", normalized)  # parse_tweet's convert_line_ending
     # extract_urls_with_indices returns [] for a text without "." before running its regexes.
-    urls = {} if "." not in normalized else {span.start: span for span in _url_spans(normalized)}
+    spans = () if "." not in normalized else _url_spans(normalized)
+    # The loop of twitter_text/parse_tweet.py with an empty emoji map: a URL that starts where
+    # the loop stands weighs X_URL_WEIGHT and moves it len(url) on, every other character
+    # weighs by its range; the characters between URLs are counted in one go.
     weighted = 0
     index = 0
-    while index < len(normalized):  # the loop of twitter_text/parse_tweet.py, emoji map empty
-        span = urls.get(index)
-        if span is not None:
-            weighted += X_URL_WEIGHT
-            index += len(span.url) - 1
-        else:
-            weighted += _x_char_weight(ord(normalized[index]))
-        index += 1
+    for span in spans:
+        if span.start < index:
+            continue  # the loop never stands on this start
+        weighted += _x_run_weight(normalized, index, span.start) + X_URL_WEIGHT
+        index = span.start + len(span.url)
+    weighted += _x_run_weight(normalized, index, len(normalized))
     length = weighted // X_SCALE
     # EMOJI_FREE_RE admits none of twitter-text's invalid characters (U+FFFE, U+FEFF, U+FFFF).
     return length, 0 < length <= X_MAX_WEIGHTED_LENGTH
 
 
-def _x_char_weight(code_point: int) -> int:
-    """A code point's weight in twitter-text v3 (scaled by 100)."""
-    for start, end in X_LIGHT_RANGES:
-        if start <= code_point <= end:
-            return X_SCALE
-    return 2 * X_SCALE
+def _x_run_weight(text: str, start: int, end: int) -> int:
+    """Weight of text[start:end]: X_SCALE per light character, twice that for the others."""
+    if start >= end:
+        return 0
+    light = len(X_LIGHT_RE.findall(text, start, end))
+    return (light + 2 * (end - start - light)) * X_SCALE
+
+
 
 
 def _parse_tweet(text: str) -> Any:
