@@ -25,6 +25,8 @@ ABBREVIATIONS = frozenset(
 )
 # Abbreviations that often close a sentence: they end one when a capital follows.
 CLOSING_ABBREVIATIONS = frozenset({"etc", "a.m", "p.m"})
+# The characters _scan acts on (brackets, sentence ends); any other one it only steps over.
+SCAN_STOPS = frozenset(OPENERS) | frozenset(OPENERS.values()) | HARD_ENDS | {".", "…"}
 # A URL (or IRI) runs to whitespace or CJK punctuation; its '?' and '.' never end a sentence.
 URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"「」『』（）【】。、！？]+", re.IGNORECASE)
 
@@ -58,6 +60,9 @@ def _scan(line: str, protected: dict[int, int], strays: set[int]) -> tuple[list[
             i = protected[i]
             continue
         ch = line[i]
+        if ch not in SCAN_STOPS:
+            i += 1
+            continue
         if ch in OPENERS and i not in strays and not _is_ascii_paren_in_word(line, i):
             stack.append((OPENERS[ch], i))
         elif stack and ch == stack[-1][0]:
