@@ -1,0 +1,171 @@
+"""The edition's shortcuts give exactly what the slow ways give (issue 8 speed work).
+
+Each shortcut is checked against the work it skips on generated inputs: tokens lent from the
+body's parse vs parsing each text alone, libyaml vs PyYAML's parser, the tag replay vs
+HTMLParser, URL runs vs twitter-text on the whole text, the reused nh3 Cleaner vs nh3.clean.
+"""
+
+from __future__ import annotations
+
+import html
+import random
+from typing import Any
+
+import nh3
+import pytest
+import yaml
+from markdown_it.token import Token
+
+from publisher import blocks, counting, emailhtml, frontmatter, markdown, sanitize
+
+PIECES = [
+    "para text", "日本語の文です。\n続きの行", "- a\n- b", "1. x\n2. y", "2. x", "> quote\nlazy",
+    "# H1 *em* [l](http://x.y)", "Setext\n===", "Setext2\n---", "---", "* * *", "```\ncode\n```",
+    "    indented", "<div>\nhtml\n</div>", "| a | b |\n|---|:-:|\n| 1 | 2 |",
+    "- a\n\n  para in item\n\n- b", "- nested\n  - deeper\n    1. num",
+    "text `code` [link](http://x.y) ![img](a.png)", "trailing  ", "  indented para",
+    "1) paren", "+ plus", "* star\n* star2", "> - quote list\n> more", "line\\\nbreak",
+    "<span>inline</span> html", "- item\n\n      code in item", "## 見出し｜まとめ",
+    "[ref]: http://x.y", "see [ref]", "[x](javascript:alert(1))", "```\nunclosed",
+    "<!-- c -->", "- - -", "1. a\n   > q", "| x |\n|---|\n| y |\nlazy row",
+]
+
+
+def _fields(token: Token) -> tuple[Any, ...]:
+    """Every field of a token, children included."""
+    children = [_fields(c) for c in token.children] if token.children is not None else None
+    return (token.type, token.tag, token.nesting, token.attrs, token.map, token.level, children,
+            token.content, token.markup, token.info, token.meta, token.block, token.hidden)
+
+
+def _alone(text: str) -> list[tuple[Any, ...]]:
+    """Tokens of parsing `text` by itself."""
+    return [_fields(t) for t in markdown.markdown_parser().parse(text)]
+
+
+def _documents(seed: int, count: int) -> list[str]:
+    """Random documents of PIECES joined by one to three line breaks."""
+    rng = random.Random(seed)
+    return [
+        "\n" * rng.randint(0, 2) + "".join(
+            rng.choice(PIECES) + rng.choice(["\n", "\n\n", "\n\n\n"])
+            for _ in range(rng.randint(1, 6))
+        ).rstrip("\n")
+        for _ in range(count)
+    ]
+
+
+def test_block_tokens_lent_from_the_body_equal_parsing_each_block_alone() -> None:
+    lent_seen = 0
+    for document in _documents(1, 600):
+        markdown.clear_caches()
+        blocks.parse_blocks(document)
+        for text, tokens in markdown._lent_tokens.items():
+            lent_seen += 1
+            assert [_fields(t) for t in tokens] == _alone(text), (document, text)
+        for text, inline in markdown._lent_inline_tokens.items():
+            expected = [_fields(t) for t in markdown.markdown_parser().parseInline(text)]
+            assert [_fields(t) for t in inline] == expected, (document, text)
+    assert lent_seen > 1000  # the shortcut is actually taken
+
+
+def test_joined_blocks_lent_tokens_equal_parsing_the_joined_text() -> None:
+    rng = random.Random(2)
+    lent_seen = 0
+    for _ in range(3000):
+        markdown.clear_caches()
+        texts = [rng.choice(PIECES) for _ in range(rng.randint(1, 5))]
+        joined = markdown.join_blocks(texts)
+        assert joined == "\n\n".join(texts)
+        if joined in markdown._lent_tokens:
+            lent_seen += 1
+            assert [_fields(t) for t in markdown._lent_tokens[joined]] == _alone(joined), texts
+    assert lent_seen > 300
+
+
+@pytest.mark.parametrize("document", _documents(3, 40))
+def test_rendering_is_the_same_with_and_without_lent_tokens(document: str) -> None:
+    markdown.clear_caches()
+    parsed = blocks.parse_blocks(document)
+    texts = [p.block.markdown for p in parsed]
+    with_lent = [markdown.render_html(markdown.join_blocks(texts))]
+    with_lent += [markdown.render_html(t) for t in texts]
+    markdown.clear_caches()
+    alone = [markdown.render_html("\n\n".join(texts))] + [markdown.render_html(t) for t in texts]
+    assert with_lent == alone
+
+
+def test_front_matter_fast_path_equals_pyyaml() -> None:
+    rng = random.Random(3)
+    keys = ["title", "date", "tags", "yes", "on", "x_y"]
+    values = [
+        "foo", "日本語のタイトル 空白あり", "2025-03-15", "2025-03-15 10:00:00", "1.5", "0x1F",
+        "yes", "~", "null", '"quoted: x"', "'single ''x'''", '""', "https://example.com/a?b=c",
+        "a:b", "[a, b]", '[鉄道, "regional rail", まちづくり]', "[]", "{x: 1}", "a #c", "-x",
+        "? x", "a\tb", "!tag", "&a x", "*a", "|", ">", "[a, [b]]", "2024-13-45", "12:30:00",
+        "-.inf", ".NaN", "[a,b,]", "'unclosed", "x:", "\u2028", "\x85",
+    ]
+    fast_seen = 0
+    for _ in range(4000):
+        lines: list[str] = []
+        for _ in range(rng.randint(1, 5)):
+            key = rng.choice(keys)
+            if rng.random() < 0.2:
+                lines += [f"{key}:"] + [f"  - {rng.choice(values)}" for _ in range(2)]
+            else:
+                lines.append(f"{key}: {rng.choice(values)}")
+        text = "\n".join(lines) + "\n"
+        fast = frontmatter._fast_load(text)
+        if fast is None:
+            continue
+        fast_seen += 1
+        slow = yaml.safe_load(text)
+        assert repr(fast) == repr(slow), text
+    assert fast_seen > 500
+
+
+def test_style_replay_equals_html_parser() -> None:
+    rng = random.Random(4)
+    snippets = [
+        *PIECES, "<img src=x alt='a\"b'>", "&nbsp;&copy;&#x1F600; & <",
+        "<table><tr><td align=center>x</td></tr></table>", "<abbr title=\"A&B\">ab</abbr>",
+        "<ol start=3><li>a</li></ol>",
+    ]
+    for _ in range(1500):
+        source = "\n\n".join(rng.choice(snippets) for _ in range(rng.randint(1, 4)))
+        sanitized = sanitize.clean_html(markdown.markdown_parser().render(source),
+                                        base_url=rng.choice(["", "https://ex.com/a/"]))
+        parser = emailhtml._StyleInliner()
+        parser.feed(sanitized)
+        parser.close()
+        assert emailhtml.inline_styles(sanitized) == "".join(parser.out).strip()
+
+
+def test_style_replay_declines_markup_beyond_nh3_output() -> None:
+    for markup in ("<!-- c --><p>x</p>", "<p>a < b</p>", "</p x='1'>", "<br/ >"):
+        assert not emailhtml._replay(markup, emailhtml._StyleInliner())
+
+
+def test_url_runs_find_what_twitter_text_finds_in_the_whole_text() -> None:
+    extract = counting._url_extractor()
+    rng = random.Random(5)
+    alphabet = [
+        *"abcxyz019.:/?#@_-~%&=()[]'\"!*,;$+ \n\t\u3000\u00a0\u202aあ日。、．＠#💡",
+        "https://a.co/", "b.com", "t.co/abc", "http://例え.jp/x", "example.com/a_b(c)",
+    ]
+    for _ in range(5000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+        counting.clear_caches()
+        expected = [(e["indices"][0], e["indices"][1], e["url"]) for e in extract(text)]
+        assert [(u.start, u.end, u.url) for u in counting.find_urls(text)] == expected, text
+
+
+def test_reused_cleaner_equals_nh3_clean() -> None:
+    rng = random.Random(6)
+    for _ in range(300):
+        source = "\n\n".join(rng.choice(PIECES) for _ in range(rng.randint(1, 4)))
+        rendered = markdown.markdown_parser().render(source) + "<a href='/r' onclick=x>l</a>"
+        for relative in ("deny", ("rewrite_with_base", "https://ex.com/a/")):
+            expected = nh3.clean(rendered, **sanitize._options(relative))
+            assert sanitize._clean(rendered, relative) == expected
+    assert html.unescape(sanitize.clean_html("<script>x</script>&amp;")) == "&"
