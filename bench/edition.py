@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 import mjml
 
-from publisher import counting, markdown
+from publisher import counting, markdown, sanitize
 from publisher.config import Config
 from publisher.edition import build_edition
 from publisher.markdown import markdown_parser
@@ -57,8 +57,9 @@ def main() -> None:
         mjml.mjml2html(source, disable_comments=False)
 
     def whole() -> None:
-        markdown.clear_caches()  # one process builds one edition: parses, renders and
-        counting.clear_caches()  # URL scans all start cold in every run
+        markdown.clear_caches()  # one process builds one edition: parses, renders,
+        counting.clear_caches()  # measurements, URL scans and the sanitizer's
+        sanitize.clear_caches()  # Cleaners all start cold in every run
         article = parse_article(text, source=str(JAPANESE_SAMPLE))
         build_plan(build_edition(article, config, templates), config)
 
