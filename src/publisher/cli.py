@@ -178,16 +178,34 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
 
 
 def _progress_factory() -> Any:
-    """A rich progress bar on stderr for long sends; quiet for short ones and non-terminals."""
+    """A rich progress bar on stderr (recipients, rate, time left); none off a terminal."""
     if not sys.stderr.isatty():
         return None
-    from rich.progress import Progress
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     def start(label: str, total: int) -> Any:
-        bar = Progress(console=_console(stderr=True), transient=True)
+        bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            console=_console(stderr=True), transient=True,
+        )
         bar.start()
-        task = bar.add_task(label, total=total or None)
-        return lambda n: bar.advance(task, n)
+        task = bar.add_task(label, total=total or None, rate="")
+
+        def advance(count: int) -> None:
+            bar.advance(task, count)
+            speed = bar.tasks[0].speed
+            bar.update(task, rate=f"{speed:,.0f}/s" if speed else "")
+            if bar.finished:
+                bar.stop()
+
+        return advance
 
     return start
 

@@ -86,6 +86,7 @@ class Run:
     sleep: Callable[[float], None] | None = None
     progress: Callable[[str, int], Progress] | None = None
     shared: SharedSend | None = None
+    audience: int = 0  # how many recipients the send will reach, for the progress bar
 
 
 def deliver(run: Run) -> list[Outcome]:
@@ -111,7 +112,7 @@ def deliver(run: Run) -> list[Outcome]:
 
 def send_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcome) -> None:
     """Stream recipients in batches; skip sent ones, resolve pending ones, send the rest."""
-    tick = run.progress("newsletter", 0) if run.progress else None
+    tick = run.progress("newsletter", run.audience) if run.progress else None
     for chunk in _chunks(run.recipients(), channel.batch_size):
         _send_chunk(run, step, channel, chunk, outcome)
         run.ledger.heartbeat(run.plan.post)  # a long send must not look stale to other hosts
@@ -128,7 +129,7 @@ def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome:
                                    reopen=True)
     else:
         _await_plan(shared, edition, step.channel)
-    tick = run.progress("newsletter", 0) if run.progress else None
+    tick = run.progress("newsletter", run.audience) if run.progress else None
     while (claim := shared.claims.claim_batch(edition, step.channel)) is not None:
         done = _send_claim(run, step, channel, claim, outcome)
         run.ledger.heartbeat(run.plan.post)

@@ -126,6 +126,7 @@ def publish(
                 recipients=recipients or (lambda: recipients_for(config)),
                 retry_pending=options.retry_pending, progress=progress,
                 shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
+                audience=audience_size(config) if progress and recipients is None else 0,
             )
             return [*faq, *deliver(run)]
     finally:
@@ -312,6 +313,19 @@ def recipients_for(config: Config) -> Iterator[Recipient]:
     try:
         for subscriber in store.iter_active():
             yield recipient_for(subscriber, config.site, secret)
+    finally:
+        store.close()
+
+
+def audience_size(config: Config) -> int:
+    """How many readers the newsletter goes to (one sample reader for the outbox)."""
+    if email_route(config) == OUTBOX:
+        return 1
+    from publisher.subscribers_pg import open_store
+
+    store = open_store(config.subscribers)
+    try:
+        return int(store.count_active())
     finally:
         store.close()
 
