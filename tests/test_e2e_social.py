@@ -297,6 +297,12 @@ def test_no_secret_reaches_output_files_or_the_ledger(workdir: Path, nets: Netwo
         run("subscribers", "list")
         run("subscribers", "export", "exported.csv")
         run("preview", POST, "--out", "outbox/preview")
+        run("digest", "posts", "--last", "2")
+        run("measure", "--network", "x", "hello https://example.com")
+        run("subscribers", "add", "late@example.org", "--name", "Late")
+        run("subscribers", "remove", "late@example.org")
+        run("subscribers", "import", "exported.csv")
+        run(POST, "--thread", "--debug")  # nothing new to send: no traceback, no secret
         write_config(workdir, networks=list(NETWORKS), channels=tables)  # the outbox's .eml
         run(POST, "--thread")
     assert len(sendgrid.deliveries.messages) == 5 and list((workdir / "outbox").rglob("*.eml"))
