@@ -171,39 +171,37 @@ SIMPLE_ATTRIBUTE = re.compile(r'\s+([A-Za-z_:][-A-Za-z0-9_:.]*)="([^"]*)"')
 
 
 def _replay(sanitized_html: str, inliner: _StyleInliner) -> bool:
-    """Feed the inliner as HTMLParser would; False (nothing fed) for markup beyond nh3's."""
-    events: list[tuple[str, str, list[tuple[str, str | None]]]] = []
+    """Feed the inliner as HTMLParser would; False (the inliner then half fed, to be dropped)
+    for markup beyond nh3's."""
     position = 0
     for match in SIMPLE_TAG.finditer(sanitized_html):
-        text = sanitized_html[position : match.start()]
-        if "<" in text:
+        if match.start() > position and not _replay_text(sanitized_html[position : match.start()],
+                                                          inliner):
             return False
-        if text:
-            events.append(("data", html.unescape(text), []))
         closing, tag, attributes, self_closing = match.groups()
-        if closing and (attributes or self_closing):
-            return False
-        attrs: list[tuple[str, str | None]] = [
-            (name.lower(), html.unescape(value) if value else value)
-            for name, value in SIMPLE_ATTRIBUTE.findall(attributes)
-        ]
-        kind = "end" if closing else ("startend" if self_closing else "start")
-        events.append((kind, tag.lower(), attrs))
-        position = match.end()
-    rest = sanitized_html[position:]
-    if "<" in rest:
-        return False
-    if rest:
-        events.append(("data", html.unescape(rest), []))
-    for kind, value, attrs in events:
-        if kind == "data":
-            inliner.handle_data(value)
-        elif kind == "end":
-            inliner.handle_endtag(value)
-        elif kind == "startend":
-            inliner.handle_startendtag(value, attrs)
+        tag = tag.lower()
+        if closing:
+            if attributes or self_closing:
+                return False
+            inliner.handle_endtag(tag)
         else:
-            inliner.handle_starttag(value, attrs)
+            attrs: list[tuple[str, str | None]] = [
+                (name.lower(), html.unescape(value) if value else value)
+                for name, value in SIMPLE_ATTRIBUTE.findall(attributes)
+            ] if attributes else []
+            if self_closing:
+                inliner.handle_startendtag(tag, attrs)
+            else:
+                inliner.handle_starttag(tag, attrs)
+        position = match.end()
+    return position >= len(sanitized_html) or _replay_text(sanitized_html[position:], inliner)
+
+
+def _replay_text(text: str, inliner: _StyleInliner) -> bool:
+    """Text between tags, its character references resolved; False when it holds a '<'."""
+    if "<" in text:
+        return False
+    inliner.handle_data(html.unescape(text) if "&" in text else text)
     return True
 
 
