@@ -493,3 +493,11 @@ def test_sample_posts_match_goldens(path: Path) -> None:
         golden.write_text(rendered, encoding="utf-8")
     assert golden.is_file(), f"missing {golden}; run UPDATE_GOLDEN=1 pytest {__file__}"
     assert rendered == golden.read_text(encoding="utf-8")
+
+
+def test_a_cut_never_ends_on_text_a_network_would_linkify() -> None:
+    from publisher.social import _cut
+
+    assert _cut("The answer is e.g.city") == "The answer is…"
+    assert _cut("Visit example.com") == "Visit…"
+    assert _cut("A plain ending") == "A plain ending…"

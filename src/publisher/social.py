@@ -470,13 +470,18 @@ def _cut(prefix: str) -> str:
     """A prefix ended cleanly: no dangling punctuation or URL, `…`, and brackets closed."""
     prefix = prefix.rstrip(DANGLING)
     last_word = re.search(r"\S+$", prefix)
-    while last_word and URL_RE.search(last_word.group()):
+    while last_word and _ends_in_url(last_word.group()):
         prefix = prefix[: last_word.start()].rstrip(DANGLING)
         last_word = re.search(r"\S+$", prefix)
     prefix = prefix.rstrip("".join(BRACKETS) + DANGLING)
     if not prefix:
         return ""
     return prefix + ELLIPSIS + _closers(prefix)
+
+
+def _ends_in_url(word: str) -> bool:
+    """Whether a link, or text a network would linkify (`e.g.city`), runs to the word's end."""
+    return bool(URL_RE.search(word)) or any(u.end == len(word) for u in find_urls(word))
 
 
 def _closers(prefix: str) -> str:
