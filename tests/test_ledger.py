@@ -82,3 +82,23 @@ def test_a_dead_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
     child.join()
     with ledger.lock("post"):
         pass
+
+
+def _open_at(path: str, start: float) -> None:
+    while time.time() < start:
+        time.sleep(0.001)
+    Ledger(Path(path)).close()
+
+
+def test_runs_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("spawn")
+    start = time.time() + 1.5
+    children = [
+        context.Process(target=_open_at, args=(str(tmp_path / "new.sqlite3"), start))
+        for _ in range(6)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(30)
+    assert [child.exitcode for child in children] == [0] * 6

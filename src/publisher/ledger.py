@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from publisher.errors import ConfigError, LedgerConflict
+from publisher.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -148,11 +149,7 @@ class Ledger:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            self.db = connect(path, SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"cannot open the ledger ({exc})", where=str(path), fix="check the `ledger` path"

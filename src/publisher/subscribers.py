@@ -18,6 +18,7 @@ from itertools import islice
 from pathlib import Path
 
 from publisher.errors import ConfigError, InputError
+from publisher.sqlite import connect
 
 STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
 SUPPRESSED = frozenset(STATUSES[1:])
@@ -218,10 +219,7 @@ class SubscriberStore:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=NORMAL")
+                db = connect(self.path)
             except (OSError, sqlite3.Error) as exc:
                 raise ConfigError(f"cannot open the subscriber store ({exc})",
                                   where=str(self.path), fix="check the `subscribers` path") from exc
