@@ -300,7 +300,8 @@ def _place_markers(
 
 def _nonce(article: Article, digest: FaqDigest, config: Config) -> dict[str, str]:
     """Stand-ins no article can contain (they hash the article itself), and deterministic."""
-    seed = hashlib.sha256(repr((article, digest, config)).encode("utf-8")).hexdigest()
+    source = article.content_hash or repr((article, digest))  # the hash already covers the text
+    seed = hashlib.sha256(f"{source}|{config!r}".encode()).hexdigest()
     return {key: f"x{seed[:24]}{index}x" for index, key in enumerate(PLACEHOLDERS)}
 
 
