@@ -184,14 +184,7 @@ class Ledger:
 
     def check_edition(self, post: str, edition: str, *, resend: bool, source: str) -> None:
         """Refuse to send a changed article unless the editor asked for a new edition."""
-        if resend or self.tally(edition):
-            return
-        if self.other_editions(post, edition):
-            raise LedgerConflict(
-                "this post was already sent, and the article has changed since",
-                where=source,
-                fix="pass --resend to send the changed article as a new edition",
-            )
+        refuse_changed_article(self, post, edition, resend=resend, source=source)
 
     # -- rows ------------------------------------------------------------------------------
 
@@ -201,7 +194,7 @@ class Ledger:
             "SELECT * FROM deliveries WHERE edition=? AND channel=? AND item=?",
             (edition, channel, item),
         ).fetchone()
-        return _row(found) if found else None
+        return row_from(found) if found else None
 
     def states(self, edition: str, channel: str, items: Sequence[str]) -> dict[str, Row]:
         """Rows for many items at once (one query per chunk, for large sends)."""
@@ -213,7 +206,7 @@ class Ledger:
                 f"SELECT * FROM deliveries WHERE edition=? AND channel=? AND item IN ({marks})",
                 (edition, channel, *chunk),
             )
-            found.update({r["item"]: _row(r) for r in rows})
+            found.update({r["item"]: row_from(r) for r in rows})
         return found
 
     def rows(self, edition: str, channel: str | None = None, state: str | None = None) -> list[Row]:
@@ -223,7 +216,7 @@ class Ledger:
             sql, args = sql + " AND channel=?", [*args, channel]
         if state:
             sql, args = sql + " AND state=?", [*args, state]
-        return [_row(r) for r in self.db.execute(sql + " ORDER BY channel, item", args)]
+        return [row_from(r) for r in self.db.execute(sql + " ORDER BY channel, item", args)]
 
     def mark_pending(
         self, edition: str, post: str, channel: str, items: Iterable[str], batch: str = ""
@@ -292,15 +285,7 @@ class Ledger:
     @contextmanager
     def lock(self, post: str, *, wait: float = 0.0, source: str = "") -> Iterator[None]:
         """Hold the post's send lock; another live sender makes this wait, then refuse."""
-        deadline = time.monotonic() + wait
-        while not self._try_lock(post):
-            if time.monotonic() >= deadline:
-                raise LedgerConflict(
-                    "another publish run is sending this post right now",
-                    where=source or post,
-                    fix="wait for it to finish, then run again (it will skip what was sent)",
-                )
-            time.sleep(0.2)
+        wait_for_lock(lambda: self._try_lock(post), wait=wait, where=source or post)
         try:
             yield
         finally:
@@ -327,6 +312,36 @@ class Ledger:
         return True
 
 
+BUSY_FIX = "wait for it to finish, then run again (it will skip what was sent)"
+
+
+def refuse_changed_article(
+    ledger: DeliveryLedger, post: str, edition: str, *, resend: bool, source: str
+) -> None:
+    """LedgerConflict when another edition of the post was sent and this one was not asked for."""
+    if resend or ledger.tally(edition):
+        return
+    if ledger.other_editions(post, edition):
+        raise LedgerConflict(
+            "this post was already sent, and the article has changed since",
+            where=source,
+            fix="pass --resend to send the changed article as a new edition",
+        )
+
+
+def wait_for_lock(
+    try_lock: Callable[[], bool], *, wait: float, where: str, fix: str = BUSY_FIX
+) -> None:
+    """Retry taking a send lock until `wait` seconds pass, then refuse with LedgerConflict."""
+    deadline = time.monotonic() + wait
+    while not try_lock():
+        if time.monotonic() >= deadline:
+            raise LedgerConflict(
+                "another publish run is sending this post right now", where=where, fix=fix
+            )
+        time.sleep(0.2)
+
+
 def _is_stale(held: sqlite3.Row, host: str, now: float) -> bool:
     """A lock whose process died on this host, or whose heartbeat stopped elsewhere."""
     if held["host"] == host:
@@ -345,7 +360,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _row(r: sqlite3.Row) -> Row:
+def row_from(r: Mapping[str, Any] | sqlite3.Row) -> Row:
     """A database row as a Row."""
     return Row(
         edition=r["edition"], post=r["post"], channel=r["channel"], item=r["item"],

@@ -22,8 +22,17 @@ from typing import Any
 
 from psycopg.rows import dict_row
 
-from publisher.errors import LedgerConflict
-from publisher.ledger import STALE_LOCK_SECONDS, ChannelTally, Claim, Row, _pid_alive
+from publisher.ledger import (
+    BUSY_FIX,
+    STALE_LOCK_SECONDS,
+    ChannelTally,
+    Claim,
+    Row,
+    _pid_alive,
+    refuse_changed_article,
+    row_from,
+    wait_for_lock,
+)
 from publisher.pgurl import connect
 
 SCHEMA = """
@@ -98,14 +107,7 @@ class PgLedger:
 
     def check_edition(self, post: str, edition: str, *, resend: bool, source: str) -> None:
         """Refuse to send a changed article unless the editor asked for a new edition."""
-        if resend or self.tally(edition):
-            return
-        if self.other_editions(post, edition):
-            raise LedgerConflict(
-                "this post was already sent, and the article has changed since",
-                where=source,
-                fix="pass --resend to send the changed article as a new edition",
-            )
+        refuse_changed_article(self, post, edition, resend=resend, source=source)
 
     # -- rows ------------------------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class PgLedger:
             f"SELECT {COLUMNS} FROM deliveries WHERE edition=%s AND channel=%s AND item=%s",
             (edition, channel, item),
         ).fetchone()
-        return _row(found) if found else None
+        return row_from(found) if found else None
 
     def states(self, edition: str, channel: str, items: Sequence[str]) -> dict[str, Row]:
         """Rows for many items at once (one query with an array parameter)."""
@@ -123,7 +125,7 @@ class PgLedger:
             f"SELECT {COLUMNS} FROM deliveries WHERE edition=%s AND channel=%s"
             " AND item = ANY(%s)", (edition, channel, list(items)),
         )
-        return {r["item"]: _row(r) for r in rows}
+        return {r["item"]: row_from(r) for r in rows}
 
     def rows(self, edition: str, channel: str | None = None, state: str | None = None) -> list[Row]:
         """All rows of an edition, optionally of one channel or state, in a stable order."""
@@ -133,7 +135,7 @@ class PgLedger:
         if state:
             sql, args = sql + " AND state=%s", [*args, state]
         order = " ORDER BY channel COLLATE \"C\", item COLLATE \"C\""  # SQLite's byte order
-        return [_row(r) for r in self.db.execute(sql + order, args)]
+        return [row_from(r) for r in self.db.execute(sql + order, args)]
 
     def mark_pending(
         self, edition: str, post: str, channel: str, items: Iterable[str], batch: str = ""
@@ -203,16 +205,8 @@ class PgLedger:
     @contextmanager
     def lock(self, post: str, *, wait: float = 0.0, source: str = "") -> Iterator[None]:
         """Hold the post's send lock; another live sender makes this wait, then refuse."""
-        deadline = time.monotonic() + wait
-        while not self._try_lock(post):
-            if time.monotonic() >= deadline:
-                raise LedgerConflict(
-                    "another publish run is sending this post right now",
-                    where=source or post,
-                    fix="wait for it to finish, then run again (it will skip what was sent);"
-                        " or pass --join to help send it",
-                )
-            time.sleep(0.2)
+        wait_for_lock(lambda: self._try_lock(post), wait=wait, where=source or post,
+                      fix=f"{BUSY_FIX}; or pass --join to help send it")
         try:
             yield
         finally:
@@ -347,11 +341,3 @@ class PgLedger:
             " AND owner=%s", (claim.edition, claim.channel, claim.number, self.owner),
         )
 
-
-def _row(r: Mapping[str, Any]) -> Row:
-    """A database row as a Row."""
-    return Row(
-        edition=r["edition"], post=r["post"], channel=r["channel"], item=r["item"],
-        batch=r["batch"], state=r["state"], provider_id=r["provider_id"], url=r["url"],
-        extra=json.loads(r["extra"] or "{}"), error=r["error"], attempts=r["attempts"],
-    )

@@ -153,19 +153,16 @@ class SubscriberStore:
 
     def set_status(self, email: str, status: str) -> Subscriber:
         """Change an address's status; InputError for an unknown address or status."""
-        if status not in STATUSES:
-            raise InputError(f"unknown status {status!r}", where="subscribers",
-                             fix=f"use one of: {', '.join(STATUSES)}")
+        check_status(status)
         with self._write() as db:
             changed = db.execute(
                 "UPDATE subscribers SET status = ?, updated_at = ? WHERE email = ?",
                 (status, time.time(), email.strip()),
             ).rowcount
-        if not changed:
+        found = self.get(email) if changed else None
+        if found is None:
             raise InputError(f"{email} is not on the list", where="subscribers",
                              fix="check the address with `publish subscribers list`")
-        found = self.get(email)
-        assert found is not None
         return found
 
     def remove(self, email: str) -> Subscriber:
@@ -243,6 +240,13 @@ class _Transaction:
 
     def __exit__(self, kind: object, value: object, traceback: object) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def check_status(status: str) -> None:
+    """InputError for a status the store does not know."""
+    if status not in STATUSES:
+        raise InputError(f"unknown status {status!r}", where="subscribers",
+                         fix=f"use one of: {', '.join(STATUSES)}")
 
 
 def normalize_email(email: str) -> str:

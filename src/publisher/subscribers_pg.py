@@ -24,6 +24,7 @@ from publisher.subscribers import (
     Subscriber,
     SubscriberStore,
     _read_csv,
+    check_status,
     normalize_email,
 )
 
@@ -156,18 +157,15 @@ class PgSubscriberStore:
 
     def set_status(self, email: str, status: str) -> Subscriber:
         """Change an address's status; InputError for an unknown address or status."""
-        if status not in STATUSES:
-            raise InputError(f"unknown status {status!r}", where="subscribers",
-                             fix=f"use one of: {', '.join(STATUSES)}")
+        check_status(status)
         changed = self.db.execute(
             "UPDATE subscribers SET status = %s, updated_at = %s WHERE lower(email) = lower(%s)",
             (status, time.time(), email.strip()),
         ).rowcount
-        if not changed:
+        found = self.get(email) if changed else None
+        if found is None:
             raise InputError(f"{email} is not on the list", where="subscribers",
                              fix="check the address with `publish subscribers list`")
-        found = self.get(email)
-        assert found is not None
         return found
 
     def remove(self, email: str) -> Subscriber:
