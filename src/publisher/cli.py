@@ -101,13 +101,17 @@ def run_command(
     join: Annotated[
         bool, typer.Option(help="Help a send in progress (PostgreSQL ledger) instead of exit 5.")
     ] = False,
+    strict: Annotated[
+        bool, typer.Option(help="Treat warnings as errors: exit 2 before sending anything.")
+    ] = False,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.edition import edition_json
-    from publisher.pipeline import Options, prepare, publish, sample_recipients
+    from publisher.pipeline import Options, prepare, publish, refuse_warnings, sample_recipients
 
     settings = _config(config)
-    options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join)
+    options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join,
+                      strict=strict)
     prepared = prepare(options, settings)
     if as_json:
         reader = next(sample_recipients(settings))
@@ -117,6 +121,7 @@ def run_command(
     console = _console(stderr=as_json)
     for warning in prepared.edition.warnings:
         _console(stderr=True).print(f"[yellow]warning:[/] {_escape(warning)}")
+    refuse_warnings(prepared, options)
     if dry_run:
         _print_plan(console, prepared)
         return
@@ -141,9 +146,27 @@ def _print_plan(console: Console, prepared: Prepared) -> None:
     for column in ("output", "length / limit", "channel", "items"):
         table.add_column(column)
     for step in prepared.plan.steps:
-        items = "subscribers" if step.kind == "email" else str(len(step.items))
+        items = _audience(prepared, step.channel) if step.kind == "email" else str(len(step.items))
         table.add_row(step.output, step.measure, step.channel, items)
     console.print(table)
+    if any(s.kind == "email" and s.channel == "outbox" for s in prepared.plan.steps):
+        _print_reach(console, prepared, "the newsletter goes to one sample reader")
+
+
+def _print_reach(console: Console, prepared: Prepared, done: str) -> None:
+    """With a list imported, what the outbox stands in for: how many a real send would reach."""
+    if prepared.subscribers is not None:
+        console.print(f"outbox: {done}; a real transport would reach "
+                      f"{_audience(prepared, 'live')}")
+
+
+def _audience(prepared: Prepared, channel: str) -> str:
+    """Who the newsletter reaches: the subscriber count, or the outbox's one sample reader."""
+    count = prepared.subscribers
+    readers = f"{count:,} subscriber{'' if count == 1 else 's'}" if count is not None else ""
+    if channel == "outbox":
+        return f"1 sample ({readers})" if readers else "1 sample"
+    return readers or "subscribers"
 
 
 def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome]) -> None:
@@ -164,6 +187,8 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
     for outcome in outcomes:
         if outcome.error:
             _console(stderr=True).print(f"[red]error:[/] {_escape(outcome.error)}")
+    if any(o.output == "newsletter" and o.channel == "outbox" and o.new for o in outcomes):
+        _print_reach(console, prepared, "wrote the sample newsletter.eml")
     uncertain = sum(o.uncertain for o in outcomes)
     if uncertain:
         post = _escape(prepared.article.source)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from publisher.checks import edition_warnings, strip_tracking
 from publisher.config import Config, SocialSettings
 from publisher.faq import build_digest
 from publisher.model import Article, Edition, FaqDigest, Recipient, SocialPost
@@ -22,11 +23,17 @@ def build_edition(
     *,
     thread: bool | None = None,
     hints: Mapping[str, Mapping[str, int]] | None = None,
+    missing_image: str = "",
 ) -> Edition:
     """Compose the newsletter, the social posts and the FAQ digest of one article.
 
-    hints carry what live channels told preflight, e.g. a Mastodon instance's own limit.
+    hints carry what live channels told preflight, e.g. a Mastodon instance's own limit;
+    missing_image names a local `image:` file the edge found missing. Tracking parameters are
+    stripped from the canonical URL before anything is composed, with a warning.
     """
+    clean_url, removed_params = strip_tracking(article.url)
+    if removed_params:
+        article = replace(article, url=clean_url)
     digest = build_digest(article, config.faq)
     social_settings = config.social
     mastodon = (hints or {}).get("mastodon", {})
@@ -39,12 +46,15 @@ def build_edition(
     social = compose_social(article, digest, social_settings, thread=thread)
     if config.faq.social_posts and digest.items:
         social.update(faq_posts(article, digest, social_settings))
+    newsletter = render_newsletter(article, digest, config, templates)
+    warnings = edition_warnings(article, newsletter.subject, removed_params=removed_params,
+                                missing_image=missing_image)
     return Edition(
         article=article,
-        newsletter=render_newsletter(article, digest, config, templates),
+        newsletter=newsletter,
         social=social,
         faq=digest,
-        warnings=article.warnings,
+        warnings=(*article.warnings, *warnings),
     )
 
 

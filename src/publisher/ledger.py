@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from publisher.errors import ConfigError, LedgerConflict
+from publisher.pgurl import is_database_url
 from publisher.sqlite import connect
 
 SCHEMA = """
@@ -127,11 +128,6 @@ class BatchClaims(Protocol):
     def touch_batch(self, claim: Claim) -> None: ...
     def finish_batch(self, claim: Claim) -> None: ...
     def release_batch(self, claim: Claim) -> None: ...
-
-
-def is_database_url(target: str | Path) -> bool:
-    """Whether a `ledger`/`subscribers` setting names a PostgreSQL database, not a file."""
-    return str(target).startswith(("postgresql:", "postgres:", "secret:"))
 
 
 def open_ledger(target: str | Path) -> DeliveryLedger:

@@ -10,6 +10,7 @@ from typing import Literal
 from markupsafe import escape
 
 from publisher import placeholders
+from publisher.checks import SUBJECT_WARN_COLUMNS
 from publisher.config import Config
 from publisher.errors import LintFailed
 from publisher.model import Article, Newsletter, Recipient
@@ -20,8 +21,6 @@ from publisher.plaintext import display_width
 # HTML passes about 102 KB: https://support.google.com/mail/thread/8590213
 GMAIL_CLIP_BYTES = 102 * 1024
 GMAIL_WARN_BYTES = 85 * 1024
-# Inboxes show roughly 60 columns of a subject on a phone (about 30 Japanese characters).
-SUBJECT_WARN_COLUMNS = 60
 SUBJECT_ERROR_COLUMNS = 150
 PREVIEW_RECIPIENT = Recipient(
     email="preview@example.invalid", unsubscribe_url="https://example.invalid/unsubscribe"

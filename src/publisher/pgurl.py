@@ -10,6 +10,7 @@ URL, password included, from the secret NAME (environment, .env or keyring), e.g
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +18,11 @@ from publisher.errors import ConfigError
 from publisher.secrets import get_secret, mask, remember
 
 _PASSWORD_IN_URL = re.compile(r"(://[^/@\s:]*:)([^/@\s]*)(@)")
+
+
+def is_database_url(target: str | Path) -> bool:
+    """Whether a `ledger`/`subscribers` setting names a PostgreSQL database, not a file."""
+    return str(target).startswith(("postgresql:", "postgres:", "secret:"))
 
 
 def masked_url(url: str) -> str:

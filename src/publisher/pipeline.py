@@ -38,6 +38,7 @@ class Options:
     resend: bool = False
     retry_pending: bool = False
     join: bool = False  # help a send in progress (PostgreSQL) instead of stopping
+    strict: bool = False  # warnings stop the run (exit 2) before anything is sent
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Prepared:
     plan: Plan
     folder: Path
     channels: dict[str, Any] = field(default_factory=dict)
+    subscribers: int | None = None  # active subscribers in the list; None without a list
 
     def close(self) -> None:
         """Release every channel's connections."""
@@ -70,14 +72,59 @@ def prepare(options: Options, config: Config) -> Prepared:
     hints: dict[str, Mapping[str, int]] = {}
     if not options.dry_run:
         channels, hints = open_channels(config)
-    edition = build_edition(article, config, templates, thread=options.thread, hints=hints)
+    edition = build_edition(article, config, templates, thread=options.thread, hints=hints,
+                            missing_image=missing_image(article))
     plan = build_plan(edition, config)
-    if not options.dry_run:
+    prepared = Prepared(article, edition, plan, folder, channels, subscriber_count(config))
+    if not options.dry_run and not (options.strict and edition.warnings):
         from publisher.channels.outbox import Outbox
 
         channels[OUTBOX] = Outbox(folder, edition, config.site)
         channels[OUTBOX].preflight()
-    return Prepared(article, edition, plan, folder, channels)
+    return prepared
+
+
+def refuse_warnings(prepared: Prepared, options: Options) -> None:
+    """--strict: any warning stops the run before anything is sent (exit 2, for CI).
+
+    `prepare` leaves the outbox uncreated in that case, so a refused run writes nothing.
+    """
+    count = len(prepared.edition.warnings)
+    if not options.strict or not count:
+        return
+    prepared.close()
+    raise InputError(
+        f"{count} warning{'s' if count > 1 else ''} and --strict: nothing was sent",
+        where=str(options.post),
+        fix="fix the warnings listed above, or run without --strict",
+    )
+
+
+def missing_image(article: Article) -> str:
+    """The local `image:` file (relative to the post) when it does not exist, else ''."""
+    image = article.image
+    if not image or image.startswith(("http://", "https://")):
+        return ""
+    path = Path(image)
+    if not path.is_absolute():
+        path = Path(article.source).parent / path
+    return "" if path.is_file() else str(path)
+
+
+def subscriber_count(config: Config) -> int | None:
+    """How many subscribers a real transport would reach; None when no list was imported."""
+    from publisher.pgurl import is_database_url
+
+    target = str(config.subscribers)
+    if not is_database_url(target) and not Path(target).is_file():
+        return None  # nothing imported yet (and a dry run opens no database for nothing)
+    from publisher.subscribers_pg import open_store
+
+    store = open_store(target)
+    try:
+        return int(store.count_active())
+    finally:
+        store.close()
 
 
 def publish(
@@ -136,7 +183,7 @@ def publish(
 
 def can_share(config: Config) -> bool:
     """Whether senders can split the email send: ledger and list on PostgreSQL, a live provider."""
-    from publisher.ledger import is_database_url
+    from publisher.pgurl import is_database_url
 
     return (is_database_url(config.ledger) and is_database_url(config.subscribers)
             and email_route(config) != OUTBOX)

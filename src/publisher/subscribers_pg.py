@@ -46,7 +46,7 @@ SCHEMA_LOCK = 7_361_902_115
 
 def open_store(target: str | Path) -> SubscriberStore | PgSubscriberStore:
     """The store a `subscribers` setting names: a SQLite file, or a postgresql:// URL."""
-    from publisher.ledger import is_database_url
+    from publisher.pgurl import is_database_url
 
     if is_database_url(target):
         return PgSubscriberStore(str(target))
