@@ -1,4 +1,4 @@
-"""Warnings before harm (`publish` itself warns; `--strict` stops CI) and the outbox's reader count."""
+"""Warnings before harm (`publish` warns itself, `--strict` stops CI) and the outbox reach."""
 
 from __future__ import annotations
 
