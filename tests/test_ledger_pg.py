@@ -331,7 +331,7 @@ def test_the_pg_store_streams_ranges_and_never_resubscribes_an_opt_out(
     assert [s.id for s in store.iter_between(ids[2], ids[6], chunk=2)] == ids[2:7]
     store.unsubscribe("gone@example.com")
     assert store.get("GONE@example.com").status == "unsubscribed"  # type: ignore[union-attr]
-    assert store.add("gone@example.com", "Back").status == "subscribed"
+    assert store.add("gone@example.com", "Back", resubscribe=True).status == "subscribed"
     assert store.forget("gone@example.com") and store.get("gone@example.com") is None
     store.close()
 

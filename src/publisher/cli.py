@@ -390,6 +390,8 @@ def digest_command(
 subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)
 app.add_typer(subscribers_app, name="subscribers")
 EmailArg = Annotated[str, typer.Argument(help="The subscriber's email address.")]
+ResubscribeOpt = Annotated[bool, typer.Option(
+    "--resubscribe", help="Subscribe again addresses that unsubscribed, bounced or complained.")]
 
 
 def _store(config: Path | None) -> Any:
@@ -402,6 +404,7 @@ def _store(config: Path | None) -> Any:
 @subscribers_app.command("import")
 def subscribers_import(
     csv_file: Annotated[Path, typer.Argument(help="CSV with email[,name][,status] columns.")],
+    resubscribe: ResubscribeOpt = False,
     config: ConfigOpt = None,
 ) -> None:
     """Merge a CSV into the list; safe to repeat; bad rows are reported, not fatal."""
@@ -409,10 +412,12 @@ def subscribers_import(
 
     if not csv_file.is_file():
         raise InputError("file not found", where=str(csv_file), fix="check the path")
-    report = _store(config).import_csv(csv_file)
+    report = _store(config).import_csv(csv_file, resubscribe=resubscribe)
     console = _console()
     console.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged},"
                   f" kept opted-out {report.kept_suppressed}, bad rows {len(report.problems)}")
+    for email in report.resubscribed:
+        _console(stderr=True).print(f"[yellow]resubscribed[/] {_escape(email)}")
     for problem in report.problems:
         where = _escape(f"{csv_file}:{problem.line}:")
         _console(stderr=True).print(f"[yellow]{where}[/] {_escape(problem.reason)}")
@@ -432,13 +437,27 @@ def subscribers_export(
 def subscribers_add(
     email: EmailArg,
     name: Annotated[str, typer.Option(help="Display name.")] = "",
+    resubscribe: ResubscribeOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Subscribe an address."""
-    from publisher.subscribers import normalize_email
+    """Subscribe an address (one that opted out, bounced or complained needs --resubscribe)."""
+    store = _store(config)
+    before = store.get(email)
+    subscriber = store.add(email, name, resubscribe=resubscribe,
+                           reason="resubscribed with `subscribers add --resubscribe`"
+                           if resubscribe else "added with `subscribers add`")
+    if before is not None and before.status != "subscribed":
+        _log_resubscribed(subscriber.email, before)
+    _console().print(f"subscribed {_escape(subscriber.email)}")
 
-    subscriber = _store(config).add(normalize_email(email), name)
-    _console().print(f"subscribed {subscriber.email}")
+
+def _log_resubscribed(email: str, before: Any) -> None:
+    """The stderr record of an explicit resubscribe: who, and what status it overrode."""
+    from publisher.subscribers import describe_status
+
+    _console(stderr=True).print(
+        f"[yellow]resubscribed[/] {_escape(email)} (was {before.status}: "
+        f"{_escape(describe_status(before))})")
 
 
 @subscribers_app.command("remove")
@@ -452,12 +471,22 @@ def subscribers_remove(email: EmailArg, config: ConfigOpt = None) -> None:
 def subscribers_list(
     config: ConfigOpt = None,
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """List addresses with their status."""
+    """List addresses with their status, and why and since when they have it."""
+    from publisher.subscribers import check_status, iso_time
+
+    if status is not None:
+        check_status(status)
     store = _store(config)
-    for subscriber in store.iter_all():
-        if status is None or subscriber.status == status:
-            print(f"{subscriber.email}\t{subscriber.status}\t{subscriber.name}")
+    chosen = (s for s in store.iter_all() if status is None or s.status == status)
+    if as_json:
+        print(json.dumps([{"email": s.email, "name": s.name, "status": s.status,
+                           "reason": s.reason, "status_at": iso_time(s.status_at)}
+                          for s in chosen], ensure_ascii=False))
+    else:
+        for s in chosen:
+            print("\t".join((s.email, s.status, s.reason, iso_time(s.status_at), s.name)))
     counts = ", ".join(f"{n} {s}" for s, n in store.counts().items())
     _console(stderr=True).print(counts)
 
