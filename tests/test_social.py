@@ -501,3 +501,38 @@ def test_a_cut_never_ends_on_text_a_network_would_linkify() -> None:
     assert _cut("The answer is e.g.city") == "The answer is…"
     assert _cut("Visit example.com") == "Visit…"
     assert _cut("A plain ending") == "A plain ending…"
+
+
+# --- overrides for every network and the hashtag count (issue 14, item 6) --------------------
+
+
+@pytest.mark.parametrize("network", ["threads", "linkedin"])
+def test_front_matter_override_for_threads_and_linkedin_is_posted_verbatim(network: str) -> None:
+    from publisher.source import parse_article
+
+    text = (
+        f"---\ntitle: T\nurl: https://example.com/a\nsocial:\n  {network}: \"Our own words "
+        f"for {network}.\"\n---\nBody text.\n"
+    )
+    art = parse_article(text, source="posts/a.md")
+    post = compose_social(art, EMPTY_DIGEST, social_settings())[network][0]
+    assert post.text.startswith(f"Our own words for {network}.\n\n")
+    assert "https://example.com/a" in post.text
+
+
+def test_hashtags_zero_means_no_hashtag_anywhere() -> None:
+    art = article(tags=("鉄道", "regional rail"))
+    posts = compose_social(art, EMPTY_DIGEST, social_settings(hashtags=0))
+    assert all("#" not in p.text for net in posts.values() for p in net)
+    assert hashtags(["鉄道"], "threads", limit=0) == []
+    assert hashtags(["鉄道", "港"], "x", limit=1) == ["#鉄道"]
+
+
+def test_hashtags_setting_must_be_a_count() -> None:
+    from publisher.config import config_from_mapping
+    from publisher.errors import ConfigError
+
+    assert config_from_mapping({"social": {"hashtags": 0}}).social.hashtags == 0
+    for bad in (-1, "3", True):
+        with pytest.raises(ConfigError, match="hashtags"):
+            config_from_mapping({"social": {"hashtags": bad}})

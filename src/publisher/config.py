@@ -11,6 +11,8 @@ from publisher.errors import ConfigError
 
 CONFIG_NAME = "publisher.toml"
 SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey")
+# The networks posts are composed for; counting.LIMITS holds how each one counts.
+NETWORKS = ("x", "bluesky", "mastodon", "threads", "linkedin")
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ class NewsletterSettings:
 class SocialSettings:
     """Which networks get posts and how they are composed."""
 
-    networks: tuple[str, ...] = ("x", "bluesky", "mastodon", "threads", "linkedin")
+    networks: tuple[str, ...] = NETWORKS
     utm: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     mastodon_limit: int = 500
     mastodon_url_length: int = 23
@@ -134,7 +136,18 @@ def _section(kind: type[Any], raw: Any, where: str) -> Any:
             )
     if "networks" in renamed:
         renamed["networks"] = tuple(renamed["networks"])
+    for key, value in renamed.items():
+        if allowed[key].type in ("int", int) and not _is_count(value):
+            raise ConfigError(
+                f"{key} must be a whole number >= 0, not {value!r}", where=where,
+                fix=f"write  {key} = 0  (or more)",
+            )
     return kind(**renamed)
+
+
+def _is_count(value: Any) -> bool:
+    """A TOML integer that can count something (booleans are ints in Python, not here)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _reject_secrets(data: Mapping[str, Any], where: str, path: str = "") -> None:

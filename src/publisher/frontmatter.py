@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from publisher import faq
+from publisher.config import NETWORKS
 from publisher.errors import InputError
 from publisher.model import FaqItem
 
@@ -27,7 +28,8 @@ KNOWN_KEYS = (
     "title", "author", "date", "lang", "url", "image", "image_alt", "tags", "summary",
     "description", "social", "faq", "slug", "syndication",
 )
-SOCIAL_NETWORKS = ("x", "bluesky", "mastodon")
+# Every network the composer knows takes the editor's own text (`social.threads` too).
+SOCIAL_NETWORKS = NETWORKS
 LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 # Front matter in this plain subset of YAML (one `key: value` per line; values unquoted, simply
 # quoted, a one-line [a, "b"] list, or `- item` lines) reads the same with libyaml's parser as

@@ -37,13 +37,13 @@ def hashtags(tags: Iterable[str], network: str, *, limit: int) -> list[str]:
     seen: set[str] = set()
     out: list[str] = []
     for tag in tags:
+        if len(out) >= cap:  # `[social] hashtags = 0` means none at all
+            break
         name = hashtag(tag, network)
         if name is None or name.casefold() in seen:
             continue
         seen.add(name.casefold())
         out.append(f"#{name}")
-        if len(out) >= cap:
-            break
     return out
 
 
