@@ -326,7 +326,7 @@ def test_every_network_takes_the_editors_text() -> None:
     from publisher.config import NETWORKS
     from publisher.counting import LIMITS
 
-    assert NETWORKS == tuple(LIMITS)
+    assert tuple(LIMITS) == NETWORKS
     lines = "".join(f"  {n}: \"Text for {n}.\"\n" for n in NETWORKS)
     art = parse(f"---\ntitle: T\nsocial:\n{lines}---\nBody\n")
     assert dict(art.social) == {n: f"Text for {n}." for n in NETWORKS}  # type: ignore[attr-defined]
