@@ -30,7 +30,7 @@ ROLE_WORDS: dict[SectionRole, frozenset[str]] = {
         "まとめ", "summary", "tl;dr", "tldr", "tl dr", "key takeaways", "takeaways",
         "in short", "in summary", "要約", "ポイント", "要点", "おさらい", "recap",
         "at a glance", "the short version", "today's takeaways", "今回のまとめ",
-        "この記事のまとめ", "本記事のまとめ", "記事のまとめ",
+        "この記事のまとめ", "本記事のまとめ", "記事のまとめ", "結論", "概要", "要するに",
     }),
     "closing": frozenset({
         "おわりに", "終わりに", "さいごに", "最後に", "結びに", "むすびに", "あとがき",
@@ -38,6 +38,21 @@ ROLE_WORDS: dict[SectionRole, frozenset[str]] = {
         "wrap-up", "wrap up", "in closing", "afterword", "closing", "parting thoughts",
     }),
 }
+# Headings are matched by meaning too: a short heading (at most MEANING_WORDS English words or
+# MEANING_CHARS Japanese characters) naming one of these ideas anywhere takes the role, so
+# "Your questions, answered", "読者の質問", "質問コーナー", "The bottom line" or "What it means
+# for riders" need no entry above. Longer headings are body text that merely mentions them.
+MEANING_WORDS = 8
+MEANING_CHARS = 20
+FAQ_CUES = re.compile(
+    r"\b(?:faqs?|q ?& ?a|q and a|questions?|answered|answers|ask(?:ed)?)\b|質問|疑問|一問一答"
+)
+SUMMARY_CUES = re.compile(
+    r"\b(?:summary|summing up|to sum up|in sum|bottom line|in short|in brief|tl;? ?dr"
+    r"|(?:key )?takeaways?|key points|key facts|what (?:it|this|that) means|need to know"
+    r"|at a glance|recap|the gist|in a nutshell|highlights|short version)\b"
+    r"|^(?:まとめ|要約|結論|要点)|(?:まとめ|の要点|のポイント|つのポイント|の結論|の要約)$"
+)
 # English words that may also start a longer heading: "FAQ about fares", "Summary of the day".
 PREFIX_WORDS = frozenset({
     "faq", "faqs", "frequently asked questions", "questions and answers", "summary",
@@ -194,8 +209,23 @@ def heading_role(heading_text: str) -> SectionRole:
         for role, words in ROLE_WORDS.items():
             if part in words or any(part.startswith(w + " ") for w in words & PREFIX_WORDS):
                 return role
-            if role == "summary" and part.endswith("のまとめ"):
-                return role
+    for part in parts:
+        role = _role_by_meaning(part.strip(" ?!.。！？,、"))
+        if role != "body":
+            return role
+    return "body"
+
+
+def _role_by_meaning(part: str) -> SectionRole:
+    """faq or summary when a short heading part names the idea in other words."""
+    words = re.findall(r"[a-z0-9&;']+", part)
+    cjk = sum(1 for ch in part if _is_cjk(ch))
+    if not part or len(words) > MEANING_WORDS or cjk > MEANING_CHARS:
+        return "body"
+    if FAQ_CUES.search(part):
+        return "faq"
+    if SUMMARY_CUES.search(part):
+        return "summary"
     return "body"
 
 

@@ -45,6 +45,22 @@ def short_answer(answer_markdown: str, limit: int, *, lang: str = "en") -> str:
     return kept
 
 
+def fit_sentences(sentences: list[str], limit: int, *, lang: str = "en") -> str:
+    """Whole sentences joined as prose while they fit in `limit` graphemes; a first one longer
+    than that is cut at a phrase boundary with `…`."""
+    if not sentences:
+        return ""
+    kept = sentences[0]
+    if grapheme_length(kept) > limit:
+        return _cut_at_phrase(kept, limit, lang)
+    for sentence in sentences[1:]:
+        joined = _join_sentences(kept, sentence)
+        if grapheme_length(joined) > limit:
+            break
+        kept = joined
+    return kept
+
+
 def _join_sentences(first: str, second: str) -> str:
     """Two sentences as prose: no space after CJK punctuation, one space otherwise."""
     return first + second if CJK.search(first[-2:] + second[:1]) else f"{first} {second}"

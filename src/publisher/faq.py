@@ -2,7 +2,8 @@
 
 Inside a section whose heading names an FAQ (see `blocks.heading_role`) these all work, mixed:
 sub-headings as questions; `Q:`/`A:` lines (also `Q.`, `**Q:**`, `Ｑ．`, `Q：`, `Question:`);
-`<details><summary>…</summary>…</details>`; the WordPress list style (`- question`, a lone `-`,
+`<details><summary>…</summary>…</details>`; the inline style (`**Will hours change?** No. …`, a
+bold question and its answer in one paragraph); the WordPress list style (`- question`, a lone `-`,
 then the answer paragraph); a paragraph ending in ? or ？ followed by its answer; numbered
 questions (`1. …?`). Front matter `faq:` items come first. `build_digest` turns the pairs into
 every published form.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from typing import Any, Literal
 
@@ -36,6 +37,11 @@ SUMMARY_OPEN = re.compile(r"\s*<summary\b[^>]*>", re.IGNORECASE)
 # Leftovers of a scraped image caption, such as the seed's "-3-1024x585.webp)".
 IMAGE_DEBRIS = re.compile(r"^[-\w.]*\d+x\d+\.(?:webp|jpe?g|png|gif|avif)\)?$", re.IGNORECASE)
 QUESTION_ENDS = ("?", "？")
+# "**Will weekday hours change?** No. …": a bold question opening a paragraph, its answer after.
+INLINE_QUESTION = re.compile(
+    r"^\s*(?P<wrap>\*\*|__)(?P<q>(?:(?!(?P=wrap))[^\n]){1,300}?[?？][」』）)\"'”’]*)\s*(?P=wrap)"
+    r"(?P<rest>[\s\S]*)$"
+)
 # Characters that can make Markdown differ from its plain text; without them no parse is needed.
 MARKDOWN_SYNTAX = re.compile(r"[\\`*_\[\]<>&!#~|]")
 MAX_QUESTION_CHARS = 300
@@ -52,14 +58,29 @@ class Chunk:
     line: int
 
 
+@dataclass(frozen=True)
+class Extracted:
+    """What the FAQ sections held: the pairs, the warnings, and the sections as they now read."""
+
+    items: tuple[FaqItem, ...]
+    warnings: tuple[str, ...]
+    sections: tuple[Section, ...]
+
+
 def extract_faq(
     sections: Sequence[Section], *, explicit: Sequence[FaqItem] = (), source: str = ""
-) -> tuple[tuple[FaqItem, ...], tuple[str, ...]]:
-    """All pairs (front matter first, then each FAQ section in order) and warnings for gaps."""
+) -> Extracted:
+    """All pairs (front matter first, then each FAQ section in order) and warnings for gaps.
+
+    An FAQ-like section with no readable pair warns and becomes body text again, so the
+    email still shows what the editor wrote under it.
+    """
     items: list[FaqItem] = list(explicit)
     warnings: list[str] = []
+    kept: list[Section] = []
     for section in sections:
         if section.role != "faq":
+            kept.append(section)
             continue
         found, section_warnings = _section_pairs(section, source)
         warnings.extend(section_warnings)
@@ -67,10 +88,13 @@ def extract_faq(
             warnings.append(
                 f"{source}:{section.line}: section {section.heading!r} looks like an FAQ but no"
                 " question/answer pair could be read — write each question as a sub-heading,"
-                " as 'Q:'/'A:' lines, or as '- question', '-', answer paragraph"
+                " as 'Q:'/'A:' lines, as '**Question?** answer', or as '- question', '-',"
+                " answer paragraph (until then it is sent as ordinary text)"
             )
+            section = replace(section, role="body")
+        kept.append(section)
         items.extend(found)
-    return _dedupe(items, source, warnings), tuple(warnings)
+    return Extracted(_dedupe(items, source, warnings), tuple(warnings), tuple(kept))
 
 
 def faq_from_front_matter(raw: Any, *, where: str) -> tuple[FaqItem, ...]:
@@ -248,10 +272,24 @@ def _paragraph_chunks(block: Block) -> Iterator[Chunk]:
         yield from _marked_chunks(lines, line)
     elif IMAGE_DEBRIS.match(markdown_text.strip()):
         return
+    elif (inline := _inline_pair(markdown_text)) is not None:
+        question, answer = inline
+        yield Chunk("q", question, line)
+        if answer:
+            yield Chunk("a", answer, line + markdown_text[: -len(answer)].count("\n"))
     elif _is_question(markdown_text, plain=block.text):
         yield Chunk("q", _clean_question(markdown_text), line)
     else:
         yield Chunk("text", markdown_text, line)
+
+
+def _inline_pair(markdown_text: str) -> tuple[str, str] | None:
+    """(question, answer) of a paragraph opened by a bold question; None for other paragraphs."""
+    match = INLINE_QUESTION.match(markdown_text)
+    if match is None:
+        return None
+    question = join_lines(match.group("q").split("\n")).strip()
+    return question, match.group("rest").strip()
 
 
 def _marked_chunks(lines: Sequence[str], line: int) -> Iterator[Chunk]:

@@ -66,7 +66,13 @@ def lint_newsletter(newsletter: Newsletter, article: Article, config: Config) ->
         *_unsubscribe(newsletter),
         *_address(newsletter, config),
         *_subject(newsletter.subject),
+        *_post_warnings(article),
     ]
+
+
+def _post_warnings(article: Article) -> list[Finding]:
+    """What `publish` warns about the post itself (an FAQ with no readable pair, unknown keys)."""
+    return [Finding("warning", "post", warning) for warning in article.warnings]
 
 
 def raise_on_errors(findings: Iterable[Finding], *, where: str) -> None:

@@ -21,9 +21,11 @@ from markupsafe import Markup
 
 import publisher
 from publisher import placeholders
+from publisher.condense import fit_sentences
 from publisher.config import Config
 from publisher.emailhtml import FONTS, PALETTE, block_parts, email_html, email_inline_html
 from publisher.errors import ConfigError
+from publisher.lede import summary_points, summary_sentences
 from publisher.markdown import join_blocks
 from publisher.model import Article, Block, FaqDigest, Newsletter, Recipient, SectionRole
 from publisher.placeholders import PLACEHOLDERS, marker
@@ -38,6 +40,7 @@ __all__ = [
 
 TEMPLATE_NAME = "newsletter.mjml.j2"
 PREHEADER_CHARS = {"ja": 90, "en": 140}
+CJK_LANGS = frozenset({"ja", "zh", "ko"})
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur"})
 UNDEFINED = re.compile(r"'(?:[^']*object)?'?\s*has no attribute '([^']+)'|'([^']+)' is undefined")
 
@@ -123,16 +126,24 @@ def personalize(newsletter: Newsletter, recipient: Recipient) -> tuple[str, str]
 
 
 def preheader_text(article: Article) -> str:
-    """The inbox preview line: the front matter summary, else the summary section, else the lead."""
-    summary = article.section("summary")
-    candidates = (
-        article.summary,
-        " ".join(b.text for b in summary.blocks) if summary else "",
-        " ".join(b.text for b in article.lead),
-    )
-    text = _one_line(next((c for c in candidates if c.strip()), article.title))
+    """The inbox preview line: whole sentences of the summary (see `lede`), never list markers.
+
+    Sentences are added while they fit; a first sentence longer than the line is cut at a word
+    (or, in Japanese, a BudouX phrase) boundary and ends with `…`. No space follows 。.
+    """
     limit = PREHEADER_CHARS.get(base_lang(article.lang), PREHEADER_CHARS["en"])
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    sentences = [_one_line(s) for s in summary_sentences(article, max_sentences=3)]
+    if not sentences:
+        points = [_one_line(p) for p in summary_points(article)]
+        sentences = [_as_sentence(p, article.lang) for p in points] or [_one_line(article.title)]
+    return fit_sentences([s for s in sentences if s], limit, lang=article.lang)
+
+
+def _as_sentence(point: str, lang: str) -> str:
+    """A list point ended like a sentence, so points read as prose in one line."""
+    if not point or point[-1] in ".!?。！？":
+        return point
+    return point + ("。" if base_lang(lang) in CJK_LANGS else ".")
 
 
 def web_url(article: Article, config: Config) -> str:

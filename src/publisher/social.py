@@ -1,8 +1,9 @@
 """Social posts an editor would send: the right words, the link, hashtags, each within its limit.
 
-Text comes from (in order) the editor's `social.<network>`, the front-matter summary, the
-summary section, or an extractive summary of the lead. Posts never stop mid-sentence unless
-they must, and then at a phrase boundary with `…`; lengths are checked with `counting`.
+Text comes from (in order) the editor's `social.<network>`, else the summary `lede` chooses
+(front-matter summary, summary section, the lead read as an inverted pyramid). Posts never
+stop mid-sentence unless they must, and then at a phrase boundary with `…`; lengths are
+checked with `counting`.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from publisher.config import SocialSettings
 from publisher.counting import LIMITS, Measurement, find_urls, measure
 from publisher.errors import InputError
 from publisher.hashtags import hashtags
-from publisher.model import Article, Block, Facet, FaqDigest, LinkCard, SocialPost
+from publisher.lede import key_points, summary_points, summary_sentences
+from publisher.model import Article, Facet, FaqDigest, LinkCard, SocialPost
 from publisher.sentences import URL_RE, split_sentences
-from publisher.summarize import summarize
 
 THREAD_NETWORKS = ("x", "bluesky", "mastodon")
 IMAGE_NETWORKS = ("x", "mastodon")  # the hero image as an attachment (channel setting decides)
 ELLIPSIS = "…"
-MAX_KEY_POINTS = 6
 MAX_FAQ_HIGHLIGHTS = 2
 CARD_DESCRIPTION_CHARS = 300
 WORDS: dict[str, dict[str, str]] = {
@@ -45,6 +45,8 @@ WEAK_ENDINGS = frozenset(
 )
 BRACKETS = {"「": "」", "『": "』", "（": "）", "(": ")", "【": "】", "“": "”", '"': '"'}
 Fits = Callable[[str], bool]
+# Full-width sentence ends (and the quotes closing them) are never followed by a space.
+CJK_STOPS = frozenset("。！？」』）")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Piece:
             return self.before + self.text
         if previous and _is_cjk(previous[-1]) and self.text and _is_cjk(self.text[0]):
             return self.text
+        if previous and previous[-1] in CJK_STOPS:
+            return self.text  # no space after 。, whatever follows (JIS X 4051)
         return " " + self.text
 
 
@@ -199,27 +203,17 @@ def _has_link(text: str, url: str) -> bool:
 
 def _summary_pieces(article: Article, lang: str) -> list[Piece]:
     """What the article is about, best source first: front matter, summary section, lead."""
-    section = article.section("summary")
-    if not article.summary.strip() and section is not None:
-        first = next((b for b in section.blocks if b.text.strip()), None)
-        if first is not None and first.kind in ("bullet_list", "ordered_list") and first.items:
-            bullet = _words(lang)["bullet"]
-            points = [Piece(bullet + p, "\n") for p in _points(first)]
-            return [Piece(_title(article)), *points] if article.title else points
+    points = [] if article.summary.strip() else summary_points(article)
+    if points:
+        bullet = _words(lang)["bullet"]
+        pieces = [Piece(bullet + p, "\n") for p in points]
+        return [Piece(_title(article)), *pieces] if article.title else pieces
     return [Piece(s) for s in _hook_sentences(article)]
 
 
 def _hook_sentences(article: Article) -> list[str]:
-    """Prose that opens the story: front-matter summary, summary paragraph, or lead extract."""
-    if article.summary.strip():
-        return split_sentences(_plain(article.summary))
-    section = article.section("summary")
-    first = next((b for b in section.blocks if b.text.strip()), None) if section else None
-    if first is not None and first.kind == "paragraph":
-        return split_sentences(_plain(first.text))
-    lead = "\n".join(_plain(b.text) for b in article.lead if b.kind == "paragraph")
-    picked = summarize(lead, max_sentences=2)
-    return picked or ([_title(article)] if article.title else [])
+    """Prose that opens the story (see `lede`), else the title."""
+    return summary_sentences(article) or ([_title(article)] if article.title else [])
 
 
 def _linkedin_pieces(article: Article, lang: str) -> list[Piece]:
@@ -227,7 +221,7 @@ def _linkedin_pieces(article: Article, lang: str) -> list[Piece]:
     pieces = [Piece(_title(article))] if article.title else []
     sentences = _hook_sentences(article)
     pieces.extend(Piece(s, "\n\n" if i == 0 else "") for i, s in enumerate(sentences))
-    points = [p for p in _key_points(article) if p not in sentences]
+    points = [p for p in key_points(article) if p not in sentences]
     words = _words(lang)
     pieces.extend(
         Piece((words["key_points"] + "\n" if i == 0 else "") + words["bullet"] + p,
@@ -288,7 +282,7 @@ def _key_point_posts(article: Article, fits: Fits, lead: str) -> list[str]:
     """The summary section's points, packed under a heading into as few posts as fit."""
     lang = _lang(article)
     heading, bullet = _words(lang)["key_points"], _words(lang)["bullet"]
-    points = [p for p in _key_points(article) if p not in lead][:MAX_KEY_POINTS]
+    points = [p for p in key_points(article) if p not in lead]
     posts: list[str] = []
     current = heading
     for point in points:
@@ -302,26 +296,6 @@ def _key_point_posts(article: Article, fits: Fits, lead: str) -> list[str]:
     if current != heading:
         posts.append(current)
     return posts
-
-
-def _key_points(article: Article) -> list[str]:
-    """The summary section's list items, else its sentences, else the article's central ones."""
-    section = article.section("summary")
-    if section is not None:
-        for block in section.blocks:
-            if block.kind in ("bullet_list", "ordered_list") and block.items:
-                return _points(block)
-        text = "\n".join(_plain(b.text) for b in section.blocks if b.kind == "paragraph")
-        if text.strip():
-            return split_sentences(text)
-    body = "\n".join(
-        _plain(b.text)
-        for s in article.sections
-        if s.role == "body"
-        for b in s.blocks
-        if b.kind == "paragraph"
-    )
-    return summarize(body, max_sentences=3)
 
 
 def _link_post(article: Article, fits: Fits, link: str, tags: list[str]) -> str:
@@ -649,11 +623,6 @@ def _card(article: Article, link: str) -> LinkCard:
 
 
 # --- text helpers ---------------------------------------------------------------------------
-
-
-def _points(block: Block) -> list[str]:
-    """List items as plain one-line points."""
-    return [" ".join(_plain(item).split()) for item in block.items if item.strip()]
 
 
 def _plain(markdown: str) -> str:

@@ -94,13 +94,13 @@ def parse_article(text: str, *, source: str) -> Article:
     blanked = "\n" * body_start + body_markdown
     parsed = _drop_title_heading(parse_blocks(blanked), meta.title)
     lead, sections = split_sections(parsed)
-    items, faq_warnings = faq.extract_faq(sections, explicit=meta.faq, source=source)
+    extracted = faq.extract_faq(sections, explicit=meta.faq, source=source)
     return Article(
         source=source,
         title=meta.title,
         body_markdown=body_markdown,
         lead=lead,
-        sections=sections,
+        sections=extracted.sections,
         lang=meta.lang or detect_lang(body_markdown),
         slug=meta.slug or slugify(Path(source).stem),
         author=meta.author,
@@ -112,8 +112,8 @@ def parse_article(text: str, *, source: str) -> Article:
         summary=meta.summary,
         social=meta.social,
         thread=meta.thread,
-        faq=items,
-        warnings=(*meta.warnings, *faq_warnings),
+        faq=extracted.items,
+        warnings=(*meta.warnings, *extracted.warnings),
         content_hash=content_hash(text),
     )
 

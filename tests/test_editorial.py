@@ -1,0 +1,221 @@
+"""Issue 14: texts an editor would send as they are — summaries, preview lines, FAQ, answers.
+
+The two articles in tests/editorial/ are written for these tests and shaped unlike the samples:
+a summary under "The bottom line", an FAQ under "Your questions, answered" with inline bold
+questions, a Japanese lead that opens with a meta sentence, and a "まとめ|…" heading.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from publisher.config import Config, SocialSettings
+from publisher.faq import build_digest
+from publisher.lede import (
+    classify,
+    is_meta,
+    is_reaction,
+    key_points,
+    leans_on_previous,
+    pyramid,
+    summary_sentences,
+)
+from publisher.model import Article, Section
+from publisher.newsletter import preheader_text
+from publisher.social import compose_social
+from publisher.source import parse_article
+
+HERE = Path(__file__).parent / "editorial"
+NETWORKS = ("x", "bluesky", "mastodon", "threads", "linkedin")
+
+
+def load(name: str, *, drop: str = "") -> Article:
+    """An editorial test article, optionally without the section whose heading starts `drop`."""
+    text = (HERE / name).read_text(encoding="utf-8")
+    if drop:
+        text = re.sub(rf"\n## {re.escape(drop)}[^\n]*\n[\s\S]*?(?=\n## |\Z)", "\n", text)
+    return parse_article(text, source=f"tests/editorial/{name}")
+
+
+def posts(article: Article) -> dict[str, str]:
+    """The single post per network."""
+    digest = build_digest(article, Config().faq)
+    settings = SocialSettings(networks=NETWORKS)
+    return {n: p[0].text for n, p in compose_social(article, digest, settings).items()}
+
+
+# --- 1. the summary -------------------------------------------------------------------------
+
+
+def test_a_bottom_line_section_is_the_summary_every_network_uses() -> None:
+    art = load("harbor-ferry-fares.md")
+    assert art.section("summary") is not None
+    for text in posts(art).values():
+        assert "From July 1 a single Harbor Line crossing costs $6" in text
+        assert "tax on people" not in text
+
+
+def test_without_a_summary_the_news_leads_and_the_reaction_never_replaces_it() -> None:
+    art = load("harbor-ferry-fares.md", drop="The bottom line")
+    assert art.section("summary") is None
+    for network, text in posts(art).items():
+        assert "fares will double on July 1" in text, network
+        # The reaction may follow the fact, never open the post.
+        assert not text.startswith(("Commuter groups", "The board said"))
+    picked = summary_sentences(art)
+    assert picked[0].startswith("Harbor Line ferry fares will double on July 1")
+
+
+def test_a_japanese_lead_skips_the_meta_sentence_and_never_opens_with_a_leaning_one() -> None:
+    art = load("minato-bus-cashless.md", drop="まとめ")
+    picked = summary_sentences(art)
+    assert picked[0].startswith("みなと市交通局は11月5日")
+    for network, text in posts(art).items():
+        assert "本記事では" not in text, network
+        assert "解説していきます" not in text, network
+        assert not text.startswith("今回の判断は"), network
+
+
+@pytest.mark.parametrize(
+    "sentence, kind",
+    [
+        ("本記事では、新しい制度をわかりやすく解説していきます。", "meta"),
+        ("In this article we look at what the new fares mean.", "meta"),
+        ("いかがでしたでしょうか。", "meta"),
+        ("今回は、乗り換えのコツをご紹介しました。", "meta"),
+        ("今回の判断は、費用がかさんだためです。", "leaning"),
+        ("この制度は来年から始まります。", "leaning"),
+        ("This doubles the cost of a daily commute.", "leaning"),
+        ("It takes effect on Monday for every route.", "leaning"),
+        ("The jump follows two years of flat fares.", "leaning"),
+        ("Riders called the jump 'a tax on commuters' at the meeting.", "reaction"),
+        ("利用者からは「使いにくい」との声も上がっています。", "reaction"),
+        ("Will the evening boats keep running?", "question"),
+        ("Harbor fares double on July 1 after a board vote.", "fact"),
+        ("The plan to close the pier was dropped in May.", "fact"),
+        ("県は4月から高校の授業料を無償にします。", "fact"),
+    ],
+)
+def test_sentence_kinds(sentence: str, kind: str) -> None:
+    assert classify(sentence) == kind
+
+
+def test_the_rules_are_small_predicates() -> None:
+    assert is_meta("Thanks for reading, and see you next week.")
+    assert not is_meta("The council meets on Thursday.")
+    assert leans_on_previous("同社は昨年も値上げしました。")
+    assert not leans_on_previous("The Port Authority raised fares.")
+    assert is_reaction('"We were not asked," said one rider.')
+    assert not is_reaction("Fares rise by $3 on the first of the month.")
+
+
+def test_pyramid_keeps_a_leaning_sentence_only_right_after_what_it_leans_on() -> None:
+    fact = "The council approved a new bus lane on Main Street on Monday."
+    meta = "In this post we explain what it means."
+    leaning = "It opens in September."
+    assert pyramid([fact, leaning]) == [fact, leaning]
+    assert pyramid([fact, meta, leaning]) == [fact]
+    assert pyramid([leaning, fact]) == [fact]
+    assert pyramid(['"Nobody asked us," one driver said at the hearing.']) == []
+
+
+def test_key_points_are_the_editors_or_each_sections_topic_not_random_sentences() -> None:
+    english = load("harbor-ferry-fares.md")
+    assert key_points(english) == [
+        "From July 1 a single Harbor Line crossing costs $6, twice today's fare.",
+        "Monthly passes bought before then keep their old price until they run out.",
+    ]
+    # Without a summary section: one topic sentence per body section, or no list at all.
+    no_summary = load("harbor-ferry-fares.md", drop="The bottom line")
+    assert key_points(no_summary) == []  # one body section is no list
+    two = replace(no_summary, sections=(*no_summary.sections, Section(
+        "Evening boats", 2, load("minato-bus-cashless.md").sections[0].blocks)))
+    assert key_points(two) == [
+        "Boats keep their current timetable through the summer.",
+        "これまで回数券の利用者に付いていたポイントは、来年3月末でなくなります。",
+    ]
+
+
+def test_linkedin_key_points_come_from_the_summary_section() -> None:
+    art = load("harbor-ferry-fares.md")
+    linked = posts(replace(art, summary="Harbor Line fares double on July 1."))["linkedin"]
+    assert "Key points:\n• From July 1 a single Harbor Line crossing costs $6" in linked
+    assert "Commuter groups" not in linked
+
+
+# --- 2. the preheader -----------------------------------------------------------------------
+
+
+def test_preheader_is_whole_sentences_without_list_markers() -> None:
+    text = "---\ntitle: 外交日程\nlang: ja\n---\n" + (
+        "首相は来週、中央アジアの五か国を訪れます。\n\n"
+        "- 平和構築\n- 貿易・経済連携\n- 重要鉱物の調達\n\nが主な議題です。\n"
+    )
+    line = preheader_text(parse_article(text, source="t.md"))
+    assert line == "首相は来週、中央アジアの五か国を訪れます。"
+    assert " - " not in line
+
+
+def test_preheader_cuts_only_at_a_word_or_a_phrase() -> None:
+    long_en = ("The county opens the first increment of its riverside trail network this weekend, "
+               "with eleven kilometres of paved path, four new bridges and lighting along the "
+               "whole route from the marina to the old mill.")
+    art = parse_article(f"---\ntitle: Trail\n---\n{long_en}\n", source="t.md")
+    line = preheader_text(art)
+    assert line.endswith("…") and len(line) <= 140
+    assert long_en.startswith(line[:-1])
+    assert long_en[len(line) - 1] == " "  # the cut fell between two words
+    long_ja = ("市の調査委員会は二日、旧市庁舎の解体に伴う費用が当初の見込みを大きく上回り、"
+               "完成時期も二年ほど遅れる見通しであることを、週明けに開かれた市議会の特別委員会で"
+               "委員長が示した資料と答弁の中で初めて明らかにし、議員からは説明の遅れを問う声が相次ぎました。")
+    art = parse_article(f"---\ntitle: 庁舎\nlang: ja\n---\n{long_ja}\n", source="t.md")
+    line = preheader_text(art)
+    assert line.endswith("…") and len(line) <= 90
+    import budoux
+
+    phrases = budoux.load_default_japanese_parser().parse(long_ja)
+    ends = {len("".join(phrases[:i])) for i in range(1, len(phrases) + 1)}
+    assert len(line) - 1 in ends  # ends on a BudouX phrase boundary, not inside 明らかにし…
+
+
+def test_preheader_has_no_ascii_space_after_a_japanese_full_stop() -> None:
+    art = load("minato-bus-cashless.md")
+    line = preheader_text(art)
+    assert "。" in line and "。 " not in line
+    assert posts(art)["x"].count("。 ") == 0
+
+
+# --- 3. FAQ ---------------------------------------------------------------------------------
+
+
+def test_inline_bold_questions_are_pairs_under_any_faq_heading() -> None:
+    english = load("harbor-ferry-fares.md")
+    assert [i.question for i in english.faq] == [
+        "Will weekday hours change?",
+        "Can I keep using my monthly pass?",
+        "Where do I report a broken ticket machine?",
+    ]
+    assert english.faq[0].answer.startswith("No. Boats keep running")
+    japanese = load("minato-bus-cashless.md")
+    assert [i.question for i in japanese.faq] == [
+        "専用のカードを買う必要はありますか？", "現金しか持っていない日はどうなりますか？",
+    ]
+    plain_faq = "---\ntitle: T\n---\nLead.\n\n## FAQ\n\n**Is it free?** Yes. Entry costs nothing.\n"
+    assert len(parse_article(plain_faq, source="t.md").faq) == 1
+
+
+@pytest.mark.parametrize(
+    "heading",
+    ["Your questions, answered", "Reader Q&A", "読者の質問", "質問コーナー", "Questions we got"],
+)
+def test_faq_headings_by_meaning_and_a_warning_when_they_hold_no_pair(heading: str) -> None:
+    text = f"---\ntitle: T\n---\nLead sentence here.\n\n## {heading}\n\nWe read every letter.\n"
+    art = parse_article(text, source="t.md")
+    assert art.faq == ()
+    assert any(f"{heading!r} looks like an FAQ" in w for w in art.warnings)
+    # The editor's text under it is not lost: it is sent as an ordinary section.
+    assert [s.role for s in art.sections] == ["body"]
