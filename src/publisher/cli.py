@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 DEFAULT_COMMAND = "run"
 EXIT_DELIVERY_FAILED = 4
+EXIT_REFUSED = 5  # the ledger forbade an output (e.g. a thread under a single post)
 EXIT_UNCERTAIN = 7  # nothing failed, but some deliveries may or may not have landed
 
 
@@ -104,14 +105,22 @@ def run_command(
     strict: Annotated[
         bool, typer.Option(help="Treat warnings as errors: exit 2 before sending anything.")
     ] = False,
+    only: Annotated[str | None, typer.Option(
+        "--only", metavar="NAMES",
+        help="Deliver only these: newsletter,x,bluesky,mastodon,threads,linkedin,faq.")] = None,
+    skip: Annotated[str | None, typer.Option(
+        "--skip", metavar="NAMES", help="Leave these out this time (a later run sends them).")
+    ] = None,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.edition import edition_json
     from publisher.pipeline import Options, prepare, publish, refuse_warnings, sample_recipients
+    from publisher.plan import select_channels
 
+    chosen = select_channels(only, skip)
     settings = _config(config)
     options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join,
-                      strict=strict)
+                      strict=strict, channels=chosen)
     prepared = prepare(options, settings)
     if as_json:
         reader = next(sample_recipients(settings))
@@ -132,8 +141,15 @@ def run_command(
 
         if syndicate(post, outcomes):
             console.print(f"wrote syndication links into {post}")
-    if any(o.error for o in outcomes):
+    _exit_for(outcomes)
+
+
+def _exit_for(outcomes: list[Outcome]) -> None:
+    """4 when a delivery failed, 5 when the ledger refused an output, 7 when some are uncertain."""
+    if any(o.error and not o.refused for o in outcomes):
         raise typer.Exit(EXIT_DELIVERY_FAILED)
+    if any(o.refused for o in outcomes):
+        raise typer.Exit(EXIT_REFUSED)
     if any(o.uncertain for o in outcomes):
         raise typer.Exit(EXIT_UNCERTAIN)
 
@@ -181,7 +197,8 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
         if outcome.channel == "outbox":
             where = str(prepared.folder)
         status = outcome.status
-        style = "red" if outcome.error else ("green" if outcome.new else "dim")
+        style = "red" if outcome.error else (
+            "green" if outcome.new else ("yellow" if outcome.skipped else "dim"))
         table.add_row(outcome.output, outcome.measure, _escape(where), f"[{style}]{status}[/]")
     console.print(table)
     for outcome in outcomes:
@@ -199,7 +216,16 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
             f"they were not resent — check `publish status {post}`, then resend with "
             f"`publish {post} --retry-pending`")
     elif all(o.new == 0 and not o.error for o in outcomes):
-        console.print("Nothing new to send: every output was already delivered.")
+        left = [o.output for o in outcomes if o.skipped]
+        retracted = [o.output for o in outcomes if o.retracted]
+        if left or retracted:
+            console.print(
+                "Nothing new to send"
+                + (f"; left out this time: {', '.join(left)}" if left else "")
+                + (f"; retracted, posted again only with --resend: {', '.join(retracted)}"
+                   if retracted else "") + ".")
+        else:
+            console.print("Nothing new to send: every output was already delivered.")
 
 
 def _progress_factory() -> Any:
@@ -265,42 +291,72 @@ def status_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt = F
 
     settings = _config(config)
     article = load_article(post)
+    edition = article.content_hash
     ledger = open_ledger(settings.ledger)
-    tallies = ledger.tally(article.content_hash)
-    pending = ledger.rows(article.content_hash, state="pending")
-    sent = ledger.rows(article.content_hash, state="sent")
+    tallies = ledger.tally(edition)
+    pending = ledger.rows(edition, state="pending")
+    sent = ledger.rows(edition, state="sent")
+    skipped = [a.item for a in ledger.actions("skip", edition=edition)]
+    retracted = {(a.channel, a.item, a.target): a.state
+                 for a in ledger.actions("retract", post=article.slug)}
+    proofs = ledger.actions("proof", edition=edition)
     ledger.close()
+    gone = [r for r in sent if (r.channel, r.item, r.provider_id) in retracted]
+    live = [r for r in sent if r not in gone]
     if as_json:
         print(json.dumps({
-            "edition": article.content_hash,
-            "channels": [t.__dict__ for t in tallies],
+            "edition": edition,
+            "channels": [_tally_json(t, gone) for t in tallies],
             "pending": [{"channel": r.channel, "item": r.item, "batch": r.batch} for r in pending],
             "sent": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
-                      "url": r.url} for r in sent],
+                      "url": r.url} for r in live],
+            "skipped": skipped,
+            "retracted": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
+                           "url": r.url,
+                           "state": "retracted" if retracted[(r.channel, r.item, r.provider_id)]
+                           == "done" else "retracting"} for r in gone],
+            "proofs": [{"channel": a.channel, "state": "sent" if a.state == "done" else a.state}
+                       for a in proofs],
         }, ensure_ascii=False))
         return
-    _print_status(article.title, tallies, pending, sent)
+    _print_status(article.title, tallies, pending, live, skipped=skipped, gone=gone,
+                  proofs=len(proofs))
 
 
-def _print_status(title: str, tallies: list[Any], pending: list[Any], sent: list[Any]) -> None:
-    """Per-channel counts, uncertain batches, and provider ids."""
+def _tally_json(tally: Any, gone: list[Any]) -> dict[str, Any]:
+    """One channel's counts; a retracted post is no longer counted as sent."""
+    retracted = sum(1 for r in gone if r.channel == tally.channel)
+    return {**tally.__dict__, "sent": tally.sent - retracted, "retracted": retracted}
+
+
+def _print_status(title: str, tallies: list[Any], pending: list[Any], sent: list[Any], *,
+                  skipped: list[str], gone: list[Any], proofs: int) -> None:
+    """Per-channel counts, what was left out or retracted, uncertain batches, provider ids."""
     from rich.table import Table
 
     console = _console()
-    if not tallies:
+    if not tallies and not skipped:
         console.print(f"{_escape(title)}: nothing delivered yet.")
         return
     table = Table(title=_escape(title))
-    for column in ("channel", "sent", "pending", "failed"):
+    for column in ("channel", "sent", "pending", "failed", "note"):
         table.add_column(column)
     for t in tallies:
-        table.add_row(t.channel, str(t.sent), str(t.pending), str(t.failed))
+        retracted = sum(1 for r in gone if r.channel == t.channel)
+        note = f"{retracted} retracted" if retracted else ""
+        table.add_row(t.channel, str(t.sent - retracted), str(t.pending), str(t.failed), note)
+    for name in skipped:
+        table.add_row(name, "-", "-", "-", "skipped")
     console.print(table)
     for row in pending:
         console.print(f"[yellow]uncertain[/] {row.channel} {row.item} (batch {row.batch}) —"
                       " rerun with --retry-pending to resend")
+    for row in gone:
+        console.print(f"retracted {row.channel} {row.item} ({row.provider_id})")
     for row in sent[:20]:
         console.print(f"sent {row.channel} {row.item} → {row.provider_id} {row.url}".rstrip())
+    if proofs:
+        console.print(f"{proofs} proof{'s' if proofs > 1 else ''} sent (not counted as deliveries)")
 
 
 @app.command("check")

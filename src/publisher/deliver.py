@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
@@ -25,7 +25,7 @@ from publisher.errors import (
 )
 from publisher.http import RetryPolicy, with_retries
 from publisher.ledger import BatchClaims, Claim, DeliveryLedger, Row
-from publisher.model import Edition, Recipient
+from publisher.model import Edition, Recipient, SocialPost
 from publisher.plan import Plan, Step
 
 Progress = Callable[[int], None]
@@ -44,16 +44,22 @@ class Outcome:
     failed: int = 0
     error: str = ""
     destinations: list[str] = field(default_factory=list)
+    retracted: int = 0  # live posts deleted by `publish retract`, not posted again
+    skipped: bool = False  # left out by --only/--skip
+    refused: bool = False  # the ledger forbade it (exit 5), e.g. a thread under a single post
 
     @property
     def status(self) -> str:
         """A short word for the summary table."""
+        if self.skipped:
+            return "skipped"
         if self.error:
-            return "failed"
+            return "refused" if self.refused else "failed"
         parts = [
             f"{n} {word}"
             for n, word in (
                 (self.new, "new"), (self.already, "already sent"),
+                (self.retracted, "retracted"),
                 (self.uncertain, "uncertain"), (self.failed, "failed"),
             )
             if n
@@ -87,6 +93,7 @@ class Run:
     progress: Callable[[str, int], Progress] | None = None
     shared: SharedSend | None = None
     audience: int = 0  # how many recipients the send will reach, for the progress bar
+    resend: bool = False  # post again what `publish retract` deleted, under fresh keys
 
 
 def deliver(run: Run) -> list[Outcome]:
@@ -105,6 +112,8 @@ def deliver(run: Run) -> list[Outcome]:
                 send_thread(run, step, run.channels[step.channel], outcome)
         except DeliveryError as exc:
             outcome.error = exc.one_line()
+        except LedgerConflict as exc:  # this output only; the others go on
+            outcome.error, outcome.refused = exc.one_line(), True
         outcomes.append(outcome)
         run.ledger.heartbeat(run.plan.post)
     return outcomes
@@ -229,10 +238,22 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
     """Post a thread in order, each reply to the post before it; resume after the last sent."""
     posts = run.edition.social[step.output]
     rows = run.ledger.states(run.plan.edition, step.channel, list(step.items))
+    retractions = retracted_ids(run.ledger, run.plan.edition, step.channel)
+    gone = {item for item, row in rows.items()
+            if row.state == "sent" and row.provider_id in retractions.get(item, ())}
+    refuse_reshaping(step, posts, rows, gone)
+    if gone and not run.resend:
+        outcome.retracted = len(gone)
+        return  # retracted on purpose: posted again only with --resend
+    if gone and len(gone) < sum(1 for r in rows.values() if r.state == "sent"):
+        raise LedgerConflict(
+            "only part of this thread was retracted", where=step.output,
+            fix="finish it with `publish retract POST --network "
+                f"{network_of(step.output)}`, then --resend")
     root: Receipt | None = None
     parent: Receipt | None = None
     for post, item in zip(posts, step.items, strict=True):
-        row = rows.get(item)
+        row = None if item in gone else rows.get(item)
         if row is not None and row.state == "sent":
             receipt = Receipt(row.provider_id, row.url, row.extra)
             outcome.already += 1
@@ -242,7 +263,10 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
             outcome.uncertain += 1
             return  # a later post cannot reply to a post we are unsure exists
         else:
-            receipt = _send_post(run, step, channel, item, post, parent, root,
+            generation = len(retractions.get(item, ()))
+            key = row.batch if row is not None and row.batch else batch_key(
+                run.plan.edition, step.channel, [item], generation=generation)
+            receipt = _send_post(run, step, channel, item, post, parent, root, key=key,
                                  attempted_before=row is not None)
             outcome.new += 1
         outcome.destinations.append(receipt.url or receipt.provider_id)
@@ -250,13 +274,45 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
         parent = receipt
 
 
+def refuse_reshaping(step: Step, posts: Sequence[SocialPost], rows: Mapping[str, Row],
+                     gone: set[str]) -> None:
+    """Never reply 2/5…5/5 under a live single post that has no 1/5 (exit 5 for this network)."""
+    first = rows.get(step.items[0])
+    if len(posts) > 1 and first is not None and first.state == "sent" and \
+            step.items[0] not in gone and first.extra.get("of") == 1:
+        raise LedgerConflict(
+            "sent as a single post; retract it, then `--resend --thread`", where=step.output,
+            fix=f"publish retract POST --network {network_of(step.output)}")
+
+
+def retracted_ids(ledger: DeliveryLedger, edition: str, channel: str) -> dict[str, set[str]]:
+    """Per item, the provider ids `publish retract` deleted (or is deleting) on this channel.
+
+    Their number is the generation of the item's next key.
+    """
+    found: dict[str, set[str]] = {}
+    for action in ledger.actions("retract", edition=edition):
+        if action.channel == channel:
+            found.setdefault(action.item, set()).add(action.target)
+    return found
+
+
+def network_of(output: str) -> str:
+    """The channel name an output belongs to: `x-faq` posts are X posts."""
+    return output.split("-", 1)[0]
+
+
+def text_digest(text: str) -> str:
+    """A short fingerprint of a post's text, kept in the ledger to see later what changed."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _send_post(
-    run: Run, step: Step, channel: SocialChannel, item: str, post: Any,
-    parent: Receipt | None, root: Receipt | None, *, attempted_before: bool,
+    run: Run, step: Step, channel: SocialChannel, item: str, post: SocialPost,
+    parent: Receipt | None, root: Receipt | None, *, key: str, attempted_before: bool,
 ) -> Receipt:
-    """One post, framed by ledger writes."""
+    """One post, framed by ledger writes; the receipt keeps the text's shape and fingerprint."""
     ledger, edition = run.ledger, run.plan.edition
-    key = batch_key(edition, step.channel, [item])
     _prepare_media(run, step, channel, item, post, key)
     ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
     try:
@@ -270,13 +326,13 @@ def _send_post(
     except DeliveryError as exc:
         _record_failure(ledger, edition, step.channel, [item], exc)
         raise
-    sent = {item: (receipt.provider_id, receipt.url, receipt.extra)}
-    ledger.mark_sent(edition, step.channel, sent)
-    return receipt
+    extra = {**receipt.extra, "of": post.of, "text": text_digest(post.text)}
+    ledger.mark_sent(edition, step.channel, {item: (receipt.provider_id, receipt.url, extra)})
+    return Receipt(receipt.provider_id, receipt.url, extra)
 
 
 def _prepare_media(
-    run: Run, step: Step, channel: SocialChannel, item: str, post: Any, key: str
+    run: Run, step: Step, channel: SocialChannel, item: str, post: SocialPost, key: str
 ) -> None:
     """Read and upload the post's image before it is marked pending: a failure here is definite.
 
@@ -323,11 +379,18 @@ def _retrying(run: Run, channel: EmailChannel | SocialChannel, call: Callable[[]
     return with_retries(call, policy, sleep=run.sleep)
 
 
-def batch_key(edition: str, channel: str, members: Iterable[Recipient | str]) -> str:
-    """A key stable across retries: the same edition, channel and members give the same key."""
+def batch_key(edition: str, channel: str, members: Iterable[Recipient | str], *,
+              generation: int = 0) -> str:
+    """A key stable across retries: the same edition, channel and members give the same key.
+
+    generation counts retractions: a post sent again after `publish retract` gets a fresh
+    key (a new Idempotency-Key, a new Bluesky record key), never the deleted post's.
+    """
     digest = hashlib.sha256(f"{edition}\0{channel}".encode())
     for member in members:
         digest.update(b"\0" + (member if isinstance(member, str) else member.email).encode())
+    if generation:
+        digest.update(f"\0#{generation}".encode())
     return digest.hexdigest()[:32]
 
 

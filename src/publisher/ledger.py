@@ -49,6 +49,25 @@ CREATE TABLE IF NOT EXISTS locks (
 );
 """
 STALE_LOCK_SECONDS = 120.0
+# What the editor did to an edition besides delivering it: channels left out (`skip`), proofs,
+# and corrections of live posts (`edit`, `retract`). A table of its own, created on open, so an
+# older ledger upgrades by itself and `deliveries` keeps meaning "what an edition delivered".
+ACTIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS actions (
+    edition TEXT NOT NULL,
+    post TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    item TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('skip', 'proof', 'edit', 'retract')),
+    target TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'failed')),
+    error TEXT NOT NULL DEFAULT '',
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (edition, channel, item, kind, target)
+);
+CREATE INDEX IF NOT EXISTS actions_by_post ON actions (post, kind);
+"""
+ACTION_COLUMNS = "edition, post, channel, item, kind, target, state, error"
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,24 @@ class Row:
     extra: Mapping[str, Any]
     error: str
     attempts: int
+
+
+@dataclass(frozen=True)
+class Action:
+    """One recorded action: a channel left out, a proof, an edit or a retraction of a post.
+
+    target is what the action is about: the corrected edition for an edit, the provider id of
+    the deleted post for a retraction, the run for a proof.
+    """
+
+    edition: str
+    post: str
+    channel: str
+    item: str
+    kind: str
+    target: str
+    state: str
+    error: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +140,77 @@ class DeliveryLedger(Protocol):
         self, post: str, *, wait: float = 0.0, source: str = ""
     ) -> AbstractContextManager[None]: ...
     def heartbeat(self, post: str) -> None: ...
+    def mark_action(
+        self, edition: str, post: str, channel: str, item: str, kind: str, *,
+        target: str = "", state: str = "pending", error: str = "",
+    ) -> None: ...
+    def actions(
+        self, kind: str, *, post: str | None = None, edition: str | None = None
+    ) -> list[Action]: ...
+    def drop_actions(self, edition: str, kind: str, items: Iterable[str]) -> None: ...
+    def carry_over(self, post: str, source: str, target: str) -> None: ...
+
+
+class ActionLog:
+    """The `actions` table and the edition carry-over, shared by both backends.
+
+    A backend supplies `_write(sql, rows)` and `_read(sql, args)`; SQL uses `?` placeholders.
+    """
+
+    def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError  # pragma: no cover
+
+    def _read(self, sql: str, args: Sequence[Any]) -> list[Mapping[str, Any]]:
+        raise NotImplementedError  # pragma: no cover
+
+    def mark_action(
+        self, edition: str, post: str, channel: str, item: str, kind: str, *,
+        target: str = "", state: str = "pending", error: str = "",
+    ) -> None:
+        """Record (or move on) one action; pending before the provider call, done after."""
+        self._write(
+            f"INSERT INTO actions ({ACTION_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (edition, channel, item, kind, target) DO UPDATE SET"
+            " state=excluded.state, error=excluded.error, updated_at=excluded.updated_at",
+            [(edition, post, channel, item, kind, target, state, error, time.time())],
+        )
+
+    def actions(
+        self, kind: str, *, post: str | None = None, edition: str | None = None
+    ) -> list[Action]:
+        """Actions of one kind for a post or an edition, oldest first."""
+        sql, args = f"SELECT {ACTION_COLUMNS} FROM actions WHERE kind=?", [kind]
+        if post is not None:
+            sql, args = sql + " AND post=?", [*args, post]
+        if edition is not None:
+            sql, args = sql + " AND edition=?", [*args, edition]
+        return [Action(**dict(r)) for r in self._read(sql + " ORDER BY updated_at", args)]
+
+    def drop_actions(self, edition: str, kind: str, items: Iterable[str]) -> None:
+        """Forget actions that no longer hold (e.g. a skipped channel that has now been sent)."""
+        self._write("DELETE FROM actions WHERE edition=? AND kind=? AND item=?",
+                    [(edition, kind, item) for item in items])
+
+    def carry_over(self, post: str, source: str, target: str) -> None:
+        """Make `target` the post's current edition: it inherits what `source` delivered.
+
+        Used by `--update`: the corrected article was never sent, but everything the first
+        edition delivered (and retracted, and left out) stands for it.
+        """
+        self._write(
+            "INSERT INTO deliveries (edition, post, channel, item, batch, state, provider_id,"
+            " url, extra, error, attempts, updated_at) SELECT ?, post, channel, item, batch,"
+            " state, provider_id, url, extra, error, attempts, updated_at FROM deliveries"
+            " WHERE edition=? AND post=? ON CONFLICT (edition, channel, item) DO NOTHING",
+            [(target, source, post)],
+        )
+        self._write(
+            f"INSERT INTO actions ({ACTION_COLUMNS}, updated_at) SELECT ?, post, channel, item,"
+            " kind, target, state, error, updated_at FROM actions WHERE edition=? AND post=?"
+            " AND kind IN ('skip', 'retract')"
+            " ON CONFLICT (edition, channel, item, kind, target) DO NOTHING",
+            [(target, source, post)],
+        )
 
 
 @dataclass(frozen=True)
@@ -139,13 +247,13 @@ def open_ledger(target: str | Path) -> DeliveryLedger:
     return Ledger(Path(target))
 
 
-class Ledger:
+class Ledger(ActionLog):
     """The delivery record of one project, in one SQLite file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self.db = connect(path, SCHEMA)
+            self.db = connect(path, SCHEMA + ACTIONS_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(
                 f"cannot open the ledger ({exc})", where=str(path), fix="check the `ledger` path"
@@ -167,6 +275,15 @@ class Ledger:
             self.db.execute("ROLLBACK")
             raise
         self.db.execute("COMMIT")
+
+    def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement per row in one transaction."""
+        with self.transaction() as db:
+            db.executemany(sql, rows)
+
+    def _read(self, sql: str, args: Sequence[Any]) -> list[Mapping[str, Any]]:
+        """Rows of a query as mappings."""
+        return [dict(r) for r in self.db.execute(sql, args)]
 
     # -- editions --------------------------------------------------------------------------
 

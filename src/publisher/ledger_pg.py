@@ -23,8 +23,10 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from publisher.ledger import (
+    ACTIONS_SCHEMA,
     BUSY_FIX,
     STALE_LOCK_SECONDS,
+    ActionLog,
     ChannelTally,
     Claim,
     Row,
@@ -78,7 +80,7 @@ STALE_CLAIM_SECONDS = STALE_LOCK_SECONDS
 COLUMNS = "edition, post, channel, item, batch, state, provider_id, url, extra, error, attempts"
 
 
-class PgLedger:
+class PgLedger(ActionLog):
     """The delivery record in a PostgreSQL database (`ledger = "postgresql://…"`)."""
 
     def __init__(self, setting: str, *, stale_claim_seconds: float = STALE_CLAIM_SECONDS) -> None:
@@ -90,10 +92,20 @@ class PgLedger:
         with self.db.transaction():
             self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             self.db.execute(SCHEMA)
+            self.db.execute(ACTIONS_SCHEMA)
 
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
+
+    def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one statement per row in one transaction."""
+        with self.db.transaction(), self.db.cursor() as cursor:
+            cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def _read(self, sql: str, args: Sequence[Any]) -> list[Mapping[str, Any]]:
+        """Rows of a query as mappings."""
+        return list(self.db.execute(sql.replace("?", "%s"), args))
 
     # -- editions --------------------------------------------------------------------------
 

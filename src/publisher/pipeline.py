@@ -9,7 +9,7 @@ import importlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,16 @@ from publisher.edition import build_edition
 from publisher.errors import ConfigError, InputError, LedgerConflict
 from publisher.model import Article, Edition, Recipient
 from publisher.newsletter import load_templates
-from publisher.plan import OUTBOX, Plan, build_plan, email_route, social_route
+from publisher.plan import (
+    CHANNEL_NAMES,
+    FAQ_DIGEST,
+    OUTBOX,
+    Plan,
+    build_plan,
+    channel_name,
+    email_route,
+    social_route,
+)
 from publisher.source import parse_article, read_post
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
@@ -39,6 +48,7 @@ class Options:
     retry_pending: bool = False
     join: bool = False  # help a send in progress (PostgreSQL) instead of stopping
     strict: bool = False  # warnings stop the run (exit 2) before anything is sent
+    channels: frozenset[str] = frozenset(CHANNEL_NAMES)  # --only/--skip: what this run delivers
 
 
 @dataclass
@@ -160,25 +170,51 @@ def publish(
                 prepared.plan.post, prepared.plan.edition,
                 resend=options.resend, source=str(options.post),
             )
+            chosen = options.channels
             faq: list[Outcome] = []
             if lead:
+                remember_left_out(ledger, prepared.plan, chosen)
                 reader = next(sample_recipients(config))
                 write_artifacts(
-                    prepared.folder, prepared.edition, edition_json(prepared.edition, reader)
+                    prepared.folder, prepared.edition, edition_json(prepared.edition, reader),
+                    faq=FAQ_DIGEST in chosen,
                 )
-                faq = [record_faq_digest(ledger, prepared)]
+                faq = [record_faq_digest(ledger, prepared, skipped=FAQ_DIGEST not in chosen)]
+            kept = tuple(s for s in prepared.plan.steps if channel_name(s.output) in chosen)
             run = Run(
-                ledger=ledger, edition=prepared.edition, plan=prepared.plan,
-                channels=prepared.channels,
+                ledger=ledger, edition=prepared.edition,
+                plan=replace(prepared.plan, steps=kept), channels=prepared.channels,
                 recipients=recipients or (lambda: recipients_for(config)),
                 retry_pending=options.retry_pending, progress=progress,
                 shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
                 audience=audience_size(config) if progress and recipients is None else 0,
+                resend=options.resend,
             )
-            return [*faq, *deliver(run)]
+            return [*faq, *in_plan_order(prepared.plan, deliver(run), chosen)]
     finally:
         ledger.close()
         prepared.close()
+
+
+def remember_left_out(ledger: DeliveryLedger, plan: Plan, chosen: frozenset[str]) -> None:
+    """Record the channels --only/--skip left out, so status shows them and a later run sends them.
+
+    A channel this run delivers is no longer left out.
+    """
+    present = {channel_name(step.output) for step in plan.steps} | {FAQ_DIGEST}
+    for name in sorted(present - chosen):
+        ledger.mark_action(plan.edition, plan.post, "", name, "skip", state="done")
+    ledger.drop_actions(plan.edition, "skip", sorted(present & chosen))
+
+
+def in_plan_order(plan: Plan, delivered: list[Outcome], chosen: frozenset[str]) -> list[Outcome]:
+    """The run's outcomes in plan order, with a `skipped` line for each output left out."""
+    from publisher.deliver import Outcome
+
+    done = iter(delivered)
+    return [next(done) if channel_name(step.output) in chosen
+            else Outcome(step.output, step.channel, step.measure, skipped=True)
+            for step in plan.steps]
 
 
 def can_share(config: Config) -> bool:
@@ -258,13 +294,16 @@ def write_cross_digest(
     }
 
 
-def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared) -> Outcome:
+def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared, *, skipped: bool = False
+                      ) -> Outcome:
     """The FAQ digest lands in the outbox as files; the ledger says whether that is news."""
     from publisher.deliver import Outcome
 
     plan = prepared.plan
     outcome = Outcome("faq digest", OUTBOX, f"{len(prepared.edition.faq.items)} questions",
-                      destinations=[str(prepared.folder / "faq.md")])
+                      destinations=[str(prepared.folder / "faq.md")], skipped=skipped)
+    if skipped:
+        return outcome
     if ledger.get(plan.edition, OUTBOX, "faq") is not None:
         outcome.already = 1
         return outcome

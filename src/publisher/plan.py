@@ -6,10 +6,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from publisher.config import Config
+from publisher.errors import InputError
 from publisher.model import Edition
 
 OUTBOX = "outbox"
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail clips HTML bodies past about 102 KB
+# What --only/--skip and `publish retract --network` name: the newsletter, each network (with
+# its `<network>-faq` posts) and `faq`, the FAQ digest files.
+CHANNEL_NAMES = ("newsletter", "x", "bluesky", "mastodon", "threads", "linkedin", "faq")
+FAQ_DIGEST = "faq"
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,30 @@ class Plan:
     def channels(self) -> tuple[str, ...]:
         """Every distinct channel the plan uses, in order."""
         return tuple(dict.fromkeys(step.channel for step in self.steps))
+
+
+def channel_name(output: str) -> str:
+    """The --only/--skip name of a plan output: `x-faq` posts belong to `x`."""
+    return output.split("-", 1)[0]
+
+
+def parse_names(value: str, *, option: str) -> frozenset[str]:
+    """`newsletter,x` → {"newsletter", "x"}; an unknown name is an InputError naming the list."""
+    names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
+    unknown = sorted(names - set(CHANNEL_NAMES))
+    if unknown or not names:
+        raise InputError(
+            f"unknown channel {', '.join(unknown) or value!r}", where=option,
+            fix=f"use a comma-separated list of {', '.join(CHANNEL_NAMES)}")
+    return names
+
+
+def select_channels(only: str | None, skip: str | None) -> frozenset[str]:
+    """The channel names a run delivers, from --only and --skip (every name when neither)."""
+    chosen = parse_names(only, option="--only") if only else frozenset(CHANNEL_NAMES)
+    if skip:
+        chosen -= parse_names(skip, option="--skip")
+    return chosen
 
 
 def social_item(network: str, position: int) -> str:

@@ -87,17 +87,24 @@ def eml_name(email: str, *, first: bool) -> str:
     return "newsletter.eml" if first else f"newsletter-{email.replace('/', '_')}.eml"
 
 
-def write_artifacts(folder: Path, edition: Edition, edition_data: Mapping[str, Any]) -> list[Path]:
-    """Keep the edition's pure outputs beside the deliveries (rewritten identically each run)."""
-    faq = edition.faq
+def write_artifacts(folder: Path, edition: Edition, edition_data: Mapping[str, Any], *,
+                    faq: bool = True) -> list[Path]:
+    """Keep the edition's pure outputs beside the deliveries (rewritten identically each run).
+
+    faq=False (`--skip faq`) leaves the FAQ digest files out.
+    """
     files = {
         "edition.json": json.dumps(edition_data, ensure_ascii=False, indent=2) + "\n",
         "newsletter.html": edition_data["newsletter"]["html"],
         "newsletter.txt": edition_data["newsletter"]["text"],
-        "faq.md": faq.markdown,
-        "faq.html": faq.html,
-        "faq.jsonld": json.dumps(dict(faq.jsonld), ensure_ascii=False, indent=2) + "\n",
     }
+    if faq:
+        files.update({
+            "faq.md": edition.faq.markdown,
+            "faq.html": edition.faq.html,
+            "faq.jsonld": json.dumps(dict(edition.faq.jsonld), ensure_ascii=False, indent=2)
+            + "\n",
+        })
     written = []
     for name, content in files.items():
         write_atomic(folder / name, content.encode())
