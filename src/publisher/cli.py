@@ -129,7 +129,7 @@ def run_command(
         sys.stdout.write("\n")
     console = _console(stderr=as_json)
     for warning in prepared.edition.warnings:
-        _console(stderr=True).print(f"[yellow]warning:[/] {_escape(warning)}")
+        _console(stderr=True).print(f"[yellow]warning:[/] {_escape(_mask(warning))}")
     refuse_warnings(prepared, options)
     if dry_run:
         _print_plan(console, prepared)
@@ -203,7 +203,7 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
     console.print(table)
     for outcome in outcomes:
         if outcome.error:
-            _console(stderr=True).print(f"[red]error:[/] {_escape(outcome.error)}")
+            _console(stderr=True).print(f"[red]error:[/] {_escape(_mask(outcome.error))}")
     if any(o.output == "newsletter" and o.channel == "outbox" and o.new for o in outcomes):
         _print_reach(console, prepared, "wrote the sample newsletter.eml")
     uncertain = sum(o.uncertain for o in outcomes)
@@ -587,10 +587,9 @@ def main() -> None:
         code = app(args=args, prog_name="publish", standalone_mode=False)
     except PublisherError as exc:
         if debug:
-            raise
-        from publisher.secrets import mask
-
-        _console(stderr=True).print(f"[red]error:[/] {_escape(mask(exc.one_line()))}")
+            _print_traceback(exc)
+        else:
+            _console(stderr=True).print(f"[red]error:[/] {_escape(_mask(exc.one_line()))}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -599,10 +598,25 @@ def main() -> None:
             exc.show()
             sys.exit(exc.exit_code)
         if debug:
-            raise
-        _console(stderr=True).print(
-            f"[red]internal error:[/] {type(exc).__name__}: {_escape(str(exc))}"
-            " — rerun with --debug and report"
-        )
+            _print_traceback(exc)
+        else:
+            _console(stderr=True).print(
+                f"[red]internal error:[/] {type(exc).__name__}: {_escape(_mask(str(exc)))}"
+                " — rerun with --debug and report"
+            )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _mask(text: str) -> str:
+    """Text with every secret handed out so far hidden (secrets.py is light to import)."""
+    from publisher.secrets import mask
+
+    return mask(text)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    """--debug: the whole traceback, with secrets masked like every other line we print."""
+    import traceback
+
+    sys.stderr.write(_mask("".join(traceback.format_exception(exc))))

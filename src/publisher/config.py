@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -10,7 +11,10 @@ from typing import Any
 from publisher.errors import ConfigError
 
 CONFIG_NAME = "publisher.toml"
-SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey")
+SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "passwd", "passphrase",
+                "credential")
+SECRET_NAME_WORDS = frozenset({"key", "pass", "pwd"})  # as the last word: smtp_pass, not key_points
+URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # The networks posts are composed for; counting.LIMITS holds how each one counts.
 NETWORKS = ("x", "bluesky", "mastodon", "threads", "linkedin")
 
@@ -150,15 +154,59 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _reject_secrets(data: Mapping[str, Any], where: str, path: str = "") -> None:
-    """Secrets belong in the environment or keyring; refuse them in the file."""
-    for key, value in data.items():
-        dotted = f"{path}.{key}" if path else key
-        if isinstance(value, Mapping):
+def _reject_secrets(data: Any, where: str, path: str = "") -> None:
+    """Secrets belong in the environment or keyring; refuse them in the file.
+
+    Tables, arrays of tables and inline tables are searched alike. A key is refused when its name
+    says it holds a secret; a string value when it is a URL carrying credentials.
+    """
+    items = data.items() if isinstance(data, Mapping) else (
+        (f"[{n}]", v) for n, v in enumerate(data))
+    for key, value in items:
+        dotted = f"{path}.{key}" if path and not key.startswith("[") else f"{path}{key}"
+        if isinstance(value, Mapping | list):
             _reject_secrets(value, where, dotted)
-        elif any(word in key.lower() for word in SECRET_WORDS) and not key.endswith("_env"):
-            raise ConfigError(
-                f"{dotted} looks like a secret",
-                where=where or CONFIG_NAME,
-                fix="remove it and set it in the environment or with `publish keys set`",
-            )
+            continue
+        if isinstance(data, Mapping) and is_secret_name(key):
+            problem = f"{dotted} looks like a secret"
+        elif isinstance(value, str) and (found := credentials_in_url(value)):
+            problem = f"{dotted} carries {found} in its URL"
+        else:
+            continue
+        raise ConfigError(
+            problem,
+            where=where or CONFIG_NAME,
+            fix="remove it and set it in the environment or with `publish keys set`"
+                " (a key ending in _env names the variable that holds it)",
+        )
+
+
+def is_secret_name(key: str) -> bool:
+    """Whether a config key (or URL query parameter) names a secret; `…_env` names a variable."""
+    lowered = key.lower()
+    if lowered.endswith("_env"):
+        return False
+    words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower())
+    return any(word in lowered for word in SECRET_WORDS) or words[-1] in SECRET_NAME_WORDS
+
+
+def credentials_in_url(value: str) -> str:
+    """What secret a URL or database setting carries (userinfo, a password, a query key), or ""."""
+    from publisher.pgurl import URL_SCHEMES, is_database_url, passwords_in
+
+    if is_database_url(value) and not value.startswith("secret:"):
+        return "a password" if passwords_in(value) else ""  # a database user is no secret
+    if not URL_SCHEME.match(value):
+        return ""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(value)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return ""
+    if password or (user and not value.startswith(URL_SCHEMES)):
+        return "a user name or password"
+    secret_params = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True)
+                     if is_secret_name(k)]
+    return f"a ?{secret_params[0]}= parameter" if secret_params else ""

@@ -16,13 +16,14 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
-from publisher.secrets import mask
+from publisher.secrets import mask, masked_excerpt
 
 if TYPE_CHECKING:
     import requests
 
 T = TypeVar("T")
 USER_AGENT = "publisher/0.1 (+https://github.com/publisher-dev/publisher)"
+REPLY_CHARS = 300  # how much of a provider's error reply a message quotes
 
 
 @dataclass
@@ -51,11 +52,13 @@ class HttpClient:
             response = self.session.request(method, url, headers=headers, **kwargs)
         except requests.Timeout as exc:
             raise TransientDeliveryError(
-                f"{method} {path} timed out", where=self.channel, maybe_delivered=True
+                f"{method} {without_query(path)} timed out", where=self.channel,
+                maybe_delivered=True,
             ) from exc
         except requests.ConnectionError as exc:
             raise TransientDeliveryError(
-                f"{method} {path}: connection failed", where=self.channel, maybe_delivered=True
+                f"{method} {without_query(path)}: connection failed", where=self.channel,
+                maybe_delivered=True,
             ) from exc
         if response.status_code not in ok:
             raise status_error(self.channel, response)
@@ -69,14 +72,20 @@ class HttpClient:
 
 def status_error(channel: str, response: requests.Response) -> Exception:
     """The delivery error an unexpected HTTP status stands for."""
-    detail = mask(response.text[:300].strip().replace("\n", " "))
-    problem = f"HTTP {response.status_code} from {response.request.method} {response.url}: {detail}"
+    detail = masked_excerpt(response.text, REPLY_CHARS)  # mask first, then cut
+    problem = (f"HTTP {response.status_code} from {response.request.method} "
+               f"{without_query(response.url)}: {detail}")
     if response.status_code == 429 or response.status_code >= 500:
         return TransientDeliveryError(
             problem, where=channel, retry_after=retry_after(response.headers)
         )
     fix = "check the credentials" if response.status_code in (401, 403) else "see the reply above"
     return PermanentDeliveryError(problem, where=channel, fix=fix)
+
+
+def without_query(url: str) -> str:
+    """The URL without query or fragment, which may carry a key (`?api_key=…`): safe to show."""
+    return mask(url.split("?", 1)[0].split("#", 1)[0])
 
 
 def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from publisher.errors import ConfigError, LedgerConflict
-from publisher.pgurl import is_database_url
+from publisher.pgurl import check_setting, is_database_url
+from publisher.secrets import mask
 from publisher.sqlite import connect
 
 SCHEMA = """
@@ -241,6 +242,7 @@ class BatchClaims(Protocol):
 def open_ledger(target: str | Path) -> DeliveryLedger:
     """The ledger a setting names: a SQLite file path, or a postgresql:// URL."""
     if is_database_url(target):
+        check_setting(str(target), key="ledger")
         from publisher.ledger_pg import PgLedger
 
         return PgLedger(str(target))
@@ -372,7 +374,7 @@ class Ledger(ActionLog):
             db.executemany(
                 "UPDATE deliveries SET state='failed', error=?, updated_at=?"
                 " WHERE edition=? AND channel=? AND item=?",
-                [(why, now, edition, channel, item) for item, why in reasons.items()],
+                [(mask(why), now, edition, channel, item) for item, why in reasons.items()],
             )
 
     def tally(self, edition: str) -> list[ChannelTally]:

@@ -36,6 +36,7 @@ from publisher.ledger import (
     wait_for_lock,
 )
 from publisher.pgurl import connect
+from publisher.secrets import mask
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -190,7 +191,7 @@ class PgLedger(ActionLog):
             cursor.executemany(
                 "UPDATE deliveries SET state='failed', error=%s, updated_at=%s"
                 " WHERE edition=%s AND channel=%s AND item=%s",
-                [(why, now, edition, channel, item) for item, why in reasons.items()],
+                [(mask(why), now, edition, channel, item) for item, why in reasons.items()],
             )
 
     def tally(self, edition: str) -> list[ChannelTally]:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from publisher.pgurl import connect
+from publisher.pgurl import check_setting, connect
 from publisher.subscribers import Cursor, SubscriberStore
 
 PG_BASE = """
@@ -36,6 +36,7 @@ def open_store(target: str | Path) -> SubscriberStore:
     from publisher.pgurl import is_database_url
 
     if is_database_url(target):
+        check_setting(str(target), key="subscribers")
         return PgSubscriberStore(str(target))
     return SubscriberStore(Path(target))
 

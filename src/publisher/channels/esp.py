@@ -14,9 +14,10 @@ from typing import Any
 from publisher import placeholders
 from publisher.config import Site
 from publisher.errors import ConfigError
+from publisher.http import REPLY_CHARS
 from publisher.message import ONE_CLICK, list_id_value, list_unsubscribe_value
 from publisher.model import Newsletter, Recipient
-from publisher.secrets import get_secret
+from publisher.secrets import get_secret, masked_excerpt
 
 KNOWN_SETTINGS = frozenset({
     "base_url", "batch_size", "timeout", "list_id", "api_key_env", "message_stream",
@@ -95,8 +96,8 @@ def error_detail(body: Any, *keys: str) -> str:
         if isinstance(body.get("errors"), list) and body["errors"]:
             first = body["errors"][0]
             if isinstance(first, dict):
-                return str(first.get("message", first))
+                return masked_excerpt(str(first.get("message", first)), REPLY_CHARS)
         for key in keys:
             if body.get(key):
-                return str(body[key])
-    return str(body)[:200]
+                return masked_excerpt(str(body[key]), REPLY_CHARS)
+    return masked_excerpt(str(body), REPLY_CHARS)

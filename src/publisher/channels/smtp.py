@@ -11,6 +11,7 @@ Failing before anything was sent raises a delivery error so the shared loop can 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import smtplib
@@ -29,7 +30,7 @@ from publisher.config import Site
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.message import MessageBuilder
 from publisher.model import Recipient
-from publisher.secrets import get_secret, mask
+from publisher.secrets import get_secret, mask, remember
 
 NAME = "smtp"
 SECRETS = ("SMTP_PASSWORD",)
@@ -319,6 +320,12 @@ def _text(reply: bytes | str) -> str:
     return mask(" ".join(text.split()))
 
 
+def remember_login(user: str, password: str) -> None:
+    """Mask the exact AUTH strings a server may echo: PLAIN (RFC 4616) and LOGIN's password."""
+    remember(base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii"))
+    remember(base64.b64encode(password.encode()).decode("ascii"))
+
+
 def _close_quietly(smtp: smtplib.SMTP | None) -> None:
     """Drop a half-open session."""
     if smtp is not None:
@@ -341,6 +348,7 @@ def from_config(settings: Mapping[str, Any], site: Site) -> SmtpChannel:
     if user:
         password = get_secret(str(settings.get("password_env", SECRETS[0])),
                               purpose=f"SMTP login as {user}")
+        remember_login(user, password)
     smtp = SmtpSettings(
         host=str(settings.get("host", "localhost")),
         port=int(settings.get("port", SECURITY_PORTS[security])),
