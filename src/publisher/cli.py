@@ -111,6 +111,9 @@ def run_command(
     skip: Annotated[str | None, typer.Option(
         "--skip", metavar="NAMES", help="Leave these out this time (a later run sends them).")
     ] = None,
+    proof: Annotated[list[str] | None, typer.Option(
+        "--proof", metavar="ADDRESS",
+        help="Send only the newsletter, marked [PROOF], to this address (repeatable).")] = None,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.edition import edition_json
@@ -118,9 +121,11 @@ def run_command(
     from publisher.plan import select_channels
 
     chosen = select_channels(only, skip)
+    proofs = _proof_addresses(proof or [], only=only, skip=skip, dry_run=dry_run, resend=resend,
+                              join=join, retry_pending=retry_pending, write_back=write_back)
     settings = _config(config)
     options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join,
-                      strict=strict, channels=chosen)
+                      strict=strict, channels=chosen, proof=proofs)
     prepared = prepare(options, settings)
     if as_json:
         reader = next(sample_recipients(settings))
@@ -134,6 +139,13 @@ def run_command(
     if dry_run:
         _print_plan(console, prepared)
         return
+    if proofs:
+        from publisher.pipeline import send_proofs
+
+        outcomes = [send_proofs(prepared, settings, proofs)]
+        _print_outcomes(console, prepared, outcomes)
+        _exit_for(outcomes)
+        return
     outcomes = publish(prepared, settings, options, progress=_progress_factory())
     _print_outcomes(console, prepared, outcomes)
     if write_back:
@@ -142,6 +154,24 @@ def run_command(
         if syndicate(post, outcomes):
             console.print(f"wrote syndication links into {post}")
     _exit_for(outcomes)
+
+
+def _proof_addresses(given: list[str], **others: Any) -> tuple[str, ...]:
+    """The --proof addresses, validated; a proof goes alone, so other send options are refused."""
+    if not given:
+        return ()
+    from publisher.errors import InputError
+    from publisher.subscribers import normalize_email
+
+    clash = [name for name, value in others.items() if value]
+    if clash:
+        flag = "--" + clash[0].replace("_", "-")
+        raise InputError(f"--proof cannot be combined with {flag}", where="--proof",
+                         fix="send the proof alone, then run the real send")
+    try:
+        return tuple(dict.fromkeys(normalize_email(address) for address in given))
+    except InputError as exc:
+        raise InputError(exc.problem, where="--proof", fix="pass a valid address") from exc
 
 
 def _exit_for(outcomes: list[Outcome]) -> None:

@@ -49,6 +49,7 @@ class Options:
     join: bool = False  # help a send in progress (PostgreSQL) instead of stopping
     strict: bool = False  # warnings stop the run (exit 2) before anything is sent
     channels: frozenset[str] = frozenset(CHANNEL_NAMES)  # --only/--skip: what this run delivers
+    proof: tuple[str, ...] = ()  # --proof: send only the newsletter, to these addresses
 
 
 @dataclass
@@ -81,7 +82,8 @@ def prepare(options: Options, config: Config) -> Prepared:
     channels: dict[str, Any] = {}
     hints: dict[str, Mapping[str, int]] = {}
     if not options.dry_run:
-        channels, hints = open_channels(config)
+        wanted = [email_route(config)] if options.proof else None  # a proof needs only email
+        channels, hints = open_channels(config, wanted)
     edition = build_edition(article, config, templates, thread=options.thread, hints=hints,
                             missing_image=missing_image(article))
     plan = build_plan(edition, config)
@@ -194,6 +196,102 @@ def publish(
     finally:
         ledger.close()
         prepared.close()
+
+
+PROOF_PREFIX = "[PROOF] "
+
+
+def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) -> Outcome:
+    """--proof: the newsletter, exactly as a subscriber gets it, to these addresses only.
+
+    The subject is marked [PROOF]; each copy is personalised for its address (a subscriber's
+    name when the address is on the list). The ledger logs it as a proof, never as a delivery
+    of the edition, so the real send stays possible afterwards; social posts are never proofed.
+    """
+    import secrets
+
+    from publisher.channels import EmailBatch
+    from publisher.deliver import Outcome
+    from publisher.errors import DeliveryError
+    from publisher.http import RetryPolicy, with_retries
+    from publisher.ledger import open_ledger
+
+    route = email_route(config)
+    channel = prepared.channels[route]
+    news = prepared.edition.newsletter
+    batch = EmailBatch(
+        key=f"proof-{secrets.token_hex(12)}",  # every proof is new: never an idempotent replay
+        newsletter=replace(news, subject=PROOF_PREFIX + news.subject),
+        recipients=tuple(proof_recipients(config, addresses)),
+        lang=prepared.edition.article.lang, proof=True,
+    )
+    outcome = Outcome("newsletter (proof)", route, prepared.plan.steps[0].measure)
+    ledger = open_ledger(config.ledger)
+    plan = prepared.plan
+    try:
+        try:
+            policy = RetryPolicy(retry_uncertain=channel.idempotent)
+            result = with_retries(lambda: channel.send_batch(batch), policy)
+        except DeliveryError as exc:
+            outcome.error = exc.one_line()
+            for address in addresses:
+                ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+                                   target=batch.key, state="failed", error=outcome.error)
+            return outcome
+        for address, where in result.accepted.items():
+            ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+                               target=batch.key, state="done")
+            outcome.destinations.append(where)
+        for address, why in result.rejected.items():
+            ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+                               target=batch.key, state="failed", error=why)
+        outcome.new, outcome.failed = len(result.accepted), len(result.rejected)
+        if result.rejected:
+            outcome.error = "; ".join(f"{a}: {why}" for a, why in result.rejected.items())
+        return outcome
+    finally:
+        ledger.close()
+        prepared.close()
+
+
+def proof_recipients(config: Config, addresses: tuple[str, ...]) -> Iterator[Recipient]:
+    """Each proof address as a subscriber would be addressed: name and signed unsubscribe link."""
+    if email_route(config) == OUTBOX:
+        sample = next(sample_recipients(config))
+        for address in addresses:
+            yield replace(sample, email=address, name=_subscriber_name(config, address))
+        return
+    from publisher.tokens import unsubscribe_base, unsubscribe_mailto, unsubscribe_secret
+    from publisher.tokens import unsubscribe_url as signed_url
+
+    secret = unsubscribe_secret()
+    for address in addresses:
+        yield Recipient(
+            email=address, name=_subscriber_name(config, address),
+            unsubscribe_url=signed_url(unsubscribe_base(config.site), address, secret),
+            unsubscribe_mailto=unsubscribe_mailto(config.site, address, secret),
+        )
+
+
+def _subscriber_name(config: Config, address: str) -> str:
+    """The name the list has for this address ('' when it is not on the list)."""
+    if not _has_subscriber_list(config.subscribers):
+        return ""
+    from publisher.subscribers_pg import open_store
+
+    store = open_store(config.subscribers)
+    try:
+        found = store.get(address)
+    finally:
+        store.close()
+    return found.name if found is not None else ""
+
+
+def _has_subscriber_list(target: str | Path) -> bool:
+    """Whether a subscriber list exists to look names up in (no file is created for a proof)."""
+    from publisher.pgurl import is_database_url
+
+    return is_database_url(target) or Path(target).is_file()
 
 
 def remember_left_out(ledger: DeliveryLedger, plan: Plan, chosen: frozenset[str]) -> None:
@@ -327,8 +425,12 @@ def syndicate(post: Path, outcomes: list[Outcome]) -> bool:
     return write_back(post, urls) if urls else False
 
 
-def open_channels(config: Config) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
-    """Build and preflight every live channel first, so one bad channel fails before any sends."""
+def open_channels(config: Config, names: list[str] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
+    """Build and preflight every live channel first, so one bad channel fails before any sends.
+
+    names limits this to some channels (a proof opens only the email transport).
+    """
     from publisher.http import with_retries
 
     channels: dict[str, Any] = {}
@@ -339,6 +441,8 @@ def open_channels(config: Config) -> tuple[dict[str, Any], dict[str, Mapping[str
         unsubscribe_secret()
     try:
         for name in live_channel_names(config):
+            if names is not None and name not in names:
+                continue
             channels[name] = channel_from_config(name, config)
             hints[name] = with_retries(channels[name].preflight) or {}
     except BaseException:

@@ -34,6 +34,7 @@ class EmailBatch:
     newsletter: Newsletter
     recipients: tuple[Recipient, ...]
     lang: str = "en"
+    proof: bool = False  # a --proof copy: the outbox names it proof-<address>.eml
 
 
 @dataclass(frozen=True)

@@ -59,7 +59,8 @@ class Outbox:
         for recipient in batch.recipients:
             message_id = make_msgid(idstring=batch.key[:16], domain=domain)
             data = builder.build(recipient, date=datetime.now(UTC), message_id=message_id)
-            path = self.folder / eml_name(recipient.email, first=not accepted)
+            path = self.folder / (proof_name(recipient.email) if batch.proof
+                                  else eml_name(recipient.email, first=not accepted))
             write_atomic(path, data)
             accepted[recipient.email] = str(path)
         return BatchResult(accepted=accepted)
@@ -85,6 +86,11 @@ class Outbox:
 def eml_name(email: str, *, first: bool) -> str:
     """newsletter.eml for the first recipient, newsletter-<address>.eml for the rest."""
     return "newsletter.eml" if first else f"newsletter-{email.replace('/', '_')}.eml"
+
+
+def proof_name(email: str) -> str:
+    """proof-<address>.eml: a --proof copy, beside (never instead of) the edition's files."""
+    return f"proof-{email.replace('/', '_')}.eml"
 
 
 def write_artifacts(folder: Path, edition: Edition, edition_data: Mapping[str, Any], *,
