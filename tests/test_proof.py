@@ -1,4 +1,4 @@
-"""`publish POST --proof ADDRESS` through the real CLI: the newsletter alone, marked, never counted."""
+"""`publish POST --proof ADDRESS` through the CLI: the newsletter alone, marked, never counted."""
 
 from __future__ import annotations
 
