@@ -219,3 +219,71 @@ def test_faq_headings_by_meaning_and_a_warning_when_they_hold_no_pair(heading: s
     assert any(f"{heading!r} looks like an FAQ" in w for w in art.warnings)
     # The editor's text under it is not lost: it is sent as an ordinary section.
     assert [s.role for s in art.sections] == ["body"]
+
+
+def test_lint_repeats_the_faq_warning() -> None:
+    from publisher.lint import lint_newsletter
+    from publisher.newsletter import load_templates, render_newsletter
+
+    text = "---\ntitle: T\n---\nLead sentence here.\n\n## Your questions, answered\n\nNone yet.\n"
+    art = parse_article(text, source="t.md")
+    news = render_newsletter(art, build_digest(art, Config().faq), Config(), load_templates(None))
+    found = [f for f in lint_newsletter(news, art, Config()) if f.code == "post"]
+    assert [f.level for f in found] == ["warning"]
+    assert "'Your questions, answered' looks like an FAQ" in found[0].message
+
+
+# --- 4. short answers -----------------------------------------------------------------------
+
+
+def faq_posts(article: Article, networks: tuple[str, ...]) -> dict[str, list[str]]:
+    """The FAQ posts per network, as text."""
+    from publisher.social import compose_faq_posts
+
+    digest = build_digest(article, Config().faq)
+    composed = compose_faq_posts(article, digest, SocialSettings(networks=networks))
+    return {n: [p.text for p in ps] for n, ps in composed.items()}
+
+
+def test_a_qualifying_sentence_is_never_dropped_from_a_short_answer() -> None:
+    from publisher.condense import short_answer
+
+    art = load("minato-bus-cashless.md")
+    answer = art.faq[0].answer
+    short = short_answer(answer, 80, lang="ja")
+    assert short.endswith("ただし、古い機種では読み取れないことがあります。")
+    # The condition goes with the first sentence; with no room for both, nothing is shortened.
+    condition = "ただし、古い機種では読み取れないことがあります。"
+    assert short_answer(answer, 30, lang="ja") == "ありません。" + condition
+    assert short_answer(answer, 20, lang="ja") == short
+    conditional = "Yes. It is free. Unless you come after 9 p.m., then it costs $2."
+    assert short_answer(conditional, 60) == "Yes. Unless you come after 9 p.m., then it costs $2."
+    assert short_answer(conditional, 30) == conditional
+    assert short_answer("Yes. Entry is free all week. Bring a bag.", 60) == (
+        "Yes. Entry is free all week."
+    )
+
+
+def test_where_a_network_has_room_the_whole_answer_goes() -> None:
+    art = load("minato-bus-cashless.md")
+    for network, texts in faq_posts(art, ("bluesky", "mastodon", "x")).items():
+        assert "ただし、古い機種では読み取れないことがあります。" in texts[0], network
+    long = replace(art, faq=(replace(art.faq[0], answer=art.faq[0].answer + "詳しい対応機種は"
+                                     "交通局の窓口で案内しています。" * 3),))
+    first = faq_posts(long, ("mastodon",))["mastodon"][0]
+    assert "窓口で案内しています。詳しい" in first  # Mastodon's 500 take it whole
+    for text in faq_posts(long, ("bluesky",))["bluesky"]:
+        assert "ただし" in text or "A." not in text  # the condition stays, or no answer at all
+
+
+def test_links_in_answers_stay_links() -> None:
+    from publisher.social import bluesky_facets
+
+    art = load("harbor-ferry-fares.md")
+    texts = faq_posts(art, ("x", "bluesky"))
+    for text in (texts["x"][2], texts["bluesky"][2]):
+        assert "repair form (https://example.org/transit/repairs)" in text
+    links = [f.value for f in bluesky_facets(texts["bluesky"][2]) if f.kind == "link"]
+    assert "https://example.org/transit/repairs" in links
+    digest = build_digest(art, Config().faq)
+    assert "(https://example.org/transit/repairs)" in digest.short_answers[2]

@@ -326,7 +326,8 @@ def test_faq_posts_one_question_each_with_link() -> None:
 
 
 def test_faq_post_answer_is_shortened_to_fit() -> None:
-    digest = replace(DIGEST, short_answers=(LONG_JA, LONG_JA, LONG_JA))
+    items = tuple(replace(i, answer=LONG_JA) for i in DIGEST.items)
+    digest = replace(DIGEST, items=items, short_answers=(LONG_JA, LONG_JA, LONG_JA))
     posts = compose_faq_posts(article(), digest, social_settings(networks=("x",)))["x"]
     assert all(p.length <= 280 and "…" in p.text for p in posts)
 

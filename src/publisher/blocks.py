@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from urllib.parse import urljoin
 
 from markdown_it.token import Token
 
@@ -229,9 +230,14 @@ def _role_by_meaning(part: str) -> SectionRole:
     return "body"
 
 
-def inline_plain_text(children: Sequence[Token] | None) -> str:
-    """Visible text of an inline token's children: no markup, line breaks kept as newlines."""
+def inline_plain_text(children: Sequence[Token] | None, *, links: str | None = None) -> str:
+    """Visible text of an inline token's children: no markup, line breaks kept as newlines.
+
+    With `links` (a base URL, "" for none) a link keeps its target after its label, as
+    "label (https://…)", so plain text such as a social post still leads where it did.
+    """
     out: list[str] = []
+    opened: list[tuple[str, int]] = []
     for child in children or ():
         if child.type == "text":
             out.append(defuse_unsafe_links(child.content))
@@ -243,7 +249,22 @@ def inline_plain_text(children: Sequence[Token] | None) -> str:
             out.append(SOFT_BREAK)
         elif child.type == "image":
             out.append(inline_plain_text(child.children) or child.content)
+        elif links is not None and child.type == "link_open":
+            opened.append((urljoin(links, str(child.attrGet("href") or "")), len(out)))
+        elif links is not None and child.type == "link_close" and opened:
+            href, start = opened.pop()
+            label = "".join(out[start:]).strip()
+            if href and label not in (href, href.removeprefix("mailto:")):
+                out.append(_link_target(label, href))
     return _join_soft_breaks("".join(out))
+
+
+def _link_target(label: str, href: str) -> str:
+    """What follows a link's label in plain text: " (URL)", or " URL " between CJK words,
+    where parentheses and a glued word would end up inside the URL a network detects."""
+    if not label:
+        return href
+    return f" {href} " if _is_cjk(label[-1]) else f" ({href})"
 
 
 SOFT_BREAK = "\x00"
@@ -256,12 +277,15 @@ def _join_soft_breaks(text: str) -> str:
     return CJK_AROUND_BREAK.sub("", text).replace(SOFT_BREAK, " ")
 
 
-def markdown_plain_text(markdown_text: str) -> list[str]:
-    """Visible text of each paragraph, list item and heading of a Markdown snippet, in order."""
+def markdown_plain_text(markdown_text: str, *, links: str | None = None) -> list[str]:
+    """Visible text of each paragraph, list item and heading of a Markdown snippet, in order.
+
+    `links` as in `inline_plain_text`: None drops link targets, a base URL keeps them.
+    """
     texts: list[str] = []
     for token in parse_tokens(markdown_text):
         if token.type == "inline":
-            text = inline_plain_text(token.children).strip()
+            text = inline_plain_text(token.children, links=links).strip()
         elif token.type == "html_block":
             text = html_text(token.content).strip()
         elif token.type in {"fence", "code_block"}:

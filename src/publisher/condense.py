@@ -7,6 +7,7 @@ kept when they fit; only a first sentence longer than the limit is cut, at a phr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 
 import budoux
@@ -16,6 +17,12 @@ from publisher.blocks import join_lines, markdown_plain_text
 from publisher.sentences import split_sentences
 
 ELLIPSIS = "…"
+# Openings of a sentence that narrows or conditions the answer: dropping it changes the meaning.
+QUALIFIER = regex.compile(
+    r"(?:ただし|但し|なお|尚、|※|もっとも|例外|ですが|しかし|ただ、|一部の|場合によって"
+    r"|(?i:however|unless|only if|only when|except|but\b|note that|although|though\b"
+    r"|that said|provided|as long as|if not|not if|keep in mind|be aware))"
+)
 MAX_SENTENCES = 2
 GRAPHEME = regex.compile(r"\X")
 CJK = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}]")
@@ -28,21 +35,53 @@ def grapheme_length(text: str) -> int:
     return len(GRAPHEME.findall(text))
 
 
-def short_answer(answer_markdown: str, limit: int, *, lang: str = "en") -> str:
-    """Plain text of the answer's first sentence or two, within `limit` graphemes."""
-    text = " ".join(join_lines(p.split("\n")) for p in markdown_plain_text(answer_markdown))
-    sentences = split_sentences(text)
+def short_answer(
+    answer_markdown: str, limit: int, *, lang: str = "en", base_url: str = ""
+) -> str:
+    """Plain text of the answer's first sentence or two within `limit` graphemes, links kept.
+
+    A sentence that qualifies the answer (`qualifies`) is never dropped: it stays with the
+    first sentence, and when the two do not fit together the answer is not shortened at all.
+    """
+    sentences = answer_sentences(answer_markdown, base_url=base_url)
     if not sentences:
         return ""
-    kept = sentences[0]
+    must = [0, *(i for i in range(1, len(sentences)) if qualifies(sentences[i]))]
+    kept = _join_all(sentences[i] for i in must)
     if grapheme_length(kept) > limit:
-        return _cut_at_phrase(kept, limit, lang)
-    for sentence in sentences[1:MAX_SENTENCES]:
-        joined = _join_sentences(kept, sentence)
-        if grapheme_length(joined) > limit:
+        if len(must) == 1:
+            return _cut_at_phrase(kept, limit, lang)
+        return _join_all(sentences)  # shortening would drop what changes the meaning
+    chosen, optional = list(must), MAX_SENTENCES - 1
+    for i in range(1, len(sentences)):
+        if i in must:
+            continue
+        if not optional:
             break
-        kept = joined
-    return kept
+        trial = sorted([*chosen, i])
+        if grapheme_length(_join_all(sentences[j] for j in trial)) > limit:
+            break
+        chosen, optional = trial, optional - 1
+    return _join_all(sentences[i] for i in chosen)
+
+
+def answer_sentences(answer_markdown: str, *, base_url: str = "") -> list[str]:
+    """The answer's sentences as plain text, each link as "label (URL)"."""
+    paragraphs = markdown_plain_text(answer_markdown, links=base_url)
+    return split_sentences(" ".join(join_lines(p.split("\n")) for p in paragraphs))
+
+
+def qualifies(sentence: str) -> bool:
+    """A sentence that limits what came before (ただし, なお, However, Unless, Only if)."""
+    return QUALIFIER.match(sentence.strip()) is not None
+
+
+def _join_all(sentences: Iterable[str]) -> str:
+    """Sentences joined as prose."""
+    out = ""
+    for sentence in sentences:
+        out = _join_sentences(out, sentence) if out else sentence
+    return out
 
 
 def fit_sentences(sentences: list[str], limit: int, *, lang: str = "en") -> str:

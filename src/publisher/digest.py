@@ -135,7 +135,9 @@ def _merged_groups(articles: Sequence[Article], settings: FaqSettings) -> tuple[
                     )
                 continue
             first_seen[key] = (len(grouped) - 1, len(entries))
-            short = short_answer(item.answer, settings.short_answer_chars, lang=article.lang)
+            short = short_answer(
+                item.answer, settings.short_answer_chars, lang=article.lang, base_url=article.url
+            )
             entries.append(DigestEntry(item, short))
     return tuple(
         DigestGroup(a.title, a.url, a.slug, a.date, tuple(entries))

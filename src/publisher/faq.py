@@ -138,7 +138,9 @@ def build_digest(article: Article, settings: FaqSettings) -> FaqDigest:
     if not items:
         return FaqDigest(items=(), short_answers=(), jsonld={}, markdown="", html="")
     limit = settings.short_answer_chars
-    shorts = tuple(short_answer(i.answer, limit, lang=article.lang) for i in items)
+    shorts = tuple(
+        short_answer(i.answer, limit, lang=article.lang, base_url=article.url) for i in items
+    )
     return FaqDigest(
         items=items,
         short_answers=shorts,

@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any, Literal
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from publisher.condense import answer_sentences, qualifies
 from publisher.config import SocialSettings
 from publisher.counting import LIMITS, Measurement, find_urls, measure
 from publisher.errors import InputError
@@ -113,8 +114,8 @@ def compose_faq_posts(
         link = tracked_link(article.url, settings.utm.get(network, {}))
         tags = hashtags(article.tags, network, limit=settings.hashtags)
         texts = [
-            _with_tail(target.fits, _qa_body(question, answer, lang=article.lang), link, tags)
-            for question, answer in pairs
+            _with_tail(target.fits, _qa_body(pair, lang=article.lang), link, tags)
+            for pair in pairs
         ]
         texts = [t for t in texts if t.strip()]
         posts[network] = _finish(article, target, texts, link) if texts else ()
@@ -244,8 +245,8 @@ def _thread_texts(
         pieces = [_thread_lead(article, target, fits)]
         pieces.extend(_key_point_posts(article, fits, pieces[0]))
         pieces.extend(
-            _with_tail(fits, _qa_body(q, a, lang=article.lang), "", [])
-            for q, a in _faq_pairs(article, digest)[:MAX_FAQ_HIGHLIGHTS]
+            _with_tail(fits, _qa_body(pair, lang=article.lang), "", [])
+            for pair in _faq_pairs(article, digest)[:MAX_FAQ_HIGHLIGHTS]
         )
         if link:
             pieces.append(_link_post(article, fits, link, tags))
@@ -311,30 +312,40 @@ def _link_post(article: Article, fits: Fits, link: str, tags: list[str]) -> str:
 # --- FAQ ------------------------------------------------------------------------------------
 
 
-def _faq_pairs(article: Article, digest: FaqDigest) -> list[tuple[str, str]]:
-    """(question, short answer) as plain text, from the digest or the article's own FAQ."""
-    if digest.items:
-        answers = list(digest.short_answers) + [""] * len(digest.items)
-        return [
-            (_plain(item.question), _plain(answers[i] or _first_sentence(item.answer)))
-            for i, item in enumerate(digest.items)
-        ]
-    return [(_plain(i.question), _first_sentence(i.answer)) for i in article.faq]
+@dataclass(frozen=True)
+class Answered:
+    """A question with its answer as plain text: whole, and the digest's short form."""
+
+    question: str
+    answer: str
+    short: str
 
 
-def _first_sentence(markdown: str) -> str:
-    """The first sentence of an answer, for when the digest has no short form."""
-    sentences = split_sentences(_plain(markdown))
-    return sentences[0] if sentences else ""
+def _faq_pairs(article: Article, digest: FaqDigest) -> list[Answered]:
+    """Each question with its whole and short answer, links kept as "label (URL)"."""
+    items = digest.items or article.faq
+    shorts = list(digest.short_answers) + [""] * len(items)
+    out = []
+    for item, short in zip(items, shorts, strict=False):
+        whole = _join_sentences(answer_sentences(item.answer, base_url=article.url))
+        out.append(Answered(_plain(item.question), whole, short or whole))
+    return out
 
 
-def _qa_body(question: str, answer: str, *, lang: str) -> Callable[[Fits], str]:
-    """A Q/A pair that shortens its answer first, then its question, to fit."""
+def _qa_body(pair: Answered, *, lang: str) -> Callable[[Fits], str]:
+    """A Q/A post: the whole answer where it fits, else the short one, else the question alone.
+
+    An answer is cut with `…` only when none of its sentences qualifies it (ただし, However…):
+    a cut that drops the condition would promise what the article does not.
+    """
 
     def build(fits: Fits) -> str:
-        q_line = f"Q. {question}"
-        if answer:
-            a_line = _shorten(f"A. {answer}", lambda t: fits(f"{q_line}\n{t}"), lang)
+        q_line = f"Q. {pair.question}"
+        for answer in dict.fromkeys((pair.answer, pair.short)):
+            if answer and fits(f"{q_line}\nA. {answer}"):
+                return f"{q_line}\nA. {answer}"
+        if pair.short and not any(qualifies(s) for s in split_sentences(pair.short)[1:]):
+            a_line = _shorten(f"A. {pair.short}", lambda t: fits(f"{q_line}\n{t}"), lang)
             if a_line:
                 return f"{q_line}\n{a_line}"
         return _shorten(q_line, fits, lang) or ""
