@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,26 +15,19 @@ from fakes.server import Faults
 from fakes.support import Sleeps, send_thread, thread_posts
 from publisher.channels import bluesky
 from publisher.errors import ConfigError, PermanentDeliveryError
+from publisher.facets import detect_facets
 from publisher.http import RetryPolicy, with_retries
 from publisher.model import Facet, LinkCard, SocialPost
 
 HANDLE = "editor.example.com"
 PASSWORD = "app-pass-word-1234"
 LINK = "https://example.com/posts/central-asia"
-TEXTS = [f"中央アジアの記事です。{LINK} #外交", "二つ目の投稿。", "三つ目の投稿。", "四つ目。"]
+TEXTS = [f"中央アジアの記事です。\n{LINK} #外交", "二つ目の投稿。", "三つ目の投稿。", "四つ目。"]
 
 
 def facets_for(text: str) -> tuple[Facet, ...]:
-    """Link and tag facets over UTF-8 byte offsets, as the composer makes them."""
-    found = []
-    for match in re.finditer(r"https?://\S+|#(\w+)", text):
-        start = len(text[: match.start()].encode())
-        end = len(text[: match.end()].encode())
-        if match.group(1):
-            found.append(Facet(start, end, "tag", match.group(1)))
-        else:
-            found.append(Facet(start, end, "link", match.group(0)))
-    return tuple(found)
+    """Link, tag and cashtag facets over UTF-8 byte offsets, as the composer makes them."""
+    return detect_facets(text)
 
 
 @pytest.fixture
@@ -78,6 +70,16 @@ def test_thread_of_four_with_facets_and_reply_refs(
         "app.bsky.richtext.facet#link", "app.bsky.richtext.facet#tag"]
     rkey = receipts[0].extra["rkey"]
     assert receipts[0].url == f"https://bsky.app/profile/{HANDLE}/post/{rkey}"
+
+
+def test_new_facets_reach_the_server_as_the_app_would_make_them(
+    channel: bluesky.BlueskyChannel, fake: FakeBluesky
+) -> None:
+    text = "詳細 https://uzbgateway.example/a と example.com/b ＃外交 $aapl"
+    send_thread(channel, posts([text]))
+    features = [f["features"][0] for f in fake.posts[0]["record"]["facets"]]
+    assert [f.get("uri") or f.get("tag") for f in features] == [
+        "https://uzbgateway.example/a", "https://example.com/b", "外交", "$AAPL"]
 
 
 def test_facets_on_character_offsets_are_rejected(channel: bluesky.BlueskyChannel) -> None:

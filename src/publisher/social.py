@@ -12,13 +12,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from publisher.condense import answer_sentences, qualifies
 from publisher.config import SocialSettings
 from publisher.counting import LIMITS, Measurement, find_urls, measure
 from publisher.errors import InputError
+from publisher.facets import detect_facets, link_spans
 from publisher.hashtags import hashtags
 from publisher.lede import key_points, summary_points, summary_sentences
 from publisher.model import Article, Facet, FaqDigest, LinkCard, SocialPost
@@ -465,8 +466,12 @@ def _cut(prefix: str) -> str:
 
 
 def _ends_in_url(word: str) -> bool:
-    """Whether a link, or text a network would linkify (`e.g.city`), runs to the word's end."""
-    return bool(URL_RE.search(word)) or any(u.end == len(word) for u in find_urls(word))
+    """Whether a link, or text X or Bluesky would linkify (`e.g.city`), runs to the word's end."""
+    return (
+        bool(URL_RE.search(word))
+        or any(u.end == len(word) for u in find_urls(word))
+        or any(s.end == len(word) for s in link_spans(word))
+    )
 
 
 def _closers(prefix: str) -> str:
@@ -562,50 +567,8 @@ def _finish(
 
 
 def bluesky_facets(text: str) -> tuple[Facet, ...]:
-    """Link and hashtag facets over UTF-8 byte offsets, byteStart inclusive, byteEnd exclusive."""
-    # https://docs.bsky.app/docs/advanced-guides/post-richtext
-    spans: list[tuple[int, int, Literal["link", "tag"], str]] = []
-    for url in find_urls(text):
-        if url.url.lower().startswith(("http://", "https://")):
-            spans.append((url.start, url.end, "link", url.url))
-    taken = [(s, e) for s, e, _, _ in spans]
-    for start, end, tag in _tag_spans(text):
-        if not any(s < end and start < e for s, e in taken):
-            spans.append((start, end, "tag", tag))
-    return tuple(
-        Facet(_byte_offset(text, start), _byte_offset(text, end), kind, value)
-        for start, end, kind, value in sorted(spans)
-    )
-
-
-def _tag_spans(text: str) -> list[tuple[int, int, str]]:
-    """'#tag' spans as the Bluesky app finds them: after a space, trailing punctuation off."""
-    import regex
-
-    spans = []
-    for match in _tag_re().finditer(text):
-        tag = regex.sub(r"\p{P}+$", "", match.group(2))
-        if not tag or len(regex.findall(r"\X", tag)) > 64 or tag.isdigit():
-            continue
-        start = match.start(2) - 1
-        spans.append((start, start + 1 + len(tag), tag))
-    return spans
-
-
-@cache
-def _tag_re() -> Any:
-    """The Bluesky app's TAG_REGEX (packages/api/src/rich-text/util.ts), '#' only."""
-    import regex
-
-    invisible = "\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2"
-    return regex.compile(
-        rf"(^|\s)#((?!\ufe0f)[^\s{invisible}]*[^\d\s\p{{P}}{invisible}]+[^\s{invisible}]*)"
-    )
-
-
-def _byte_offset(text: str, index: int) -> int:
-    """UTF-8 byte offset of a code-point index."""
-    return len(text[:index].encode("utf-8"))
+    """Link, tag and cashtag facets where the Bluesky app puts them (see `facets`)."""
+    return detect_facets(text)
 
 
 def _post_card(

@@ -252,7 +252,7 @@ class FakeBluesky:
                         not shows_link(covered, feature["uri"]):
                     return f"{where} covers {covered!r}, not the link {feature['uri']}"
                 if kind == "app.bsky.richtext.facet#tag" and \
-                        covered.lstrip("#＃") != feature["tag"]:
+                        not shows_tag(covered, feature["tag"]):
                     return f"{where} covers {covered!r}, not the tag #{feature['tag']}"
         return ""
 
@@ -293,6 +293,13 @@ class FakeBluesky:
         if not blob["mimeType"].startswith("image/"):
             return "Record/embed/external/thumb must be an image"
         return ""
+
+
+def shows_tag(covered: str, tag: str) -> bool:
+    """Whether the covered text is the tag: `#tag`, `＃tag`, or a cashtag `$aapl` for `$AAPL`."""
+    if tag.startswith("$"):
+        return covered.upper() == tag
+    return covered[:1] in "#＃" and covered[1:] == tag
 
 
 def shows_link(covered: str, uri: str) -> bool:
