@@ -292,7 +292,7 @@ def retracted_ids(ledger: DeliveryLedger, edition: str, channel: str) -> dict[st
     """
     found: dict[str, set[str]] = {}
     for action in ledger.actions("retract", edition=edition):
-        if action.channel == channel:
+        if action.channel == channel and action.state != "failed":
             found.setdefault(action.item, set()).add(action.target)
     return found
 

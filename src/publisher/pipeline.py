@@ -91,7 +91,7 @@ def prepare(options: Options, config: Config) -> Prepared:
     if not options.dry_run and not (options.strict and edition.warnings):
         from publisher.channels.outbox import Outbox
 
-        channels[OUTBOX] = Outbox(folder, edition, config.site)
+        channels[OUTBOX] = Outbox(folder, config.site)
         channels[OUTBOX].preflight()
     return prepared
 

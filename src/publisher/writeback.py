@@ -21,8 +21,11 @@ KEY_LINE = re.compile(rf"^{KEY}\s*:(.*)$")
 BOM = "\ufeff"
 
 
-def with_syndication(text: str, urls: Sequence[str]) -> str:
-    """The file text with `syndication:` listing its earlier entries plus `urls`."""
+def with_syndication(text: str, urls: Sequence[str], remove: Sequence[str] = ()) -> str:
+    """The file text with `syndication:` listing its earlier entries plus `urls`.
+
+    remove drops entries (the URLs of posts `publish retract` deleted).
+    """
     bom = BOM if text.startswith(BOM) else ""
     body = text[len(bom):]
     newline = "\r\n" if "\r\n" in body.split("\n", 1)[0] + "\n" else "\n"
@@ -38,7 +41,7 @@ def with_syndication(text: str, urls: Sequence[str]) -> str:
             return text
         return bom + "".join(lines[:close]) + _block([], urls, newline) + "".join(lines[close:])
     end = _block_end(lines, start, close)
-    existing = _existing_urls("".join(lines[start:end]))
+    existing = [u for u in _existing_urls("".join(lines[start:end])) if u not in remove]
     merged = _block(existing, urls, newline)
     return bom + "".join(lines[:start]) + merged + "".join(lines[end:])
 
@@ -58,14 +61,14 @@ def without_syndication(text: str) -> str:
     return "".join(lines[:start] + lines[_block_end(lines, start, close):])
 
 
-def write_back(path: Path, urls: Sequence[str]) -> bool:
+def write_back(path: Path, urls: Sequence[str], remove: Sequence[str] = ()) -> bool:
     """Rewrite the article atomically with its syndication URLs; False when nothing changed."""
     try:
         original = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read for --write-back ({exc})", where=str(path),
                          fix="check the file is UTF-8 and readable") from exc
-    updated = with_syndication(original, urls)
+    updated = with_syndication(original, urls, remove)
     if updated == original:
         return False
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -127,6 +130,8 @@ def _existing_urls(block: str) -> list[str]:
 def _block(existing: Sequence[str], urls: Sequence[str], newline: str) -> str:
     """The key as a block list: earlier entries first, then new URLs not already there."""
     merged = list(dict.fromkeys([*existing, *urls]))
+    if not merged:
+        return f"{KEY}: []{newline}"
     return f"{KEY}:{newline}" + "".join(f"  - {_scalar(url)}{newline}" for url in merged)
 
 

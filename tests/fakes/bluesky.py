@@ -8,6 +8,8 @@ expired access token is answered `400 ExpiredToken`
 300 graphemes / 3000 bytes, facet byte ranges that cover the link or #tag they claim, reply refs
 that exist, an external-embed thumb blob of at most 1,000,000 bytes. An existing rkey answers
 500, as the production PDS does (bluesky-social/atproto#3718). 429 carries `ratelimit-reset`.
+`deleteRecord` (https://docs.bsky.app/docs/api/com-atproto-repo-delete-record) only works on the
+session's own repo and answers 200 for a record that is already gone.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class FakeBluesky:
         self.posts: list[dict[str, Any]] = []  # {"rkey", "uri", "cid", "record"}
         self.blobs: dict[str, dict[str, Any]] = {}  # cid → {"size", "mimeType"}
         self.revoked: set[str] = set()  # refresh token ids already used
+        self.deletes: list[str] = []  # rkeys deleteRecord was called for, in order
         self.sessions_created = 0
         self.refreshes = 0
         self.state_file = state_file
@@ -115,6 +118,8 @@ class FakeBluesky:
             return self.create_record(request)
         if method == "com.atproto.repo.getRecord":
             return self.get_record(request)
+        if method == "com.atproto.repo.deleteRecord":
+            return self.delete_record(request)
         return error(501, "MethodNotImplemented", f"{method} is not implemented")
 
     def tokens(self) -> dict[str, Any]:
@@ -207,6 +212,17 @@ class FakeBluesky:
                 return Reply(200, {"uri": post["uri"], "cid": post["cid"],
                                    "value": post["record"]})
         return error(400, "RecordNotFound", f"Could not locate record: {params.get('rkey')}")
+
+    def delete_record(self, request: Request) -> Reply:
+        """Delete one of the session's own records; a missing one is fine (200)."""
+        body = json_body(request) or {}
+        if body.get("repo") not in (self.did, self.handle):
+            return error(400, "InvalidRequest", "Input/repo must be the session's repo")
+        rkey = str(body.get("rkey", ""))
+        self.deletes.append(rkey)
+        self.posts = [p for p in self.posts if not (p["rkey"] == rkey
+                                                    and body.get("collection") == POST)]
+        return Reply(200, {"commit": {"cid": "bafyreicommit", "rev": self.next_tid()}})
 
     def next_tid(self) -> str:
         """A server-chosen TID."""

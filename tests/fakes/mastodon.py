@@ -4,12 +4,17 @@ Contract (https://docs.joinmastodon.org/methods/): a v2 instance document with t
 limits; Bearer tokens; `POST /api/v1/statuses` with Idempotency-Key replay, 422 with the real
 "Validation failed" body over the limit, 404 for an unknown `in_reply_to_id`; media via
 `POST /api/v2/media` (202 while processing) and `GET /api/v1/media/:id` (206 until done); 429 with
-an ISO 8601 `X-RateLimit-Reset`.
+an ISO 8601 `X-RateLimit-Reset`. Corrections: `GET /api/v1/statuses/:id` and `…/source`,
+`PUT /api/v1/statuses/:id` (https://docs.joinmastodon.org/methods/statuses/#edit: the status
+becomes what is sent, so attachments not re-sent in `media_ids` are dropped) and
+`DELETE /api/v1/statuses/:id` (#delete); each answers 404 "Record not found" for an unknown id
+or another account's status, as Mastodon scopes them to the token's account.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,8 @@ class FakeMastodon:
         self.idempotency: dict[str, str] = {}
         self.media: dict[str, dict[str, Any]] = {}
         self.next_id = FIRST_ID
+        self.deleted: list[dict[str, Any]] = []
+        self.calls: Counter[str] = Counter()  # "PUT <id>" / "DELETE <id>" → how many requests
         self.state_file = state_file
         saved = load_state(state_file)
         if saved is not None:
@@ -81,7 +88,8 @@ class FakeMastodon:
     def snapshot(self) -> dict[str, Any]:
         """State to persist."""
         return {"statuses": self.statuses, "idempotency": self.idempotency,
-                "media": self.media, "next_id": self.next_id}
+                "media": self.media, "next_id": self.next_id, "deleted": self.deleted,
+                "calls": dict(self.calls)}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Reload persisted state."""
@@ -89,6 +97,8 @@ class FakeMastodon:
         self.idempotency = state["idempotency"]
         self.media = state["media"]
         self.next_id = state["next_id"]
+        self.deleted = state.get("deleted", [])
+        self.calls = Counter(state.get("calls", {}))
 
     def route(self, request: Request) -> Reply:
         """Dispatch one request."""
@@ -106,7 +116,55 @@ class FakeMastodon:
             return self.upload_media(request)
         if request.method == "GET" and path.startswith("/api/v1/media/"):
             return self.media_status(path.rsplit("/", 1)[-1])
+        if path.startswith("/api/v1/statuses/"):
+            return self.one_status(request, path.removeprefix("/api/v1/statuses/"))
         return Reply(404, {"error": "Record not found"})
+
+    def add_foreign_status(self, text: str) -> str:
+        """A status by another account on this instance (its id), which this token cannot touch."""
+        self.next_id += 1
+        self.statuses.append({"id": str(self.next_id), "text": text, "in_reply_to_id": None,
+                              "language": "en", "media_ids": [], "idempotency_key": "",
+                              "account": "someone-else"})
+        return str(self.next_id)
+
+    def one_status(self, request: Request, rest: str) -> Reply:
+        """GET, PUT and DELETE of one of this account's statuses, and GET …/source."""
+        status_id, _, tail = rest.partition("/")
+        status = next((s for s in self.statuses if s["id"] == status_id
+                       and s.get("account", self.username) == self.username), None)
+        if status is None:
+            return Reply(404, {"error": "Record not found"})
+        if request.method == "GET" and tail == "source":
+            return Reply(200, {"id": status_id, "text": status["text"], "spoiler_text": ""})
+        if tail:
+            return Reply(404, {"error": "Record not found"})
+        if request.method == "GET":
+            return Reply(200, self._public(status))
+        self.calls[f"{request.method} {status_id}"] += 1
+        if request.method == "DELETE":
+            self.statuses.remove(status)
+            self.deleted.append(status)
+            return Reply(200, {**self._public(status), "text": status["text"]})
+        if request.method == "PUT":
+            return self.edit_status(request, status)
+        return Reply(404, {"error": "Record not found"})
+
+    def edit_status(self, request: Request, status: dict[str, Any]) -> Reply:
+        """PUT /api/v1/statuses/:id: the status becomes exactly what is sent."""
+        given = json_body(request) or {}
+        text = str(given.get("status") or "")
+        media_ids = [str(m) for m in given.get("media_ids") or []]
+        if not text.strip() and not media_ids:
+            return Reply(422, {"error": "Validation failed: Text can't be blank"})
+        if mastodon_length(text, url_length=self.url_length) > self.max_characters:
+            return Reply(422, {"error": "Validation failed: Text character limit of "
+                                            f"{self.max_characters} exceeded"})
+        if any(m not in self.media for m in media_ids):
+            return Reply(422, {"error": "Validation failed: media not found"})
+        status.update(text=text, media_ids=media_ids, language=given.get("language"),
+                      edits=status.get("edits", 0) + 1)
+        return Reply(200, self._public(status))
 
     def instance(self) -> dict[str, Any]:
         """The v2 instance document with this server's (non-default) limits."""

@@ -6,7 +6,10 @@ consumer key and access token, with fresh nonces; `POST /2/tweets`
 (https://docs.x.com/x-api/posts/create-post) holds at most 280 weighted characters, replies only
 to posts that exist, and refuses an identical text with X's duplicate-content 403; 429s carry
 `x-rate-limit-reset` in epoch seconds; `/2/media/upload` runs INIT/APPEND/FINALIZE/STATUS
-(https://docs.x.com/x-api/media/quickstart/media-upload-chunked).
+(https://docs.x.com/x-api/media/quickstart/media-upload-chunked). `DELETE /2/tweets/:id`
+(https://docs.x.com/x-api/posts/delete-post) deletes only the account's own posts (403
+otherwise) and answers 404 for an unknown id; `GET /2/tweets/:id` answers a missing post with
+a "Not Found Error" problem in a 200, as X does.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class FakeX:
         self.tweets: list[dict[str, Any]] = []
         self.media: dict[str, dict[str, Any]] = {}
         self.nonces: set[str] = set()
+        self.deletes: list[str] = []  # ids DELETE /2/tweets/:id was called for
         self.next_id = FIRST_ID
         self.state_file = state_file
         saved = load_state(state_file)
@@ -101,6 +105,8 @@ class FakeX:
             return Reply(200, {"data": {"id": USER_ID, "name": "Editor", "username": "editor"}})
         if request.method == "POST" and path == "/2/tweets":
             return self.create_tweet(request)
+        if path.startswith("/2/tweets/") and request.method in ("GET", "DELETE"):
+            return self.one_tweet(request.method, path.removeprefix("/2/tweets/"))
         if request.method == "GET" and path == f"/2/users/{USER_ID}/tweets":
             return self.timeline(request)
         if path == "/2/media/upload":
@@ -174,6 +180,33 @@ class FakeX:
         self.tweets.append(tweet)
         return Reply(201, {"data": {"id": tweet["id"], "text": text,
                                     "edit_history_tweet_ids": [tweet["id"]]}})
+
+    def add_foreign_tweet(self, text: str) -> str:
+        """A post by another account (its id), which this account cannot delete."""
+        self.next_id += 1
+        self.tweets.append({"id": str(self.next_id), "text": text, "in_reply_to": None,
+                            "media_ids": [], "author": "someone-else"})
+        return str(self.next_id)
+
+    def one_tweet(self, method: str, tweet_id: str) -> Reply:
+        """GET or DELETE /2/tweets/:id."""
+        tweet = next((t for t in self.tweets if t["id"] == tweet_id), None)
+        if method == "GET":
+            if tweet is None:
+                return Reply(200, {"errors": [{
+                    "value": tweet_id, "detail": f"Could not find tweet with id: [{tweet_id}].",
+                    "title": "Not Found Error", "resource_type": "tweet", "parameter": "id",
+                    "type": "https://api.twitter.com/2/problems/resource-not-found"}]})
+            return Reply(200, {"data": {"id": tweet_id, "text": tweet["text"]}})
+        self.deletes.append(tweet_id)
+        if tweet is None:
+            return Reply(404, {"title": "Not Found Error", "type": "about:blank", "status": 404,
+                               "detail": f"Could not find tweet with id: [{tweet_id}]."})
+        if tweet.get("author", USER_ID) != USER_ID:
+            return Reply(403, {"title": "Forbidden", "type": "about:blank", "status": 403,
+                               "detail": "You are not allowed to delete this Tweet."})
+        self.tweets.remove(tweet)
+        return Reply(200, {"data": {"deleted": True}})
 
     def timeline(self, request: Request) -> Reply:
         """GET /2/users/:id/tweets, newest first, with referenced_tweets."""

@@ -18,6 +18,24 @@ SOCIAL_CHANNELS = ("x", "bluesky", "mastodon")
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a channel can do to a post after it went out; the core reads this, never probes."""
+
+    edit: bool  # change a live post's text in place (`publish POST --update`)
+    delete: bool  # delete a live post (`publish retract`)
+
+
+# Mastodon edits (PUT /api/v1/statuses/:id) and deletes; X and Bluesky only delete (their APIs
+# have no edit); the outbox rewrites or removes its files.
+CAPABILITIES = {
+    "mastodon": Capabilities(edit=True, delete=True),
+    "x": Capabilities(edit=False, delete=True),
+    "bluesky": Capabilities(edit=False, delete=True),
+    "outbox": Capabilities(edit=True, delete=True),
+}
+
+
+@dataclass(frozen=True)
 class Receipt:
     """What a provider gave back for one delivery: its id, the public URL and extra refs."""
 
@@ -84,6 +102,15 @@ class SocialChannel(Protocol):
 
         attempted_before is true when the ledger shows an earlier try that may have landed.
         """
+
+    def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
+        """Give a live post the post's text; False when it already has it (a resumed edit).
+
+        Only channels whose capabilities say `edit` are asked.
+        """
+
+    def delete_post(self, receipt: Receipt, *, attempted_before: bool) -> bool:
+        """Delete a live post; False when it was already gone (404, or an earlier try landed)."""
 
     def close(self) -> None:
         """Release connections."""

@@ -10,6 +10,10 @@ Exactly once: each post gets a record key derived from its ledger key (a valid T
 cannot create a second post — the PDS refuses an existing rkey (today with a 500,
 bluesky-social/atproto#3718). Before re-sending a post that may already exist, the channel looks
 the rkey up with `getRecord` and returns the existing post instead.
+
+Corrections: Bluesky has no edit. `com.atproto.repo.deleteRecord`
+(https://docs.bsky.app/docs/api/com-atproto-repo-delete-record, "delete a repository record, or
+ensure it doesn't exist") answers 200 for a record that is already gone.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from publisher.channels import Receipt
+from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.http import HttpClient, status_error
 from publisher.images import thumbnail
@@ -67,6 +71,7 @@ class BlueskyChannel:
     password: str
     name: str = NAME
     idempotent: bool = True
+    capabilities: Capabilities = CAPABILITIES[NAME]
     session: Session | None = None
     _tried: set[str] = field(default_factory=set)  # keys sent by this process
     _blobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # key → uploaded thumb
@@ -103,6 +108,21 @@ class BlueskyChannel:
             "repo": self._session().did, "collection": COLLECTION, "rkey": rkey,
             "record": record})
         return self._receipt(created["uri"], created["cid"])
+
+    def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
+        """Bluesky posts cannot be edited; the core never asks (see CAPABILITIES)."""
+        raise PermanentDeliveryError("Bluesky posts cannot be edited", where=NAME,
+                                     fix="retract the post, then --resend")
+
+    def delete_post(self, receipt: Receipt, *, attempted_before: bool) -> bool:
+        """Delete the post's record; False when an interrupted run already deleted it."""
+        uri = str(receipt.extra.get("uri") or receipt.provider_id)
+        rkey = str(receipt.extra.get("rkey") or uri.rsplit("/", 1)[-1])
+        if attempted_before and self._existing(rkey) is None:
+            return False
+        self._xrpc("POST", "com.atproto.repo.deleteRecord", json={
+            "repo": self._session().did, "collection": COLLECTION, "rkey": rkey})
+        return True
 
     def close(self) -> None:
         """Release connections."""

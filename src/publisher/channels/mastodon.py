@@ -4,6 +4,14 @@ API: https://docs.joinmastodon.org/methods/statuses/#create — `Idempotency-Key
 retried POST return the first status instead of posting twice (kept by the server for 1 hour;
 older retries rely on the ledger). Limits come from `GET /api/v2/instance`
 (https://docs.joinmastodon.org/entities/Instance/#statuses), not a hard-coded 500.
+
+Corrections: `PUT /api/v1/statuses/:id` (https://docs.joinmastodon.org/methods/statuses/#edit)
+replaces the status with what it is sent, so an edit re-sends the language and the attachments'
+`media_ids` or they are dropped; `GET /api/v1/statuses/:id/source`
+(https://docs.joinmastodon.org/methods/statuses/#source) shows the current plain text, so a
+resumed edit that already landed is not made twice. `DELETE /api/v1/statuses/:id`
+(https://docs.joinmastodon.org/methods/statuses/#delete) answers 404 for a status that is gone
+or not the account's own.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.channels import Receipt
+from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.http import HttpClient
 from publisher.images import ImageFile, thumbnail
@@ -40,6 +48,7 @@ class MastodonChannel:
     sleep: Callable[[float], None] = time.sleep
     name: str = NAME
     idempotent: bool = True
+    capabilities: Capabilities = CAPABILITIES[NAME]
     _media: dict[str, str] = field(default_factory=dict)  # post key → uploaded media id
 
     def preflight(self) -> Mapping[str, int]:
@@ -74,6 +83,29 @@ class MastodonChannel:
                             headers={"Idempotency-Key": key}).json()
         return Receipt(provider_id=str(status["id"]), url=str(status.get("url") or ""),
                        extra={"uri": status.get("uri", "")})
+
+    def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
+        """Edit the status in place, keeping its attachments; False when it has the text already."""
+        path = f"/api/v1/statuses/{receipt.provider_id}"
+        source = self._call("GET", f"{path}/source").json()
+        if source.get("text") == post.text:
+            return False  # an earlier, interrupted run made this edit
+        current = self._call("GET", path).json()
+        body: dict[str, Any] = {
+            "status": post.text, "language": _iso639_1(post.lang),
+            "media_ids": [str(m["id"]) for m in current.get("media_attachments") or []],
+            "spoiler_text": source.get("spoiler_text", ""),
+            "sensitive": bool(current.get("sensitive", False)),
+        }
+        self._call("PUT", path, json=body)
+        return True
+
+    def delete_post(self, receipt: Receipt, *, attempted_before: bool) -> bool:
+        """Delete the status; a 404 means it is gone already (or was never this account's)."""
+        path = f"/api/v1/statuses/{receipt.provider_id}"
+        if attempted_before and self._call("GET", path, ok=(200, 404)).status_code == 404:
+            return False  # the interrupted run's delete landed
+        return bool(self._call("DELETE", path, ok=(200, 404)).status_code == 200)
 
     def close(self) -> None:
         """Release connections."""

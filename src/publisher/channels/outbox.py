@@ -14,7 +14,7 @@ from email.utils import make_msgid
 from pathlib import Path
 from typing import Any
 
-from publisher.channels import BatchResult, EmailBatch, Receipt
+from publisher.channels import CAPABILITIES, BatchResult, EmailBatch, Receipt
 from publisher.config import Site
 from publisher.errors import ConfigError
 from publisher.message import MessageBuilder
@@ -30,10 +30,10 @@ class Outbox:
     name = NAME
     batch_size = 50
     idempotent = True  # rewriting the same file cannot duplicate anything
+    capabilities = CAPABILITIES[NAME]
 
-    def __init__(self, folder: Path, edition: Edition, site: Site) -> None:
+    def __init__(self, folder: Path, site: Site) -> None:
         self.folder = folder
-        self.edition = edition
         self.site = site
 
     def preflight(self) -> Mapping[str, int]:
@@ -78,6 +78,22 @@ class Outbox:
         path = self.folder / "social" / f"{post.network}-{post.position}.txt"
         write_atomic(path, post.text.encode())
         return Receipt(provider_id=str(path), url=path.resolve().as_uri())
+
+    def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
+        """Rewrite the post's file with the corrected text."""
+        path = Path(receipt.provider_id)
+        if path.is_file() and path.read_bytes() == post.text.encode():
+            return False
+        write_atomic(path, post.text.encode())
+        return True
+
+    def delete_post(self, receipt: Receipt, *, attempted_before: bool) -> bool:
+        """Remove the post's file; False when it is gone already."""
+        path = Path(receipt.provider_id)
+        if not path.is_file():
+            return False
+        path.unlink()
+        return True
 
     def close(self) -> None:
         """Nothing to release."""

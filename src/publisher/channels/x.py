@@ -13,6 +13,12 @@ account's timeline. Otherwise it is a real error.
 tweepy has no way to change its host (`https://api.twitter.com` is fixed in `BaseClient.request`),
 so `HostOverride`, a requests transport adapter mounted on the session tweepy uses, sends the
 public hosts to a configured `api_base` — e.g. a local fake — and gives every call a timeout.
+
+Corrections: the X API has no edit. `DELETE /2/tweets/:id`
+(https://docs.x.com/x-api/posts/delete-post), through tweepy's `Client.delete_tweet`, answers
+`{"data": {"deleted": true}}`; a post that is gone answers 404 (or `deleted: false`), and a
+resumed delete first looks the post up (`GET /2/tweets/:id`, https://docs.x.com/x-api/posts/
+get-post-by-id) so it is not sent twice.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from publisher.channels import Receipt
+from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.http import HttpClient, status_error
 from publisher.images import ImageFile, thumbnail
@@ -87,6 +93,7 @@ class XChannel:
     max_polls: int = 30
     name: str = NAME
     idempotent: bool = False
+    capabilities: Capabilities = CAPABILITIES[NAME]
     _me: dict[str, str] = field(default_factory=dict)
     _tried: set[str] = field(default_factory=set)
     _media: dict[str, str] = field(default_factory=dict)
@@ -135,6 +142,28 @@ class XChannel:
                         "the text, then rerun") from exc
             return self._find_posted(post.text, parent, exc)
         return _receipt(str(created["data"]["id"]))
+
+    def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
+        """X posts cannot be edited through the API; the core never asks (see CAPABILITIES)."""
+        raise PermanentDeliveryError("X posts cannot be edited through the API", where=NAME,
+                                     fix="retract the post, then --resend")
+
+    def delete_post(self, receipt: Receipt, *, attempted_before: bool) -> bool:
+        """Delete the post; False when it is gone already."""
+        tweet_id = receipt.provider_id
+        if attempted_before:
+            found = self._tweepy(lambda: self.client.get_tweet(tweet_id,
+                                                               user_auth=self.user_auth))
+            if not found.get("data"):
+                return False
+        try:
+            reply = self._tweepy(lambda: self.client.delete_tweet(tweet_id,
+                                                                  user_auth=self.user_auth))
+        except PermanentDeliveryError as exc:
+            if "HTTP 404" in exc.problem:
+                return False
+            raise
+        return bool((reply.get("data") or {}).get("deleted"))
 
     def close(self) -> None:
         """Release connections."""

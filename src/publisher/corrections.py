@@ -1,0 +1,179 @@
+"""After the send: `publish retract` deletes what a post put on each network, exactly once.
+
+Each deletion is an action in the ledger, written pending before the provider call and done
+after it, like a delivery. A run killed mid-call leaves the action pending; the next run asks the
+network whether the post still exists before deleting, so nothing is deleted twice. What a
+channel can do is data (`publisher.channels.CAPABILITIES`), read here, never probed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.channels import Receipt
+from publisher.config import Config
+from publisher.errors import DeliveryError, InputError
+from publisher.ledger import DeliveryLedger, Row
+from publisher.plan import CHANNEL_NAMES, OUTBOX, channel_name
+
+
+@dataclass(frozen=True)
+class LivePost:
+    """One post a network holds for this article, and every ledger row that records it.
+
+    After `--update` the same post is recorded under the first and the corrected edition.
+    """
+
+    channel: str
+    provider_id: str
+    url: str
+    rows: tuple[Row, ...]
+    pending: bool  # an earlier retract of it was interrupted
+
+    @property
+    def name(self) -> str:
+        """The --network name it belongs to."""
+        return social_network(self.rows[0].item)
+
+    @property
+    def receipt(self) -> Receipt:
+        """What the channel needs to find the post."""
+        row = self.rows[0]
+        return Receipt(row.provider_id, row.url, row.extra)
+
+
+@dataclass
+class Retraction:
+    """What one `publish retract` did, per network."""
+
+    deleted: dict[str, int] = field(default_factory=dict)
+    already_gone: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    removed_urls: list[str] = field(default_factory=list)
+    newsletter_readers: int = 0  # who already has the newsletter: it cannot be recalled
+
+
+def social_network(item: str) -> str:
+    """`x-faq#2` → `x`: the channel name of a social ledger item."""
+    return channel_name(item.split("#", 1)[0])
+
+
+def is_social_item(item: str) -> bool:
+    """Social posts are keyed `<output>#<position>`; recipients and files are not."""
+    return "#" in item and "@" not in item
+
+
+def check_network(network: str | None) -> None:
+    """--network names one network (or the outbox files of one)."""
+    if network is not None and network not in CHANNEL_NAMES[1:-1]:
+        raise InputError(f"unknown network {network!r}", where="--network",
+                         fix=f"use one of {', '.join(CHANNEL_NAMES[1:-1])}")
+
+
+def live_posts(ledger: DeliveryLedger, post: str, network: str | None) -> list[LivePost]:
+    """The posts this article has on the networks (all its editions), replies before roots."""
+    retractions = {(a.channel, a.item, a.target): a.state
+                   for a in ledger.actions("retract", post=post)}
+    grouped: dict[tuple[str, str], list[Row]] = {}
+    for edition in ledger.editions(post):
+        for row in ledger.rows(edition, state="sent"):
+            if not is_social_item(row.item) or (network and social_network(row.item) != network):
+                continue
+            if retractions.get((row.channel, row.item, row.provider_id)) == "done":
+                continue
+            grouped.setdefault((row.channel, row.provider_id), []).append(row)
+    found = [
+        LivePost(channel, pid, rows[0].url, tuple(rows),
+                 any(retractions.get((r.channel, r.item, pid)) == "pending" for r in rows))
+        for (channel, pid), rows in grouped.items()
+    ]
+    return sorted(found, key=lambda p: (p.channel, p.rows[0].item.split("#")[0],
+                                        -_position(p.rows[0].item)))
+
+
+def newsletter_readers(ledger: DeliveryLedger, post: str) -> int:
+    """How many recipients the newsletter of this post reached, over its editions."""
+    readers: set[str] = set()
+    for edition in ledger.editions(post):
+        readers.update(r.item for r in ledger.rows(edition, state="sent") if "@" in r.item)
+    return len(readers)
+
+
+def retract(
+    ledger: DeliveryLedger, post: str, targets: list[LivePost], channels: dict[str, Any],
+) -> Retraction:
+    """Delete each live post once: pending before the call, done after, 404 as already gone."""
+    report = Retraction(newsletter_readers=newsletter_readers(ledger, post))
+    for target in targets:
+        _retract_one(ledger, post, target, channels[target.channel], report)
+    return report
+
+
+def _retract_one(ledger: DeliveryLedger, post: str, target: LivePost, channel: Any,
+                 report: Retraction) -> None:
+    """One post: every row recording it moves pending → done (or failed) together."""
+    from publisher.http import with_retries
+
+    def mark(state: str, error: str = "") -> None:
+        for row in target.rows:
+            ledger.mark_action(row.edition, post, row.channel, row.item, "retract",
+                               target=target.provider_id, state=state, error=error)
+
+    tried = [target.pending]
+
+    def delete() -> bool:
+        attempted, tried[0] = tried[0], True  # a retry asks first whether the last try landed
+        return bool(channel.delete_post(target.receipt, attempted_before=attempted))
+
+    mark("pending")
+    try:
+        deleted = with_retries(delete)
+    except DeliveryError as exc:
+        report.errors.append(f"{target.name} {target.rows[0].item}: {exc.one_line()}")
+        mark("failed", exc.one_line())
+        return
+    mark("done")
+    tally = report.deleted if deleted else report.already_gone
+    tally[target.name] = tally.get(target.name, 0) + 1
+    if target.url.startswith("https://"):
+        report.removed_urls.append(target.url)
+
+
+def open_deleters(config: Config, targets: Iterable[LivePost]) -> dict[str, Any]:
+    """The channels that can delete these posts, preflighted (the outbox deletes files)."""
+    from publisher.channels import CAPABILITIES
+    from publisher.channels.outbox import Outbox
+    from publisher.http import with_retries
+    from publisher.pipeline import channel_from_config
+
+    channels: dict[str, Any] = {}
+    try:
+        for name in sorted({t.channel for t in targets}):
+            if not CAPABILITIES[name].delete:
+                continue
+            if name == OUTBOX:
+                channels[name] = Outbox(Path(config.outbox), config.site)
+                continue
+            channels[name] = channel_from_config(name, config)
+            with_retries(channels[name].preflight)
+    except BaseException:
+        for channel in channels.values():
+            channel.close()
+        raise
+    return channels
+
+
+def without_retracted_links(path: Path, urls: list[str]) -> bool:
+    """--write-back: drop the deleted posts' URLs from the article's `syndication:`."""
+    from publisher.writeback import write_back
+
+    return write_back(path, [], remove=urls) if urls else False
+
+
+def _position(item: str) -> int:
+    """The thread position of a social item."""
+    tail = item.rsplit("#", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
