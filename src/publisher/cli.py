@@ -474,26 +474,39 @@ def check_command(config: ConfigOpt = None) -> None:
 def preview_command(
     post: PostArg,
     config: ConfigOpt = None,
-    out: Annotated[Path, typer.Option("--out", help="Where to write the files.")] = Path(
-        "outbox/preview"
-    ),
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write the files (default: the post's outbox folder).")] = None,
     templates: Annotated[Path | None, typer.Option(help="Folder overriding templates/.")] = None,
-    open_browser: Annotated[bool, typer.Option("--open", help="Open them in a browser.")] = False,
+    thread: Annotated[bool | None, typer.Option("--thread/--no-thread")] = None,
+    png: Annotated[bool, typer.Option(
+        "--png", help="Also write screenshots through headless Chromium.")] = False,
+    serve: Annotated[bool, typer.Option(
+        "--serve", help="Serve the page on 127.0.0.1 until Ctrl-C.")] = False,
+    port: Annotated[int, typer.Option(help="Port for --serve (0: any free port).")] = 0,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
 ) -> None:
-    """Write the newsletter's HTML and text parts for a sample reader and print their paths."""
-    from publisher.channels.outbox import write_atomic
-    from publisher.lint import preview_files
-    from publisher.pipeline import Options, prepare
+    """Write preview.html (newsletter, every network's posts, FAQ, JSON-LD, warnings and lint)."""
+    from publisher.pipeline import Options, write_preview
 
-    prepared = prepare(Options(post, templates=templates, dry_run=True), _config(config))
-    for name, content in preview_files(prepared.edition.newsletter).items():
-        path = out / name
-        write_atomic(path, content.encode())
+    settings = _config(config)
+    files = write_preview(Options(post, templates=templates, thread=thread), settings, out=out)
+    for path in files:
         print(path)
-        if open_browser:
-            import webbrowser
+    page = files[0]
+    if png:
+        from publisher.browser import take_screenshots
 
-            webbrowser.open(path.resolve().as_uri())
+        for shot in take_screenshots(page):
+            print(shot)
+    if serve:
+        from publisher.browser import serve_folder
+
+        serve_folder(page, port=port, open_browser=open_browser,
+                     announce=lambda url: _console(stderr=True).print(f"serving {url}"))
+    elif open_browser:
+        import webbrowser
+
+        webbrowser.open(page.resolve().as_uri())
 
 
 @app.command("lint")

@@ -214,6 +214,11 @@ def grapheme_count(text: str) -> int:
     return len(_grapheme_re().findall(text))
 
 
+def find_mentions(text: str) -> list[tuple[int, int, str]]:
+    """`@user` and `@user@domain` spans [start, end) with the account, as Mastodon matches them."""
+    return [(m.start(), m.end(), m.group(0)[1:]) for m in _mention_re().finditer(text)]
+
+
 def _collapse_mentions(text: str) -> str:
     """`@user@domain` → `@user`, as Mastodon counts remote mentions."""
     return _mention_re().sub(r"@\1", text)

@@ -10,7 +10,7 @@ from typing import Literal
 from markupsafe import escape
 
 from publisher import placeholders
-from publisher.checks import SUBJECT_WARN_COLUMNS
+from publisher.checks import SUBJECT_WARN_COLUMNS, subject_too_wide
 from publisher.config import Config
 from publisher.errors import LintFailed
 from publisher.model import Article, Newsletter, Recipient
@@ -166,10 +166,8 @@ def _subject(subject: str) -> list[Finding]:
         return [Finding("error", "subject-long",
                         f"the subject is {width} columns wide; keep it under "
                         f"{SUBJECT_WARN_COLUMNS}")]
-    if width > SUBJECT_WARN_COLUMNS:
-        return [Finding("warning", "subject-long",
-                        f"the subject is {width} columns wide; phones show about "
-                        f"{SUBJECT_WARN_COLUMNS}")]
+    if wide := subject_too_wide(subject):
+        return [Finding("warning", "subject-long", wide)]
     return []
 
 

@@ -112,6 +112,16 @@ class Facet:
 
 
 @dataclass(frozen=True)
+class Highlight:
+    """A span a network shows as a link, over code points [start, end) of a post's text."""
+
+    start: int
+    end: int
+    kind: Literal["link", "tag", "mention"]
+    value: str  # the URL, the tag without '#', or the account
+
+
+@dataclass(frozen=True)
 class LinkCard:
     """What a network shows under a post: an external embed whose thumbnail is uploaded later."""
 

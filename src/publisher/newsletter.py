@@ -169,7 +169,7 @@ def _context(
     chrome["why_received"] = fill(strings, "why_received", site=site.name)
     byline = [fill(strings, "by", author=article.author)] if article.author else []
     byline += [display_date(article.date, article.lang)] if article.date else []
-    hero = absolute_url(article.image, base) if article.image else ""
+    hero = hero_url(article, config)
     return {
         "lang": article.lang or "en",
         "dir": "rtl" if base_lang(article.lang) in RTL_LANGS else "ltr",
@@ -314,6 +314,11 @@ def _nonce(article: Article, digest: FaqDigest, config: Config) -> dict[str, str
     source = article.content_hash or repr((article, digest))  # the hash already covers the text
     seed = hashlib.sha256(f"{source}|{config!r}".encode()).hexdigest()
     return {key: f"x{seed[:24]}{index}x" for index, key in enumerate(PLACEHOLDERS)}
+
+
+def hero_url(article: Article, config: Config) -> str:
+    """Where the email loads the hero image from: `image` resolved against the article's URL."""
+    return absolute_url(article.image, _base_url(article, config)) if article.image else ""
 
 
 def _base_url(article: Article, config: Config) -> str:

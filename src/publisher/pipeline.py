@@ -356,6 +356,49 @@ def shared_send(held: ExitStack, ledger: DeliveryLedger, config: Config, *, lead
     return SharedSend(ledger, store.active_ids, between, lead=lead)
 
 
+def write_preview(options: Options, config: Config, *, out: Path | None = None) -> list[Path]:
+    """`publish preview`: preview.html, with the newsletter's HTML and text for the sample reader.
+
+    The files go to `out` when given, else to the post's outbox folder; nothing is sent and the
+    ledger is not touched.
+    """
+    from publisher.channels.outbox import write_atomic
+    from publisher.lint import lint_newsletter, preview_files
+    from publisher.preview import render_preview
+
+    prepared = prepare(replace(options, dry_run=True), config)
+    edition = prepared.edition
+    reader = next(sample_recipients(config))
+    files = preview_files(edition.newsletter, reader)
+    findings = lint_newsletter(edition.newsletter, prepared.article, config)
+    page = render_preview(edition, config, html=files["newsletter.html"], findings=findings,
+                          images=local_images(prepared.article))
+    folder = out or prepared.folder
+    written = []
+    for name, content in {"preview.html": page, **files}.items():
+        write_atomic(folder / name, content.encode())
+        written.append(folder / name)
+    return written
+
+
+def local_images(article: Article) -> dict[str, str]:
+    """The post's local image as a data URI, so the preview page carries it with it."""
+    import base64
+    import mimetypes
+
+    if not article.image or article.image.startswith(("http://", "https://")) or missing_image(
+            article):
+        return {}
+    path = Path(article.image)
+    if not path.is_absolute():
+        path = Path(article.source).parent / path
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    if not mime.startswith("image/"):
+        return {}
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return {article.image: f"data:{mime};base64,{data}"}
+
+
 def write_cross_digest(
     folder: Path, config: Config, *, since: str | None, last: int | None, out: Path | None
 ) -> dict[str, Any]:

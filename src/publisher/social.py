@@ -17,12 +17,12 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from publisher.condense import answer_sentences, qualifies
 from publisher.config import SocialSettings
-from publisher.counting import LIMITS, Measurement, find_urls, measure
+from publisher.counting import LIMITS, Measurement, find_mentions, find_urls, measure
 from publisher.errors import InputError
-from publisher.facets import detect_facets, link_spans
+from publisher.facets import detect_facets, link_spans, tag_spans
 from publisher.hashtags import hashtags
 from publisher.lede import key_points, summary_points, summary_sentences
-from publisher.model import Article, Facet, FaqDigest, LinkCard, SocialPost
+from publisher.model import Article, Facet, FaqDigest, Highlight, LinkCard, SocialPost
 from publisher.sentences import URL_RE, split_sentences
 
 THREAD_NETWORKS = ("x", "bluesky", "mastodon")
@@ -329,7 +329,7 @@ def _faq_pairs(article: Article, digest: FaqDigest) -> list[Answered]:
     out = []
     for item, short in zip(items, shorts, strict=False):
         whole = _join_sentences(answer_sentences(item.answer, base_url=article.url))
-        out.append(Answered(_plain(item.question), whole, short or whole))
+        out.append(Answered(plain_text(item.question), whole, short or whole))
     return out
 
 
@@ -571,6 +571,46 @@ def bluesky_facets(text: str) -> tuple[Facet, ...]:
     return detect_facets(text)
 
 
+# Networks that linkify only URLs with a scheme besides Bluesky (whose facets we send): Mastodon,
+# whose formatter links what its twitter-text extractor finds with http(s)://
+# (https://github.com/mastodon/mastodon/blob/main/app/lib/text_formatter.rb).
+SCHEME_ONLY_NETWORKS = ("mastodon",)
+MENTION_NETWORKS = ("x", "mastodon", "threads")  # Bluesky needs a mention facet; we send none
+
+
+def highlights(network: str, text: str) -> tuple[Highlight, ...]:
+    """What `network` shows as links in `text` (URLs, hashtags, mentions), in code points.
+
+    Bluesky shows exactly the facets we send; the others linkify the text themselves, found
+    with the same URL, tag and mention rules that count and compose the post.
+    """
+    base = network.removesuffix("-faq")
+    if base == "bluesky":
+        return tuple(Highlight(_char_offset(text, f.byte_start), _char_offset(text, f.byte_end),
+                               f.kind, f.value) for f in bluesky_facets(text))
+    found: list[Highlight] = [
+        Highlight(url.start, url.end, "link", url.url)
+        for url in find_urls(text)
+        if base not in SCHEME_ONLY_NETWORKS or url.url.lower().startswith(("http://", "https://"))
+    ]
+    tags = [Highlight(s.start, s.end, "tag", s.value) for s in tag_spans(text)]
+    if base == "threads":
+        # Threads makes one topic tag of a post's first hashtag; the rest stay text.
+        # https://developers.facebook.com/documentation/threads/posts
+        tags = tags[:1]
+    mentions = [Highlight(start, end, "mention", account)
+                for start, end, account in find_mentions(text)] if base in MENTION_NETWORKS else []
+    for extra in (*tags, *mentions):
+        if not any(h.start < extra.end and extra.start < h.end for h in found):
+            found.append(extra)
+    return tuple(sorted(found, key=lambda h: h.start))
+
+
+def _char_offset(text: str, byte_offset: int) -> int:
+    """Code-point index of a UTF-8 byte offset (facets count bytes)."""
+    return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
+
+
 def _post_card(
     article: Article, network: str, link: str, text: str, position: int
 ) -> LinkCard | None:
@@ -581,13 +621,13 @@ def _post_card(
     `attach_image` setting says no (off by default on X, where the image replaces X's card).
     """
     if network == "bluesky" and link and (position == 1 or link in text):
-        return _card(article, link)
+        return link_card(article, link)
     if network in IMAGE_NETWORKS and position == 1 and article.image:
-        return _card(article, link)
+        return link_card(article, link)
     return None
 
 
-def _card(article: Article, link: str) -> LinkCard:
+def link_card(article: Article, link: str) -> LinkCard:
     """The link, title, description and image a card shows; delivery uploads the image."""
     description = _join_sentences(_hook_sentences(article))
     if len(description) > CARD_DESCRIPTION_CHARS:
@@ -599,7 +639,7 @@ def _card(article: Article, link: str) -> LinkCard:
 # --- text helpers ---------------------------------------------------------------------------
 
 
-def _plain(markdown: str) -> str:
+def plain_text(markdown: str) -> str:
     """Inline Markdown as the plain text a reader sees (link text kept, markup dropped)."""
     from publisher.markdown import parse_inline_tokens
 
@@ -612,7 +652,7 @@ def _plain(markdown: str) -> str:
 
 def _title(article: Article) -> str:
     """The title as plain text: markup an editor typed there is not shown on social networks."""
-    return _plain(article.title) or article.title.strip()
+    return plain_text(article.title) or article.title.strip()
 
 
 def _token_text(token: Any) -> str:
