@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import run_publish
 
-from publisher.social import highlights
+from publisher.social import bluesky_facets, highlights
 
 EN_POST = "posts/city-composting.md"
 THREAD_POST = "posts/library-tool-lending.md"
@@ -140,9 +140,12 @@ def test_each_network_linkifies_as_it_does_itself(workdir: Path) -> None:
     assert seen["x"] == [("@editor", "mention"), ("example.org/a", "link"),
                          ("https://example.org/b", "link"), ("#Compost", "tag"),
                          ("#Recycle", "tag")]
-    # Bluesky links exactly the facets we send: no mention facet, no bare domain
-    assert seen["bluesky"] == [("https://example.org/b", "link"), ("#Compost", "tag"),
-                               ("#Recycle", "tag")]
+    # Bluesky links exactly the facets we send (as its app detects them): no mention facet
+    assert seen["bluesky"] == [("example.org/a", "link"), ("https://example.org/b", "link"),
+                               ("#Compost", "tag"), ("#Recycle", "tag")]
+    facets = bluesky_facets(text)
+    assert [(f.kind, f.value) for f in facets] == [(h.kind, h.value) for h in
+                                                   highlights("bluesky", text)]
     assert ("example.org/a", "link") not in seen["mastodon"]  # Mastodon needs the scheme
     assert [s for s in seen["threads"] if s[1] == "tag"] == [("#Compost", "tag")]  # one topic
     assert ("@editor", "mention") not in seen["linkedin"]
