@@ -111,6 +111,9 @@ def run_command(
     skip: Annotated[str | None, typer.Option(
         "--skip", metavar="NAMES", help="Leave these out this time (a later run sends them).")
     ] = None,
+    update: Annotated[bool, typer.Option(
+        "--update", help="Correct the live posts of a changed article (no newsletter resend).")
+    ] = False,
     proof: Annotated[list[str] | None, typer.Option(
         "--proof", metavar="ADDRESS",
         help="Send only the newsletter, marked [PROOF], to this address (repeatable).")] = None,
@@ -126,6 +129,10 @@ def run_command(
     settings = _config(config)
     options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join,
                       strict=strict, channels=chosen, proof=proofs)
+    if update:
+        _update(post, settings, options, dry_run=dry_run, resend=resend, only=only, skip=skip,
+                proof=bool(proofs), join=join)
+        return
     prepared = prepare(options, settings)
     if as_json:
         reader = next(sample_recipients(settings))
@@ -154,6 +161,34 @@ def run_command(
         if syndicate(post, outcomes):
             console.print(f"wrote syndication links into {post}")
     _exit_for(outcomes)
+
+
+def _update(post: Path, settings: Any, options: Any, **others: Any) -> None:
+    """--update: edit the live posts that changed, say which networks cannot edit, exit 0."""
+    from publisher.corrections import update
+    from publisher.errors import InputError
+
+    clash = [name for name, value in others.items() if value]
+    if clash:
+        raise InputError(f"--update cannot be combined with --{clash[0].replace('_', '-')}",
+                         where="--update", fix="correct first, then run the other command")
+    report = update(post, settings, options)
+    console, err = _console(), _console(stderr=True)
+    if report.current:
+        console.print(f"Nothing to update: {_escape(str(post))} is the edition that was sent.")
+        return
+    for name in sorted({*report.edited, *report.unchanged, *report.cannot_edit}):
+        parts = [f"{n} {word}" for n, word in (
+            (report.edited.get(name, 0), "edited"), (report.unchanged.get(name, 0), "unchanged"),
+            (report.cannot_edit.get(name, 0), "changed but not editable")) if n]
+        console.print(f"{name}: {', '.join(parts)}")
+    if report.cannot_edit:
+        names = ", ".join(sorted(report.cannot_edit))
+        err.print(f"note: {names} cannot edit posts (their APIs have no edit): the live posts "
+                  f"keep the old text. To replace them: `publish retract {_escape(str(post))} "
+                  f"--network NAME`, then `publish {_escape(str(post))} --resend`.")
+    console.print("Updated: the outbox and FAQ files follow the corrected article; "
+                  "the newsletter was not sent again.")
 
 
 def _proof_addresses(given: list[str], **others: Any) -> tuple[str, ...]:

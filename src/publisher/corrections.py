@@ -177,3 +177,164 @@ def _position(item: str) -> int:
     """The thread position of a social item."""
     tail = item.rsplit("#", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+# -- publish POST --update ---------------------------------------------------------------------
+
+THREADABLE = ("x", "bluesky", "mastodon")
+
+
+@dataclass
+class Update:
+    """What one `--update` did, per output: edited, unchanged, or left old where no edit exists."""
+
+    edited: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    cannot_edit: dict[str, int] = field(default_factory=dict)  # network → posts keeping old text
+    current: bool = False  # the article is already the edition that was sent
+
+
+def update(post_path: Path, config: Config, options: Any) -> Update:
+    """Correct the live posts of an article that changed since it was sent, then adopt it.
+
+    The first edition's shape (single post or thread) is kept; live posts whose text changed
+    are edited once where the network can edit, the outbox and FAQ files are rewritten, and the
+    corrected article becomes the current edition (it inherits what the first one delivered),
+    so a plain `publish POST` afterwards sends nothing.
+    """
+    from dataclasses import replace
+
+    from publisher.ledger import open_ledger
+    from publisher.pipeline import load_article, prepare
+
+    article = load_article(post_path)
+    ledger = open_ledger(config.ledger)
+    try:
+        with ledger.lock(article.slug, source=str(post_path)):
+            if ledger.tally(article.content_hash):
+                return Update(current=True)
+            previous = _sent_edition(ledger, article.slug, article.content_hash, post_path)
+            live = _live_rows(ledger, article.slug, previous)
+            shape = _shape(live)
+            thread = any(n > 1 for out, n in shape.items() if out in THREADABLE)
+            prepared = prepare(replace(options, thread=thread), config)
+            try:
+                refuse_reshaped(prepared.edition.social, shape, post_path)
+                report = _edit_changed(ledger, prepared, live, previous)
+                ledger.carry_over(article.slug, previous, article.content_hash)
+                adopt_edits(ledger, article.content_hash, live)
+                _rewrite_files(prepared, config)
+            finally:
+                prepared.close()
+            return report
+    finally:
+        ledger.close()
+
+
+def _sent_edition(ledger: DeliveryLedger, post: str, current: str, source: Path) -> str:
+    """The newest other edition of the post that delivered something."""
+    found = ledger.other_editions(post, current)
+    for edition in ledger.editions(post):
+        if edition in found:
+            return edition
+    raise InputError("nothing of this post was sent yet, so there is nothing to update",
+                     where=str(source), fix="send it with `publish POST`")
+
+
+def _live_rows(ledger: DeliveryLedger, post: str, edition: str) -> dict[str, Row]:
+    """The edition's sent social posts that were not retracted, by ledger item."""
+    retracted = {(a.channel, a.item, a.target) for a in ledger.actions("retract", post=post)
+                 if a.state != "failed"}
+    return {row.item: row for row in ledger.rows(edition, state="sent")
+            if is_social_item(row.item)
+            and (row.channel, row.item, row.provider_id) not in retracted}
+
+
+def _shape(live: dict[str, Row]) -> dict[str, int]:
+    """How many posts each output had when it was sent (its thread length, 1 for a single)."""
+    shape: dict[str, int] = {}
+    for item, row in live.items():
+        output = item.split("#", 1)[0]
+        shape[output] = max(shape.get(output, 0), int(row.extra.get("of", _position(item))))
+    return shape
+
+
+def refuse_reshaped(social: Any, shape: dict[str, int], source: Path) -> None:
+    """An edit keeps each post; a fix that changes a thread's length or overflows is refused."""
+    for output, count in sorted(shape.items()):
+        posts = social.get(output, ())
+        fix = (f"retract it (`publish retract {source} --network {channel_name(output)}`), "
+               f"run `publish {source} --update` again, then `publish {source} --resend` "
+               "to post it afresh")
+        if len(posts) != count:
+            raise InputError(f"{output}: the correction makes {len(posts)} posts of the {count} "
+                             "that were sent, which an edit cannot do", where=str(source),
+                             fix=fix)
+        for post in posts:
+            if post.length > post.limit:
+                raise InputError(f"{output}: post {post.position} would be {post.length}/"
+                                 f"{post.limit}, over the limit", where=str(source), fix=fix)
+
+
+def _edit_changed(ledger: DeliveryLedger, prepared: Any, live: dict[str, Row],
+                  previous: str) -> Update:
+    """Edit, once each, the live posts whose text changed, where the channel can edit."""
+    from publisher.channels import CAPABILITIES
+    from publisher.deliver import text_digest
+    from publisher.http import with_retries
+
+    report, current, post = Update(), prepared.plan.edition, prepared.plan.post
+    edits = {(a.channel, a.item): a.state
+             for a in ledger.actions("edit", edition=previous) if a.target == current}
+    for output, posts in prepared.edition.social.items():
+        for social in posts:
+            item = f"{output}#{social.position}"
+            row = live.get(item)
+            if row is None:
+                continue
+            name = channel_name(output)
+            if row.extra.get("text") == text_digest(social.text):
+                report.unchanged[name] = report.unchanged.get(name, 0) + 1
+                continue
+            if not CAPABILITIES[row.channel].edit:
+                report.cannot_edit[name] = report.cannot_edit.get(name, 0) + 1
+                continue
+            state = edits.get((row.channel, item))
+            if state != "done":
+                ledger.mark_action(previous, post, row.channel, item, "edit", target=current)
+                with_retries(_editor(prepared.channels[row.channel], row, social,
+                                     attempted=state == "pending"))
+                ledger.mark_action(previous, post, row.channel, item, "edit", target=current,
+                                   state="done")
+            report.edited[name] = report.edited.get(name, 0) + 1
+            edited = {**row.extra, "text": text_digest(social.text)}
+            live[item] = Row(**{**row.__dict__, "extra": edited})
+    return report
+
+
+def _editor(channel: Any, row: Row, social: Any, *, attempted: bool) -> Any:
+    """One edit call; its retries first check whether the previous try landed."""
+    tried = [attempted]
+
+    def edit() -> bool:
+        before, tried[0] = tried[0], True
+        return bool(channel.edit_post(Receipt(row.provider_id, row.url, row.extra), social,
+                                      attempted_before=before))
+
+    return edit
+
+
+def _rewrite_files(prepared: Any, config: Config) -> None:
+    """The outbox's edition files, web and FAQ outputs follow the corrected article."""
+    from publisher.channels.outbox import write_artifacts
+    from publisher.edition import edition_json
+    from publisher.pipeline import sample_recipients
+
+    reader = next(sample_recipients(config))
+    write_artifacts(prepared.folder, prepared.edition, edition_json(prepared.edition, reader))
+
+
+def adopt_edits(ledger: DeliveryLedger, edition: str, live: dict[str, Row]) -> None:
+    """The corrected edition's rows remember the edited texts' fingerprints."""
+    for item, row in live.items():
+        ledger.mark_sent(edition, row.channel, {item: (row.provider_id, row.url, row.extra)})
