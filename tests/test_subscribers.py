@@ -9,7 +9,13 @@ import pytest
 from publisher.config import Site
 from publisher.errors import InputError
 from publisher.subscribers import Subscriber, SubscriberStore
-from publisher.tokens import make_token, recipient_for, unsubscribe_url, verify_token
+from publisher.tokens import (
+    make_address_token,
+    make_token,
+    recipient_for,
+    unsubscribe_url,
+    verify_token,
+)
 
 SECRET = "test-unsubscribe-secret-0123456789"
 
@@ -122,22 +128,32 @@ def test_forget_deletes(store: SubscriberStore) -> None:
 
 
 def test_tokens_verify_and_resist_forgery() -> None:
-    token = make_token("Hanako@Example.jp", SECRET)
-    assert verify_token(token, SECRET) == "Hanako@Example.jp"
-    head, _, tag = token.partition(".")
-    forged = make_token("other@example.jp", SECRET).split(".")[0] + "." + tag
-    for bad in (forged, token + "x", head, "", "!!.??", token.replace(".", "")):
+    uid, other = "AbCdEfGhIjKlMnOp", "QrStUvWxYz012345"
+    token = make_token(uid, SECRET)
+    assert verify_token(token, SECRET).uid == uid
+    head, _, tag = token.partition("~")
+    forged = make_token(other, SECRET).split("~")[0] + "~" + tag
+    for bad in (forged, token + "x", head, "", "!!~??", token.replace("~", ""), token + "~"):
         with pytest.raises(InputError):
             verify_token(bad, SECRET)
     with pytest.raises(InputError):
         verify_token(token, "another-secret")
+    with pytest.raises(ValueError):
+        make_token("hanako@example.jp", SECRET)  # an address is never a token id
+    legacy = make_address_token("Hanako@Example.jp", SECRET)
+    assert verify_token(legacy, SECRET).email == "Hanako@Example.jp"
+    with pytest.raises(InputError):
+        verify_token(make_address_token("other@example.jp", SECRET).split(".")[0] + "."
+                     + legacy.split(".")[1], SECRET)
 
 
 def test_recipient_for_builds_personal_links() -> None:
     site = Site(url="https://news.example.jp/", unsubscribe_mailto="leave@example.jp")
-    recipient = recipient_for(Subscriber("a+b@example.jp", "A"), site, SECRET)
+    recipient = recipient_for(Subscriber("a+b@example.jp", "A", uid="AbCdEfGhIjKlMnOp"), site,
+                              SECRET)
     assert recipient.unsubscribe_url.startswith("https://news.example.jp/unsubscribe?t=")
     assert recipient.unsubscribe_mailto.startswith("mailto:leave@example.jp?subject=unsubscribe%20")
-    assert unsubscribe_url("https://x.example/u?lang=ja", "a@b.c", SECRET).startswith(
+    assert "a+b" not in recipient.unsubscribe_url + recipient.unsubscribe_mailto
+    assert unsubscribe_url("https://x.example/u?lang=ja", "AbCdEfGhIjKlMnOp", SECRET).startswith(
         "https://x.example/u?lang=ja&t="
     )

@@ -497,12 +497,15 @@ def retract_command(
 def check_command(config: ConfigOpt = None) -> None:
     """Preflight: validate the config and every live channel's credentials; send nothing."""
     from publisher.pipeline import check_channels
+    from publisher.sync import scope_warnings
 
     settings = _config(config)
     console = _console()
     for name, hints in check_channels(settings).items():
         extra = ", ".join(f"{k}={v}" for k, v in hints.items())
         console.print(f"[green]ok[/] {name}" + (f" ({extra})" if extra else ""))
+    for warning in scope_warnings(settings):
+        _console(stderr=True).print(f"[yellow]warning:[/] {_escape(warning)}")
 
 
 @app.command("preview")
@@ -694,19 +697,78 @@ def subscribers_list(
     _console(stderr=True).print(counts)
 
 
+@subscribers_app.command("sync")
+def subscribers_sync(
+    config: ConfigOpt = None,
+    provider: Annotated[list[str] | None, typer.Option(
+        "--provider", help="Only this provider (sendgrid, postmark, resend); repeatable.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Pull the email providers' bounces, complaints and unsubscribes into the list."""
+    from publisher.sync import sync
+
+    settings = _config(config)
+    store = _store(config)
+    results = sync(settings, store, provider or ())
+    err = _console(stderr=True)
+    if as_json:
+        print(json.dumps({r.provider: r.report.tally() for r in results if not r.skipped
+                          and not r.error}))
+    for result in results:
+        if not as_json:
+            _print_sync(result)
+        if result.skipped:
+            err.print(f"[yellow]{result.provider}:[/] {_escape(result.skipped)}")
+        if result.blocks:
+            err.print(f"{result.provider}: {result.blocks} blocked addresses reported, not"
+                      " suppressed (SendGrid keeps sending to blocks)")
+        if result.error:
+            err.print(f"[red]error:[/] {_escape(result.error)}")
+    if any(r.error for r in results):
+        raise typer.Exit(EXIT_DELIVERY_FAILED)
+
+
+def _print_sync(result: Any) -> None:
+    """One provider's changes: counts per status, then the first changed addresses."""
+    if result.skipped or result.error:
+        return
+    tally = result.report.tally()
+    changed = {status: n for status, n in tally.items() if status != "unchanged" and n}
+    if not changed:
+        print(f"{result.provider}: no changes ({tally['unchanged']} already suppressed)")
+        return
+    counts = ", ".join(f"{n} {status}" for status, n in changed.items())
+    print(f"{result.provider}: {counts} ({tally['unchanged']} unchanged)")
+    for change in result.report.changed[:20]:
+        print(f"  {change.email}: {change.before or 'not on the list'} → {change.after}"
+              f" ({change.reason})")
+    if len(result.report.changed) > 20:
+        print(f"  … and {len(result.report.changed) - 20} more")
+
+
 @app.command("serve")
 def serve_command(
     config: ConfigOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
 ) -> None:
-    """Answer one-click unsubscribe POSTs (RFC 8058) and show a confirmation page on GET."""
-    from publisher.serve import make_app, serve
+    """Serve the unsubscribe page (RFC 8058 one-click POST) and the providers' webhooks."""
+    from publisher.serve import make_app, make_server
+    from publisher.subscribers_pg import open_store
     from publisher.tokens import unsubscribe_secret
+    from publisher.webhooks import PROVIDERS, Webhooks
 
-    app_ = make_app(_store(config), unsubscribe_secret())
-    _console(stderr=True).print(f"listening on http://{host}:{port}/unsubscribe")
-    serve(host, port, app_)
+    settings = _config(config)
+    store = open_store(settings.subscribers)
+    hooks = Webhooks.from_config(settings, store)
+    app_ = make_app(store, unsubscribe_secret(), site=settings.site, webhooks=hooks)
+    with make_server(host, port, app_) as server:
+        console = _console(stderr=True)
+        console.print(f"listening on http://{host}:{server.server_port}/unsubscribe")
+        for provider in PROVIDERS:
+            state = "on" if hooks.configured(provider) else "off (not configured: answers 503)"
+            console.print(f"  /webhooks/{provider}: {state}")
+        server.serve_forever()
 
 
 keys_app = typer.Typer(help="Store secrets in the system keyring.", no_args_is_help=True)

@@ -32,6 +32,7 @@ class Site:
     list_id: str = ""
     unsubscribe_url: str = ""  # base of one-click links; defaults to <url>/unsubscribe
     unsubscribe_mailto: str = ""
+    lang: str = ""  # the newsletter's language, for the unsubscribe page ("" = the browser's)
 
 
 @dataclass(frozen=True)
@@ -184,7 +185,7 @@ def _reject_secrets(data: Any, where: str, path: str = "") -> None:
 def is_secret_name(key: str) -> bool:
     """Whether a config key (or URL query parameter) names a secret; `…_env` names a variable."""
     lowered = key.lower()
-    if lowered.endswith("_env"):
+    if lowered.endswith(("_env", "public_key")):  # a public key (SendGrid's webhook) is no secret
         return False
     words = re.split(r"[^a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", key).lower())
     return any(word in lowered for word in SECRET_WORDS) or words[-1] in SECRET_NAME_WORDS

@@ -99,7 +99,7 @@ class SuppressReport:
 
     def tally(self) -> dict[str, int]:
         """Changes per suppressed status plus the unchanged count (the `sync --json` shape)."""
-        counts = {status: 0 for status in STATUSES[1:]}
+        counts = dict.fromkeys(("bounced", "complained", "unsubscribed"), 0)
         for change in self.changed:
             counts[change.after] += 1
         return {**counts, "unchanged": self.unchanged}

@@ -43,8 +43,8 @@ def newsletter(subject: str = "今週のお知らせ") -> Newsletter:
 def recipients(count: int, *, start: int = 0, domain: str = "example.com") -> list[Recipient]:
     """Signed recipients user<i>@domain, with names for even i."""
     return [
-        recipient_for(Subscriber(f"user{i}@{domain}", f"読者 {i} & Co" if i % 2 == 0 else ""),
-                      SITE, SECRET)
+        recipient_for(Subscriber(f"user{i}@{domain}", f"読者 {i} & Co" if i % 2 == 0 else "",
+                                 uid=f"uid{i:08d}AAAAAAA"), SITE, SECRET)
         for i in range(start, start + count)
     ]
 

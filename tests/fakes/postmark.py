@@ -6,6 +6,12 @@ else 401 `{"ErrorCode": 10, "Message": …}`; a JSON array of at most 500 messag
 ErrorCode 410; the answer is 200 even when some entries fail, one result per message in order:
 `{"ErrorCode": 0, "Message": "OK", "MessageID", "SubmittedAt", "To"}` or a nonzero ErrorCode
 (300 invalid request, 406 inactive recipient, 1235 unknown message stream).
+
+Suppressions are per message stream
+(https://postmarkapp.com/developer/api/suppressions-api#suppression-dump):
+`GET /message-streams/<stream>/suppressions/dump` answers `{"Suppressions": [{"EmailAddress",
+"SuppressionReason" (HardBounce, SpamComplaint, ManualSuppression), "Origin", "CreatedAt"}]}`, and
+422 ErrorCode 1226 for an unknown stream. Webhooks carry basic auth (`webhooks.postmark_post`).
 """
 
 from __future__ import annotations
@@ -40,8 +46,10 @@ class PostmarkFake:
         faults: Faults | None = None,
         deliveries_path: Path | None = None,
         keep_bodies: bool = True,
+        suppressions: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.server_token = server_token
+        self.suppressions = {stream: list(found) for stream, found in (suppressions or {}).items()}
         self.streams = set(streams)
         self.inactive = {e.lower() for e in inactive}
         self.keep_bodies = keep_bodies
@@ -73,7 +81,15 @@ class PostmarkFake:
             return Reply(200, {"ID": 1, "Name": "Fake server", "DeliveryType": "Live"})
         if request.method == "POST" and request.path == "/email/batch":
             return self.batch(request)
+        if request.method == "GET" and request.path.endswith("/suppressions/dump"):
+            return self.dump(request.path.split("/")[2])
         return error(404, 404, f"no route {request.method} {request.path}")
+
+    def dump(self, stream: str) -> Reply:
+        """Every suppression of one message stream."""
+        if stream not in self.streams:
+            return error(422, 1226, "The message stream for the provided 'ID' was not found.")
+        return Reply(200, {"Suppressions": self.suppressions.get(stream, [])})
 
     def batch(self, request: Request) -> Reply:
         """Validate the batch as a whole, then each message on its own."""

@@ -8,6 +8,11 @@ with from, to (≤ 50), subject and html or text (422 validation_error); 200
 and body replays the first answer without sending again, the same key with another body is 409
 invalid_idempotent_request, and one still in flight is 409 concurrent_idempotent_requests; 429
 rate_limit_exceeded carries `retry-after` and `ratelimit-reset` (seconds).
+
+Suppressions (https://resend.com/docs/api-reference/suppressions/list-suppressions):
+`GET /suppressions?limit=&after=` answers `{"object": "list", "has_more", "data": [{"id", "email",
+"origin" (bounce, complaint, manual), "created_at"}]}`, cursor-paged by the last id; a sending-only
+key gets 401 restricted_api_key. Webhooks are signed by Svix (`webhooks.SvixSigner`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request, serving
+from .webhooks import SvixSigner
 
 MAX_BATCH = 100
 MAX_TO = 50
@@ -50,9 +56,12 @@ class ResendFake:
         faults: Faults | None = None,
         deliveries_path: Path | None = None,
         keep_bodies: bool = True,
+        suppressions: list[dict[str, Any]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.sending_only = sending_only
+        self.suppressions = list(suppressions or [])
+        self.signer = SvixSigner()
         self.keep_bodies = keep_bodies
         self.deliveries = Deliveries("resend", deliveries_path)
         self.replays = 0
@@ -95,7 +104,26 @@ class ResendFake:
             return Reply(200, {"data": [{"id": "d1", "name": "example.com", "status": "verified"}]})
         if request.method == "POST" and request.path == "/emails/batch":
             return self.batch(request)
+        if request.method == "GET" and request.path == "/suppressions":
+            return self.suppression_page(request)
         return error(404, "not_found", f"no route {request.method} {request.path}")
+
+    def suppression_page(self, request: Request) -> Reply:
+        """One page of the team's suppressions, after the `after` cursor."""
+        if self.sending_only:
+            return error(401, "restricted_api_key",
+                         "This API key is restricted to only send emails.")
+        try:
+            limit = int(request.query.get("limit", ["20"])[0])
+        except ValueError:
+            return error(422, "validation_error", "limit must be a number")
+        if not 1 <= limit <= 100:
+            return error(422, "validation_error", "limit must be between 1 and 100")
+        after = request.query.get("after", [""])[0]
+        ids = [entry["id"] for entry in self.suppressions]
+        start = ids.index(after) + 1 if after in ids else 0
+        page = self.suppressions[start:start + limit]
+        return Reply(200, {"object": "list", "has_more": start + limit < len(ids), "data": page})
 
     def batch(self, request: Request) -> Reply:
         """Apply idempotency, then validate and deliver the batch."""

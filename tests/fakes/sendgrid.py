@@ -7,6 +7,13 @@ and non-empty `content` (text/plain before text/html) required; 202 with `X-Mess
 body; errors are 400/401/403 `{"errors": [{"message", "field", "help"}]}`; 429 carries
 `X-RateLimit-Reset` as epoch seconds
 (https://www.twilio.com/docs/sendgrid/api-reference/how-to-use-the-sendgrid-v3-api/rate-limits).
+
+Suppression lists (https://www.twilio.com/docs/sendgrid/api-reference/suppressions-bounces/retrieve-all-bounces
+and its siblings for blocks, spam_reports, invalid_emails and, for global unsubscribes,
+https://www.twilio.com/docs/sendgrid/api-reference/suppressions-global-suppressions/retrieve-all-global-suppressions):
+`GET /v3/suppression/<list>?limit=&offset=` answers a JSON array of `{created, email, …}`, at most
+`limit` (≤ 500) entries from `offset`; the key needs `suppression.read` or
+`suppression.<list>.read`, else 403. The Event Webhook is signed as `webhooks.SendGridSigner` does.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request, serving
+from .webhooks import SendGridSigner
 
 MAX_PERSONALIZATIONS = 1000
 MAX_RECIPIENTS = 1000
 MAX_SUBSTITUTION_BYTES = 50_000
+SUPPRESSION_LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails", "unsubscribes")
+MAX_PAGE = 500
 
 
 def errors(status: int, message: str, field: str | None = None) -> Reply:
@@ -50,9 +60,15 @@ class SendGridFake:
         faults: Faults | None = None,
         deliveries_path: Path | None = None,
         keep_bodies: bool = True,
+        scopes: tuple[str, ...] = ("mail.send", "scopes.read"),
+        suppressions: dict[str, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.api_key = api_key
         self.keep_bodies = keep_bodies
+        self.scopes = scopes
+        self.suppressions = {name: list((suppressions or {}).get(name, []))
+                             for name in SUPPRESSION_LISTS}
+        self.signer = SendGridSigner()
         self.deliveries = Deliveries("sendgrid", deliveries_path)
         self.server = FakeHTTPServer(
             self.handle,
@@ -77,10 +93,28 @@ class SendGridFake:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return errors(401, "The provided authorization grant is invalid, expired, or revoked")
         if request.method == "GET" and request.path == "/v3/scopes":
-            return Reply(200, {"scopes": ["mail.send", "scopes.read"]})
+            return Reply(200, {"scopes": list(self.scopes)})
         if request.method == "POST" and request.path == "/v3/mail/send":
             return self.mail_send(request)
+        if request.method == "GET" and request.path.startswith("/v3/suppression/"):
+            return self.suppression_list(request)
         return errors(404, f"no route {request.method} {request.path}")
+
+    def suppression_list(self, request: Request) -> Reply:
+        """One page of a suppression list, for a key with the read scope."""
+        name = request.path.removeprefix("/v3/suppression/")
+        if name not in SUPPRESSION_LISTS:
+            return errors(404, f"no route GET {request.path}")
+        if not {"suppression.read", f"suppression.{name}.read"} & set(self.scopes):
+            return errors(403, "access forbidden")
+        try:
+            limit = int(request.query.get("limit", [str(MAX_PAGE)])[0])
+            offset = int(request.query.get("offset", ["0"])[0])
+        except ValueError:
+            return errors(400, "limit and offset must be integers", "limit")
+        if not 1 <= limit <= MAX_PAGE or offset < 0:
+            return errors(400, f"limit must be between 1 and {MAX_PAGE}", "limit")
+        return Reply(200, self.suppressions[name][offset:offset + limit])
 
     def mail_send(self, request: Request) -> Reply:
         """Validate a mail/send body, then deliver every personalization."""

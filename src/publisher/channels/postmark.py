@@ -101,7 +101,7 @@ class PostmarkChannel:
 
 def from_config(settings: Mapping[str, Any], site: Site) -> PostmarkChannel:
     """Build from [channels.postmark] (base_url, batch_size, message_stream, timeout, list_id)."""
-    check_settings(NAME, settings, KNOWN_SETTINGS)
+    check_settings(NAME, settings, KNOWN_SETTINGS | {"webhook_user"})
     token = api_key(settings, SECRETS[0], "sending through Postmark")
     http = HttpClient(
         channel=NAME,

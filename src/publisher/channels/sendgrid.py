@@ -161,7 +161,7 @@ def _split(mailbox: str) -> tuple[str, str]:
 
 def from_config(settings: Mapping[str, Any], site: Site) -> SendGridChannel:
     """Build from [channels.sendgrid] (base_url, batch_size, timeout, list_id, api_key_env)."""
-    check_settings(NAME, settings, KNOWN_SETTINGS - {"message_stream"})
+    check_settings(NAME, settings, (KNOWN_SETTINGS - {"message_stream"}) | {"webhook_public_key"})
     key = api_key(settings, SECRETS[0], "sending through SendGrid")
     http = HttpClient(
         channel=NAME,
