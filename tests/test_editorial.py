@@ -287,3 +287,49 @@ def test_links_in_answers_stay_links() -> None:
     assert "https://example.org/transit/repairs" in links
     digest = build_digest(art, Config().faq)
     assert "(https://example.org/transit/repairs)" in digest.short_answers[2]
+
+
+# --- 7. the email keeps the editor's headings and order -------------------------------------
+
+
+def email(article: Article) -> tuple[str, str]:
+    """The newsletter's HTML and text parts."""
+    from publisher.newsletter import load_templates, render_newsletter
+
+    news = render_newsletter(
+        article, build_digest(article, Config().faq), Config(), load_templates(None)
+    )
+    return news.html, news.text
+
+
+def test_the_email_keeps_the_editors_summary_heading_in_its_place() -> None:
+    page, text = email(load("minato-bus-cashless.md"))
+    plain_page = re.sub(r"<wbr\s*/?>", "", page)
+    heading = "まとめ|ポイントより先に確かめたいこと"
+    assert heading in plain_page and heading in text
+    assert ">要点<" not in plain_page and "\n要点\n" not in text
+    # The article's order: the reader questions come first, the まとめ after them.
+    assert plain_page.index("読者の質問") < plain_page.index(heading)
+    assert text.index("読者の質問") < text.index(heading)
+    english, english_text = email(load("harbor-ferry-fares.md"))
+    assert english.index("Your questions, answered") < english.index("The bottom line")
+    assert "Key points" not in english and "The bottom line\n---" in english_text
+
+
+def test_japanese_headlines_break_only_between_phrases() -> None:
+    import budoux
+
+    page, _ = email(load("minato-bus-cashless.md"))
+    assert "ポイント付与が<wbr />変わります" in page
+    assert "ポイント付<wbr" not in page
+    parser = budoux.load_default_japanese_parser()
+    for match in re.finditer(r"<h[12][^>]*>(?:<span style=\"([^\"]*)\">)?([\s\S]*?)</h[12]>", page):
+        style, inner = match.groups()
+        pieces = re.split(r"<wbr\s*/?>", re.sub(r"<(?!wbr)[^>]*>", "", inner))
+        if not re.search(r"[ぁ-んァ-ン一-龥]", inner):
+            continue
+        assert style is not None and "word-break:keep-all" in style
+        assert pieces == parser.parse("".join(pieces))
+    # English headlines are left alone.
+    english, _ = email(load("harbor-ferry-fares.md"))
+    assert "<wbr" not in english and "keep-all" not in english

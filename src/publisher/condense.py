@@ -127,13 +127,13 @@ def _phrases(sentence: str, lang: str) -> list[str]:
         return [
             piece
             for word in regex.split(r"(?<=\s)", sentence)
-            for piece in _budoux_parser(lang).parse(word)
+            for piece in budoux_parser(lang).parse(word)
         ]
     return regex.split(r"(?<=\s)", sentence)
 
 
 @cache
-def _budoux_parser(lang: str) -> budoux.Parser:
+def budoux_parser(lang: str) -> budoux.Parser:
     """BudouX's model for the article's language (Japanese for CJK text by default)."""
     if lang.startswith("zh"):
         traditional = lang.lower() in {"zh-hant", "zh-tw", "zh-hk"}

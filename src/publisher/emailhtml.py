@@ -12,14 +12,17 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
+from itertools import accumulate
 from typing import Literal
 
 from markdown_it.token import Token
 from markupsafe import Markup
 
+from publisher.condense import budoux_parser
 from publisher.markdown import parse_tokens, render_html, render_inline_html
 from publisher.model import Block
 from publisher.sanitize import ALIGNMENTS, absolute_url
+from publisher.strings import base_lang
 
 # Light and dark palettes; every text/background pair keeps WCAG AA contrast (≥ 4.5:1),
 # which tests/test_newsletter.py checks.
@@ -47,6 +50,13 @@ FONTS: Mapping[str, str] = {
     "ja": "'Hiragino Sans', 'Hiragino Kaku Gothic ProN', 'Yu Gothic', Meiryo, sans-serif",
     "en": "-apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif",
 }
+# Headlines in these languages wrap between BudouX phrases (keep_phrases).
+PHRASE_LANGS = frozenset({"ja", "zh"})
+KEEP_ALL = "word-break:keep-all;overflow-wrap:anywhere;"
+CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+HEADING_HTML = re.compile(r"(<h[1-6]\b[^>]*>)([\s\S]*?)(</h[1-6]>)")
+# A tag, a character reference, or one character: the units a headline's text is made of.
+HTML_UNIT = re.compile(r"<[^>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|[\s\S]")
 MONO = "SFMono-Regular, Menlo, Consolas, 'Liberation Mono', monospace"
 P = PALETTE
 TAG_STYLES: Mapping[str, str] = {
@@ -215,8 +225,35 @@ def email_inline_html(markdown_text: str, *, base_url: str) -> Markup:
     return Markup(inline_styles(render_inline_html(markdown_text, base_url=base_url)))
 
 
-def block_parts(blocks: Iterable[Block], *, base_url: str) -> tuple[Part, ...]:
-    """Blocks as MJML parts: a lone image becomes mj-image, a table mj-table, a rule a divider."""
+def keep_phrases(html_text: str, lang: str) -> Markup:
+    """A Japanese/Chinese headline that wraps only between BudouX phrases, never inside a word.
+
+    Phrases are joined by <wbr> inside a `word-break: keep-all` span, as BudouX itself does
+    (https://github.com/google/budoux#usage); other languages come back unchanged.
+    """
+    if base_lang(lang) not in PHRASE_LANGS or not CJK_TEXT.search(html_text):
+        return Markup(html_text)
+    units = HTML_UNIT.findall(html_text)
+    plain = "".join("" if u.startswith("<") else html.unescape(u) for u in units)
+    phrases = budoux_parser(lang).parse(plain)
+    breaks = set(accumulate(len(p) for p in phrases[:-1]))
+    out: list[str] = []
+    position = 0
+    for unit in units:
+        if not unit.startswith("<"):
+            if position in breaks:
+                out.append("<wbr>")
+            position += 1
+        out.append(unit)
+    return Markup(f'<span style="{KEEP_ALL}">{"".join(out)}</span>')
+
+
+def block_parts(
+    blocks: Iterable[Block], *, base_url: str, lang: str = "en"
+) -> tuple[Part, ...]:
+    """Blocks as MJML parts: a lone image becomes mj-image, a table mj-table, a rule a divider.
+
+    Headings among the blocks break only between phrases (`keep_phrases`)."""
     parts: list[Part] = []
     pending: list[str] = []
 
@@ -229,6 +266,10 @@ def block_parts(blocks: Iterable[Block], *, base_url: str) -> tuple[Part, ...]:
         special = _special_part(block, base_url=base_url)
         if special is None:
             rendered = email_html(block.markdown, base_url=base_url)
+            if block.kind == "heading":
+                rendered = Markup(HEADING_HTML.sub(
+                    lambda m: m[1] + keep_phrases(m[2], lang) + m[3], str(rendered)
+                ))
             if rendered:
                 pending.append(str(rendered))
             continue

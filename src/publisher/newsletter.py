@@ -17,17 +17,32 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jinja2
 import mjml
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 import publisher
 from publisher import placeholders
 from publisher.condense import fit_sentences
 from publisher.config import Config
-from publisher.emailhtml import FONTS, PALETTE, block_parts, email_html, email_inline_html
+from publisher.emailhtml import (
+    FONTS,
+    PALETTE,
+    block_parts,
+    email_html,
+    email_inline_html,
+    keep_phrases,
+)
 from publisher.errors import ConfigError
 from publisher.lede import summary_points, summary_sentences
 from publisher.markdown import join_blocks
-from publisher.model import Article, Block, FaqDigest, Newsletter, Recipient, SectionRole
+from publisher.model import (
+    Article,
+    Block,
+    FaqDigest,
+    Newsletter,
+    Recipient,
+    Section,
+    SectionRole,
+)
 from publisher.placeholders import PLACEHOLDERS, marker
 from publisher.plaintext import LinkRefs, TextRenderer, heading
 from publisher.sanitize import absolute_url
@@ -164,7 +179,19 @@ def _context(
 ) -> dict[str, Any]:
     """Everything the template may use; article HTML is sanitized Markup, the rest plain text."""
     base = _base_url(article, config)
+    lang = article.lang or "en"
     site = config.site
+    faq = [
+        {
+            "question": email_inline_html(item.question, base_url=base),
+            "answer": email_html(item.answer, base_url=base),
+        }
+        for item in digest.items[: config.faq.max_items]
+    ]
+    flow = [
+        _flow_entry(kind, section, base, lang, strings)
+        for kind, section in reading_order(article, bool(faq))
+    ]
     chrome = dict(strings)
     chrome["why_received"] = fill(strings, "why_received", site=site.name)
     byline = [fill(strings, "by", author=article.author)] if article.author else []
@@ -187,49 +214,66 @@ def _context(
         },
         "article": {
             "title": article.title,
+            "title_html": keep_phrases(escape(article.title), lang),
             "byline": " · ".join(byline),
             "image": hero if hero.startswith(("https://", "http://")) else "",
             "image_alt": article.image_alt or article.title,
             "url": absolute_url(article.url, site.url),
         },
         "greeting": fill(strings, "greeting", name=nonce[placeholders.NAME]),
-        "lead": block_parts(article.lead, base_url=base),
-        "sections": [
-            {
-                "heading": email_inline_html(section.heading, base_url=base),
-                "level": section.level,
-                "parts": block_parts(section.blocks, base_url=base),
-            }
-            for section in article.sections if section.role == "body"
-        ],
+        "lead": block_parts(article.lead, base_url=base, lang=lang),
+        "flow": flow,
+        "sections": [f for f in flow if f["role"] == "body"],
         "key_points": _key_points(article, base),
-        "faq": [
-            {
-                "question": email_inline_html(item.question, base_url=base),
-                "answer": email_html(item.answer, base_url=base),
-            }
-            for item in digest.items[: config.faq.max_items]
-        ],
-        "closing": [
-            {
-                "heading": email_inline_html(section.heading, base_url=base),
-                "level": section.level,
-                "parts": block_parts(section.blocks, base_url=base),
-            }
-            for section in article.sections if section.role == "closing"
-        ],
+        "faq": faq,
+        "closing": [f for f in flow if f["role"] == "closing"],
         "cta_url": web_url(article, config),
         "web_url": web_url(article, config),
         "unsubscribe_url": nonce[placeholders.UNSUBSCRIBE_URL],
     }
 
 
+def reading_order(article: Article, has_faq: bool) -> list[tuple[SectionRole, Section | None]]:
+    """The sections in the editor's order with their roles; the FAQ block sits where the first
+    FAQ section was (front-matter questions only: before the closing, else last)."""
+    order: list[tuple[SectionRole, Section | None]] = []
+    placed = not has_faq
+    for section in article.sections:
+        if section.role != "faq":
+            order.append((section.role, section))
+        elif not placed:
+            order.append(("faq", section))
+            placed = True
+    if not placed:
+        at = next((i for i, (role, _) in enumerate(order) if role == "closing"), len(order))
+        order.insert(at, ("faq", None))
+    return order
+
+
+def _flow_entry(
+    role: SectionRole, section: Section | None, base: str, lang: str, strings: Mapping[str, str]
+) -> dict[str, Any]:
+    """One entry of the email's reading order, headed by the editor's own heading."""
+    if section is None:  # the FAQ block of front-matter questions
+        heading = keep_phrases(escape(strings["faq"]), lang)
+        return {"role": role, "heading": heading, "level": 2, "parts": (), "html": Markup("")}
+    heading = keep_phrases(email_inline_html(section.heading, base_url=base), lang)
+    parts = () if role == "faq" else block_parts(section.blocks, base_url=base, lang=lang)
+    return {
+        "role": role, "heading": heading, "level": section.level, "parts": parts,
+        "html": _summary_html(section, base) if role == "summary" else Markup(""),
+    }
+
+
+def _summary_html(section: Section, base: str) -> Markup:
+    """A summary section as one styled HTML run for its box."""
+    return email_html(join_blocks([b.markdown for b in section.blocks]), base_url=base)
+
+
 def _key_points(article: Article, base: str) -> Markup:
     """The summary section as one styled HTML run for the key-points box; empty if none."""
     summary = article.section("summary")
-    if summary is None:
-        return Markup("")
-    return email_html(join_blocks([b.markdown for b in summary.blocks]), base_url=base)
+    return Markup("") if summary is None else _summary_html(summary, base)
 
 
 def _render_template(templates: Templates, context: Mapping[str, Any]) -> str:
@@ -259,19 +303,18 @@ def plain_text(
     out += [" · ".join(byline + ([display_date(article.date, article.lang)] if article.date
                                   else []))]
     out.append(_blocks_text(render, article.lead))
-    out += _sections_text(render, article, "body")
-    summary = article.section("summary")
-    if summary:
-        out += [heading(strings["key_points"], 2), _blocks_text(render, summary.blocks)]
     items = digest.items[: config.faq.max_items]
-    if items:
-        out.append(heading(strings["faq"], 2))
-        out += [
-            f"{strings['question']}. {render.inline(i.question)}\n"
-            f"{strings['answer']}. {render.blocks(i.answer)}"
-            for i in items
-        ]
-    out += _sections_text(render, article, "closing")
+    for role, section in reading_order(article, bool(items)):
+        title = render.inline(section.heading) if section else strings["faq"]
+        out.append(heading(title, 2))
+        if role == "faq":
+            out += [
+                f"{strings['question']}. {render.inline(i.question)}\n"
+                f"{strings['answer']}. {render.blocks(i.answer)}"
+                for i in items
+            ]
+        elif section is not None:
+            out.append(_blocks_text(render, section.blocks))
     out.append(f"{strings['read_on_web']}: {web_url(article, config)}")
     out += [
         "\n".join([
@@ -283,14 +326,6 @@ def plain_text(
         refs.listing(strings["links"]),
     ]
     return "\n\n".join(part for part in out if part.strip()) + "\n"
-
-
-def _sections_text(render: TextRenderer, article: Article, role: SectionRole) -> list[str]:
-    """Each section of a role as a marked heading and its text."""
-    out: list[str] = []
-    for section in (s for s in article.sections if s.role == role):
-        out += [heading(render.inline(section.heading), 2), _blocks_text(render, section.blocks)]
-    return out
 
 
 def _blocks_text(render: TextRenderer, blocks: tuple[Block, ...]) -> str:
