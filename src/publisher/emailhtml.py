@@ -56,7 +56,7 @@ KEEP_ALL = "word-break:keep-all;overflow-wrap:anywhere;"
 CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
 HEADING_HTML = re.compile(r"(<h[1-6]\b[^>]*>)([\s\S]*?)(</h[1-6]>)")
 # A tag, a character reference, or one character: the units a headline's text is made of.
-HTML_UNIT = re.compile(r"<[^>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|[\s\S]")
+HTML_UNIT = re.compile(r"<[^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|[\s\S]")
 MONO = "SFMono-Regular, Menlo, Consolas, 'Liberation Mono', monospace"
 P = PALETTE
 TAG_STYLES: Mapping[str, str] = {

@@ -63,8 +63,9 @@ LEANING = re.compile(
     re.IGNORECASE,
 )
 # A quotation attributed to someone: 「…」と述べた / との声, "…," she said / called it '…'.
+# A quote's body excludes its own opener, so a run of openers is scanned once (linear).
 QUOTED = re.compile(
-    r"「[^」]{2,}」|『[^』]{2,}』|[\"“][^\"”]{2,}[\"”]|(?<!\w)['‘][^'’]{2,}['’](?!\w)"
+    r"「[^「」]{2,}」|『[^『』]{2,}』|[\"“][^\"“”]{2,}[\"”]|(?<!\w)['‘][^'‘’]{2,}['’](?!\w)"
 )
 ATTRIBUTION = re.compile(
     r"」(?:と|との|という)|』(?:と|との)|\b(?:said|says|called|calls|told|tells|argued|warned"
