@@ -57,6 +57,9 @@ TOOLS_POST = "posts/library-tool-lending.md"
 # --- configuration --------------------------------------------------------------------------
 
 
+LOOPBACK_IMAGES: Mapping[str, Any] = {"allow_private": ["127.0.0.1"]}
+
+
 def write_config(
     root: Path,
     *,
@@ -64,12 +67,17 @@ def write_config(
     networks: Sequence[str] = (),
     channels: Mapping[str, Mapping[str, Any]] | None = None,
     site: Mapping[str, Any] | None = None,
+    images: Mapping[str, Any] = LOOPBACK_IMAGES,
 ) -> Path:
-    """Write root/publisher.toml: the site, the transport, the networks and channel tables."""
+    """Write root/publisher.toml: the site, the transport, the networks and channel tables.
+
+    The image host of these tests runs on 127.0.0.1, which publish refuses unless allowed.
+    """
     tables: dict[str, Mapping[str, Any]] = {
         "site": {**SITE, **(site or {})},
         "newsletter": {"transport": transport},
         "social": {"networks": list(networks)},
+        "images": images,
     }
     for name, settings in (channels or {}).items():
         tables[f"channels.{name}"] = settings

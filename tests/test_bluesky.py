@@ -130,12 +130,14 @@ def test_wrong_app_password_is_one_clear_line_without_the_secret(
 
 
 def test_large_thumbnail_is_shrunk_under_one_megabyte(
-    channel: bluesky.BlueskyChannel, fake: FakeBluesky, tmp_path: Path
+    channel: bluesky.BlueskyChannel, fake: FakeBluesky, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     picture = tmp_path / "huge.png"
     Image.frombytes("RGB", (1000, 1000), os.urandom(3_000_000)).save(picture)
     assert picture.stat().st_size > 1_000_000
-    card = LinkCard(uri=LINK, title="中央アジア", description="記事の説明", thumb=str(picture))
+    monkeypatch.chdir(tmp_path)  # a relative image is read from the post's folder, here cwd
+    card = LinkCard(uri=LINK, title="中央アジア", description="記事の説明", thumb="huge.png")
     send_thread(channel, posts(TEXTS[:2], card=card))
     external = fake.posts[0]["record"]["embed"]["external"]
     assert external["uri"] == LINK and external["title"] == "中央アジア"

@@ -19,7 +19,7 @@ from publisher.config import config_from_mapping
 from publisher.deliver import Run, deliver
 from publisher.http import RetryPolicy
 from publisher.ledger import Ledger
-from publisher.pipeline import Options, prepare
+from publisher.pipeline import Options, image_loader, prepare
 
 SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",
            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}
@@ -52,13 +52,15 @@ def run_for(tmp_path: Path, fake: FakeX, image: str, *, attempts: int = 2) -> tu
     config = config_from_mapping({
         "outbox": str(tmp_path / "outbox"),
         "social": {"networks": ["x"]},
+        "images": {"allow_private": ["127.0.0.1"]},  # the image host here is on loopback
         "channels": {"x": {"api_base": fake.url, "attach_image": True, "timeout": 2.0}},
     })
     prepared = prepare(Options(folder / "tools.md"), config)
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     run = Run(ledger=ledger, edition=prepared.edition, plan=prepared.plan,
               channels=prepared.channels, recipients=lambda: iter(()),
-              policy=RetryPolicy(attempts=attempts), sleep=Sleeps())
+              policy=RetryPolicy(attempts=attempts), sleep=Sleeps(),
+              images=image_loader(prepared.article, config))
     return run, ledger
 
 

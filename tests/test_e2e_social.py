@@ -11,6 +11,7 @@ import io
 import itertools
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,7 @@ from e2e import (
     write_config,
 )
 from fakes.bluesky import FakeBluesky
+from fakes.hostile import HostileImageHost
 from fakes.mastodon import FakeMastodon
 from fakes.sendgrid import SendGridFake
 from fakes.server import FakeHTTPServer, Faults, Reply
@@ -387,3 +389,76 @@ def test_an_image_that_cannot_be_fetched_fails_the_post_and_never_makes_it_uncer
     assert fixed.returncode == 0, fixed.stderr
     assert_threaded(nets, "x")
     assert len(nets.x.tweets[0]["media_ids"]) == 1
+
+
+# --- hostile image hosts (issue: files and URLs named by a post) ------------------------------
+
+
+def _point_image_at(workdir: Path, url: str) -> None:
+    """Make the test post's `image:` the given URL."""
+    path = workdir / POST
+    text = re.sub(r"(?m)^image: .*$", f"image: {url}", path.read_text(encoding="utf-8"), count=1)
+    path.write_text(text, encoding="utf-8")
+
+
+def test_the_image_is_downloaded_once_per_run_for_every_network(
+    workdir: Path, nets: Networks
+) -> None:
+    write_config(workdir, networks=list(NETWORKS), channels={
+        "x": {"api_base": nets.x.url, "attach_image": True},
+        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
+        "mastodon": {"instance_url": nets.mastodon.url}})
+    result = publish(workdir)
+    assert result.returncode == 0, result.stderr
+    assert nets.x.tweets[0]["media_ids"] and nets.mastodon.statuses[0]["media_ids"]
+    assert nets.bluesky.posts[0]["record"]["embed"]["external"]["thumb"]
+    assert nets.images.count("GET", "/card.png") == 1
+
+
+@pytest.mark.parametrize("path", ["/loop", "/redirect?to=file:///etc/passwd"])
+def test_a_bad_redirect_fails_those_networks_and_the_others_go_on(
+    workdir: Path, nets: Networks, path: str
+) -> None:
+    write_config(workdir, networks=["bluesky", "mastodon", "threads"], channels={
+        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
+        "mastodon": {"instance_url": nets.mastodon.url}})
+    with HostileImageHost() as host:
+        _point_image_at(workdir, f"{host.url}{path}")
+        result = publish(workdir)
+    assert result.returncode == 4, (result.stdout, result.stderr)
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    why = "redirects more than 5 times" if path == "/loop" else "leads to a file: URL"
+    assert f"bluesky: {why}" in result.stderr.replace("image URL ", "")
+    assert nets.bluesky.posts == [] and nets.mastodon.statuses == []
+    counts = tallies(status(POST, workdir, SOCIAL_SECRETS))
+    assert counts["bluesky"]["failed"] == 1 and counts["mastodon"]["failed"] == 1
+    assert counts["outbox"] == {"sent": 3, "pending": 0, "failed": 0}  # digest, email, threads
+    assert list((workdir / "outbox").glob("*/social/threads-*.txt"))
+    assert host.hits[path.split("?")[0]] == (6 if path == "/loop" else 1)  # once per run
+
+
+def test_a_dripping_image_host_does_not_hold_the_run(workdir: Path, nets: Networks) -> None:
+    configure(workdir, nets, ("bluesky", "mastodon"))
+    config = workdir / "publisher.toml"
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "[images]", "[images]\ntimeout = 2"), encoding="utf-8")
+    with HostileImageHost(drip_seconds=5) as host:  # one byte every 5 s
+        _point_image_at(workdir, f"{host.url}/drip")
+        started = time.monotonic()
+        result = publish(workdir)
+        took = time.monotonic() - started
+    assert result.returncode == 4, result.stderr
+    assert "took longer than 2 s" in result.stderr and "Traceback" not in result.stderr
+    assert took < 20  # two networks, one 2 s deadline: the failure is remembered, not repeated
+    assert host.hits["/drip"] == 1
+
+
+def test_an_image_on_a_private_address_is_refused_by_default(
+    workdir: Path, nets: Networks
+) -> None:
+    write_config(workdir, networks=["mastodon"], images={},
+                 channels={"mastodon": {"instance_url": nets.mastodon.url}})
+    result = publish(workdir)
+    assert result.returncode == 4, result.stderr
+    assert "mastodon: image URL" in result.stderr and "non-public address" in result.stderr
+    assert nets.images.count("GET", "/card.png") == 0

@@ -125,12 +125,14 @@ def test_rejected_token_is_one_clear_line_without_the_secret(
 
 
 def test_card_image_is_uploaded_with_alt_text_and_awaited(
-    channel: mastodon.MastodonChannel, fake: FakeMastodon, tmp_path: Path
+    channel: mastodon.MastodonChannel, fake: FakeMastodon, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     picture = tmp_path / "card.png"
     Image.new("RGB", (64, 32), (200, 30, 30)).save(picture)
+    monkeypatch.chdir(tmp_path)  # a relative image is read from the post's folder, here cwd
     card = LinkCard(uri="https://example.com/a", title="記事の題", description="説明",
-                    thumb=str(picture), alt="赤い長方形の画像")
+                    thumb="card.png", alt="赤い長方形の画像")
     send_thread(channel, thread_posts("mastodon", TEXTS[:2], card=card))
     assert len(fake.statuses[0]["media_ids"]) == 1
     media = fake.media[fake.statuses[0]["media_ids"][0]]

@@ -134,8 +134,9 @@ def test_card_image_goes_through_chunked_upload_with_alt_text_when_asked(
     channel.sleep = Sleeps()
     picture = tmp_path / "card.png"
     Image.new("RGB", (800, 400), (20, 120, 200)).save(picture)
+    monkeypatch.chdir(tmp_path)  # a relative image is read from the post's folder, here cwd
     card = LinkCard(uri="https://example.com/posts/1", title="t", description="d",
-                    thumb=str(picture), alt="青い長方形")
+                    thumb="card.png", alt="青い長方形")
     send_thread(channel, thread_posts("x", TEXTS[:2], card=card))
     channel.close()
     media_id = fake.tweets[0]["media_ids"][0]

@@ -70,6 +70,17 @@ class FaqSettings:
 
 
 @dataclass(frozen=True)
+class ImageSettings:
+    """Limits on the images a post names: the post and its servers are untrusted input."""
+
+    root: str = ""  # assets root: site-root paths (/images/a.jpg) and shared files live here
+    max_bytes: int = 20_000_000  # read or downloaded, before any shrinking
+    max_pixels: int = 40_000_000  # width × height, checked before decoding
+    timeout: float = 20.0  # seconds for a whole download, redirects included
+    allow_private: tuple[str, ...] = ()  # networks that may be fetched although not public
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings; `Config()` is the embedded default that needs no file."""
 
@@ -77,6 +88,7 @@ class Config:
     newsletter: NewsletterSettings = field(default_factory=NewsletterSettings)
     social: SocialSettings = field(default_factory=SocialSettings)
     faq: FaqSettings = field(default_factory=FaqSettings)
+    images: ImageSettings = field(default_factory=ImageSettings)
     outbox: str = "outbox"
     ledger: str = ".publisher/ledger.sqlite3"
     subscribers: str = ".publisher/subscribers.sqlite3"
@@ -120,7 +132,7 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "") -> Config:
     sections: dict[str, Any] = {}
     for name, kind in (
         ("site", Site), ("newsletter", NewsletterSettings),
-        ("social", SocialSettings), ("faq", FaqSettings),
+        ("social", SocialSettings), ("faq", FaqSettings), ("images", ImageSettings),
     ):
         if name in data:
             sections[name] = _section(kind, data[name], f"{where} [{name}]")
@@ -139,15 +151,32 @@ def _section(kind: type[Any], raw: Any, where: str) -> Any:
             raise ConfigError(
                 f"unknown key {key!r}", where=where, fix=f"use one of: {', '.join(allowed)}"
             )
-    if "networks" in renamed:
-        renamed["networks"] = tuple(renamed["networks"])
+    renamed = {k: tuple(v) if isinstance(v, list) else v for k, v in renamed.items()}
     for key, value in renamed.items():
         if allowed[key].type in ("int", int) and not _is_count(value):
             raise ConfigError(
                 f"{key} must be a whole number >= 0, not {value!r}", where=where,
                 fix=f"write  {key} = 0  (or more)",
             )
+    if kind is ImageSettings:
+        _check_images(renamed, where)
     return kind(**renamed)
+
+
+def _check_images(raw: Mapping[str, Any], where: str) -> None:
+    """[images]: a positive timeout, and allow_private entries that are addresses or networks."""
+    import ipaddress
+
+    timeout = raw.get("timeout", 1)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError(f"timeout must be a number of seconds > 0, not {timeout!r}",
+                          where=where, fix="e.g. timeout = 20")
+    for entry in raw.get("allow_private", ()):
+        try:
+            ipaddress.ip_network(str(entry), strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"allow_private: {entry!r} is not an address or network",
+                              where=where, fix='e.g. allow_private = ["10.0.0.0/8"]') from exc
 
 
 def _is_count(value: Any) -> bool:

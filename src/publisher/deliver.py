@@ -24,6 +24,7 @@ from publisher.errors import (
     TransientDeliveryError,
 )
 from publisher.http import RetryPolicy, with_retries
+from publisher.images import ImageLoader
 from publisher.ledger import BatchClaims, Claim, DeliveryLedger, Row
 from publisher.model import Edition, Recipient, SocialPost
 from publisher.plan import Plan, Step
@@ -94,6 +95,12 @@ class Run:
     shared: SharedSend | None = None
     audience: int = 0  # how many recipients the send will reach, for the progress bar
     resend: bool = False  # post again what `publish retract` deleted, under fresh keys
+    images: ImageLoader | None = None  # one per run, so an image is fetched once for all networks
+
+    def __post_init__(self) -> None:
+        """Without a loader given, images are read next to the post with the default limits."""
+        if self.images is None:
+            self.images = ImageLoader(base_dir=Path(self.edition.article.source).parent)
 
 
 def deliver(run: Run) -> list[Outcome]:
@@ -341,12 +348,11 @@ def _prepare_media(
     prepare = getattr(channel, "prepare_media", None)  # only channels that attach images
     if prepare is None:
         return
-    base_dir = Path(run.edition.article.source).parent  # image paths are relative to the post
     try:
         if run.sleep is None:
-            with_retries(lambda: prepare(post, key=key, base_dir=base_dir), run.policy)
+            with_retries(lambda: prepare(post, key=key, images=run.images), run.policy)
         else:
-            with_retries(lambda: prepare(post, key=key, base_dir=base_dir), run.policy,
+            with_retries(lambda: prepare(post, key=key, images=run.images), run.policy,
                          sleep=run.sleep)
     except (InputError, DeliveryError) as exc:
         problem = exc.problem if "image" in exc.problem else f"the image: {exc.problem}"

@@ -164,3 +164,4 @@ def backoff_delay(exc: TransientDeliveryError, attempt: int, policy: RetryPolicy
         return exc.retry_after + random.uniform(0, 0.05)
     ceiling = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
     return random.uniform(ceiling / 2, ceiling)
+

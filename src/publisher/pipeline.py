@@ -32,6 +32,7 @@ from publisher.source import parse_article, read_post
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
     from publisher.deliver import Outcome, SharedSend
+    from publisher.images import ImageLoader
     from publisher.ledger import DeliveryLedger
 
 
@@ -85,7 +86,7 @@ def prepare(options: Options, config: Config) -> Prepared:
         wanted = [email_route(config)] if options.proof else None  # a proof needs only email
         channels, hints = open_channels(config, wanted)
     edition = build_edition(article, config, templates, thread=options.thread, hints=hints,
-                            missing_image=missing_image(article))
+                            missing_image=missing_image(article, config))
     plan = build_plan(edition, config)
     prepared = Prepared(article, edition, plan, folder, channels, subscriber_count(config))
     if not options.dry_run and not (options.strict and edition.warnings):
@@ -112,15 +113,31 @@ def refuse_warnings(prepared: Prepared, options: Options) -> None:
     )
 
 
-def missing_image(article: Article) -> str:
-    """The local `image:` file (relative to the post) when it does not exist, else ''."""
+def image_loader(article: Article, config: Config) -> ImageLoader:
+    """Reads the post's images next to it, within the [images] limits, once per run."""
+    from publisher.images import ImageLoader
+
+    return ImageLoader(config.images, base_dir=Path(article.source).parent)
+
+
+def missing_image(article: Article, config: Config) -> str:
+    """The local `image:` file when it does not exist, else ''.
+
+    A path the post may not read (outside its folder, absolute) is not reported here: delivery
+    refuses it with its own error, and nothing is read to find out.
+    """
     image = article.image
     if not image or image.startswith(("http://", "https://")):
         return ""
-    path = Path(image)
-    if not path.is_absolute():
-        path = Path(article.source).parent / path
-    return "" if path.is_file() else str(path)
+    from publisher.errors import InputError
+
+    try:
+        path = image_loader(article, config).local_path(image)
+    except InputError:
+        return ""
+    if path.exists():
+        return ""
+    return image if Path(image).is_absolute() else str(Path(article.source).parent / image)
 
 
 def subscriber_count(config: Config) -> int | None:
@@ -190,7 +207,7 @@ def publish(
                 retry_pending=options.retry_pending, progress=progress,
                 shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
                 audience=audience_size(config) if progress and recipients is None else 0,
-                resend=options.resend,
+                resend=options.resend, images=image_loader(prepared.article, config),
             )
             return [*faq, *in_plan_order(prepared.plan, deliver(run), chosen)]
     finally:

@@ -25,13 +25,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.http import HttpClient, status_error
-from publisher.images import thumbnail
+from publisher.images import ImageLoader
 from publisher.model import SocialPost
 from publisher.secrets import get_secret, remember
 
@@ -83,11 +82,12 @@ class BlueskyChannel:
         self._xrpc("GET", "com.atproto.server.getSession")
         return {"limit": LIMIT, "max_bytes": MAX_BYTES}
 
-    def prepare_media(self, post: SocialPost, *, key: str, base_dir: Path | None = None) -> None:
+    def prepare_media(self, post: SocialPost, *, key: str,
+                      images: ImageLoader | None = None) -> None:
         """Read, shrink (≤ 1,000,000 bytes) and upload the card's thumbnail, once per post key."""
         if post.card is None or not post.card.thumb or key in self._blobs:
             return
-        image = thumbnail(post.card.thumb, THUMB_MAX_BYTES, base_dir=base_dir)
+        image = (images or ImageLoader()).thumbnail(post.card.thumb, THUMB_MAX_BYTES)
         reply = self._xrpc("POST", "com.atproto.repo.uploadBlob", data=image.data,
                            headers={"Content-Type": image.mime})
         self._blobs[key] = reply["blob"]

@@ -19,13 +19,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.http import HttpClient
-from publisher.images import ImageFile, thumbnail
+from publisher.images import ImageFile, ImageLoader
 from publisher.model import SocialPost
 from publisher.secrets import get_secret
 
@@ -60,12 +59,13 @@ class MastodonChannel:
         return {"limit": int(statuses.get("max_characters", LIMIT)),
                 "url_length": int(statuses.get("characters_reserved_per_url", URL_LENGTH))}
 
-    def prepare_media(self, post: SocialPost, *, key: str, base_dir: Path | None = None) -> None:
+    def prepare_media(self, post: SocialPost, *, key: str,
+                      images: ImageLoader | None = None) -> None:
         """Read, shrink and upload the post's image with its alt text, once per post key."""
         if not self._wants_image(post) or key in self._media:
             return
         assert post.card is not None
-        image = thumbnail(post.card.thumb, MEDIA_MAX_BYTES, base_dir=base_dir)
+        image = (images or ImageLoader()).thumbnail(post.card.thumb, MEDIA_MAX_BYTES)
         self._media[key] = self._upload_media(image, post.card.alt or post.card.title)
 
     def send_post(

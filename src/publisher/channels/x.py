@@ -27,14 +27,13 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.http import HttpClient, status_error
-from publisher.images import ImageFile, thumbnail
+from publisher.images import ImageFile, ImageLoader
 from publisher.model import SocialPost
 from publisher.secrets import get_secret
 
@@ -108,12 +107,13 @@ class XChannel:
         self._whoami()
         return {"limit": LIMIT}
 
-    def prepare_media(self, post: SocialPost, *, key: str, base_dir: Path | None = None) -> None:
+    def prepare_media(self, post: SocialPost, *, key: str,
+                      images: ImageLoader | None = None) -> None:
         """Read, shrink and upload the post's image (once per key) before the post is sent."""
         if not self._wants_image(post) or key in self._media:
             return
         assert post.card is not None
-        image = thumbnail(post.card.thumb, MEDIA_MAX_BYTES, base_dir=base_dir)
+        image = (images or ImageLoader()).thumbnail(post.card.thumb, MEDIA_MAX_BYTES)
         self._media[key] = self._upload_media(image, post.card.alt)
 
     def send_post(
