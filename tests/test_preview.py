@@ -172,6 +172,21 @@ def test_a_thread_is_numbered_and_the_local_image_travels_with_the_page(workdir:
     assert "file://" not in page
 
 
+def test_an_image_outside_the_post_folder_is_not_embedded_in_the_preview(workdir: Path) -> None:
+    secret = workdir / "ci-secret.png"  # a file of the CI machine, outside posts/
+    secret.write_bytes(b"\x89PNG\r\n\x1a\n" + b"machine-secret-bytes")
+    os.mkfifo(workdir / "posts" / "pipe.png")
+    for image in (str(secret), "../ci-secret.png", "pipe.png"):
+        post = workdir / "posts" / "leak.md"
+        post.write_text(f"---\ntitle: Leak\nimage: {image}\n---\nBody text here.\n",
+                        encoding="utf-8")
+        result = run_publish("preview", "posts/leak.md", cwd=workdir, timeout=60)
+        assert result.returncode == 0, result.stderr
+        page = (workdir / "outbox" / "leak" / "preview.html").read_text("utf-8")
+        encoded = base64.b64encode(secret.read_bytes()).decode("ascii")
+        assert encoded not in page and "data:image/png;base64," not in page
+
+
 def test_out_keeps_the_old_files_and_writes_nowhere_else(workdir: Path) -> None:
     result = run_publish("preview", EN_POST, "--out", "elsewhere", cwd=workdir)
     assert result.returncode == 0, result.stderr

@@ -389,7 +389,7 @@ def write_preview(options: Options, config: Config, *, out: Path | None = None) 
     files = preview_files(edition.newsletter, reader)
     findings = lint_newsletter(edition.newsletter, prepared.article, config)
     page = render_preview(edition, config, html=files["newsletter.html"], findings=findings,
-                          images=local_images(prepared.article))
+                          images=local_images(prepared.article, config))
     folder = out or prepared.folder
     written = []
     for name, content in {"preview.html": page, **files}.items():
@@ -398,22 +398,27 @@ def write_preview(options: Options, config: Config, *, out: Path | None = None) 
     return written
 
 
-def local_images(article: Article) -> dict[str, str]:
-    """The post's local image as a data URI, so the preview page carries it with it."""
+def local_images(article: Article, config: Config) -> dict[str, str]:
+    """The post's local image as a data URI, so the preview page carries it with it.
+
+    It is read like any image a post names (inside its folder, a regular file, capped); one
+    that may not be read is simply left out of the preview.
+    """
     import base64
     import mimetypes
 
-    if not article.image or article.image.startswith(("http://", "https://")) or missing_image(
-            article):
+    from publisher.errors import InputError
+
+    if not article.image or article.image.startswith(("http://", "https://")):
         return {}
-    path = Path(article.image)
-    if not path.is_absolute():
-        path = Path(article.source).parent / path
-    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    mime = mimetypes.guess_type(Path(article.image).name)[0] or "application/octet-stream"
     if not mime.startswith("image/"):
         return {}
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return {article.image: f"data:{mime};base64,{data}"}
+    try:
+        data = image_loader(article, config).load(article.image)
+    except InputError:
+        return {}
+    return {article.image: f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"}
 
 
 def write_cross_digest(
