@@ -113,6 +113,20 @@ def test_the_rules_are_small_predicates() -> None:
     assert not is_reaction("Fares rise by $3 on the first of the month.")
 
 
+def test_a_byline_glued_to_the_first_sentence_is_not_the_story() -> None:
+    from publisher.lede import without_byline
+
+    assert without_byline("HANAKO MORIみなと市は5日、新しい条例を可決しました。") == (
+        "みなと市は5日、新しい条例を可決しました。"
+    )
+    attributed = "NHKによると、市は5日に発表しました。"
+    assert without_byline(attributed) == attributed
+    text = "---\ntitle: T\nlang: ja\n---\nKEN ODA県は4月から高校の授業料を無償にします。\n"
+    assert summary_sentences(parse_article(text, source="t.md")) == [
+        "県は4月から高校の授業料を無償にします。"
+    ]
+
+
 def test_pyramid_keeps_a_leaning_sentence_only_right_after_what_it_leans_on() -> None:
     fact = "The council approved a new bus lane on Main Street on Monday."
     meta = "In this post we explain what it means."
@@ -333,3 +347,20 @@ def test_japanese_headlines_break_only_between_phrases() -> None:
     # English headlines are left alone.
     english, _ = email(load("harbor-ferry-fares.md"))
     assert "<wbr" not in english and "keep-all" not in english
+
+
+def test_publish_and_lint_both_print_the_faq_warning(tmp_path: Path) -> None:
+    from tests.conftest import run_publish
+
+    post = tmp_path / "notes.md"
+    post.write_text(
+        "---\ntitle: Reading room notes\nurl: https://example.org/notes\n---\n"
+        "The reading room reopens on Monday after a month of repairs.\n\n"
+        "## Your questions, answered\n\nWe will add them once readers write in.\n",
+        encoding="utf-8",
+    )
+    expected = "'Your questions, answered' looks like an FAQ"
+    dry = run_publish(post, "--dry-run", cwd=tmp_path)
+    assert expected in dry.stderr, dry.stderr
+    lint = run_publish("lint", post, cwd=tmp_path)
+    assert f"warning post: {post}:7: section {expected}" in " ".join(lint.stdout.split())

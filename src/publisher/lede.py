@@ -29,6 +29,10 @@ from publisher.blocks import join_lines, markdown_plain_text
 from publisher.model import Article, Block, Section
 from publisher.sentences import split_sentences
 
+# An all-capitals Latin name run straight into Japanese text: a byline, not the story.
+GLUED_BYLINE = re.compile(
+    r"^[A-Z][A-Z.'-]+(?: [A-Z][A-Z.'-]+){1,3}(?=[\u3040-\u30ff\u3400-\u9fff])"
+)
 SentenceKind = Literal["fact", "leaning", "reaction", "meta", "question", "fragment"]
 # Shorter than this, a "sentence" is usually a heading, a byline or a fragment.
 MIN_CHARS = 12
@@ -180,7 +184,15 @@ def _lead_sentences(article: Article) -> list[str]:
     if not paragraphs:
         body = next((s for s in article.sections if s.role == "body"), None)
         paragraphs = _paragraphs(body) if body else []
-    return _sentences(paragraphs)
+    sentences = _sentences(paragraphs)
+    if sentences:
+        sentences[0] = without_byline(sentences[0])
+    return sentences
+
+
+def without_byline(sentence: str) -> str:
+    """The first sentence without a byline a scraped page glued to it ("TARO YAMADA市は…")."""
+    return GLUED_BYLINE.sub("", sentence, count=1) or sentence
 
 
 def _first_text_block(section: Section | None) -> Block | None:
