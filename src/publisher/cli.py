@@ -609,16 +609,20 @@ def _store(config: Path | None) -> Any:
 
 @subscribers_app.command("import")
 def subscribers_import(
-    csv_file: Annotated[Path, typer.Argument(help="CSV with email[,name][,status] columns.")],
+    csv_file: Annotated[Path, typer.Argument(help="CSV export (Mailchimp, Substack, Kit, …).")],
     resubscribe: ResubscribeOpt = False,
+    encoding: Annotated[str | None, typer.Option(
+        help="The file's encoding (default: detected; e.g. cp932, utf-16).")] = None,
+    mapping: Annotated[str | None, typer.Option(
+        "--map", help="Which columns hold what: email=Col,name=Col[,status=Col].")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Merge a CSV into the list; safe to repeat; bad rows are reported, not fatal."""
-    from publisher.errors import InputError
+    """Merge a CSV into the list; safe to repeat; bad and duplicate rows are reported."""
+    from publisher.subscriber_csv import parse_mapping
 
-    if not csv_file.is_file():
-        raise InputError("file not found", where=str(csv_file), fix="check the path")
-    report = _store(config).import_csv(csv_file, resubscribe=resubscribe)
+    columns = parse_mapping(mapping) if mapping else None
+    report = _store(config).import_csv(csv_file, resubscribe=resubscribe, encoding=encoding,
+                                       mapping=columns)
     console = _console()
     console.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged},"
                   f" kept opted-out {report.kept_suppressed}, bad rows {len(report.problems)}")

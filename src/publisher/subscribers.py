@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -368,10 +368,13 @@ class SubscriberStore:
 
     # -- CSV -------------------------------------------------------------------------------
 
-    def import_csv(self, path: Path, *, resubscribe: bool = False) -> ImportReport:
-        """Merge a CSV (email[,name][,status]); idempotent, and bad rows are reported, not fatal."""
+    def import_csv(self, path: Path, *, resubscribe: bool = False, encoding: str | None = None,
+                   mapping: Mapping[str, str] | None = None) -> ImportReport:
+        """Merge a CSV (see subscriber_csv); idempotent, and bad rows are reported, not fatal."""
+        from publisher.subscriber_csv import read_rows
+
         report = ImportReport()
-        rows = read_csv(path, report)
+        rows = read_rows(path, report, encoding=encoding, mapping=mapping)
         while chunk := list(islice(rows, IMPORT_CHUNK)):  # bounded memory for huge files
             with self.backend.transaction():
                 for row in chunk:
@@ -379,15 +382,21 @@ class SubscriberStore:
         return report
 
     def export_csv(self, path: Path) -> int:
-        """Write every address with its name, status, reason and time; returns the row count."""
+        """Write every address with its name, status, reason and time; returns the row count.
+
+        Cells are made spreadsheet-safe (no formula injection); import undoes it.
+        """
         import csv
+
+        from publisher.subscriber_csv import spreadsheet_safe
 
         count = 0
         with path.open("w", encoding="utf-8", newline="") as out:
             writer = csv.writer(out)
             writer.writerow(["email", "name", "status", "reason", "status_at"])
             for s in self.iter_all():
-                writer.writerow([s.email, s.name, s.status, s.reason, iso_time(s.status_at)])
+                cells = [s.email, s.name, s.status, s.reason, iso_time(s.status_at)]
+                writer.writerow([spreadsheet_safe(c) for c in cells])
                 count += 1
         return count
 
@@ -643,45 +652,3 @@ def _subscriber(row: Sequence[Any]) -> Subscriber:
     row_id, email, name, status, reason, status_at, uid = row
     return Subscriber(email, name, status, int(row_id), reason or "", float(status_at or 0.0),
                       uid or "")
-
-
-# -- CSV reading -------------------------------------------------------------------------------
-
-
-def read_csv(path: Path, report: ImportReport) -> Iterator[ImportRow]:
-    """Valid rows of a CSV; problems go into the report."""
-    import csv
-
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise InputError(f"cannot read {path} ({exc.strerror})", where=str(path),
-                         fix="check the file path") from exc
-    with handle:
-        reader = csv.reader(handle)
-        columns = ["email", "name", "status"]
-        for row in reader:
-            line = reader.line_num
-            cells = [c.strip() for c in row]
-            if not any(cells) or cells[0].startswith("#"):
-                continue
-            if line == 1 and cells[0].lower() in ("email", "e-mail", "address"):
-                columns = [c.lower() for c in cells]
-                continue
-            yield from _parse_row(line, dict(zip(columns, cells, strict=False)), report)
-
-
-def _parse_row(line: int, row: dict[str, str], report: ImportReport) -> Iterator[ImportRow]:
-    """Validate one row's address and status."""
-    raw = row.get("email", "")
-    status = (row.get("status") or "").lower()
-    if status and status not in STATUSES:
-        report.problems.append(RowProblem(line, raw, f"unknown status {status!r}"))
-        return
-    try:
-        email, key = validated_email(raw)
-    except InputError as exc:
-        reason = str(exc.__cause__) if exc.__cause__ else exc.problem
-        report.problems.append(RowProblem(line, raw, reason))
-        return
-    yield ImportRow(line, email, key, row.get("name", ""), status)
