@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,26 @@ def test_rows_go_pending_then_sent_with_the_provider_id(ledger: DeliveryLedger) 
     assert b is not None and (b.state, b.error) == ("failed", "550 no such user")
     [tally] = ledger.tally("ed1")
     assert (tally.sent, tally.pending, tally.failed) == (1, 0, 1)
+
+
+def test_actions_move_on_and_an_update_carries_the_edition_over(
+    ledger: DeliveryLedger,
+) -> None:
+    ledger.mark_pending("e1", "post", "x", ["x#1"], batch="k1")
+    ledger.mark_sent("e1", "x", {"x#1": ("111", "https://x.com/i/web/status/111", {"of": 1})})
+    ledger.mark_action("e1", "post", "", "linkedin", "skip", state="done")
+    ledger.mark_action("e1", "post", "x", "x#1", "retract", target="111")
+    ledger.mark_action("e1", "post", "x", "x#1", "retract", target="111", state="done")
+    (retracted,) = ledger.actions("retract", post="post")
+    assert (retracted.item, retracted.target, retracted.state) == ("x#1", "111", "done")
+    ledger.carry_over("post", "e1", "e2")
+    first, carried = ledger.get("e1", "x", "x#1"), ledger.get("e2", "x", "x#1")
+    assert first is not None and carried == replace(first, edition="e2")
+    assert [a.item for a in ledger.actions("skip", edition="e2")] == ["linkedin"]
+    assert len(ledger.actions("retract", edition="e2")) == 1
+    ledger.drop_actions("e2", "skip", ["linkedin"])
+    assert ledger.actions("skip", edition="e2") == []
+    assert len(ledger.actions("skip", edition="e1")) == 1
 
 
 def test_a_second_pending_mark_counts_the_attempt(ledger: DeliveryLedger) -> None:

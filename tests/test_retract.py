@@ -115,3 +115,41 @@ def test_a_retract_killed_mid_delete_resumes_without_a_second_delete(
                "mastodon": lambda: sum(nets.mastodon.calls.values())}[network]()
     assert deletes == 1
     assert status(POST, workdir, SOCIAL_SECRETS)["retracted"][0]["state"] == "retracted"
+
+
+def test_posts_in_the_outbox_are_retracted_by_removing_their_files(workdir: Path) -> None:
+    post = "posts/city-composting.md"
+    assert run_publish(post, cwd=workdir).returncode == 0
+    social = workdir / "outbox" / "city-composting" / "social"
+    assert (social / "linkedin-1.txt").is_file()
+    result = run_publish("retract", post, "--network", "linkedin", "--yes", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert not (social / "linkedin-1.txt").exists() and (social / "x-1.txt").is_file()
+    report = status(post, workdir, {})
+    assert [r["item"] for r in report["retracted"]] == ["linkedin#1"]
+    rerun = run_publish(post, cwd=workdir)
+    assert rerun.returncode == 0 and not (social / "linkedin-1.txt").exists()
+
+
+def test_on_a_terminal_retract_asks_and_a_no_deletes_nothing(workdir: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from e2e import cli_env
+
+    post = "posts/city-composting.md"
+    assert run_publish(post, cwd=workdir).returncode == 0
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "publisher", "retract", post],
+                               cwd=workdir, env=cli_env(), stdin=follower,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    os.write(leader, b"n\n")
+    out, err = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 0, err
+    assert "Delete these" in out and "Nothing was deleted" in err
+    assert (workdir / "outbox" / "city-composting" / "social" / "x-1.txt").is_file()
+    assert status(post, workdir, {})["retracted"] == []

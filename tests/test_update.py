@@ -120,3 +120,18 @@ def test_a_thread_is_never_hung_under_a_single_post(workdir: Path, nets: Network
     assert not {p["rkey"] for p in nets.bluesky.posts} & first_rkeys
     live = {s["provider_id"] for s in status(POST, workdir, SOCIAL_SECRETS)["sent"]}
     assert {s["id"] for s in nets.mastodon.statuses} <= live
+
+
+def test_update_rewrites_the_outbox_posts_and_faq_files(workdir: Path) -> None:
+    post = "posts/city-composting.md"
+    assert run_publish(post, cwd=workdir).returncode == 0
+    path = workdir / post
+    path.write_text(path.read_text(encoding="utf-8").replace(*FIX), encoding="utf-8")
+    updated = run_publish(post, "--update", cwd=workdir)
+    assert updated.returncode == 0, updated.stderr
+    folder = workdir / "outbox" / "city-composting"
+    assert "green cart" in (folder / "social" / "linkedin-1.txt").read_text(encoding="utf-8")
+    assert "threads: 1 edited" in updated.stdout
+    assert "cannot edit" not in updated.stderr  # nothing live: every copy was corrected
+    plain = run_publish(post, cwd=workdir)
+    assert plain.returncode == 0 and "Nothing new to send" in plain.stdout

@@ -468,7 +468,9 @@ def retract_command(
                 if not sys.stdin.isatty():
                     raise InputError("retract deletes live posts and needs confirmation",
                                      where=str(post), fix="pass --yes to confirm")
-                typer.confirm(f"Delete these {len(targets)} posts?", abort=True)
+                if not typer.confirm(f"Delete these {len(targets)} posts?"):
+                    err.print("Nothing was deleted.")
+                    return
             channels = open_deleters(settings, targets)
             try:
                 report = retract(ledger, article.slug, targets, channels)
