@@ -126,6 +126,15 @@ def test_bluesky_byte_limit_applies_even_under_300_graphemes() -> None:
         ("@bob こんにちは", 10),
         ("mail a@b.com", 12),  # an e-mail address is not a mention
         ("👨‍👩‍👧", 1),
+        # Mastodon's Extractor drops a remote mention whose domain is over 253 characters:
+        # it is counted in full, not as "@alice" (issue 14).
+        ("@alice@" + "d" * 496 + ".com", 7 + 500),
+        ("@alice@" + "d" * 249 + ".com", 6),  # 253 characters: still a mention
+        ("@alice@example.com@evil", 23),  # followed by "@": not a mention
+        ("@noël@example.com", 17),  # a Latin accent after "@no": not a mention
+        ("@alice@example.com://x", 22),  # followed by "://": not a mention
+        ("https://example.com/@bob@ex.org", 23),  # inside a URL: the URL wins
+        ("＠bob", 4),  # only ASCII @ starts a mention
     ],
 )
 def test_mastodon_length(text: str, length: int) -> None:

@@ -39,6 +39,13 @@ UNITS: dict[str, str] = {
 BLUESKY_MAX_BYTES = 3000
 BLUESKY_TAG_MAX_GRAPHEMES = 64
 DEFAULT_URL_LENGTH = 23
+# Mastodon's Extractor::MAX_DOMAIN_LENGTH: a remote mention with a longer domain is plain text.
+MASTODON_MAX_DOMAIN_LENGTH = 253
+# twitter-text's LATIN_ACCENTS (lib/twitter-text/regex.rb), used by end_mention_match.
+LATIN_ACCENTS = (
+    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
+    "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
+)
 # twitter-text v3 weights: code points in these ranges count 1, all others 2, a URL 23, an emoji
 # sequence 2; weights are scaled by 100 (https://github.com/twitter/twitter-text/blob/master/config/v3.json).
 X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
@@ -139,20 +146,48 @@ def bluesky_bytes(text: str) -> int:
 
 
 def mastodon_length(text: str, *, url_length: int = DEFAULT_URL_LENGTH) -> int:
-    """Graphemes with each http(s) URL as `url_length` and `@user@domain` as `@user`."""
-    # Mastodon's StatusLengthValidator#countable_text rewrites URLs (protocol required) to a
-    # 23-char placeholder and remote mentions to the local part, then counts grapheme clusters.
+    """Graphemes with each http(s) URL as `url_length` and a valid `@user@domain` as `@user`."""
+    # StatusLengthValidator#countable_text: URLs (protocol required) and mentions are found,
+    # overlaps removed (the earlier entity wins), URLs become a 23-char placeholder and
+    # mentions their local part, then grapheme clusters are counted. A mention that is not one
+    # (see mastodon_mentions) keeps its full length.
     # https://github.com/mastodon/mastodon/blob/main/app/validators/status_length_validator.rb
+    entities = [
+        (span.start, span.end, "x" * url_length)
+        for span in find_urls(text)
+        if span.url.lower().startswith(("http://", "https://"))
+    ]
+    if "@" in text or "＠" in text:
+        entities.extend(mastodon_mentions(text))
     pieces: list[str] = []
     last = 0
-    for span in find_urls(text):
-        if not span.url.lower().startswith(("http://", "https://")):
-            continue
-        pieces.append(_collapse_mentions(text[last : span.start]))
-        pieces.append("x" * url_length)
-        last = span.end
-    pieces.append(_collapse_mentions(text[last:]))
+    for start, end, replacement in sorted(entities, key=lambda e: e[0]):
+        if start < last:
+            continue  # twitter-text's remove_overlapping_entities
+        pieces.append(text[last:start])
+        pieces.append(replacement)
+        last = end
+    pieces.append(text[last:])
     return grapheme_count("".join(pieces))
+
+
+def mastodon_mentions(text: str) -> list[tuple[int, int, str]]:
+    """Mentions as Mastodon's Extractor finds them: [start, end) and the `@user` they count as.
+
+    app/lib/extractor.rb#extract_mentions_or_lists_with_indices skips a match followed by an
+    at sign, a Latin accent or "://" (twitter-text's end_mention_match) and a remote mention
+    whose domain is longer than MAX_DOMAIN_LENGTH (253): those are plain text, counted in full.
+    https://github.com/mastodon/mastodon/blob/main/app/lib/extractor.rb
+    """
+    found: list[tuple[int, int, str]] = []
+    for match in _mention_re().finditer(text):
+        if _end_mention_re().match(text, match.end()):
+            continue
+        user, _, domain = match.group(1).partition("@")
+        if len(domain) > MASTODON_MAX_DOMAIN_LENGTH:
+            continue
+        found.append((match.start(), match.end(), "@" + user))
+    return found
 
 
 def threads_length(text: str) -> int:
@@ -217,11 +252,6 @@ def grapheme_count(text: str) -> int:
 def find_mentions(text: str) -> list[tuple[int, int, str]]:
     """`@user` and `@user@domain` spans [start, end) with the account, as Mastodon matches them."""
     return [(m.start(), m.end(), m.group(0)[1:]) for m in _mention_re().finditer(text)]
-
-
-def _collapse_mentions(text: str) -> str:
-    """`@user@domain` → `@user`, as Mastodon counts remote mentions."""
-    return _mention_re().sub(r"@\1", text)
 
 
 def _is_emoji(cluster: str) -> bool:
@@ -351,13 +381,24 @@ def _grapheme_re() -> regex_module.Pattern[str]:
 
 @cache
 def _mention_re() -> regex_module.Pattern[str]:
-    """A mention as Mastodon's Account::MENTION_RE matches it (app/models/account.rb)."""
+    """Mastodon's Account::MENTION_RE: group 1 is `user` or `user@domain`."""
+    # USERNAME_RE = /[a-z0-9_]+([a-z0-9_.-]+[a-z0-9_]+)?/i
+    # MENTION_RE  = %r{(?<![=/[:word:]])@((#{USERNAME_RE})(?:@[[:word:].-]+[[:word:]]+)?)}i
+    # https://github.com/mastodon/mastodon/blob/main/app/models/account.rb
     import regex
 
     return regex.compile(
-        r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?)(?:@\w+(?:[.-]+\w+)*)?",
+        r"(?<![=/\w])@([a-z0-9_]+(?:[a-z0-9_.-]+[a-z0-9_]+)?(?:@[\w.-]+\w+)?)",
         regex.IGNORECASE,
     )
+
+
+@cache
+def _end_mention_re() -> regex_module.Pattern[str]:
+    """twitter-text's end_mention_match: an at sign, a Latin accent or "://" right after."""
+    import regex
+
+    return regex.compile(f"[@＠{LATIN_ACCENTS}]|://")
 
 
 @cache
