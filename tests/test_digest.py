@@ -139,3 +139,32 @@ def test_select_rejects_bad_input() -> None:
     with pytest.raises(InputError) as info:
         select_posts([(Path("x.md"), "soon")])
     assert info.value.where == "x.md"
+
+
+def test_counts_tags_and_the_digest_post_read_back_as_the_same_faq() -> None:
+    from publisher.digest_post import digest_lead, digest_post_markdown
+
+    plain = parse_article("---\ntitle: T\ntags: [Rail]\n---\nNo questions here.\n", source="t.md")
+    digest = build_cross_digest([FIRST, SECOND, THIRD, plain], FaqSettings())
+    assert digest.posts == 3 and digest.without_faq == ("t.md",)
+    assert digest_lead(digest) == "3 reader questions from 3 recent posts, in one place."
+    text = digest_post_markdown(digest, date="2025-01-01", slug="faq-digest-2025-01-01",
+                                url="https://example.com/faq")
+    back = parse_article(text, source="digest.md")
+    assert [i.question for i in back.faq] == [i.question for i in digest.items]
+    assert [i.answer for i in back.faq] == [i.answer for i in digest.items]
+    assert back.url == "https://example.com/faq" and back.slug == "faq-digest-2025-01-01"
+
+
+def test_tags_most_used_first_and_languages_split() -> None:
+    from dataclasses import replace
+
+    from publisher.digest import by_language
+
+    a = replace(FIRST, tags=("parks", "Rail"))
+    b = replace(SECOND, tags=("rail", "bus"), lang="en-GB")
+    c = replace(THIRD, tags=("bus", "rail"), lang="ja")
+    assert build_cross_digest([a, b, c], FaqSettings()).tags == ("Rail", "bus", "parks")
+    assert {k: [x.title for x in v] for k, v in by_language([a, b, c]).items()} == {
+        "en": ["Rail news", "Bus news"], "ja": ["Only repeats"],
+    }

@@ -576,23 +576,39 @@ def digest_command(
     folder: Annotated[Path, typer.Argument(help="Folder of posts to gather FAQs from.")],
     since: Annotated[str | None, typer.Option(help="Posts dated on/after YYYY-MM-DD.")] = None,
     last: Annotated[int | None, typer.Option(help="Only the N newest posts.")] = None,
+    lang: Annotated[str | None, typer.Option(
+        help="Only posts in this language (default: one digest per language).")] = None,
+    url: Annotated[str | None, typer.Option(
+        help="Where the digest's posts link ({date}, {lang}, {slug} filled in).")] = None,
     config: ConfigOpt = None,
     out: Annotated[Path | None, typer.Option("--out", help="Outbox folder.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Gather the FAQs of several posts into one digest (newsletter, JSON-LD, Markdown)."""
+    """Gather the FAQs of several posts: one digest per language (newsletter, JSON-LD, Markdown)."""
     from publisher.pipeline import write_cross_digest
 
     settings = _config(config)
-    result = write_cross_digest(folder, settings, since=since, last=last, out=out)
+    result = write_cross_digest(folder, settings, since=since, last=last, out=out, lang=lang,
+                                url=url)
     if as_json:
         print(json.dumps(result, ensure_ascii=False, indent=2))
         return
     console = _console()
-    console.print(f"{result['questions']} questions from {len(result['posts'])} posts")
-    for path in result["files"]:
-        console.print(f"  {path}")
-    console.print(f"send it like any other post: {result['publish']}")
+    for digest in result["digests"]:
+        posts = digest["with_faq"]
+        console.print(f"{digest['lang']}: {digest['questions']} questions from {posts} "
+                      + ("post" if posts == 1 else "posts"))
+        if digest["without_faq"]:
+            console.print(f"  no FAQ in {len(digest['without_faq'])} more selected: "
+                          + ", ".join(digest["without_faq"]))
+        for path in digest["files"]:
+            console.print(f"  {path}")
+        if digest["url"]:
+            console.print(f"  its posts link to {digest['url']}")
+        else:
+            console.print("  [yellow]warning[/]: its posts carry no link — pass --url or set "
+                          + _escape("[faq] digest_url or [site] url in publisher.toml"))
+        console.print(f"  send it like any other post: {digest['publish']}")
 
 
 subscribers_app = typer.Typer(help="Manage the subscriber list.", no_args_is_help=True)

@@ -67,6 +67,7 @@ class FaqSettings:
     max_items: int = 10
     short_answer_chars: int = 140
     social_posts: bool = False
+    digest_url: str = ""  # where `publish digest` posts link; {date}, {lang}, {slug} filled in
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,9 @@ class CrossDigest:
     markdown: str = ""
     html: str = ""
     lang: str = "en"
+    posts: int = 0  # articles that brought at least one question (repeats included)
+    without_faq: tuple[str, ...] = ()  # sources of the given articles that have no FAQ
+    tags: tuple[str, ...] = ()  # the articles' tags, most used first
 
     def as_faq_digest(self) -> FaqDigest:
         """The same digest in the single-article shape editions carry."""
@@ -65,7 +68,7 @@ class CrossDigest:
 
 def build_cross_digest(articles: Sequence[Article], settings: FaqSettings) -> CrossDigest:
     """Group the articles' FAQs in the given order, merging repeated questions into the first."""
-    lang = _common_lang(articles)
+    lang = common_lang(articles)
     groups = _merged_groups(articles, settings)
     entries = [entry for group in groups for entry in group.entries]
     items = tuple(e.item for e in entries)
@@ -77,7 +80,23 @@ def build_cross_digest(articles: Sequence[Article], settings: FaqSettings) -> Cr
         markdown=_markdown(groups, lang),
         html=_html(groups, lang),
         lang=lang,
+        posts=sum(1 for a in articles if a.faq),
+        without_faq=tuple(a.source for a in articles if not a.faq),
+        tags=_tags_by_use(articles),
     )
+
+
+def by_language(articles: Sequence[Article]) -> dict[str, list[Article]]:
+    """The articles per primary language (`ja`, `en`…), each list in the given order."""
+    groups: dict[str, list[Article]] = {}
+    for article in articles:
+        groups.setdefault(primary_lang(article), []).append(article)
+    return groups
+
+
+def primary_lang(article: Article) -> str:
+    """`ja` for `ja-JP`: the part of the language tag a digest is split by."""
+    return (article.lang or "en").split("-")[0].split("_")[0].lower()
 
 
 def select_posts(
@@ -146,10 +165,23 @@ def _merged_groups(articles: Sequence[Article], settings: FaqSettings) -> tuple[
     )
 
 
-def _common_lang(articles: Sequence[Article]) -> str:
+def common_lang(articles: Sequence[Article]) -> str:
     """The language all articles share, else English for the digest's own labels."""
-    langs = {a.lang.split("-")[0] for a in articles}
+    langs = {primary_lang(a) for a in articles}
     return langs.pop() if len(langs) == 1 else "en"
+
+
+def _tags_by_use(articles: Sequence[Article]) -> tuple[str, ...]:
+    """Every tag of the articles, the most used first, ties in order of first use."""
+    counts: dict[str, int] = {}
+    spelling: dict[str, str] = {}
+    for article in articles:
+        for tag in article.tags:
+            key = tag.casefold()
+            spelling.setdefault(key, tag)
+            counts[key] = counts.get(key, 0) + 1
+    order = sorted(counts, key=lambda k: -counts[k])  # sorted() is stable: first use breaks ties
+    return tuple(spelling[k] for k in order)
 
 
 def _labels(lang: str) -> dict[str, str]:

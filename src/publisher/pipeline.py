@@ -196,7 +196,7 @@ def publish(
                 reader = next(sample_recipients(config))
                 write_artifacts(
                     prepared.folder, prepared.edition, edition_json(prepared.edition, reader),
-                    faq=FAQ_DIGEST in chosen,
+                    faq=FAQ_DIGEST in chosen and not is_own_digest(options.post, prepared.folder),
                 )
                 faq = [record_faq_digest(ledger, prepared, skipped=FAQ_DIGEST not in chosen)]
             kept = tuple(s for s in prepared.plan.steps if channel_name(s.output) in chosen)
@@ -422,27 +422,49 @@ def local_images(article: Article, config: Config) -> dict[str, str]:
 
 
 def write_cross_digest(
-    folder: Path, config: Config, *, since: str | None, last: int | None, out: Path | None
+    folder: Path, config: Config, *, since: str | None, last: int | None, out: Path | None,
+    lang: str | None = None, url: str | None = None,
 ) -> dict[str, Any]:
-    """`publish digest`: the FAQs of several posts as JSON-LD, Markdown and a publishable post."""
-    from publisher.channels.outbox import write_atomic
-    from publisher.digest import as_date, build_cross_digest, select_posts
-    from publisher.digest_post import digest_post_markdown
+    """`publish digest`: the FAQs of several posts as JSON-LD, Markdown and a publishable post,
+    one digest per language (or only `lang`'s)."""
+    from publisher.digest import as_date, by_language, primary_lang, select_posts
 
     if not folder.is_dir():
         raise InputError("not a folder of posts", where=str(folder), fix="pass e.g. posts/")
     articles = {path: load_article(path) for path in sorted(folder.glob("*.md"))}
+    if lang:
+        articles = {p: a for p, a in articles.items() if primary_lang(a) == lang.lower()}
+        if not articles:
+            raise InputError(f"no post in {lang!r}", where=str(folder),
+                             fix="check --lang against the posts' lang: fields")
     chosen = select_posts(
         [(path, a.date) for path, a in articles.items()],
         since=as_date(since, where="--since"), last=last,
     )
     if not chosen:
         raise InputError("no posts match", where=str(folder), fix="widen --since or --last")
-    digest = build_cross_digest([articles[p] for p in chosen], config.faq)
-    newest = max((articles[p].date for p in chosen), default="") or "undated"
-    target = (out or Path(config.outbox)) / f"faq-digest-{newest[:10]}"
+    split = by_language([articles[p] for p in chosen])
+    return {"digests": [
+        _write_digest(group, config, out=out, url=url, suffix=f"-{code}" if lang or len(split) > 1
+                      else "")
+        for code, group in split.items()
+    ]}
+
+
+def _write_digest(articles: list[Article], config: Config, *, out: Path | None, url: str | None,
+                  suffix: str) -> dict[str, Any]:
+    """One language's digest files in outbox/faq-digest-<date><suffix>/, and what was written."""
+    from publisher.channels.outbox import write_atomic
+    from publisher.digest import build_cross_digest, primary_lang
+    from publisher.digest_post import digest_post_markdown
+
+    digest = build_cross_digest(articles, config.faq)
+    day = (max((a.date for a in articles), default="") or "undated")[:10]
+    slug = f"faq-digest-{day}{suffix}"
+    target = (out or Path(config.outbox)) / slug
+    link = digest_link(url, config, date=day, lang=primary_lang(articles[0]), slug=slug)
     files = {
-        "digest.md": digest_post_markdown(digest, date=newest[:10]),
+        "digest.md": digest_post_markdown(digest, date=day, slug=slug, url=link),
         "faq.md": digest.markdown,
         "faq.html": digest.html,
         "faq.jsonld": json.dumps(dict(digest.jsonld), ensure_ascii=False, indent=2) + "\n",
@@ -450,11 +472,32 @@ def write_cross_digest(
     for name, content in files.items():
         write_atomic(target / name, content.encode())
     return {
-        "posts": [str(p) for p in chosen],
+        "lang": digest.lang,
+        "posts": [a.source for a in articles],
+        "with_faq": digest.posts,
+        "without_faq": list(digest.without_faq),
         "questions": len(digest.items),
+        "url": link,
+        "tags": list(digest.tags),
         "files": [str(target / name) for name in files],
         "publish": f"publish {target / 'digest.md'}",
     }
+
+
+def digest_link(url: str | None, config: Config, *, date: str, lang: str, slug: str) -> str:
+    """Where the digest's posts link: --url, else `[faq] digest_url`, else the site's home page
+    when publisher.toml names one; `{date}`, `{lang}` and `{slug}` are filled in."""
+    from publisher.config import Site
+
+    site = config.site.url if config.site.url != Site().url else ""
+    template = url or config.faq.digest_url or site
+    return template.replace("{date}", date).replace("{lang}", lang).replace("{slug}", slug)
+
+
+def is_own_digest(post: Path, folder: Path) -> bool:
+    """Whether `post` is the digest.md that `publish digest` wrote into this outbox folder: its
+    faq.md, faq.html and faq.jsonld there are the digest's own, grouped by article."""
+    return post.name == "digest.md" and post.resolve().parent == folder.resolve()
 
 
 def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared, *, skipped: bool = False
