@@ -127,6 +127,26 @@ def test_a_byline_glued_to_the_first_sentence_is_not_the_story() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "paragraph",
+    ["**TL;DR:** Fares double on July 1.", "In short: Fares double on July 1.",
+     "【まとめ】Fares double on July 1."],
+)
+def test_a_paragraph_labelled_as_a_summary_is_the_editors_summary(paragraph: str) -> None:
+    text = f"---\ntitle: T\n---\nThe board met on Tuesday evening.\n\n{paragraph}\n"
+    assert summary_sentences(parse_article(text, source="t.md")) == ["Fares double on July 1."]
+
+
+def test_a_meta_paragraph_before_the_summary_list_is_skipped() -> None:
+    from publisher.lede import summary_points
+
+    text = ("---\ntitle: T\nlang: ja\n---\n市は新制度を発表しました。\n\n## まとめ\n\n"
+            "今回の記事のポイントをまとめます。\n\n- 4月から始まる\n- 申請は不要\n")
+    art = parse_article(text, source="t.md")
+    assert summary_points(art) == ["4月から始まる", "申請は不要"]
+    assert key_points(art) == ["4月から始まる", "申請は不要"]
+
+
 def test_pyramid_keeps_a_leaning_sentence_only_right_after_what_it_leans_on() -> None:
     fact = "The council approved a new bus lane on Main Street on Monday."
     meta = "In this post we explain what it means."

@@ -25,13 +25,17 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from publisher.blocks import join_lines, markdown_plain_text
+from publisher.blocks import heading_role, join_lines, markdown_plain_text
 from publisher.model import Article, Block, Section
 from publisher.sentences import split_sentences
 
 # An all-capitals Latin name run straight into Japanese text: a byline, not the story.
 GLUED_BYLINE = re.compile(
     r"^[A-Z][A-Z.'-]+(?: [A-Z][A-Z.'-]+){1,3}(?=[\u3040-\u30ff\u3400-\u9fff])"
+)
+# "TL;DR: …", "In short: …", "【まとめ】…": a paragraph opened by a summary label.
+SUMMARY_LABEL = re.compile(
+    r"^(?:【(?P<bracketed>[^】\n]{1,20})】|(?P<label>[^:：\n]{1,24})[:：])\s*(?P<rest>\S[\s\S]*)$"
 )
 SentenceKind = Literal["fact", "leaning", "reaction", "meta", "question", "fragment"]
 # Shorter than this, a "sentence" is usually a heading, a byline or a fragment.
@@ -43,6 +47,7 @@ META = re.compile(
     r"^(?:本記事|この記事|当記事|本稿|本ページ|このページ|今回の記事)(?:では|は|で|を)"
     r"|^今回は.{0,40}(?:ご?紹介|解説|説明|まとめ)"
     r"|(?:ご?紹介|解説|説明|お伝え)(?:して)?(?:いき)?(?:ます|しました|しましょう)[。！]?$"
+    r"|(?:ポイント|要点|内容)を(?:まとめ|整理し)(?:ます|ました)[。！]?$"
     r"|見ていき(?:ましょう|ます)|いかがでしたでしょうか|いかがでしたか|参考にしてください"
     r"|最後までお読み|お読みいただき"
     # English: the same moves.
@@ -127,7 +132,7 @@ def summary_sentences(article: Article, *, max_sentences: int = 2) -> list[str]:
     """The editor's summary as prose sentences, else the lead's pyramid; [] when neither."""
     if article.summary.strip():
         return split_sentences(plain(article.summary))
-    prose = _summary_prose(article)
+    prose = _summary_prose(article) or _labelled_summary(article)
     if prose:
         return prose
     return pyramid(_lead_sentences(article), max_sentences=max_sentences)
@@ -150,8 +155,9 @@ def key_points(article: Article) -> list[str]:
             if block.kind in ("bullet_list", "ordered_list") and block.items:
                 return list_points(block)[:MAX_KEY_POINTS]
         sentences = _sentences(b for b in section.blocks if b.kind == "paragraph")
-        if sentences:
-            return [s for s in sentences if not is_meta(s)][:MAX_KEY_POINTS]
+        points = [s for s in sentences if not is_meta(s)]
+        if points:
+            return points[:MAX_KEY_POINTS]
     topics = [
         picked[0]
         for s in article.sections
@@ -195,11 +201,26 @@ def without_byline(sentence: str) -> str:
     return GLUED_BYLINE.sub("", sentence, count=1) or sentence
 
 
+def _labelled_summary(article: Article) -> list[str]:
+    """A paragraph that names itself a summary: "TL;DR: …", "**In short:** …", "【まとめ】…"."""
+    body = (b for s in article.sections if s.role == "body" for b in s.blocks)
+    for block in (*article.lead, *body):
+        match = SUMMARY_LABEL.match(block.text) if block.kind == "paragraph" else None
+        if match and heading_role(match["bracketed"] or match["label"]) == "summary":
+            return [s for s in split_sentences(match["rest"]) if not is_meta(s)]
+    return []
+
+
 def _first_text_block(section: Section | None) -> Block | None:
-    """The first block with visible text in a section."""
-    if section is None:
-        return None
-    return next((b for b in section.blocks if b.text.strip() and b.kind != "heading"), None)
+    """The first block with visible text in a section, past headings and meta-only paragraphs
+    ("今回の記事のポイントをまとめます。" before the list is not the summary)."""
+    for block in section.blocks if section else ():
+        if not block.text.strip() or block.kind == "heading":
+            continue
+        if block.kind == "paragraph" and all(is_meta(s) for s in split_sentences(block.text)):
+            continue
+        return block
+    return None
 
 
 def _paragraphs(section: Section) -> list[Block]:
