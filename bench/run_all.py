@@ -21,6 +21,7 @@ SCRIPTS = [
     ["cold_start.py"],
     ["edition.py"],
     ["dry_run.py"],
+    ["hostile_text.py"],
     ["personalize.py"],
     ["mime.py"],
     ["fanout_sendgrid.py"],

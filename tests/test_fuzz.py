@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -23,7 +24,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from publisher.config import Config
+from publisher.edition import build_edition
 from publisher.errors import InputError
+from publisher.newsletter import load_templates
+from publisher.plan import build_plan
 from publisher.source import MAX_BODY_CHARS, MAX_BRACKETS, parse_article, read_post
 
 DEADLINE = timedelta(seconds=3)  # generated articles are a few KB; real ones parse in ms
@@ -185,3 +190,38 @@ def test_the_caps_leave_real_articles_alone() -> None:
     assert len(body) < MAX_BODY_CHARS and body.count("[") < MAX_BRACKETS
     parsed = parse_article(article(body), source="long.md")
     assert len(parsed.lead) + sum(len(s.blocks) for s in parsed.sections) == 2_500
+
+
+# --- time on hostile text (issue 12) ----------------------------------------------------------
+
+# Each took from 53 s to over 300 s (or 7.9 GB) to compose before sentence splitting, ranking,
+# cutting and URL scanning became linear; each now takes about a second (bench/hostile_text.py).
+# The bound is ten times that and more, for a loaded machine, and far below any quadratic run.
+COMPOSE_BOUND = 20.0
+HOSTILE_BODIES = {
+    "open-parens": "(" * 6000,
+    "one-sentence-repeated": "Cats eat fresh fish. " * 2000,
+    "double-dots": "Ab.. " * 38000,
+    "plain-urls": " ".join(f"https://site{i}.example/p" for i in range(7000)),
+    "emoji": "\U0001f600" * 190_000,
+    "link-openers": "](" * 95000,
+    "dotted-run": "a." * 95000,
+    "dotted-emoji": "\U0001f600." * 95000,
+    "tld-then-labels": "a.com" + ".a" * 90000,
+    "japanese-unclosed": "「" * 3000 + "文。" * 40000,
+}
+
+
+def compose(text: str) -> None:
+    """The whole edition and plan, as a dry run builds them."""
+    config = Config()
+    build_plan(build_edition(parse_article(text, source="hostile.md"), config,
+                             load_templates(None)), config)
+
+
+@pytest.mark.parametrize("body", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+def test_hostile_text_composes_in_bounded_time(body: str) -> None:
+    start = time.perf_counter()
+    with no_hang(int(COMPOSE_BOUND) + 10):
+        compose(article(body, "title: Hostile\nurl: https://news.example/h\n"))
+    assert time.perf_counter() - start < COMPOSE_BOUND

@@ -52,6 +52,9 @@ X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
 X_SCALE = 100
 X_LIGHT_RE = re.compile("[" + "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in X_LIGHT_RANGES) + "]")
 X_URL_WEIGHT = DEFAULT_URL_LENGTH * X_SCALE
+X_EMOJI_WEIGHT = 2 * X_SCALE  # config v3 "emojiParsingEnabled": an emoji sequence weighs 200
+# twitter_text/regexp/invalid_chars.py: a post holding one of these is invalid on X.
+X_INVALID_RE = re.compile("[\ufffe\ufeff\uffff]")
 X_MAX_WEIGHTED_LENGTH = 280
 # Text made only of these code points can hold no emoji twitter-text's emoji table matches
 # (tests/test_counting_fast_path.py checks every code point and every sequence of that table):
@@ -207,7 +210,14 @@ def linkedin_length(text: str) -> int:
 
 # A run of text between spaces and line breaks that has a "." (twitter-text finds no URL
 # without one, and none spans a space or line break: its domain and path classes exclude them).
-DOTTED_RUN_RE = re.compile(r"[^ \n]*\.[^ \n]*")
+# It starts only where a run starts, so a long run without a "." costs its length once.
+DOTTED_RUN_RE = re.compile(r"(?<![^ \n])[^ \n.]*\.[^ \n]*")
+# The label after a "." (group 1) when it can be checked against twitter-text's ASCII TLDs;
+# a match without group 1 when it may be punycode or non-ASCII (an IDN TLD, or a letter that
+# IGNORECASE folds to ASCII, such as U+212A KELVIN SIGN for "k"): those runs are scanned whole.
+TLD_CANDIDATE_RE = re.compile(
+    r"\.(?:(?![xX][nN]--)([0-9A-Za-z]++)(?![^\x00-\x7f])|(?=[xX][nN]--|[0-9A-Za-z]*+[^\x00-\x7f]))"
+)
 
 
 def find_urls(text: str) -> list[UrlSpan]:
@@ -226,11 +236,36 @@ def _url_spans(text: str) -> tuple[UrlSpan, ...]:
     extract = _url_extractor()
     spans: list[UrlSpan] = []
     for run in DOTTED_RUN_RE.finditer(text):
-        low, high = max(run.start() - 1, 0), min(run.end() + 1, len(text))
+        end = _url_run_end(run.group())
+        if not end:
+            continue
+        low, high = max(run.start() - 1, 0), min(run.start() + end + 1, len(text))
         for entity in extract(text[low:high]):
             start, end = entity["indices"]
             spans.append(UrlSpan(start + low, end + low, entity["url"]))
     return tuple(spans)
+
+
+def _url_run_end(run: str) -> int:
+    """How much of a dotted run can hold URLs: 0 when no "." may start a top-level domain.
+
+    Every twitter-text URL has a domain that ends in ".<TLD>", and its pattern backtracks
+    quadratically over a long chain of labels it cannot match ("a.a.a…"). An ASCII TLD is the
+    whole alphanumeric run after its "." (its pattern requires no letter or digit after it);
+    a non-ASCII or punycode one may be anything, so its run is scanned whole. Without a port,
+    path or query (":", "/", "?") a URL ends at a TLD, so the scan stops after the last one.
+    """
+    tlds = _ascii_tlds()
+    end = 0
+    for label in TLD_CANDIDATE_RE.finditer(run):
+        ascii_label = label.group(1)
+        if ascii_label is None or not tlds:
+            return len(run)
+        if ascii_label.lower() in tlds:
+            end = label.end()
+    if end and any(mark in run for mark in ":/?"):
+        return len(run)
+    return end
 
 
 def clear_caches() -> None:
@@ -260,29 +295,39 @@ def _is_emoji(cluster: str) -> bool:
 
 
 def _x_weighted(text: str) -> tuple[int, bool]:
-    """(weightedLength, valid) as twitter-text's parse_tweet gives them, without its emoji scan
-    (and without importing it at all when there is no URL) when no emoji can match."""
-    normalized = unicodedata.normalize("NFC", text)
-    if not EMOJI_FREE_RE.fullmatch(normalized):
-        parsed = _parse_tweet(text)
-        return int(parsed.weightedLength), bool(parsed.valid)
-    normalized = LINE_ENDING_RE.sub("\n", normalized)  # parse_tweet's convert_line_ending
+    """(weightedLength, valid) exactly as twitter-text's parse_tweet gives them, in linear time
+    (its own URL regex backtracks quadratically on long runs), without its emoji scan (and
+    without importing it at all when there is no URL) when no emoji can match."""
+    normalized = LINE_ENDING_RE.sub("\n", unicodedata.normalize("NFC", text))  # as parse_tweet
     # extract_urls_with_indices returns [] for a text without "." before running its regexes.
-    spans = () if "." not in normalized else _url_spans(normalized)
-    # The loop of twitter_text/parse_tweet.py with an empty emoji map: a URL that starts where
-    # the loop stands weighs X_URL_WEIGHT and moves it len(url) on, every other character
-    # weighs by its range; the characters between URLs are counted in one go.
+    urls = {} if "." not in normalized else {s.start: len(s.url) for s in _url_spans(normalized)}
+    emoji = {} if EMOJI_FREE_RE.fullmatch(normalized) else _x_emoji_lengths(normalized)
+    # The loop of twitter_text/parse_tweet.py: an entity that starts where the loop stands (a
+    # URL before an emoji) weighs X_URL_WEIGHT or X_EMOJI_WEIGHT and moves it on by the
+    # entity's length; every other character weighs by its range. The characters between
+    # entities are counted in one go; validity is read on each character the loop stands on.
     weighted = 0
     index = 0
-    for span in spans:
-        if span.start < index:
+    valid = True
+    for start in sorted(urls.keys() | emoji.keys()):
+        if start < index:
             continue  # the loop never stands on this start
-        weighted += _x_run_weight(normalized, index, span.start) + X_URL_WEIGHT
-        index = span.start + len(span.url)
+        weighted += _x_run_weight(normalized, index, start)
+        size = urls.get(start)
+        weighted += X_URL_WEIGHT if size is not None else X_EMOJI_WEIGHT
+        size = size if size is not None else emoji[start]
+        valid = valid and not X_INVALID_RE.search(normalized, index, start) and not (
+            X_INVALID_RE.match(normalized, start + size - 1))
+        index = start + size
     weighted += _x_run_weight(normalized, index, len(normalized))
+    valid = valid and not X_INVALID_RE.search(normalized, index)
     length = weighted // X_SCALE
-    # EMOJI_FREE_RE admits none of twitter-text's invalid characters (U+FFFE, U+FEFF, U+FFFF).
-    return length, 0 < length <= X_MAX_WEIGHTED_LENGTH
+    return length, valid and 0 < length <= X_MAX_WEIGHTED_LENGTH
+
+
+def _x_emoji_lengths(text: str) -> dict[int, int]:
+    """Start → length of every emoji twitter-text's emoji regex finds (one linear scan)."""
+    return {m.start(): len(m.group()) for m in _twitter_text().regexp.emoji.emoji.finditer(text)}
 
 
 def _x_run_weight(text: str, start: int, end: int) -> int:
@@ -293,11 +338,6 @@ def _x_run_weight(text: str, start: int, end: int) -> int:
     return (light + 2 * (end - start - light)) * X_SCALE
 
 
-
-
-def _parse_tweet(text: str) -> Any:
-    """twitter-text's parse_tweet on NFC text (it normalizes too; we do it to be explicit)."""
-    return _twitter_text().parse_tweet(unicodedata.normalize("NFC", text))
 
 
 @cache
@@ -319,6 +359,7 @@ def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
     """twitter-text's extract_urls_with_indices without its package __init__, which would also
     build the emoji table (~50 ms) that text without emoji never needs."""
     if "twitter_text" in sys.modules:
+        _read_tld_sources()
         return _twitter_text().extract_urls_with_indices  # type: ignore[no-any-return]
     spec = importlib.util.find_spec("twitter_text")
     if spec is None:
@@ -331,6 +372,8 @@ def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
     re.compile = _compile_on_first_use
     try:
         from twitter_text.extract_urls import extract_urls_with_indices
+
+        _read_tld_sources()
     finally:
         re.compile = _REAL_COMPILE
         for name in [n for n in sys.modules if n.split(".")[0] == "twitter_text"]:
@@ -339,6 +382,28 @@ def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
 
 
 _REAL_COMPILE = re.compile
+_TLD_SOURCES: list[str] = []  # twitter-text's gTLD and ccTLD patterns, read on import
+
+
+def _read_tld_sources() -> None:
+    """Keep the sources of twitter-text's TLD patterns (their modules are loaded by now)."""
+    from twitter_text.regexp.valid_cctld import valid_cctld
+    from twitter_text.regexp.valid_gtld import valid_gtld
+
+    _TLD_SOURCES[:] = [valid_gtld.pattern, valid_cctld.pattern]
+
+
+@cache
+def _ascii_tlds() -> frozenset[str]:
+    """twitter-text's ASCII gTLDs and ccTLDs, lower case (empty if its patterns changed shape,
+    and then every dotted run is scanned)."""
+    _url_extractor()  # reads the TLD patterns with the URL module
+    names: set[str] = set()
+    for source in _TLD_SOURCES:
+        head, sep, _ = source.partition(")(?=")
+        if sep and head.startswith("(?:(?:"):
+            names.update(n for n in head[6:].split("|") if n.isascii() and n.isalnum())
+    return frozenset(n.lower() for n in names) if len(names) > 500 else frozenset()
 
 
 def _compile_on_first_use(pattern: Any, flags: int = 0) -> Any:

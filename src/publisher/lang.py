@@ -48,15 +48,14 @@ def detect_lang(text: str) -> str:
 
 
 def _script_counts(text: str) -> Counter[str]:
-    """How many letters of each known script the text has."""
+    """How many letters of each known script the text has (each distinct character named once)."""
     counts: Counter[str] = Counter()
-    for ch in text:
+    for ch, count in Counter(text).items():
         if not ch.isalpha() and ch not in "ー々〆":
             continue
-        name = unicodedata.name(ch, "")
-        script = _script_of(name)
+        script = _script_of(unicodedata.name(ch, ""))
         if script:
-            counts[script] += 1
+            counts[script] += count
     return counts
 
 

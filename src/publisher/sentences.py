@@ -7,6 +7,7 @@ Summaries, social posts and FAQ short answers all cut text at sentence ends; a �
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Always end a sentence (outside brackets).
 HARD_ENDS = frozenset("。！？!?．")
@@ -26,52 +27,99 @@ ABBREVIATIONS = frozenset(
 # Abbreviations that often close a sentence: they end one when a capital follows.
 CLOSING_ABBREVIATIONS = frozenset({"etc", "a.m", "p.m"})
 # The characters _scan acts on (brackets, sentence ends); any other one it only steps over.
-SCAN_STOPS = frozenset(OPENERS) | frozenset(OPENERS.values()) | HARD_ENDS | {".", "…"}
+CLOSERS = frozenset(OPENERS.values())
+SCAN_STOPS = frozenset(OPENERS) | CLOSERS | HARD_ENDS | {".", "…"}
+STOP_RE = re.compile("[" + re.escape("".join(sorted(SCAN_STOPS))) + "]")
+# Brackets the one-pass pairing leaves open are closed one rescan each, up to this many; past
+# it (only hostile text nests so), brackets on that line are read as plain text.
+MAX_RESCANS = 8
 # A URL (or IRI) runs to whitespace or CJK punctuation; its '?' and '.' never end a sentence.
+NON_SPACE_RE = re.compile(r"\S")
 URL_RE = re.compile(r"(?:https?://|www\.)[^\s<>\"「」『』（）【】。、！？]+", re.IGNORECASE)
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences of `text` in order, stripped, never empty; newlines also end a sentence."""
+    return list(_split_text(text))
+
+
+@lru_cache(maxsize=64)
+def _split_text(text: str) -> tuple[str, ...]:
+    """split_sentences, memoized: every network's composer splits the same lead."""
     sentences: list[str] = []
     for line in text.splitlines():
         sentences.extend(_split_line(line))
-    return sentences
+    return tuple(sentences)
+
+
+
+def clear_caches() -> None:
+    """Forget memoized results (benchmarks measure a cold edition with it)."""
+    _split_text.cache_clear()
 
 
 def _split_line(line: str) -> list[str]:
-    """Split one line of prose at sentence ends outside brackets and URLs."""
+    """Split one line of prose at sentence ends outside brackets and URLs, in linear time."""
     protected = _url_spans(line)
-    strays: set[int] = set()
-    while True:
-        cuts, unclosed = _scan(line, protected, strays)
+    stops = _stops(line, protected)
+    strays = _unpaired_openers(line, stops)
+    for _ in range(MAX_RESCANS):
+        cuts, unclosed = _scan(line, stops, strays)
         if unclosed is None:
             return _pieces(line, cuts)
         strays.add(unclosed)  # a bracket never closed on this line is a stray, not a quotation
+    return _pieces(line, _scan(line, stops, set(stops))[0])  # hostile nesting: brackets are text
 
 
-def _scan(line: str, protected: dict[int, int], strays: set[int]) -> tuple[list[int], int | None]:
-    """Cut positions outside brackets, and the first opener left unclosed (if any)."""
+def _stops(line: str, protected: dict[int, int]) -> list[int]:
+    """Positions of the characters _scan acts on, outside URLs, in order (a parenthesis glued
+    to a word, as in "f(x)", is no opener: it is left out)."""
+    stops = [m.start() for m in STOP_RE.finditer(line)
+             if not _is_ascii_paren_in_word(line, m.start())]
+    if not protected:
+        return stops
+    kept: list[int] = []
+    urls = iter(sorted(protected.items()))
+    url = next(urls, None)
+    for i in stops:
+        while url is not None and url[1] <= i:
+            url = next(urls, None)
+        if url is None or i < url[0]:
+            kept.append(i)
+    return kept
+
+
+def _unpaired_openers(line: str, stops: list[int]) -> set[int]:
+    """Openers no closer of their own kind pairs with: strays, found in one pass."""
+    open_by_kind: dict[str, list[int]] = {}
+    strays: set[int] = set()
+    for i in stops:
+        ch = line[i]
+        if ch in OPENERS:
+            open_by_kind.setdefault(OPENERS[ch], []).append(i)
+        elif ch in CLOSERS and open_by_kind.get(ch):
+            open_by_kind[ch].pop()
+    for left in open_by_kind.values():
+        strays.update(left)
+    return strays
+
+
+def _scan(line: str, stops: list[int], strays: set[int]) -> tuple[list[int], int | None]:
+    """Cut positions outside brackets, and the innermost opener left unclosed (if any)."""
     cuts: list[int] = []
     stack: list[tuple[str, int]] = []
-    i = 0
-    while i < len(line):
-        if i in protected:
-            i = protected[i]
+    resume = 0  # after a cut, the trailers it absorbed are already part of the sentence
+    for i in stops:
+        if i < resume:
             continue
         ch = line[i]
-        if ch not in SCAN_STOPS:
-            i += 1
-            continue
-        if ch in OPENERS and i not in strays and not _is_ascii_paren_in_word(line, i):
+        if ch in OPENERS and i not in strays:
             stack.append((OPENERS[ch], i))
         elif stack and ch == stack[-1][0]:
             stack.pop()
         elif not stack and _ends_sentence(line, i):
-            i = _absorb_trailers(line, i + 1)
-            cuts.append(i)
-            continue
-        i += 1
+            resume = _absorb_trailers(line, i + 1)
+            cuts.append(resume)
     return cuts, (stack[-1][1] if stack else None)
 
 
@@ -128,8 +176,11 @@ def _period_ends_sentence(line: str, i: int) -> bool:
 
 def _next_word_starts_sentence(line: str, i: int) -> bool:
     """After an ellipsis, a capital or CJK letter starts a new sentence."""
-    rest = line[i:].lstrip()
-    return bool(rest) and (rest[0].isupper() or ord(rest[0]) > 0x2E7F)
+    start = NON_SPACE_RE.search(line, i)
+    if start is None:
+        return False
+    first = line[start.start()]
+    return first.isupper() or ord(first) > 0x2E7F
 
 
 def _word_before(line: str, i: int) -> str:

@@ -45,6 +45,9 @@ WEAK_ENDINGS = frozenset(
         "his", "her", "our", "your", "this", "these", "those",
     )
 )
+# No post of any network is longer than this many characters: a candidate longer than it is
+# not measured (it could fit only as dozens of kilobyte-long URLs, each counted as 23).
+MAX_MEASURED_CHARS = 4 * max(LIMITS.values())
 BRACKETS = {"「": "」", "『": "』", "（": "）", "(": ")", "【": "】", "“": "”", '"': '"'}
 Fits = Callable[[str], bool]
 # Full-width sentence ends (and the quotes closing them) are never followed by a space.
@@ -82,8 +85,9 @@ class Target:
         return measure(self.network, text, limit=self.limit, url_length=self.url_length)
 
     def fits(self, text: str) -> bool:
-        """Whether `text` is within the limit as the network counts it."""
-        return self.measure(text).fits
+        """Whether `text` is within the limit as the network counts it (measured only when it
+        could be: counting a hostile 200 KB paragraph again per candidate would cost seconds)."""
+        return len(text) <= MAX_MEASURED_CHARS and self.measure(text).fits
 
 
 def compose_social(
@@ -424,7 +428,7 @@ def _shorten(text: str, fits: Fits, lang: str) -> str | None:
         return None
     if fits(text):
         return text
-    phrases = _phrases(text, lang)
+    phrases = _phrases(text[:MAX_MEASURED_CHARS], lang)  # the last, partial one is never kept
     low, high, best = 1, len(phrases) - 1, 0
     while low <= high:
         middle = (low + high) // 2
@@ -455,14 +459,25 @@ def _clause_end(phrases: list[str], count: int) -> int:
 def _cut(prefix: str) -> str:
     """A prefix ended cleanly: no dangling punctuation or URL, `…`, and brackets closed."""
     prefix = prefix.rstrip(DANGLING)
-    last_word = re.search(r"\S+$", prefix)
-    while last_word and _ends_in_url(last_word.group()):
-        prefix = prefix[: last_word.start()].rstrip(DANGLING)
-        last_word = re.search(r"\S+$", prefix)
+    start = _last_word_start(prefix)
+    while start < len(prefix) and _ends_in_url(prefix[start:]):
+        prefix = prefix[:start].rstrip(DANGLING)
+        start = _last_word_start(prefix)
     prefix = prefix.rstrip("".join(BRACKETS) + DANGLING)
     if not prefix:
         return ""
     return prefix + ELLIPSIS + _closers(prefix)
+
+
+def _last_word_start(text: str) -> int:
+    """Where the run of non-space characters ending `text` starts (len(text) if none).
+
+    A backward walk costs the word's length; `\\S+$` would retry from every position.
+    """
+    start = len(text)
+    while start and not text[start - 1].isspace():
+        start -= 1
+    return start
 
 
 def _ends_in_url(word: str) -> bool:
