@@ -64,6 +64,8 @@ def write_config(folder: Path, url: str) -> Path:
         f'ledger = "{folder / "ledger.sqlite3"}"\n'
         f'subscribers = "{folder / "subscribers.sqlite3"}"\n'
         f'outbox = "{folder / "outbox"}"\n'
+        '[site]\nname = "Bench News"\nurl = "https://news.bench.example"\n'
+        'address = "3 Bench Road, Springfield 00000"\nfrom = "Bench News <news@bench.example>"\n'
         '[newsletter]\ntransport = "sendgrid"\n'
         f'[channels.sendgrid]\nbase_url = "{url}"\n',
         encoding="utf-8",

@@ -199,7 +199,7 @@ def test_check_with_a_wrong_key_fails_in_one_masked_line(workdir: Path) -> None:
     with SendGridFake(api_key=EMAIL_KEYS["sendgrid"][1]).running() as fake:
         write_config(workdir, transport="sendgrid", channels={"sendgrid": {"base_url": fake.url}})
         result = run_publish("check", cwd=workdir, env=email_env("sendgrid", key=wrong))
-        assert result.returncode in (3, 4), (result.stdout, result.stderr)
+        assert result.returncode == 3, (result.stdout, result.stderr)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and "sendgrid" in lines[0] and "401" in lines[0]
         assert wrong not in result.stdout + result.stderr
@@ -224,7 +224,7 @@ def test_one_bad_social_channel_stops_the_run_before_anything_is_sent(workdir: P
             env = {**email_env("sendgrid"), **SOCIAL_SECRETS}
             seed_subscribers(workdir, ACTIVE, env)
             result = run_publish(EN_POST, cwd=workdir, env=env)
-            assert result.returncode in (3, 4), (result.stdout, result.stderr)
+            assert result.returncode == 3, (result.stdout, result.stderr)
             assert "x:" in result.stderr and "Traceback" not in result.stderr
             assert sendgrid.deliveries.messages == []
             assert sendgrid.server.count("POST", "/v3/mail/send") == 0

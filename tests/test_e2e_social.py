@@ -222,7 +222,7 @@ def test_rejected_bluesky_password_fails_before_anything_is_posted(
     configure(workdir, nets)
     env = {**SOCIAL_SECRETS, "BLUESKY_APP_PASSWORD": "revoked-app-password"}
     result = run_publish(POST, "--thread", cwd=workdir, env=env)
-    assert result.returncode in (3, 4)
+    assert result.returncode == 3, (result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "bluesky" in lines[0] and "app password" in lines[0]
     assert "revoked-app-password" not in result.stdout + result.stderr
@@ -287,8 +287,8 @@ def test_no_secret_reaches_output_files_or_the_ledger(workdir: Path, nets: Netwo
         write_config(workdir, transport="sendgrid", networks=list(NETWORKS), channels=tables)
         seed_subscribers(workdir, emails(5), sentinels)
         run("check")
-        run("check", env={**sentinels, "SENDGRID_API_KEY": wrong}, code=4)
-        run(POST, "--thread", env={**sentinels, "BLUESKY_APP_PASSWORD": wrong}, code=4)
+        run("check", env={**sentinels, "SENDGRID_API_KEY": wrong}, code=3)
+        run(POST, "--thread", env={**sentinels, "BLUESKY_APP_PASSWORD": wrong}, code=3)
         run(POST, "--dry-run", "--json")
         run(POST, "--thread", "--dry-run")  # the plan table, after preflighting every channel
         run("lint", POST)

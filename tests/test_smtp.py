@@ -58,13 +58,17 @@ def test_messages_arrive_personalised_over_one_reused_connection(server: SmtpFak
 
 
 def test_5xx_rejects_and_4xx_defers_single_recipients() -> None:
-    people = recipients(4)
-    replies = {people[1].email: "550 5.1.1 No such user", people[2].email: "452 4.2.2 Mailbox full"}
+    people = recipients(6)
+    replies = {people[1].email: "550 5.1.1 No such user", people[2].email: "452 4.2.2 Mailbox full",
+               people[4].email: "554 5.7.1 Message refused by policy",
+               people[5].email: "550 Requested action not taken: mailbox unavailable"}
     with SmtpFake(reject=replies).running() as server:
         result = channel(server.port).send_batch(batch(people))
     assert set(result.accepted) == {people[0].email, people[3].email}
-    assert result.rejected[people[1].email].startswith("rejected at RCPT TO: 550")
-    assert result.rejected[people[2].email].startswith("deferred at RCPT TO: 452")
+    assert result.rejected[people[1].email] == "550 5.1.1 No such user (at RCPT TO)"
+    assert result.deferred == {people[2].email: "452 4.2.2 Mailbox full (at RCPT TO)"}
+    assert set(result.rejected) == {people[1].email, people[4].email, people[5].email}
+    assert result.bounced == {people[1].email, people[5].email}  # 5.7.1 is policy, not address
     assert len(server.received) == 2
 
 
@@ -83,6 +87,7 @@ def test_a_drop_after_the_payload_leaves_that_recipient_uncertain() -> None:
         result = channel(server.port).send_batch(batch(people))
     uncertain = people[1].email
     assert uncertain not in result.accepted and uncertain not in result.rejected  # stays pending
+    assert "before its reply" in result.uncertain[uncertain] and len(result.uncertain) == 1
     assert len(result.accepted) == 3
     assert not server.deliveries.duplicates() and len(server.received) == 4
 

@@ -1,10 +1,10 @@
 """The `publish` command: parse arguments, call the core, map errors to exit codes, print.
 
 `publish POST` is the default command (`publish run POST` spelled out); every other verb is a
-subcommand. Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 3 configuration or
-credentials, 4 a delivery failed, 5 the ledger refused (changed post, send in progress),
-6 lint found errors, 7 deliveries left uncertain by an earlier crash (see `publish status`,
-resend with `--retry-pending`), 130 interrupted.
+subcommand. Exit codes: 0 everyone got everything, 1 internal error, 2 bad input or usage,
+3 configuration or credentials (also refused at preflight), 4 something was not delivered,
+5 the ledger refused (changed post, send in progress), 6 lint found errors, 7 deliveries are
+uncertain (see `publish status`, resend with `--retry-pending`), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -117,6 +117,9 @@ def run_command(
     proof: Annotated[list[str] | None, typer.Option(
         "--proof", metavar="ADDRESS",
         help="Send only the newsletter, marked [PROOF], to this address (repeatable).")] = None,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Try refused and given-up deliveries again (after a fix).")
+    ] = False,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.edition import edition_json
@@ -128,7 +131,7 @@ def run_command(
                               join=join, retry_pending=retry_pending, write_back=write_back)
     settings = _config(config)
     options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join,
-                      strict=strict, channels=chosen, proof=proofs)
+                      strict=strict, channels=chosen, proof=proofs, retry_failed=retry_failed)
     if update:
         _update(post, settings, options, dry_run=dry_run, resend=resend, only=only, skip=skip,
                 proof=bool(proofs), join=join)
@@ -150,11 +153,11 @@ def run_command(
         from publisher.pipeline import send_proofs
 
         outcomes = [send_proofs(prepared, settings, proofs)]
-        _print_outcomes(console, prepared, outcomes)
+        _print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
         _exit_for(outcomes)
         return
     outcomes = publish(prepared, settings, options, progress=_progress_factory())
-    _print_outcomes(console, prepared, outcomes)
+    _print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
     if write_back:
         from publisher.pipeline import syndicate
 
@@ -210,12 +213,12 @@ def _proof_addresses(given: list[str], **others: Any) -> tuple[str, ...]:
 
 
 def _exit_for(outcomes: list[Outcome]) -> None:
-    """4 when a delivery failed, 5 when the ledger refused an output, 7 when some are uncertain."""
-    if any(o.error and not o.refused for o in outcomes):
+    """4 when something was not delivered, 5 when the ledger refused an output, 7 when uncertain."""
+    if any(o.undelivered for o in outcomes):
         raise typer.Exit(EXIT_DELIVERY_FAILED)
     if any(o.refused for o in outcomes):
         raise typer.Exit(EXIT_REFUSED)
-    if any(o.uncertain for o in outcomes):
+    if any(o.uncertain or o.lost for o in outcomes):
         raise typer.Exit(EXIT_UNCERTAIN)
 
 
@@ -250,9 +253,13 @@ def _audience(prepared: Prepared, channel: str) -> str:
     return readers or "subscribers"
 
 
-def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome]) -> None:
+def _print_outcomes(
+    console: Console, prepared: Prepared, outcomes: list[Outcome], *, max_attempts: int
+) -> None:
     """The rich summary: each output, its size against its limit, where it went, new or not."""
     from rich.table import Table
+
+    from publisher.report import failure_lines, uncertain_lines
 
     table = Table(title=_escape(prepared.article.title))
     for column in ("output", "length / limit", "where", "status"):
@@ -262,25 +269,22 @@ def _print_outcomes(console: Console, prepared: Prepared, outcomes: list[Outcome
         if outcome.channel == "outbox":
             where = str(prepared.folder)
         status = outcome.status
-        style = "red" if outcome.error else (
+        style = "red" if outcome.undelivered else (
             "green" if outcome.new else ("yellow" if outcome.skipped else "dim"))
         table.add_row(outcome.output, outcome.measure, _escape(where), f"[{style}]{status}[/]")
     console.print(table)
+    errors = _console(stderr=True)
     for outcome in outcomes:
         if outcome.error:
-            _console(stderr=True).print(f"[red]error:[/] {_escape(_mask(outcome.error))}")
+            errors.print(f"[red]error:[/] {_escape(_mask(outcome.error))}")
     if any(o.output == "newsletter" and o.channel == "outbox" and o.new for o in outcomes):
         _print_reach(console, prepared, "wrote the sample newsletter.eml")
-    uncertain = sum(o.uncertain for o in outcomes)
-    if uncertain:
-        post = _escape(prepared.article.source)
-        _console(stderr=True).print(
-            f"[yellow]uncertain:[/] {uncertain} "
-            f"{'delivery was' if uncertain == 1 else 'deliveries were'} left pending by an "
-            "earlier run that stopped mid-send; the provider may or may not have them, so "
-            f"they were not resent — check `publish status {post}`, then resend with "
-            f"`publish {post} --retry-pending`")
-    elif all(o.new == 0 and not o.error for o in outcomes):
+    for line in failure_lines(outcomes, max_attempts=max_attempts):
+        errors.print(f"[red]failed:[/] {_escape(_mask(line))}")
+    for line in uncertain_lines(outcomes, post=prepared.article.source):
+        errors.print(f"[yellow]uncertain:[/] {_escape(_mask(line))}")
+    settled = not any(o.error or o.failed or o.uncertain or o.lost for o in outcomes)
+    if settled and all(o.new == 0 for o in outcomes):
         left = [o.output for o in outcomes if o.skipped]
         retracted = [o.output for o in outcomes if o.retracted]
         if left or retracted:
@@ -349,79 +353,83 @@ def measure_command(
 
 
 @app.command("status")
-def status_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
-    """Show, per channel, how many deliveries of POST are sent, pending and failed."""
+def status_command(
+    post: PostArg,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="List only failed and uncertain deliveries.")
+    ] = False,
+) -> None:
+    """Show, per channel, what of POST was sent; list failed and uncertain deliveries."""
     from publisher.ledger import open_ledger
     from publisher.pipeline import load_article
+    from publisher.report import status_report
 
     settings = _config(config)
     article = load_article(post)
     edition = article.content_hash
     ledger = open_ledger(settings.ledger)
-    tallies = ledger.tally(edition)
-    pending = ledger.rows(edition, state="pending")
-    sent = ledger.rows(edition, state="sent")
-    skipped = [a.item for a in ledger.actions("skip", edition=edition)]
-    retracted = {(a.channel, a.item, a.target): a.state
-                 for a in ledger.actions("retract", post=article.slug)}
-    proofs = ledger.actions("proof", edition=edition)
-    ledger.close()
-    gone = [r for r in sent if (r.channel, r.item, r.provider_id) in retracted]
-    live = [r for r in sent if r not in gone]
+    try:
+        report = status_report(ledger, edition, article.slug,
+                               max_attempts=settings.max_attempts, failed_only=failed)
+    finally:
+        ledger.close()
     if as_json:
-        print(json.dumps({
-            "edition": edition,
-            "channels": [_tally_json(t, gone) for t in tallies],
-            "pending": [{"channel": r.channel, "item": r.item, "batch": r.batch} for r in pending],
-            "sent": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
-                      "url": r.url} for r in live],
-            "skipped": skipped,
-            "retracted": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
-                           "url": r.url,
-                           "state": "retracted" if retracted[(r.channel, r.item, r.provider_id)]
-                           == "done" else "retracting"} for r in gone],
-            "proofs": [{"channel": a.channel, "state": "sent" if a.state == "done" else a.state}
-                       for a in proofs],
-        }, ensure_ascii=False))
+        print(json.dumps(report, ensure_ascii=False))
         return
-    _print_status(article.title, tallies, pending, live, skipped=skipped, gone=gone,
-                  proofs=len(proofs))
+    _print_status(article.title, report, post)
 
 
-def _tally_json(tally: Any, gone: list[Any]) -> dict[str, Any]:
-    """One channel's counts; a retracted post is no longer counted as sent."""
-    retracted = sum(1 for r in gone if r.channel == tally.channel)
-    return {**tally.__dict__, "sent": tally.sent - retracted, "retracted": retracted}
-
-
-def _print_status(title: str, tallies: list[Any], pending: list[Any], sent: list[Any], *,
-                  skipped: list[str], gone: list[Any], proofs: int) -> None:
-    """Per-channel counts, what was left out or retracted, uncertain batches, provider ids."""
+def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
+    """Per-channel counts, what was left out or retracted, every failed and uncertain delivery."""
     from rich.table import Table
 
     console = _console()
-    if not tallies and not skipped:
-        console.print(f"{_escape(title)}: nothing delivered yet.")
+    if "channels" in report:
+        if not report["channels"] and not report["skipped"]:
+            console.print(f"{_escape(title)}: nothing delivered yet.")
+            return
+        table = Table(title=_escape(title))
+        for column in ("channel", "sent", "pending", "failed", "note"):
+            table.add_column(column)
+        for t in report["channels"]:
+            note = f"{t['retracted']} retracted" if t["retracted"] else ""
+            table.add_row(t["channel"], str(t["sent"]), str(t["pending"]), str(t["failed"]), note)
+        for name in report["skipped"]:
+            table.add_row(name, "-", "-", "-", "skipped")
+        console.print(table)
+    for row in report["failed"]:
+        console.print(
+            f"[red]failed[/] {row['channel']} {_escape(row['item'])} — {_escape(row['reason'])}"
+            f" — {row['kind']}, {_attempts(row['attempts'])}, last {row['last_attempt']},"
+            f" {_NEXT[row['next']]}")
+    for row in report["uncertain"]:
+        console.print(
+            f"[yellow]uncertain[/] {row['channel']} {_escape(row['item'])} (batch {row['batch']})"
+            f" — {_escape(row['reason'])} — {_attempts(row['attempts'])},"
+            f" last {row['last_attempt']}; resend with `publish {post} --retry-pending`")
+    if "channels" not in report:
+        if not report["failed"] and not report["uncertain"]:
+            console.print(f"{_escape(title)}: nothing failed or uncertain.")
         return
-    table = Table(title=_escape(title))
-    for column in ("channel", "sent", "pending", "failed", "note"):
-        table.add_column(column)
-    for t in tallies:
-        retracted = sum(1 for r in gone if r.channel == t.channel)
-        note = f"{retracted} retracted" if retracted else ""
-        table.add_row(t.channel, str(t.sent - retracted), str(t.pending), str(t.failed), note)
-    for name in skipped:
-        table.add_row(name, "-", "-", "-", "skipped")
-    console.print(table)
-    for row in pending:
-        console.print(f"[yellow]uncertain[/] {row.channel} {row.item} (batch {row.batch}) —"
-                      " rerun with --retry-pending to resend")
-    for row in gone:
-        console.print(f"retracted {row.channel} {row.item} ({row.provider_id})")
-    for row in sent[:20]:
-        console.print(f"sent {row.channel} {row.item} → {row.provider_id} {row.url}".rstrip())
-    if proofs:
-        console.print(f"{proofs} proof{'s' if proofs > 1 else ''} sent (not counted as deliveries)")
+    for row in report["retracted"]:
+        console.print(f"retracted {row['channel']} {row['item']} ({row['provider_id']})")
+    for row in report["sent"][:20]:
+        console.print(f"sent {row['channel']} {row['item']} → {row['provider_id']} {row['url']}"
+                      .rstrip())
+    if report["proofs"]:
+        count = len(report["proofs"])
+        console.print(f"{count} proof{'s' if count > 1 else ''} sent (not counted as deliveries)")
+
+
+_NEXT = {"retry": "retried on the next run", "given-up": "given up (--retry-failed tries again)",
+         "refused": "not retried (--retry-failed tries again)"}
+
+
+def _attempts(count: int) -> str:
+    """'1 attempt', '3 attempts'."""
+    return f"{count} attempt{'' if count == 1 else 's'}"
 
 
 @app.command("retract")
@@ -498,7 +506,7 @@ def retract_command(
 @app.command("check")
 def check_command(config: ConfigOpt = None) -> None:
     """Preflight: validate the config and every live channel's credentials; send nothing."""
-    from publisher.pipeline import check_channels
+    from publisher.pipeline import check_channels, config_summary
     from publisher.sync import scope_warnings
 
     settings = _config(config)
@@ -508,6 +516,7 @@ def check_command(config: ConfigOpt = None) -> None:
         console.print(f"[green]ok[/] {name}" + (f" ({extra})" if extra else ""))
     for warning in scope_warnings(settings):
         _console(stderr=True).print(f"[yellow]warning:[/] {_escape(warning)}")
+    console.print(f"[green]ok[/] {_escape(config_summary(settings))}")
 
 
 @app.command("preview")
@@ -801,10 +810,22 @@ app.add_typer(keys_app, name="keys")
 def keys_set_command(
     name: Annotated[str, typer.Argument(help="The secret's name, e.g. SENDGRID_API_KEY.")],
 ) -> None:
-    """Prompt for a secret (never echoed) and store it in the keyring."""
+    """Prompt for a secret (never echoed) and store it in the keyring; or read it from stdin."""
+    from publisher.errors import InputError
     from publisher.secrets import set_secret
 
-    value = typer.prompt(name, hide_input=True)
+    if sys.stdin is None or not sys.stdin.isatty():  # piped: `printf %s "$KEY" | publish keys set`
+        value = sys.stdin.readline().rstrip("\r\n") if sys.stdin is not None else ""
+    else:
+        try:
+            value = typer.prompt(name, hide_input=True)
+        except typer.Abort as exc:  # Ctrl-D at the prompt
+            raise InputError("no value given", where=name, fix="type the secret at the prompt"
+                             ) from exc
+    if not value.strip():
+        raise InputError("no value given on standard input", where=name,
+                         fix=f"pipe it in (printf %s \"$VALUE\" | publish keys set {name})"
+                         " or run it in a terminal to be prompted")
     set_secret(name, value)
     _console().print(f"stored {name} in the keyring")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 from publisher.errors import ConfigError
 
@@ -17,6 +17,17 @@ SECRET_NAME_WORDS = frozenset({"key", "pass", "pwd"})  # as the last word: smtp_
 URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # The networks posts are composed for; counting.LIMITS holds how each one counts.
 NETWORKS = ("x", "bluesky", "mastodon", "threads", "linkedin")
+CHANNELS = ("smtp", "sendgrid", "postmark", "resend", "x", "bluesky", "mastodon")
+TRANSPORTS = ("outbox", "smtp", "sendgrid", "postmark", "resend")
+# (section, key) → the inclusive range a number must fall in
+RANGES: Mapping[tuple[str, str], tuple[int, int]] = {
+    ("", "max_attempts"): (1, 100),
+    ("faq", "max_items"): (0, 100),
+    ("faq", "short_answer_chars"): (20, 2000),
+    ("social", "hashtags"): (0, 30),
+    ("social", "mastodon_limit"): (1, 100_000),
+    ("social", "mastodon_url_length"): (1, 100),
+}
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class Config:
     outbox: str = "outbox"
     ledger: str = ".publisher/ledger.sqlite3"
     subscribers: str = ".publisher/subscribers.sqlite3"
+    max_attempts: int = 3  # runs that try a transient failure before it is given up
     channels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = ""  # the file it came from, for messages
 
@@ -136,29 +148,30 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "") -> Config:
         ("social", SocialSettings), ("faq", FaqSettings), ("images", ImageSettings),
     ):
         if name in data:
-            sections[name] = _section(kind, data[name], f"{where} [{name}]")
-    scalars = {k: data[k] for k in ("outbox", "ledger", "subscribers", "channels") if k in data}
+            sections[name] = _section(kind, data[name], f"{where} [{name}]", name)
+    scalars = {k: data[k] for k in ("outbox", "ledger", "subscribers", "max_attempts", "channels")
+               if k in data}
+    hints = get_type_hints(Config)
+    for key, value in scalars.items():
+        _check_value(key, value, hints[key], where, "")
+    _check_choices(sections, scalars.get("channels", {}), where)
     return replace(base, **sections, **scalars)
 
 
-def _section(kind: type[Any], raw: Any, where: str) -> Any:
-    """One table of the file as its dataclass, with clear errors on unknown keys."""
+def _section(kind: type[Any], raw: Any, where: str, name: str) -> Any:
+    """One table of the file as its dataclass, with clear errors on unknown keys and types."""
     if not isinstance(raw, Mapping):
         raise ConfigError("must be a table", where=where, fix="write it as [section] with keys")
     allowed = {f.name: f for f in fields(kind)}
     renamed = {("sender" if k == "from" else k): v for k, v in raw.items()}
-    for key in renamed:
+    hints = get_type_hints(kind)
+    for key, value in renamed.items():
         if key not in allowed:
             raise ConfigError(
                 f"unknown key {key!r}", where=where, fix=f"use one of: {', '.join(allowed)}"
             )
+        _check_value("from" if key == "sender" else key, value, hints[key], where, name)
     renamed = {k: tuple(v) if isinstance(v, list) else v for k, v in renamed.items()}
-    for key, value in renamed.items():
-        if allowed[key].type in ("int", int) and not _is_count(value):
-            raise ConfigError(
-                f"{key} must be a whole number >= 0, not {value!r}", where=where,
-                fix=f"write  {key} = 0  (or more)",
-            )
     if kind is ImageSettings:
         _check_images(renamed, where)
     return kind(**renamed)
@@ -180,9 +193,114 @@ def _check_images(raw: Mapping[str, Any], where: str) -> None:
                               where=where, fix='e.g. allow_private = ["10.0.0.0/8"]') from exc
 
 
-def _is_count(value: Any) -> bool:
-    """A TOML integer that can count something (booleans are ints in Python, not here)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _check_value(key: str, value: Any, hint: Any, where: str, section: str) -> None:
+    """A value of the declared type (and range), or a ConfigError naming the key and a fix."""
+    if not _has_type(value, hint):
+        raise ConfigError(
+            f"{key} must be {_describe(hint)}, not {value!r}", where=where,
+            fix=f"e.g. {key} = {_example(key, section)}",
+        )
+    low, high = RANGES.get((section, key), (None, None))
+    if low is not None and high is not None and not low <= value <= high:
+        raise ConfigError(f"{key} must be between {low} and {high}, not {value!r}",
+                          where=where, fix=f"e.g. {key} = {_example(key, section)}")
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether a TOML value fits a field's type: str, int, bool, a list of strings, a table."""
+    origin = get_origin(hint)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        return isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+    if origin is Mapping:
+        inner = get_args(hint)[1] if get_args(hint) else Any
+        return isinstance(value, Mapping) and all(
+            inner is Any or _has_type(v, inner) for v in value.values())
+    return True
+
+
+def _describe(hint: Any) -> str:
+    """A type as the file's author thinks of it."""
+    origin = get_origin(hint)
+    if hint is bool:
+        return "true or false"
+    if hint is int:
+        return "a whole number"
+    if hint is str:
+        return "a string"
+    if origin is tuple:
+        return "a list of strings"
+    return "a table"
+
+
+def _example(key: str, section: str) -> str:
+    """The embedded default of a key, written as TOML."""
+    kinds: Mapping[str, type[Any]] = {"site": Site, "newsletter": NewsletterSettings,
+                                      "social": SocialSettings, "faq": FaqSettings}
+    kind = kinds.get(section, Config)
+    name = "sender" if key == "from" else key
+    found = next((f for f in fields(kind) if f.name == name), None)
+    if found is None or found.default is MISSING:
+        return "…"
+    value = found.default
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(f'"{v}"' for v in value) + "]"
+    return f'"{value}"'
+
+
+def _check_choices(sections: Mapping[str, Any], channels: Mapping[str, Any], where: str) -> None:
+    """Transports, networks and channel tables must be ones publisher knows."""
+    newsletter = sections.get("newsletter")
+    if newsletter is not None and newsletter.transport not in TRANSPORTS:
+        raise ConfigError(f"unknown transport {newsletter.transport!r}",
+                          where=f"{where} [newsletter]", fix=f"use one of: {', '.join(TRANSPORTS)}")
+    social = sections.get("social")
+    for network in social.networks if social is not None else ():
+        if network not in NETWORKS:
+            raise ConfigError(f"unknown network {network!r}", where=f"{where} [social]",
+                              fix=f"networks may hold: {', '.join(NETWORKS)}")
+    for name, table in channels.items():
+        if name not in CHANNELS:
+            raise ConfigError(f"unknown channel table [channels.{name}]", where=where,
+                              fix=f"use one of: {', '.join(CHANNELS)}")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"channels.{name} must be a table", where=where,
+                              fix=f"write it as [channels.{name}] with keys")
+
+
+def demo_fields(config: Config) -> list[str]:
+    """The [site] fields that still hold the embedded demo identity (no real send with them)."""
+    demo = Site()
+    site = config.site
+    found = [key for key, mine, theirs in (
+        ("from", site.sender, demo.sender), ("address", site.address, demo.address),
+        ("url", site.url, demo.url)) if mine == theirs]
+    unsubscribe = site.unsubscribe_url or f"{site.url.rstrip('/')}/unsubscribe"
+    if unsubscribe == f"{demo.url}/unsubscribe":
+        found.append("unsubscribe_url")
+    return found
+
+
+def refuse_demo_identity(config: Config) -> None:
+    """A real newsletter must not go out as the demo sender, address or site."""
+    missing = demo_fields(config)
+    if config.newsletter.transport == "outbox" or not missing:
+        return
+    raise ConfigError(
+        f"[site] still holds the demo {', '.join(missing)}; a real send through"
+        f" {config.newsletter.transport} needs your own",
+        where=config.source or CONFIG_NAME,
+        fix="set " + ", ".join(f"{key} = …" for key in missing) + " under [site]",
+    )
 
 
 def _reject_secrets(data: Any, where: str, path: str = "") -> None:

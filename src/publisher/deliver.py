@@ -15,7 +15,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from publisher.channels import EmailBatch, EmailChannel, Receipt, SocialChannel
+from publisher.channels import BatchResult, EmailBatch, EmailChannel, Receipt, SocialChannel
 from publisher.errors import (
     DeliveryError,
     InputError,
@@ -25,11 +25,27 @@ from publisher.errors import (
 )
 from publisher.http import RetryPolicy, with_retries
 from publisher.images import ImageLoader
-from publisher.ledger import BatchClaims, Claim, DeliveryLedger, Row
+from publisher.ledger import (
+    MAX_ATTEMPTS,
+    PERMANENT,
+    STOPPED,
+    TRANSIENT,
+    BatchClaims,
+    Claim,
+    DeliveryLedger,
+    Row,
+)
 from publisher.model import Edition, Recipient, SocialPost
 from publisher.plan import Plan, Step
 
 Progress = Callable[[int], None]
+# What became of an item that was not delivered, for the run's stderr lines (see report.py):
+BOUNCED = "bounced"  # refused for good, the address is bad: the subscriber is suppressed
+REFUSED = "refused"  # refused for good: not retried unless --retry-failed
+RETRY = "retry"  # failed for now: the next run tries again
+GIVEN_UP = "given up"  # failed max_attempts times: not retried unless --retry-failed
+LOST = "lost"  # handed over in this run, the answer was lost: maybe delivered
+UNCERTAIN = "uncertain"  # left pending by an earlier run: maybe delivered
 
 
 @dataclass
@@ -42,12 +58,23 @@ class Outcome:
     new: int = 0
     already: int = 0
     uncertain: int = 0
-    failed: int = 0
+    failed: int = 0  # refused in this run, or refused/given up earlier and still not delivered
+    lost: int = 0  # handed over in this run without an answer: uncertain now
     error: str = ""
     destinations: list[str] = field(default_factory=list)
     retracted: int = 0  # live posts deleted by `publish retract`, not posted again
     skipped: bool = False  # left out by --only/--skip
     refused: bool = False  # the ledger forbade it (exit 5), e.g. a thread under a single post
+    problems: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (fate, why) → items
+
+    def note(self, fate: str, reason: str, items: Iterable[str]) -> None:
+        """Remember what became of undelivered items, grouped by fate and reason."""
+        self.problems.setdefault((fate, reason), []).extend(items)
+
+    @property
+    def undelivered(self) -> bool:
+        """Whether anything of this output failed: the run exits 4."""
+        return bool((self.error and not self.refused) or self.failed)
 
     @property
     def status(self) -> str:
@@ -61,7 +88,7 @@ class Outcome:
             for n, word in (
                 (self.new, "new"), (self.already, "already sent"),
                 (self.retracted, "retracted"),
-                (self.uncertain, "uncertain"), (self.failed, "failed"),
+                (self.uncertain + self.lost, "uncertain"), (self.failed, "failed"),
             )
             if n
         ]
@@ -95,6 +122,13 @@ class Run:
     shared: SharedSend | None = None
     audience: int = 0  # how many recipients the send will reach, for the progress bar
     resend: bool = False  # post again what `publish retract` deleted, under fresh keys
+    max_attempts: int = MAX_ATTEMPTS  # runs that try a transient failure before giving up
+    retry_failed: bool = False  # --retry-failed: try refused and given-up items again
+    suppress: Callable[[Mapping[str, str]], None] | None = None  # bounce addresses (email → why)
+
+    def may_retry(self, row: Row) -> bool:
+        """Whether a failed row is tried again in this run."""
+        return self.retry_failed or row.retryable(self.max_attempts)
     images: ImageLoader | None = None  # one per run, so an image is fetched once for all networks
 
     def __post_init__(self) -> None:
@@ -207,15 +241,24 @@ def _sort_recipients(
     retry: dict[str, list[Recipient]] = {}
     for recipient in chunk:
         row = rows.get(recipient.email)
-        if row is None or row.state == "failed":
+        if row is None or (row.state == "failed" and run.may_retry(row)):
             fresh.append(recipient)
         elif row.state == "sent":
             outcome.already += 1
+        elif row.state == "failed":
+            _note_settled(outcome, row)
         elif channel.idempotent or run.retry_pending:
             retry.setdefault(row.batch, []).append(recipient)
         else:
             outcome.uncertain += 1
+            outcome.note(UNCERTAIN, row.error, [row.item])
     return fresh, retry
+
+
+def _note_settled(outcome: Outcome, row: Row) -> None:
+    """A failure from an earlier run that this run leaves alone: it still counts as failed."""
+    outcome.failed += 1
+    outcome.note(REFUSED if row.failure == PERMANENT else GIVEN_UP, row.error, [row.item])
 
 
 def _send_batch(
@@ -230,15 +273,40 @@ def _send_batch(
     try:
         result = _retrying(run, channel, lambda: channel.send_batch(batch))
     except DeliveryError as exc:
-        _record_failure(ledger, edition, step.channel, emails, exc)
+        if _record_failure(ledger, edition, step.channel, emails, exc) and not channel.idempotent:
+            outcome.lost += len(emails)
+            outcome.note(LOST, exc.problem, emails)
         raise
     ledger.mark_sent(edition, step.channel, {e: (i, "", {}) for e, i in result.accepted.items()})
-    if result.rejected:
-        ledger.mark_failed(edition, step.channel, dict(result.rejected))
+    _record_refusals(run, step.channel, result, outcome)
     outcome.new += len(result.accepted)
-    outcome.failed += len(result.rejected)
     if len(outcome.destinations) < 3:
         outcome.destinations.extend(list(result.accepted.values())[:1])
+
+
+def _record_refusals(run: Run, channel: str, result: BatchResult, outcome: Outcome) -> None:
+    """Refused recipients: for good (and bounced) or for now; lost answers stay pending."""
+    ledger, edition = run.ledger, run.plan.edition
+    if result.rejected:
+        ledger.mark_failed(edition, channel, result.rejected, PERMANENT)
+        bounced = {e: why for e, why in result.rejected.items() if e in result.bounced}
+        if bounced and run.suppress is not None:
+            run.suppress(bounced)
+        for email, why in result.rejected.items():
+            outcome.note(BOUNCED if email in bounced else REFUSED, why, [email])
+    if result.deferred:
+        ledger.mark_failed(edition, channel, result.deferred, TRANSIENT)
+        rows = ledger.states(edition, channel, list(result.deferred))
+        for email, why in result.deferred.items():
+            row = rows.get(email)
+            last = row is not None and not run.may_retry(row)
+            outcome.note(GIVEN_UP if last else RETRY, why, [email])
+    if result.uncertain:
+        ledger.mark_uncertain(edition, channel, result.uncertain)
+        for email, why in result.uncertain.items():
+            outcome.note(LOST, why, [email])
+    outcome.failed += len(result.rejected) + len(result.deferred)
+    outcome.lost += len(result.uncertain)
 
 
 def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) -> None:
@@ -264,16 +332,20 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
         if row is not None and row.state == "sent":
             receipt = Receipt(row.provider_id, row.url, row.extra)
             outcome.already += 1
+        elif row is not None and row.state == "failed" and not run.may_retry(row):
+            _note_settled(outcome, row)
+            return  # the rest of the thread would reply to a post that does not exist
         elif row is not None and row.state == "pending" and not (
             channel.idempotent or run.retry_pending
         ):
             outcome.uncertain += 1
+            outcome.note(UNCERTAIN, row.error, [item])
             return  # a later post cannot reply to a post we are unsure exists
         else:
             generation = len(retractions.get(item, ()))
             key = row.batch if row is not None and row.batch else batch_key(
                 run.plan.edition, step.channel, [item], generation=generation)
-            receipt = _send_post(run, step, channel, item, post, parent, root, key=key,
+            receipt = _send_post(run, step, channel, item, post, parent, root, outcome, key=key,
                                  attempted_before=row is not None)
             outcome.new += 1
         outcome.destinations.append(receipt.url or receipt.provider_id)
@@ -316,7 +388,8 @@ def text_digest(text: str) -> str:
 
 def _send_post(
     run: Run, step: Step, channel: SocialChannel, item: str, post: SocialPost,
-    parent: Receipt | None, root: Receipt | None, *, key: str, attempted_before: bool,
+    parent: Receipt | None, root: Receipt | None, outcome: Outcome, *, key: str,
+    attempted_before: bool,
 ) -> Receipt:
     """One post, framed by ledger writes; the receipt keeps the text's shape and fingerprint."""
     ledger, edition = run.ledger, run.plan.edition
@@ -331,7 +404,9 @@ def _send_post(
         _record_failure(ledger, edition, step.channel, [item], failure)
         raise failure from exc
     except DeliveryError as exc:
-        _record_failure(ledger, edition, step.channel, [item], exc)
+        if _record_failure(ledger, edition, step.channel, [item], exc) and not channel.idempotent:
+            outcome.lost += 1
+            outcome.note(LOST, exc.problem, [item])
         raise
     extra = {**receipt.extra, "of": post.of, "text": text_digest(post.text)}
     ledger.mark_sent(edition, step.channel, {item: (receipt.provider_id, receipt.url, extra)})
@@ -364,17 +439,28 @@ def _prepare_media(
             run.ledger.mark_pending(run.plan.edition, run.plan.post, step.channel, [item],
                                     batch=key)
         if row is None or row.state != "pending":  # an earlier uncertain try stays uncertain
-            run.ledger.mark_failed(run.plan.edition, step.channel, {item: failure.one_line()})
+            run.ledger.mark_failed(run.plan.edition, step.channel, {item: failure.one_line()},
+                                   failure_kind(failure))
         raise failure from exc
 
 
 def _record_failure(
     ledger: DeliveryLedger, edition: str, channel: str, items: list[str], exc: DeliveryError
-) -> None:
-    """A definite failure is marked failed (retried next run); a maybe-landed call stays pending."""
+) -> bool:
+    """A definite failure is marked failed (retried next run); a maybe-landed call stays pending.
+
+    True when the items were left pending because the call may have landed.
+    """
     if isinstance(exc, TransientDeliveryError) and exc.maybe_delivered:
-        return
-    ledger.mark_failed(edition, channel, dict.fromkeys(items, exc.one_line()))
+        ledger.mark_uncertain(edition, channel, dict.fromkeys(items, exc.problem))
+        return True
+    ledger.mark_failed(edition, channel, dict.fromkeys(items, exc.one_line()), failure_kind(exc))
+    return False
+
+
+def failure_kind(exc: DeliveryError) -> str:
+    """How the ledger files a raised error: transient, or a stopped channel to fix and rerun."""
+    return TRANSIENT if isinstance(exc, TransientDeliveryError) else STOPPED
 
 
 def _retrying(run: Run, channel: EmailChannel | SocialChannel, call: Callable[[], Any]) -> Any:

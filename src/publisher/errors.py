@@ -2,15 +2,21 @@
 
     PublisherError                      exit 1  anything else we raise on purpose
     ├── InputError                      exit 2  the article or a command-line value is wrong
-    ├── ConfigError                     exit 3  publisher.toml, a template or a secret is wrong
+    ├── ConfigError                     exit 3  publisher.toml, a template or a secret is wrong;
+    │   │                                       also a credential refused at preflight
+    │   └── SystemFault                         the machine refused: a port in use, a full or
+    │                                           unwritable disk, no keyring backend
     ├── DeliveryError                   exit 4  a channel could not deliver
     │   ├── TransientDeliveryError              worth retrying: timeout, 5xx, 429 (has retry_after)
     │   └── PermanentDeliveryError              not worth retrying: auth, validation, rejected
     ├── LedgerConflict                  exit 5  the ledger forbids this send (changed post, busy)
     └── LintFailed                      exit 6  `publish lint` found errors
 
-    (no error)                          exit 7  `publish` finished, but deliveries an earlier
-                                                crash left pending are uncertain (maybe sent):
+    (no error)                          exit 4  `publish` finished, but recipients or posts were
+                                                refused, failed or given up (one stderr line
+                                                per channel, reasons grouped)
+    (no error)                          exit 7  `publish` finished, but deliveries are uncertain
+                                                (an answer lost now, or a run that stopped):
                                                 see `publish status`, resend: --retry-pending
 
 Each error renders as one line: ``<where>: <problem> — <fix>``. Channels raise delivery errors
@@ -47,6 +53,16 @@ class ConfigError(PublisherError):
     """Configuration, templates or credentials are missing or invalid."""
 
     exit_code = 3
+
+
+class SystemFault(ConfigError):
+    """An ordinary fault of the machine, not a bug: port in use, disk full, folder not writable."""
+
+
+def os_fault(exc: OSError, *, doing: str, where: str, fix: str) -> SystemFault:
+    """An OSError as one line: what we were doing, the system's own words, and a fix."""
+    reason = exc.strerror or exc.__class__.__name__
+    return SystemFault(f"cannot {doing}: {reason}", where=where, fix=fix)
 
 
 class DeliveryError(PublisherError):

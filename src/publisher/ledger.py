@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from publisher.errors import ConfigError, LedgerConflict
+from publisher.errors import ConfigError, LedgerConflict, SystemFault
 from publisher.pgurl import check_setting, is_database_url
 from publisher.secrets import mask
 from publisher.sqlite import connect
@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     error TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0,
     updated_at REAL NOT NULL,
+    failure TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (edition, channel, item)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_post ON deliveries (post, edition);
@@ -69,6 +70,12 @@ CREATE TABLE IF NOT EXISTS actions (
 CREATE INDEX IF NOT EXISTS actions_by_post ON actions (post, kind);
 """
 ACTION_COLUMNS = "edition, post, channel, item, kind, target, state, error"
+MAX_ATTEMPTS = 3  # default `max_attempts`: runs that try a transient failure before giving up
+# What kind of failure a failed row records, which decides whether a later run tries it again:
+PERMANENT = "permanent"  # the provider refused this item for good (5xx reply, ESP entry error)
+TRANSIENT = "transient"  # refused for now (4xx, 429, 5xx HTTP, timeout): retried up to the limit
+STOPPED = "stopped"  # the channel stopped on an error to fix (credentials…): retried up to it
+FAILURE_KINDS = (PERMANENT, TRANSIENT, STOPPED)
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,12 @@ class Row:
     extra: Mapping[str, Any]
     error: str
     attempts: int
+    updated_at: float = 0.0  # when the last attempt (or its outcome) was recorded, epoch seconds
+    failure: str = ""  # one of FAILURE_KINDS when state is failed ('' in older ledgers: transient)
+
+    def retryable(self, max_attempts: int) -> bool:
+        """Whether a failed row is tried again: not refused for good, attempts left."""
+        return self.failure != PERMANENT and self.attempts < max_attempts
 
 
 @dataclass(frozen=True)
@@ -134,7 +147,10 @@ class DeliveryLedger(Protocol):
         self, edition: str, channel: str,
         receipts: Mapping[str, tuple[str, str, Mapping[str, Any]]],
     ) -> None: ...
-    def mark_failed(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None: ...
+    def mark_failed(
+        self, edition: str, channel: str, reasons: Mapping[str, str], kind: str = TRANSIENT
+    ) -> None: ...
+    def mark_uncertain(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None: ...
     def tally(self, edition: str) -> list[ChannelTally]: ...
     def editions(self, post: str) -> list[str]: ...
     def lock(
@@ -261,6 +277,7 @@ class Ledger(ActionLog):
                 f"cannot open the ledger ({exc})", where=str(path), fix="check the `ledger` path"
             ) from exc
         self.db.row_factory = sqlite3.Row
+        add_failure_column(self.db)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
 
     def close(self) -> None:
@@ -269,14 +286,26 @@ class Ledger(ActionLog):
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE so writers queue instead of failing)."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """One write transaction (BEGIN IMMEDIATE so writers queue instead of failing).
+
+        A disk that is full, read-only or failing is a SystemFault naming the ledger file.
+        """
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise
+            raise SystemFault(
+                f"cannot write the ledger ({exc})", where=str(self.path),
+                fix="free disk space or make its folder writable, then run again (it resumes)",
+            ) from exc
 
     def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """Run one statement per row in one transaction."""
@@ -343,7 +372,7 @@ class Ledger(ActionLog):
                 "INSERT INTO deliveries (edition, post, channel, item, batch, state, attempts,"
                 " updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?)"
                 " ON CONFLICT (edition, channel, item) DO UPDATE SET state='pending',"
-                " batch=excluded.batch, attempts=attempts+1, error='',"
+                " batch=excluded.batch, attempts=attempts+1, error='', failure='',"
                 " updated_at=excluded.updated_at",
                 [(edition, post, channel, item, batch, now) for item in items],
             )
@@ -367,13 +396,25 @@ class Ledger(ActionLog):
                 ],
             )
 
-    def mark_failed(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None:
-        """Record a definite failure, so the next run may retry it."""
+    def mark_failed(
+        self, edition: str, channel: str, reasons: Mapping[str, str], kind: str = TRANSIENT
+    ) -> None:
+        """Record a definite failure and its kind, which decides whether a later run retries it."""
         now = time.time()
         with self.transaction() as db:
             db.executemany(
-                "UPDATE deliveries SET state='failed', error=?, updated_at=?"
+                "UPDATE deliveries SET state='failed', error=?, failure=?, updated_at=?"
                 " WHERE edition=? AND channel=? AND item=?",
+                [(mask(why), kind, now, edition, channel, item) for item, why in reasons.items()],
+            )
+
+    def mark_uncertain(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None:
+        """Say why pending rows are uncertain (the answer was lost); they stay pending."""
+        now = time.time()
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE deliveries SET error=?, updated_at=?"
+                " WHERE edition=? AND channel=? AND item=? AND state='pending'",
                 [(mask(why), now, edition, channel, item) for item, why in reasons.items()],
             )
 
@@ -457,6 +498,18 @@ def wait_for_lock(
         time.sleep(0.2)
 
 
+def add_failure_column(db: sqlite3.Connection) -> None:
+    """Ledgers made before failures had kinds gain the column (their failures count transient)."""
+    columns = {r[1] for r in db.execute("PRAGMA table_info(deliveries)")}
+    if "failure" in columns:
+        return
+    try:
+        db.execute("ALTER TABLE deliveries ADD COLUMN failure TEXT NOT NULL DEFAULT ''")
+    except sqlite3.OperationalError as exc:  # another run added it a moment ago
+        if "duplicate column" not in str(exc):
+            raise
+
+
 def _is_stale(held: sqlite3.Row, host: str, now: float) -> bool:
     """A lock whose process died on this host, or whose heartbeat stopped elsewhere."""
     if held["host"] == host:
@@ -481,4 +534,5 @@ def row_from(r: Mapping[str, Any] | sqlite3.Row) -> Row:
         edition=r["edition"], post=r["post"], channel=r["channel"], item=r["item"],
         batch=r["batch"], state=r["state"], provider_id=r["provider_id"], url=r["url"],
         extra=json.loads(r["extra"] or "{}"), error=r["error"], attempts=r["attempts"],
+        updated_at=float(r["updated_at"]), failure=r["failure"],
     )

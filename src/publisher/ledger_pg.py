@@ -26,6 +26,7 @@ from publisher.ledger import (
     ACTIONS_SCHEMA,
     BUSY_FIX,
     STALE_LOCK_SECONDS,
+    TRANSIENT,
     ActionLog,
     ChannelTally,
     Claim,
@@ -52,8 +53,10 @@ CREATE TABLE IF NOT EXISTS deliveries (
     error TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0,
     updated_at DOUBLE PRECISION NOT NULL,
+    failure TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (edition, channel, item)
 );
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS failure TEXT NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS deliveries_by_post ON deliveries (post, edition);
 CREATE TABLE IF NOT EXISTS locks (
     post TEXT PRIMARY KEY,
@@ -78,7 +81,8 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 SCHEMA_LOCK = 7_361_902_114  # any constant: serializes CREATE TABLE IF NOT EXISTS across senders
 STALE_CLAIM_SECONDS = STALE_LOCK_SECONDS
-COLUMNS = "edition, post, channel, item, batch, state, provider_id, url, extra, error, attempts"
+COLUMNS = ("edition, post, channel, item, batch, state, provider_id, url, extra, error, attempts,"
+           " updated_at, failure")
 
 
 class PgLedger(ActionLog):
@@ -160,7 +164,7 @@ class PgLedger(ActionLog):
                 "INSERT INTO deliveries (edition, post, channel, item, batch, state, attempts,"
                 " updated_at) VALUES (%s, %s, %s, %s, %s, 'pending', 1, %s)"
                 " ON CONFLICT (edition, channel, item) DO UPDATE SET state='pending',"
-                " batch=excluded.batch, attempts=deliveries.attempts+1, error='',"
+                " batch=excluded.batch, attempts=deliveries.attempts+1, error='', failure='',"
                 " updated_at=excluded.updated_at",
                 [(edition, post, channel, item, batch, now) for item in items],
             )
@@ -184,13 +188,25 @@ class PgLedger(ActionLog):
                 ],
             )
 
-    def mark_failed(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None:
-        """Record a definite failure, so the next run may retry it."""
+    def mark_failed(
+        self, edition: str, channel: str, reasons: Mapping[str, str], kind: str = TRANSIENT
+    ) -> None:
+        """Record a definite failure and its kind, which decides whether a later run retries it."""
         now = time.time()
         with self.db.transaction(), self.db.cursor() as cursor:
             cursor.executemany(
-                "UPDATE deliveries SET state='failed', error=%s, updated_at=%s"
+                "UPDATE deliveries SET state='failed', error=%s, failure=%s, updated_at=%s"
                 " WHERE edition=%s AND channel=%s AND item=%s",
+                [(mask(why), kind, now, edition, channel, item) for item, why in reasons.items()],
+            )
+
+    def mark_uncertain(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None:
+        """Say why pending rows are uncertain (the answer was lost); they stay pending."""
+        now = time.time()
+        with self.db.transaction(), self.db.cursor() as cursor:
+            cursor.executemany(
+                "UPDATE deliveries SET error=%s, updated_at=%s"
+                " WHERE edition=%s AND channel=%s AND item=%s AND state='pending'",
                 [(mask(why), now, edition, channel, item) for item, why in reasons.items()],
             )
 

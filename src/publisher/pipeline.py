@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from publisher.config import Config
+from publisher.config import Config, refuse_demo_identity
 from publisher.edition import build_edition
 from publisher.errors import ConfigError, InputError, LedgerConflict
 from publisher.model import Article, Edition, Recipient
@@ -51,6 +51,7 @@ class Options:
     strict: bool = False  # warnings stop the run (exit 2) before anything is sent
     channels: frozenset[str] = frozenset(CHANNEL_NAMES)  # --only/--skip: what this run delivers
     proof: tuple[str, ...] = ()  # --proof: send only the newsletter, to these addresses
+    retry_failed: bool = False  # try refused and given-up deliveries again
 
 
 @dataclass
@@ -83,6 +84,7 @@ def prepare(options: Options, config: Config) -> Prepared:
     channels: dict[str, Any] = {}
     hints: dict[str, Mapping[str, int]] = {}
     if not options.dry_run:
+        refuse_demo_identity(config)
         wanted = [email_route(config)] if options.proof else None  # a proof needs only email
         channels, hints = open_channels(config, wanted)
     edition = build_edition(article, config, templates, thread=options.thread, hints=hints,
@@ -208,6 +210,8 @@ def publish(
                 shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
                 audience=audience_size(config) if progress and recipients is None else 0,
                 resend=options.resend, images=image_loader(prepared.article, config),
+                max_attempts=config.max_attempts, retry_failed=options.retry_failed,
+                suppress=bounce_subscribers(config) if email_route(config) != OUTBOX else None,
             )
             return [*faq, *in_plan_order(prepared.plan, deliver(run), chosen)]
     finally:
@@ -539,8 +543,6 @@ def open_channels(config: Config, names: list[str] | None = None
 
     names limits this to some channels (a proof opens only the email transport).
     """
-    from publisher.http import with_retries
-
     channels: dict[str, Any] = {}
     hints: dict[str, Mapping[str, int]] = {}
     if email_route(config) != OUTBOX:
@@ -552,7 +554,7 @@ def open_channels(config: Config, names: list[str] | None = None
             if names is not None and name not in names:
                 continue
             channels[name] = channel_from_config(name, config)
-            hints[name] = with_retries(channels[name].preflight) or {}
+            hints[name] = preflight(channels[name])
     except BaseException:
         for channel in channels.values():
             channel.close()
@@ -568,16 +570,44 @@ def live_channel_names(config: Config) -> list[str]:
 
 def check_channels(config: Config) -> dict[str, Mapping[str, int]]:
     """`publish check`: preflight every live channel, then release them."""
-    from publisher.http import with_retries
-
+    refuse_demo_identity(config)
     results: dict[str, Mapping[str, int]] = {}
     for name in live_channel_names(config):
         channel = channel_from_config(name, config)
         try:
-            results[name] = with_retries(channel.preflight) or {}
+            results[name] = preflight(channel)
         finally:
             channel.close()
     return results
+
+
+def config_summary(config: Config) -> str:
+    """`publish check`'s closing line: where everything goes, in one breath."""
+    source = config.source or "no publisher.toml (embedded defaults)"
+    live = [n for n in config.social.networks if social_route(n, config) != OUTBOX]
+    boxed = [n for n in config.social.networks if n not in live]
+    parts = [f"newsletter via {email_route(config)}"]
+    if live:
+        parts.append(f"posts live to {', '.join(live)}")
+    if boxed:
+        parts.append(f"to the outbox: {', '.join(boxed)}")
+    parts.append(f"transient failures retried over {config.max_attempts} runs")
+    return f"{source} is valid: " + "; ".join(parts)
+
+
+def preflight(channel: Any) -> Mapping[str, int]:
+    """A channel's preflight; a refusal before anything was sent is a configuration problem.
+
+    A refused credential, a server without STARTTLS or an unknown account is something to fix in
+    publisher.toml or the secrets (exit 3); only a transient fault stays a delivery error (4).
+    """
+    from publisher.errors import PermanentDeliveryError
+    from publisher.http import with_retries
+
+    try:
+        return with_retries(channel.preflight) or {}
+    except PermanentDeliveryError as exc:
+        raise ConfigError(exc.problem, where=exc.where, fix=exc.fix) from exc
 
 
 def channel_from_config(name: str, config: Config) -> Any:
@@ -593,9 +623,15 @@ def channel_from_config(name: str, config: Config) -> Any:
             fix="use outbox, smtp, sendgrid, postmark, resend, x, bluesky or mastodon",
         ) from exc
     settings = config.channels.get(name, {})
-    if name in EMAIL_CHANNELS:  # email channels also need the sender's identity
-        return module.from_config(settings, config.site)
-    return module.from_config(settings)
+    try:
+        if name in EMAIL_CHANNELS:  # email channels also need the sender's identity
+            return module.from_config(settings, config.site)
+        return module.from_config(settings)
+    except (TypeError, ValueError) as exc:  # e.g. port = "twenty-five"
+        raise ConfigError(
+            f"a setting has the wrong type ({exc})", where=f"[channels.{name}]",
+            fix="check the numbers and strings of this table against the README",
+        ) from exc
 
 
 def recipients_for(config: Config) -> Iterator[Recipient]:
@@ -613,6 +649,23 @@ def recipients_for(config: Config) -> Iterator[Recipient]:
             yield recipient_for(subscriber, config.site, secret)
     finally:
         store.close()
+
+
+def bounce_subscribers(config: Config) -> Callable[[Mapping[str, str]], None]:
+    """Mark addresses a provider refused for good as bounced, with the reason and time."""
+
+    def suppress(reasons: Mapping[str, str]) -> None:
+        from publisher.subscribers import Suppression
+        from publisher.subscribers_pg import open_store
+
+        store = open_store(config.subscribers)
+        try:
+            store.suppress(Suppression(email, "bounced", reason)
+                           for email, reason in reasons.items())
+        finally:
+            store.close()
+
+    return suppress
 
 
 def audience_size(config: Config) -> int:

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, quote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from publisher.config import Site
-from publisher.errors import ConfigError, InputError
+from publisher.errors import InputError, os_fault
 from publisher.subscribers import SUPPRESSED, Subscriber, SubscriberStore
 from publisher.tokens import TokenSubject, verify_token
 
@@ -355,10 +355,9 @@ def make_server(host: str, port: int, app: WSGIApp) -> ThreadedServer:
     """The threaded server bound to host:port; a port in use is a ConfigError, not a crash."""
     try:
         server = ThreadedServer((host, port), QuietHandler)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc})",
-                          where="serve", fix="choose another --port or stop what uses it"
-                          ) from exc
+    except OSError as exc:  # EADDRINUSE, EACCES below 1024, an address this host lacks
+        raise os_fault(exc, doing=f"listen on {host}:{port}", where="publish serve",
+                       fix="stop whatever uses that port, or pass another --port/--host") from exc
     server.set_app(app)
     return server
 

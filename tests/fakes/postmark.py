@@ -113,7 +113,9 @@ class PostmarkFake:
         to = message["To"]
         if _address(to).lower() in self.inactive:
             return {"ErrorCode": 406, "Message": "You tried to send to recipient(s) that have"
-                    " been marked as inactive."}
+                    f" been marked as inactive. Found inactive addresses: {_address(to)}."
+                    " Inactive recipients are ones that have generated a hard bounce, a spam"
+                    " complaint, or a manual suppression."}
         message_id = str(uuid.uuid4())
         detail: dict[str, Any] = {
             "subject": message["Subject"],

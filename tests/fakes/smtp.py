@@ -68,6 +68,7 @@ class SmtpFake:
         self.fault_rate = fault_rate
         self.rng = random.Random(seed)
         self.received: list[Received] = []
+        self.refused: list[str] = []  # each RCPT answered with a configured refusal
         self.deliveries = Deliveries("smtp", deliveries_path)
         self.mail_count = 0
         self.data_count = 0
@@ -93,6 +94,10 @@ class SmtpFake:
             yield self
         finally:
             self.controller.stop()
+
+    def reject_count(self, address: str) -> int:
+        """How often a RCPT for this address was refused."""
+        return self.refused.count(address.lower())
 
     def messages_for(self, address: str) -> list[Received]:
         """Every message whose envelope included this address."""
@@ -136,6 +141,8 @@ class SmtpFake:
     ) -> str:
         """Accept the recipient unless a reply was configured for it."""
         if address.lower() in self.reject:
+            with self.lock:
+                self.refused.append(address.lower())
             return self.reject[address.lower()]
         envelope.rcpt_tos.append(address)
         return "250 OK"

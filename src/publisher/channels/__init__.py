@@ -57,10 +57,19 @@ class EmailBatch:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """Per-recipient outcome of a batch: accepted with a provider id, or rejected with why."""
+    """Per-recipient outcome of a batch: accepted with a provider id, or refused with why.
+
+    `rejected` was refused for good (an SMTP 5xx, an ESP's per-message error) and is not retried;
+    `bounced` names those of them whose address is bad (SMTP 5.1.x/5.2.1, Postmark 406), so the
+    subscriber is suppressed. `deferred` was refused for now (SMTP 4xx) and is retried on a later
+    run. `uncertain` was handed over but the answer was lost: it stays pending.
+    """
 
     accepted: Mapping[str, str]
     rejected: Mapping[str, str] = field(default_factory=dict)
+    deferred: Mapping[str, str] = field(default_factory=dict)
+    bounced: frozenset[str] = frozenset()
+    uncertain: Mapping[str, str] = field(default_factory=dict)
 
 
 class EmailChannel(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import UTC, datetime
 from email.utils import make_msgid
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 from publisher.channels import CAPABILITIES, BatchResult, EmailBatch, Receipt
 from publisher.config import Site
-from publisher.errors import ConfigError
+from publisher.errors import ConfigError, os_fault
 from publisher.message import MessageBuilder
 from publisher.model import Edition, SocialPost
 
@@ -135,8 +136,19 @@ def write_artifacts(folder: Path, edition: Edition, edition_data: Mapping[str, A
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file so a crash never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write through a temporary file so a crash never leaves half a file.
+
+    A folder that cannot be written (permissions, a read-only or full disk) is a SystemFault
+    naming the file, never an internal error; no half-written temporary file is left behind.
+    """
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    except OSError as exc:
+        with suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise os_fault(exc, doing="write this file", where=str(path),
+                       fix="free disk space or make the folder writable (or choose --out)"
+                       ) from exc

@@ -3,8 +3,9 @@
 Contract (https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails): the
 `X-Postmark-Server-Token` header; ≤ 500 messages and 50 MB per call; `MessageStream` picks the
 stream (broadcast for newsletters). The answer is 200 even when entries fail, so each entry's
-`ErrorCode` decides: 0 is accepted with its `MessageID`, anything else is rejected with its
-`Message` (https://postmarkapp.com/developer/api/overview#error-codes). Not idempotent.
+`ErrorCode` decides: 0 is accepted with its `MessageID`, anything else is rejected for good with
+its `Message` (https://postmarkapp.com/developer/api/overview#error-codes), and 406 (inactive
+recipient) also bounces the subscriber. Not idempotent.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ SECRETS = ("POSTMARK_SERVER_TOKEN",)
 BATCH_SIZE = 500
 BASE_URL = "https://api.postmarkapp.com"
 DEFAULT_STREAM = "broadcast"
+# 406: the address hard-bounced, complained or was suppressed on Postmark's side; it never gets
+# mail again until reactivated (https://postmarkapp.com/developer/api/overview#error-codes).
+INACTIVE_RECIPIENT = 406
 
 
 class PostmarkChannel:
@@ -66,14 +70,17 @@ class PostmarkChannel:
             )
         accepted: dict[str, str] = {}
         rejected: dict[str, str] = {}
+        bounced: set[str] = set()
         for recipient, entry in zip(batch.recipients, entries, strict=True):
             if entry.get("ErrorCode") == 0 and entry.get("MessageID"):
                 accepted[recipient.email] = str(entry["MessageID"])
-            else:
-                rejected[recipient.email] = (
-                    f"Postmark ErrorCode {entry.get('ErrorCode')}: {entry.get('Message', '')}"
-                )
-        return BatchResult(accepted=accepted, rejected=rejected)
+                continue
+            rejected[recipient.email] = (
+                f"Postmark ErrorCode {entry.get('ErrorCode')}: {entry.get('Message', '')}"
+            )
+            if entry.get("ErrorCode") == INACTIVE_RECIPIENT:
+                bounced.add(recipient.email)
+        return BatchResult(accepted=accepted, rejected=rejected, bounced=frozenset(bounced))
 
     def message(self, batch: EmailBatch, recipient: Recipient) -> dict[str, Any]:
         """One personalised message in Postmark's JSON shape."""

@@ -2,11 +2,13 @@
 
 Security is STARTTLS (RFC 3207), implicit TLS (RFC 8314) or none (local servers only); AUTH when
 a user is configured, the password from SMTP_PASSWORD. Replies map per RFC 5321 §4.2.1: a 5xx
-to RCPT or DATA rejects that recipient; a 4xx defers it (reported as failed, so the next run
-retries it and nothing is sent twice). A connection dropped before the message was handed over
-is reopened and the message resent; a drop after the payload but before the reply is ambiguous,
-so that recipient is left out of the result and stays pending in the ledger (`--retry-pending`).
-Failing before anything was sent raises a delivery error so the shared loop can retry the batch.
+to RCPT or DATA rejects that recipient for good; one that says the address is bad (enhanced
+status 5.1.x or 5.2.1, RFC 3463 §3.2-3.3, or a bare 550/551/553 to RCPT) also bounces it, so
+the subscriber is suppressed. A 4xx defers it (failed for now: a later run retries it). A
+connection dropped before the message was handed over is reopened and the message resent; a
+drop after the payload but before the reply is ambiguous, so that recipient is reported
+uncertain and stays pending in the ledger (`--retry-pending`). Failing before anything was
+sent raises a delivery error so the shared loop can retry the batch.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ NAME = "smtp"
 SECRETS = ("SMTP_PASSWORD",)
 BATCH_SIZE = 50
 SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
+ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\b")  # RFC 3463 class.subject.detail
+ADDRESS_STATUS = re.compile(r"5\.(1\.\d+|2\.1)$")  # bad mailbox/address, or mailbox disabled
+LOST_REPLY = ("the server took the message, then the connection dropped before its reply"
+              " (maybe delivered)")
 SETTINGS = frozenset({
     "host", "port", "security", "user", "password_env", "timeout", "connections", "batch_size",
     "ca_file", "local_hostname", "list_id", "message_id_domain",
@@ -61,7 +67,7 @@ class _Outcome:
     """What one worker did with its share of a batch."""
 
     accepted: dict[str, str] = field(default_factory=dict)
-    rejected: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, Refusal] = field(default_factory=dict)
     uncertain: set[str] = field(default_factory=set)
     failure: Exception | None = None
     unsent: list[Recipient] = field(default_factory=list)
@@ -145,7 +151,7 @@ class SmtpChannel:
             if reply is None:
                 outcome.accepted[recipient.email] = message_id
             else:
-                outcome.rejected[recipient.email] = reply
+                outcome.refused[recipient.email] = reply
         return outcome
 
 
@@ -171,7 +177,7 @@ class _Connection:
                 self.smtp.close()
             self.smtp = None
 
-    def deliver(self, sender: str, rcpt: str, data: bytes) -> str | None:
+    def deliver(self, sender: str, rcpt: str, data: bytes) -> Refusal | None:
         """None when accepted, the reason when refused; raises on connection trouble."""
         for attempt in (1, 2):
             try:
@@ -195,7 +201,7 @@ class _Connection:
         self.smtp = None
 
 
-def _transaction(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> str | None:
+def _transaction(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> Refusal | None:
     """MAIL, RCPT, DATA for one recipient; a refusal is returned, a broken MAIL is raised."""
     options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
     if not (sender + rcpt).isascii():
@@ -275,10 +281,24 @@ def _reply_error(code: int, reply: bytes | str, stage: str) -> Exception:
     return PermanentDeliveryError(problem, where=NAME, fix="check the sender address and account")
 
 
-def _refusal(code: int, reply: bytes, stage: str) -> str:
-    """Why one recipient was not taken (4xx: deferred to the next run)."""
-    kind = "deferred" if 400 <= code < 500 else "rejected"
-    return f"{kind} at {stage}: {code} {_text(reply)}"
+@dataclass(frozen=True)
+class Refusal:
+    """Why the server did not take one recipient, and what that means for it."""
+
+    reason: str
+    transient: bool  # a 4xx: try again later
+    bad_address: bool  # the server says the mailbox does not exist or is disabled
+
+
+def _refusal(code: int, reply: bytes, stage: str) -> Refusal:
+    """Classify a refusal: 4xx deferred; 5xx refused, and bounced when it blames the address."""
+    text = _text(reply)
+    enhanced = ENHANCED.match(text)
+    if enhanced:
+        bad = enhanced.group(1) == "5" and ADDRESS_STATUS.match(enhanced.group(0)) is not None
+    else:
+        bad = stage == "RCPT TO" and code in (550, 551, 553)
+    return Refusal(f"{code} {text} (at {stage})", 400 <= code < 500, bad and code >= 500)
 
 
 def _dot_stuffed(data: bytes) -> bytes:
@@ -299,19 +319,25 @@ def _message_id(key: str, email: str, domain: str) -> str:
 def _merge(outcomes: list[_Outcome]) -> BatchResult:
     """Combine the workers; raise only when nothing at all was (or may have been) delivered."""
     accepted: dict[str, str] = {}
-    rejected: dict[str, str] = {}
+    refused: dict[str, Refusal] = {}
     uncertain: set[str] = set()
     for outcome in outcomes:
         accepted.update(outcome.accepted)
-        rejected.update(outcome.rejected)
+        refused.update(outcome.refused)
         uncertain |= outcome.uncertain
     failures = [o for o in outcomes if o.failure is not None]
-    if failures and not accepted and not uncertain and not rejected:
+    if failures and not accepted and not uncertain and not refused:
         raise failures[0].failure  # type: ignore[misc]
+    deferred = {e: r.reason for e, r in refused.items() if r.transient}
     for outcome in failures:  # partial progress: defer the rest instead of risking a resend
-        reason = f"deferred: {outcome.failure}"
-        rejected.update({r.email: reason for r in outcome.unsent})
-    return BatchResult(accepted=accepted, rejected=rejected)
+        deferred.update(dict.fromkeys((r.email for r in outcome.unsent), str(outcome.failure)))
+    return BatchResult(
+        accepted=accepted,
+        rejected={e: r.reason for e, r in refused.items() if not r.transient},
+        deferred=deferred,
+        bounced=frozenset(e for e, r in refused.items() if r.bad_address),
+        uncertain=dict.fromkeys(uncertain, LOST_REPLY),
+    )
 
 
 def _text(reply: bytes | str) -> str:

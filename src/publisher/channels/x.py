@@ -232,6 +232,13 @@ class XChannel:
         parts = {"command": (None, command), **{k: (None, str(v)) for k, v in fields.items()}}
         return self.http.request("POST", "/2/media/upload", auth=self.auth, files=parts).json()
 
+    def _auth_fix(self) -> str:
+        """What to check after a 401: the secrets of the configured auth mode only."""
+        if self.user_auth:
+            return f"check {', '.join(SECRETS)} (the app needs Read and Write access)"
+        return (f"check {OAUTH2_SECRET}: an OAuth 2.0 user token with tweet.write, expired"
+                " after 2 hours unless refreshed (auth = \"oauth2\" in [channels.x])")
+
     def _tweepy(self, call: Callable[[], Any]) -> Any:
         """Run a tweepy call, turning its exceptions into delivery errors."""
         import requests
@@ -242,8 +249,7 @@ class XChannel:
         except tweepy.HTTPException as exc:
             if exc.response.status_code == 401:
                 raise PermanentDeliveryError(
-                    "X rejected the credentials (HTTP 401)", where=NAME,
-                    fix=f"check {', '.join(SECRETS)} (the app needs Read and Write access)",
+                    "X rejected the credentials (HTTP 401)", where=NAME, fix=self._auth_fix(),
                 ) from exc
             raise status_error(NAME, exc.response) from exc
         except requests.Timeout as exc:
