@@ -243,6 +243,23 @@ def test_inline_bold_questions_are_pairs_under_any_faq_heading() -> None:
 
 
 @pytest.mark.parametrize(
+    "heading, role",
+    [
+        ("The bottom line", "summary"), ("What it means for riders", "summary"),
+        ("In short", "summary"), ("結論", "summary"), ("この記事のポイント", "summary"),
+        ("まとめ|ポイントより先に確かめたいこと", "summary"), ("Reader Q&A", "faq"),
+        ("ポイント付与が変わります", "body"), ("Ask the librarian", "body"),
+        ("No easy answers", "body"), ("The question of funding", "body"),
+        ("Why the board says fares must rise by half in a single step", "body"),
+    ],
+)
+def test_headings_are_read_by_meaning(heading: str, role: str) -> None:
+    from publisher.blocks import heading_role
+
+    assert heading_role(heading) == role
+
+
+@pytest.mark.parametrize(
     "heading",
     ["Your questions, answered", "Reader Q&A", "読者の質問", "質問コーナー", "Questions we got"],
 )

@@ -46,7 +46,7 @@ ROLE_WORDS: dict[SectionRole, frozenset[str]] = {
 MEANING_WORDS = 8
 MEANING_CHARS = 20
 FAQ_CUES = re.compile(
-    r"\b(?:faqs?|q ?& ?a|q and a|questions?|answered|answers|ask(?:ed)?)\b|質問|疑問|一問一答"
+    r"\b(?:faqs?|q ?& ?a|q and a|questions|answered)\b|質問|疑問|一問一答"
 )
 SUMMARY_CUES = re.compile(
     r"\b(?:summary|summing up|to sum up|in sum|bottom line|in short|in brief|tl;? ?dr"
