@@ -159,6 +159,14 @@ def test_measure_counts_like_each_network() -> None:
     assert too_long.returncode == 2
 
 
+def test_measure_refuses_text_that_is_not_utf8_in_one_line() -> None:
+    # bytes that are not UTF-8 reach Python as lone surrogates (surrogateescape)
+    result = run_publish("measure", "-n", "bluesky", "caf\udce9", cwd=REPO)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: text:") and "lone surrogate" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
 def test_status_reports_channels_after_a_run(workdir: Path) -> None:
     assert run_publish(EN_POST, cwd=workdir).returncode == 0
     result = run_publish("status", EN_POST, "--json", cwd=workdir)

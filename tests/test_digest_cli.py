@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,12 @@ def test_digest_of_the_sample_posts_is_publishable(workdir: Path) -> None:
 def test_digest_of_a_missing_folder_is_a_clear_error(workdir: Path) -> None:
     result = run_publish("digest", "nowhere", cwd=workdir)
     assert result.returncode == 2 and "nowhere" in result.stderr
+
+
+def test_a_fifo_in_the_folder_is_one_clear_error_not_a_hang(tmp_path: Path) -> None:
+    folder = mixed_folder(tmp_path)
+    os.mkfifo(folder / "stray.md")
+    result = run_publish("digest", folder, "--out", tmp_path / "out", cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("give the path of one .md file")
+    assert "stray.md: not a regular file" in result.stderr and "Traceback" not in result.stderr

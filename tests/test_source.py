@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from publisher.blocks import heading_role
+from publisher.config import Config
+from publisher.edition import build_edition
 from publisher.errors import InputError
 from publisher.lang import detect_lang
+from publisher.newsletter import load_templates
 from publisher.source import parse_article, read_post
 
 REPO = Path(__file__).resolve().parents[1]
@@ -347,7 +351,8 @@ def test_every_network_takes_the_editors_text() -> None:
         ("tags: [[nested]]", "tags"),
         ("social: hello", "social"),
         ("social: {facebook: hi}", "facebook"),
-        ("social: {x: 3}", "social.x"),
+        ("social: {x: [3]}", "social.x"),
+        ("url: https://x.example:99999/", "port"),
         ("social: {thread: maybe}", "thread"),
         ("faq: yes", "faq"),
         ("faq: [{q: only a question}]", "faq item 1"),
@@ -446,3 +451,65 @@ def test_wrapped_lines_are_one_sentence_in_plain_text() -> None:
         "The line opens in April.", "The port authority says the new run will cut times.",
     ]
     assert japanese == "会談後、記者団に「非常に良かった」と語りました。"
+
+
+# --- text as written, and characters no output can carry (issue 12) --------------------------
+
+
+@pytest.mark.parametrize(("line", "field", "value"), [
+    ("title: 0x1F", "title", "0x1F"),
+    ("title: 1:20:30", "title", "1:20:30"),
+    ("title: 010", "title", "010"),
+    ("title: 1e3", "title", "1e3"),
+    ("title: no", "title", "no"),
+    ("summary: 1_000", "summary", "1_000"),
+    ("tags: [2024, off, 0o17]", "tags", ("2024", "off", "0o17")),
+])
+def test_plain_scalars_stay_as_written(line: str, field: str, value: object) -> None:
+    front = line if field == "title" else f"title: T\n{line}"
+    article = parse_article(f"---\n{front}\n---\nBody\n", source="p.md")
+    assert getattr(article, field) == value
+
+
+def test_true_and_false_are_still_booleans() -> None:
+    article = parse_article("---\ntitle: T\nsocial: {thread: true}\n---\nBody\n", source="p.md")
+    assert article.thread is True
+
+
+@pytest.mark.parametrize("front", ['title: "\\ud800x"', 'title: T\nsummary: "a\\udfffb"'])
+def test_a_lone_surrogate_in_the_front_matter_is_an_input_error(front: str) -> None:
+    with pytest.raises(InputError, match="lone surrogate") as info:
+        parse_article(f"---\n{front}\n---\nBody\n", source="p.md")
+    assert info.value.exit_code == 2 and info.value.where.startswith("p.md")
+
+
+def test_a_lone_surrogate_in_the_body_is_an_input_error() -> None:
+    with pytest.raises(InputError, match="lone surrogate"):
+        parse_article("---\ntitle: T\n---\nBody \udc80 here\n", source="p.md")
+
+
+def test_control_characters_are_replaced_or_dropped_and_the_edition_renders() -> None:
+    body = "Pasted\x0bfrom a\x0cword processor\x01 with \ufffe odd\uffff bytes\x1f.\n"
+    article = parse_article(f'---\ntitle: "T\\x07itle"\n---\n{body}', source="p.md")
+    assert article.lead[0].text == "Pasted from a word processor with  odd bytes."
+    assert article.title == "Title"
+    assert any("6 control character(s) removed" in w for w in article.warnings)
+    edition = build_edition(article, Config(), load_templates(None))  # mjml-python parses it
+    assert "word processor" in edition.newsletter.html
+
+
+# --- only regular files, read capped (issue 12) -----------------------------------------------
+
+
+def test_a_device_is_refused_at_once_whatever_its_size_says() -> None:
+    with pytest.raises(InputError, match="not a regular file") as info:
+        read_post(Path("/dev/zero"))  # st_size 0: trusting it read 3.8 GB, then MemoryError
+    assert info.value.exit_code == 2
+
+
+def test_a_fifo_post_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    fifo = tmp_path / "post.md"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_post(fifo)
+

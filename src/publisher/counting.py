@@ -15,6 +15,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from publisher.controls import lone_surrogate
 from publisher.errors import InputError
 
 if TYPE_CHECKING:
@@ -93,6 +94,12 @@ def measure(
     network: str, text: str, *, limit: int | None = None, url_length: int = DEFAULT_URL_LENGTH
 ) -> Measurement:
     """Measure `text` as `network` counts it, against its limit (or an explicit one)."""
+    surrogate = lone_surrogate(text)
+    if surrogate:  # e.g. argv bytes that were not UTF-8, which Python keeps as surrogates
+        raise InputError(
+            f"the text holds a lone surrogate ({surrogate}), which no network accepts",
+            where="text", fix="pass the text as UTF-8",
+        )
     return _measure(network, text, limit, url_length)
 
 

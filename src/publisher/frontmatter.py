@@ -18,6 +18,7 @@ import yaml
 
 from publisher import faq
 from publisher.config import NETWORKS
+from publisher.controls import lone_surrogate, strip_controls
 from publisher.errors import InputError
 from publisher.model import FaqItem
 
@@ -45,6 +46,30 @@ SIMPLE_YAML = re.compile(
 SIMPLE_YAML_CHARS = re.compile(
     "[\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]*"
 )
+
+
+# YAML 1.1 reads `title: 0x1F` as 31, `1:20:30` as 4830 and `no` as false. Front matter
+# fields are text (or dates), so plain scalars stay as written: only true/false are booleans,
+# as in YAML 1.2's core schema (https://yaml.org/spec/1.2.2/#1032-tag-resolution); numbers
+# stay text. The loaders are SafeLoader / CSafeLoader with those implicit resolvers.
+BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+COERCING_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
+                           "tag:yaml.org,2002:bool"})
+
+
+def _text_first(loader: type[Any]) -> type[Any]:
+    """`loader` with int, float and YAML 1.1 bool resolution off, and YAML 1.2 bools on."""
+    resolvers = {
+        first: [(tag, rx) for tag, rx in pairs if tag not in COERCING_TAGS]
+        for first, pairs in loader.yaml_implicit_resolvers.items()
+    }
+    for first in "tTfF":
+        resolvers.setdefault(first, []).insert(0, ("tag:yaml.org,2002:bool", BOOL_12))
+    return type(f"Text{loader.__name__}", (loader,), {"yaml_implicit_resolvers": resolvers})
+
+
+TextLoader = _text_first(yaml.SafeLoader)
+C_TEXT_LOADER = _text_first(yaml.CSafeLoader) if hasattr(yaml, "CSafeLoader") else None
 
 
 @dataclass(frozen=True)
@@ -118,7 +143,7 @@ def _load(yaml_text: str, source: str) -> dict[str, Any]:
     try:
         data = _fast_load(yaml_text)
         if data is None:
-            data = yaml.safe_load(yaml_text)
+            data = yaml.load(yaml_text, Loader=TextLoader)  # a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 2 if mark else 1  # +1 for 1-based, +1 for the opening fence
@@ -139,12 +164,30 @@ def _load(yaml_text: str, source: str) -> dict[str, Any]:
             where=f"{source}:2", fix="write one  key: value  per line between the --- fences",
         )
     _check_shape(data, source)
-    return data
+    return _clean_strings(data, source)  # type: ignore[no-any-return]
+
+
+def _clean_strings(value: Any, source: str) -> Any:
+    """Strings as text can carry them: escapes such as "\\x0b" lose their control characters,
+    and a lone surrogate ("\\ud800", which UTF-8 cannot encode) is refused."""
+    if isinstance(value, str):
+        surrogate = lone_surrogate(value)
+        if surrogate:
+            raise InputError(
+                f"the front matter holds a lone surrogate ({surrogate} of {value[:40]!r})",
+                where=f"{source}:1", fix="write the character itself, or a \\U00XXXXXX escape",
+            )
+        return strip_controls(value)[0]
+    if isinstance(value, dict):
+        return {_clean_strings(k, source): _clean_strings(v, source) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean_strings(item, source) for item in value]
+    return value
 
 
 def _fast_load(yaml_text: str) -> Any:
     """safe_load through libyaml for front matter in the plain subset; None for the rest."""
-    loader = getattr(yaml, "CSafeLoader", None)
+    loader = C_TEXT_LOADER
     text = yaml_text if yaml_text.endswith("\n") else yaml_text + "\n"
     if loader is None or not SIMPLE_YAML_CHARS.fullmatch(text) or not SIMPLE_YAML.fullmatch(text):
         return None
@@ -239,6 +282,13 @@ def _url(meta: Mapping[str, Any], key: str, where: str, *, relative_ok: bool) ->
         except ValueError:
             parts = None
         if parts and parts.scheme in {"http", "https"} and parts.netloc and " " not in text:
+            try:
+                parts.port  # noqa: B018 (urlsplit checks the port only when it is read)
+            except ValueError as exc:
+                raise InputError(
+                    f"{key} has an invalid port ({exc})"[:200], where=where,
+                    fix="use a port from 1 to 65535, or none",
+                ) from exc
             return text
         if parts and relative_ok and not parts.scheme and not parts.netloc and text:
             return text

@@ -8,11 +8,14 @@ that names the file, the line when there is one, and the fix.
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import unicodedata
 from pathlib import Path
 
 from publisher import faq
 from publisher.blocks import ParsedBlock, parse_blocks, split_sections
+from publisher.controls import lone_surrogate, strip_controls
 from publisher.errors import InputError
 from publisher.frontmatter import FrontMatter, read_front_matter, slugify
 from publisher.lang import detect_lang
@@ -30,7 +33,11 @@ FENCE_ENDS = ("---", "...")
 
 
 def read_post(path: Path) -> str:
-    """The post's text, BOM stripped and newlines normalised; the only file access."""
+    """The post's text, BOM stripped and newlines normalised; the only file access.
+
+    Only a regular file is read, opened without blocking (a FIFO would wait for a writer) and
+    read to at most MAX_POST_BYTES + 1 bytes (st_size is 0 for /dev/zero and for /proc files).
+    """
     where = str(path)
     if not path.exists():
         raise InputError("file not found", where=where, fix="check the path and the file name")
@@ -39,17 +46,21 @@ def read_post(path: Path) -> str:
             "is a directory, not a post", where=where, fix="give the path of one .md file"
         )
     try:
-        size = path.stat().st_size
-        if size > MAX_POST_BYTES:
-            raise InputError(
-                f"file is too large ({size} bytes, limit {MAX_POST_BYTES})",
-                where=where, fix="split the post or remove embedded data",
-            )
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         raise InputError(
             f"cannot read the file ({exc.strerror})", where=where, fix="check its permissions"
         ) from exc
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputError("not a regular file (a FIFO, device or socket); not read",
+                             where=where, fix="give the path of one .md file")
+        try:
+            data = file.read(MAX_POST_BYTES + 1)
+        except OSError as exc:
+            raise InputError(
+                f"cannot read the file ({exc.strerror})", where=where, fix="check the disk"
+            ) from exc
     return decode_post(data, where=where)
 
 
@@ -57,7 +68,7 @@ def decode_post(data: bytes, *, where: str) -> str:
     """UTF-8 text of a post's bytes, with a byte offset when it is not UTF-8."""
     if len(data) > MAX_POST_BYTES:
         raise InputError(
-            f"file is too large ({len(data)} bytes, limit {MAX_POST_BYTES})",
+            f"file is too large (over {MAX_POST_BYTES} bytes, the limit)",
             where=where, fix="split the post or remove embedded data",
         )
     try:
@@ -80,6 +91,13 @@ def parse_article(text: str, *, source: str) -> Article:
             "post is too large", where=source, fix=f"keep it under {MAX_POST_BYTES} characters"
         )
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    surrogate = lone_surrogate(text)
+    if surrogate:
+        raise InputError(
+            f"the post holds a lone surrogate ({surrogate}), which is no character",
+            where=source, fix="save the post as UTF-8 text",
+        )
+    text, removed = strip_controls(text)
     front_yaml, body_start = _split_front_matter(text, source)
     meta = read_front_matter(front_yaml, source=source)
     lines = text.split("\n")
@@ -113,9 +131,17 @@ def parse_article(text: str, *, source: str) -> Article:
         social=meta.social,
         thread=meta.thread,
         faq=extracted.items,
-        warnings=(*meta.warnings, *extracted.warnings),
+        warnings=(*_control_warning(removed, source), *meta.warnings, *extracted.warnings),
         content_hash=content_hash(text),
     )
+
+
+def _control_warning(removed: int, source: str) -> tuple[str, ...]:
+    """Say what was dropped: control characters no newsletter or post can carry."""
+    if not removed:
+        return ()
+    return (f"{source}: {removed} control character(s) removed (vertical tab and form feed"
+            " became spaces; other C0 controls, U+FFFE and U+FFFF were dropped)",)
 
 
 def _check_body_size(body: str, where: str) -> None:
