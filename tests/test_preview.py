@@ -85,8 +85,11 @@ def test_preview_writes_one_self_contained_page_in_the_post_outbox(workdir: Path
             assert f'{post["length"]} / {post["limit"]}' in mock.group(1)
     assert "FAQPage" in page and 'class="j-key"' in page
     assert "When does the new schedule start?" in page
-    # the subject warning, said once (the edition's warning and lint's are the same finding)
+    # the subject warning, said once (the edition's warning and lint's are the same finding),
+    # and on stderr as `publish` says it
     assert page.count("phones show about 60") == 1
+    (warning,) = result.stderr.strip().splitlines()
+    assert warning.startswith("warning: posts/city-composting.md: the subject is 62 columns")
     assert not (workdir / ".publisher").exists()  # a preview touches no ledger
 
 
@@ -202,8 +205,9 @@ def test_png_without_chromium_says_how_to_install_it_in_one_line(workdir: Path) 
     empty.mkdir()
     result = run_publish("preview", EN_POST, "--png", cwd=workdir, env={"PATH": str(empty)})
     assert result.returncode == 3
-    (line,) = result.stderr.strip().splitlines()
-    assert "apt-get install chromium" in line and "Traceback" not in result.stderr
+    (line,) = [x for x in result.stderr.strip().splitlines() if not x.startswith("warning:")]
+    assert line.startswith("error: ") and "apt-get install chromium" in line
+    assert "Traceback" not in result.stderr
     assert (workdir / "outbox" / "city-composting" / "preview.html").is_file()  # still written
 
 
@@ -217,6 +221,8 @@ def test_serve_answers_on_localhost_with_the_page(workdir: Path) -> None:
     try:
         assert server.stderr is not None
         line = server.stderr.readline()
+        while line.startswith("warning:"):  # the edition's warnings come first
+            line = server.stderr.readline()
         found = re.search(r"serving (http://127\.0\.0\.1:\d+/preview\.html)", line)
         assert found, line
         with urllib.request.urlopen(found.group(1), timeout=10) as response:

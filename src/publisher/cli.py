@@ -538,7 +538,10 @@ def preview_command(
     from publisher.pipeline import Options, write_preview
 
     settings = _config(config)
-    files = write_preview(Options(post, templates=templates, thread=thread), settings, out=out)
+    files, warnings = write_preview(Options(post, templates=templates, thread=thread), settings,
+                                    out=out)
+    for warning in warnings:
+        _console(stderr=True).print(f"[yellow]warning:[/] {_escape(_mask(warning))}")
     for path in files:
         print(path)
     page = files[0]

@@ -377,11 +377,13 @@ def shared_send(held: ExitStack, ledger: DeliveryLedger, config: Config, *, lead
     return SharedSend(ledger, store.active_ids, between, lead=lead)
 
 
-def write_preview(options: Options, config: Config, *, out: Path | None = None) -> list[Path]:
+def write_preview(
+    options: Options, config: Config, *, out: Path | None = None
+) -> tuple[list[Path], tuple[str, ...]]:
     """`publish preview`: preview.html, with the newsletter's HTML and text for the sample reader.
 
     The files go to `out` when given, else to the post's outbox folder; nothing is sent and the
-    ledger is not touched.
+    ledger is not touched. Returns the files written and the edition's warnings.
     """
     from publisher.channels.outbox import write_atomic
     from publisher.lint import lint_newsletter, preview_files
@@ -399,7 +401,7 @@ def write_preview(options: Options, config: Config, *, out: Path | None = None) 
     for name, content in {"preview.html": page, **files}.items():
         write_atomic(folder / name, content.encode())
         written.append(folder / name)
-    return written
+    return written, edition.warnings
 
 
 def local_images(article: Article, config: Config) -> dict[str, str]:
