@@ -2,7 +2,9 @@
 
 Lengths are counted in grapheme clusters, as a reader sees characters. Whole sentences are
 kept when they fit; only a first sentence longer than the limit is cut, at a phrase boundary
-(BudouX phrases for CJK text, spaces elsewhere), and then ends with "…".
+(BudouX phrases for CJK text, spaces elsewhere), and then ends with "…". A sentence that
+qualifies the answer (ただし, なお, However, Unless, Only if, …) is never dropped; links stay as
+"label (URL)".
 """
 
 from __future__ import annotations
@@ -52,9 +54,9 @@ def short_answer(
         if len(must) == 1:
             return _cut_at_phrase(kept, limit, lang)
         return _join_all(sentences)  # shortening would drop what changes the meaning
-    chosen, optional = list(must), MAX_SENTENCES - 1
+    chosen, optional, required = list(must), MAX_SENTENCES - 1, set(must)
     for i in range(1, len(sentences)):
-        if i in must:
+        if i in required:
             continue
         if not optional:
             break
