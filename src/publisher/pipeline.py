@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # delivery modules load only when something is delivered, not
     from publisher.deliver import Outcome, SharedSend
     from publisher.images import ImageLoader
     from publisher.ledger import DeliveryLedger
+    from publisher.subscribers import Subscriber
 
 
 @dataclass(frozen=True)
@@ -280,32 +281,35 @@ def proof_recipients(config: Config, addresses: tuple[str, ...]) -> Iterator[Rec
     if email_route(config) == OUTBOX:
         sample = next(sample_recipients(config))
         for address in addresses:
-            yield replace(sample, email=address, name=_subscriber_name(config, address))
+            found = _listed(config, address)
+            yield replace(sample, email=address, name=found.name if found else "")
         return
+    from publisher.subscribers import new_uid
     from publisher.tokens import unsubscribe_base, unsubscribe_mailto, unsubscribe_secret
     from publisher.tokens import unsubscribe_url as signed_url
 
     secret = unsubscribe_secret()
     for address in addresses:
+        found = _listed(config, address)
+        uid = found.uid if found else new_uid()  # an unlisted proof's link names nobody
         yield Recipient(
-            email=address, name=_subscriber_name(config, address),
-            unsubscribe_url=signed_url(unsubscribe_base(config.site), address, secret),
-            unsubscribe_mailto=unsubscribe_mailto(config.site, address, secret),
+            email=address, name=found.name if found else "",
+            unsubscribe_url=signed_url(unsubscribe_base(config.site), uid, secret),
+            unsubscribe_mailto=unsubscribe_mailto(config.site, uid, secret),
         )
 
 
-def _subscriber_name(config: Config, address: str) -> str:
-    """The name the list has for this address ('' when it is not on the list)."""
+def _listed(config: Config, address: str) -> Subscriber | None:
+    """The subscriber the list has for this address (None when it is not on the list)."""
     if not _has_subscriber_list(config.subscribers):
-        return ""
+        return None
     from publisher.subscribers_pg import open_store
 
     store = open_store(config.subscribers)
     try:
-        found = store.get(address)
+        return store.get(address)
     finally:
         store.close()
-    return found.name if found is not None else ""
 
 
 def _has_subscriber_list(target: str | Path) -> bool:
