@@ -11,6 +11,7 @@ size, front matter size and nesting, body length, bracket runs) are checked on t
 from __future__ import annotations
 
 import contextlib
+import resource
 import signal
 import time
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ from publisher.plan import build_plan
 from publisher.source import MAX_BODY_CHARS, MAX_BRACKETS, parse_article, read_post
 
 DEADLINE = timedelta(seconds=3)  # generated articles are a few KB; real ones parse in ms
+EDITION_DEADLINE = timedelta(seconds=5)  # issue 12: no hang over 5 s, whole edition included
+MAX_RSS = 500 * 2**20  # issue 12: no run over 500 MB
 HANG = 30  # seconds after which a single cap case counts as a hang
 
 MARKDOWN_PIECES = st.sampled_from([
@@ -42,6 +45,11 @@ MARKDOWN_PIECES = st.sampled_from([
     "**Q:**", "Ｑ：", "Ａ：", "Q1.", "？", "?", "。", "、", "質問", "答え", "よくある質問",
     "FAQ", "Frequently asked questions", "まとめ", "Summary", "word", "これは文です",
     "\u200b", "\ufeff", "\t", "\r", "\x00", "\U0001f600", "é", "ｶﾞ", "\u202e",
+    # issue 12's hostile shapes, in small doses: runs of openers, double dots, dotted labels,
+    # bare domains, controls from word processors, noncharacters and lone surrogates
+    "((((((", "](](](", "Ab.. ", "a.a.a.a.a.", "x.com", "e.g.city", "\x0b", "\x0c", "\x1f",
+    "\ufffe", "\uffff", "\ud800", "[%pub:unsubscribe_url:1%]", "\ue000", "\ue001", "\ue002",
+    "jav&#x61;script:alert(1)", "[x](jav&#x61;script:alert(1))", "</script>", "<!--",
 ])
 MARKDOWN = st.lists(MARKDOWN_PIECES | st.text(max_size=6), max_size=120).map("".join)
 FAQ_HEADINGS = st.sampled_from(["## FAQ", "## よくある質問", "## Frequently asked questions",
@@ -93,6 +101,12 @@ def parse_or_input_error(text: str) -> None:
         parse_article(text, source="fuzz.md")
 
 
+def edition_or_input_error(text: str) -> None:
+    """The whole edition and plan, as a dry run builds them; only InputError may escape."""
+    with contextlib.suppress(InputError):
+        compose(text)
+
+
 @settings(max_examples=200, deadline=DEADLINE,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(ARTICLE)
@@ -106,6 +120,24 @@ def test_hostile_articles_raise_only_input_error(text: str) -> None:
 @given(ARTICLE)
 def test_ten_thousand_hostile_articles_raise_only_input_error(text: str) -> None:
     parse_or_input_error(text)
+
+
+@settings(max_examples=40, deadline=EDITION_DEADLINE,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(ARTICLE)
+def test_hostile_articles_compose_or_raise_only_input_error(text: str) -> None:
+    edition_or_input_error(text)
+
+
+@pytest.mark.slow
+@settings(max_examples=10_000, deadline=EDITION_DEADLINE,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(ARTICLE)
+def test_ten_thousand_hostile_editions_raise_only_input_error_in_bounded_memory(
+        text: str) -> None:
+    edition_or_input_error(text)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    assert peak < MAX_RSS, f"peak RSS {peak // 2**20} MB"
 
 
 # --- caps -----------------------------------------------------------------------------------
