@@ -10,7 +10,9 @@ import pytest
 
 from publisher.config import FaqSettings
 from publisher.digest import build_cross_digest, select_posts
+from publisher.digest_post import digest_post_markdown
 from publisher.errors import InputError
+from publisher.faq import build_digest, jsonld_text, question_text
 from publisher.model import Article
 from publisher.source import parse_article, read_post
 
@@ -168,3 +170,50 @@ def test_tags_most_used_first_and_languages_split() -> None:
     assert {k: [x.title for x in v] for k, v in by_language([a, b, c]).items()} == {
         "en": ["Rail news", "Bus news"], "ja": ["Only repeats"],
     }
+
+
+# --- outputs that others embed (issue 12) -----------------------------------------------------
+
+HOSTILE_TITLE = '"<script>alert(1)</script> [x](javascript:alert(2)) *a* & `b`"'
+HOSTILE_FAQ = ("### Why <img src=x onerror=alert(3)> now?\n\n"
+               "Because </script><!-- <script>alert(4)</script> and `a<b` stays code.\n")
+
+
+def rendered_elsewhere(markdown: str) -> str:
+    """The Markdown as CommonMark renders it with raw HTML on (as most sites do)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(markdown)
+
+
+def test_faq_markdown_shows_the_titles_and_questions_as_text() -> None:
+    hostile = post(HOSTILE_TITLE, "h", HOSTILE_FAQ)
+    digest = build_cross_digest([hostile], FaqSettings())
+    article_md = build_digest(hostile, FaqSettings()).markdown
+    posted_md = digest_post_markdown(digest, date="2025-01-01", slug="d")
+    for markdown in (digest.markdown, article_md, posted_md):
+        html = rendered_elsewhere(markdown)
+        for live in ("<script", "<img", "<!--", 'href="javascript:', "<em>a</em>"):
+            assert live not in html, (live, markdown)
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # the title, as text
+        assert "<code>a&lt;b</code>" in html  # code is left as written
+
+
+def test_the_digest_post_still_reads_back_as_the_same_faq() -> None:
+    hostile = post(HOSTILE_TITLE, "h", HOSTILE_FAQ)
+    digest = build_cross_digest([hostile], FaqSettings())
+    text = digest_post_markdown(digest, date="2025-01-01", slug="d")
+    again = parse_article(text, source="d.md")
+    def questions(article: Article) -> list[str]:
+        return [" ".join(question_text(item.question).split()) for item in article.faq]
+
+    assert questions(again) == questions(hostile)
+
+
+def test_json_ld_is_safe_inside_a_script_element() -> None:
+    hostile = post(HOSTILE_TITLE, "h", HOSTILE_FAQ)
+    for jsonld in (build_cross_digest([hostile], FaqSettings()).jsonld,
+                   build_digest(hostile, FaqSettings()).jsonld):
+        text = jsonld_text(jsonld)
+        assert not {"<", ">", "&"} & set(text), text
+        assert json.loads(text) == jsonld and "<code>" in json.dumps(jsonld)

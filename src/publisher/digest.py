@@ -18,7 +18,7 @@ from typing import Any
 from publisher.condense import short_answer
 from publisher.config import FaqSettings
 from publisher.errors import InputError
-from publisher.faq import faq_jsonld, normalize_question, question_text
+from publisher.faq import faq_jsonld, inert_html, markdown_text, normalize_question, question_text
 from publisher.markdown import render_inline_html
 from publisher.model import Article, FaqDigest, FaqItem
 from publisher.sanitize import clean_html
@@ -196,12 +196,14 @@ def _markdown(groups: Sequence[DigestGroup], lang: str) -> str:
     labels = _labels(lang)
     parts = [f"# {labels['title']}"]
     for group in groups:
-        parts.append(f"## [{group.title}]({group.url})" if group.url else f"## {group.title}")
+        title = markdown_text(group.title)
+        parts.append(f"## [{title}]({group.url})" if group.url else f"## {title}")
         for entry in group.entries:
-            parts.append(f"### {' '.join(entry.item.question.split())}")
-            parts.append(entry.item.answer.strip())
+            parts.append(f"### {inert_html(' '.join(entry.item.question.split()))}")
+            parts.append(inert_html(entry.item.answer.strip()))
             if entry.also_in:
-                parts.append(f"*{labels['also']}: {', '.join(entry.also_in)}*")
+                also = ", ".join(markdown_text(other) for other in entry.also_in)
+                parts.append(f"*{labels['also']}: {also}*")
     return "\n\n".join(parts) + "\n"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from publisher.digest import CrossDigest, DigestGroup
-from publisher.faq import faq_label
+from publisher.faq import faq_label, inert_html, markdown_text
 
 TITLES = {"ja": "よくある質問まとめ", "en": "FAQ digest"}
 LEADS = {
@@ -55,10 +55,10 @@ def digest_lead(digest: CrossDigest) -> str:
 
 def _section(group: DigestGroup, lang: str) -> str:
     """`## FAQ: [title](url)` (an FAQ heading the parser knows), then `### question` + answer."""
-    title = group.title.replace("[", "\\[").replace("]", "\\]")
+    title = markdown_text(group.title)
     linked = f"[{title}]({group.url})" if group.url else title
     parts = [f"## {faq_label(lang)}{HEADING_SEPARATOR[lang]}{linked}"]
     for entry in group.entries:
-        parts.append(f"### {' '.join(entry.item.question.split())}")
-        parts.append(entry.item.answer.strip())
+        parts.append(f"### {inert_html(' '.join(entry.item.question.split()))}")
+        parts.append(inert_html(entry.item.answer.strip()))
     return "\n\n".join(parts)

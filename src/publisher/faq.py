@@ -11,9 +11,10 @@ every published form.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from html import escape
 from typing import Any, Literal
@@ -171,6 +172,43 @@ def faq_jsonld(items: Sequence[FaqItem], *, base_url: str = "") -> dict[str, Any
     }
 
 
+# JSON-LD is pasted into <script type="application/ld+json">, where "</script>" or "<!--" in
+# the text would end or bend the element: <, > and & are written as JSON escapes, which every
+# JSON parser reads back as the same characters (the HTML spec's advice for script data,
+# https://html.spec.whatwg.org/multipage/scripting.html#restrictions-for-contents-of-script-elements).
+SCRIPT_SAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                             "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def jsonld_text(jsonld: Mapping[str, Any]) -> str:
+    """The JSON-LD file's text: indented UTF-8 JSON, safe inside a script element."""
+    return json.dumps(dict(jsonld), ensure_ascii=False, indent=2).translate(SCRIPT_SAFE) + "\n"
+
+
+# faq.md and digest.md are rendered by other tools' Markdown, which pass raw HTML through.
+MARKDOWN_MARKS_RE = re.compile(r"([\\`*_\[\]|~])")
+# What opens an HTML tag, comment or declaration; code spans and fenced blocks are left alone.
+TAG_OPEN_RE = re.compile(r"<(?=[A-Za-z/!?])")
+CODE_RE = re.compile(r"^(```|~~~).*?^\1[^\n]*$|(`+).+?(?<!`)\2(?!`)", re.DOTALL | re.MULTILINE)
+
+
+def markdown_text(text: str) -> str:
+    """Plain text (a title) as Markdown that shows exactly that text: no tag, link or emphasis."""
+    return MARKDOWN_MARKS_RE.sub(r"\\\1", escape(text, quote=False))
+
+
+def inert_html(markdown_text: str) -> str:
+    """Markdown with every raw HTML tag shown as text (`&lt;script>`), code left as written."""
+    out: list[str] = []
+    last = 0
+    for code in CODE_RE.finditer(markdown_text):
+        out.append(TAG_OPEN_RE.sub("&lt;", markdown_text[last : code.start()]))
+        out.append(code.group())
+        last = code.end()
+    out.append(TAG_OPEN_RE.sub("&lt;", markdown_text[last:]))
+    return "".join(out)
+
+
 def faq_label(lang: str) -> str:
     """The word for FAQ in the article's language."""
     return "よくある質問" if lang.startswith("ja") else "FAQ"
@@ -179,12 +217,13 @@ def faq_label(lang: str) -> str:
 def _digest_markdown(article: Article) -> str:
     """Standalone faq.md: title heading, a link back, then each question and its full answer."""
     label = faq_label(article.lang)
-    parts = [f"# {label}: {article.title}"]
+    parts = [f"# {label}: {markdown_text(article.title)}"]
     if article.url:
         link_text = "元の記事" if article.lang.startswith("ja") else "Read the article"
         parts.append(f"[{link_text}]({article.url})")
     for item in article.faq:
-        parts.append(f"## {_one_line(item.question)}\n\n{item.answer.strip()}")
+        parts.append(f"## {inert_html(_one_line(item.question))}\n\n"
+                     f"{inert_html(item.answer.strip())}")
     return "\n\n".join(parts) + "\n"
 
 

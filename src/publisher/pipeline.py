@@ -6,7 +6,6 @@ The CLI calls `prepare` and `publish`; everything it prints comes from the value
 from __future__ import annotations
 
 import importlib
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from publisher.config import Config, refuse_demo_identity
 from publisher.edition import build_edition
 from publisher.errors import ConfigError, InputError, LedgerConflict
+from publisher.faq import jsonld_text
 from publisher.model import Article, Edition, Recipient
 from publisher.newsletter import load_templates
 from publisher.plan import (
@@ -477,7 +477,7 @@ def _write_digest(articles: list[Article], config: Config, *, out: Path | None, 
         "digest.md": digest_post_markdown(digest, date=day, slug=slug, url=link),
         "faq.md": digest.markdown,
         "faq.html": digest.html,
-        "faq.jsonld": json.dumps(dict(digest.jsonld), ensure_ascii=False, indent=2) + "\n",
+        "faq.jsonld": jsonld_text(digest.jsonld),
     }
     for name, content in files.items():
         write_atomic(target / name, content.encode())

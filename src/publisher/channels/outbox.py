@@ -18,6 +18,7 @@ from typing import Any
 from publisher.channels import CAPABILITIES, BatchResult, EmailBatch, Receipt
 from publisher.config import Site
 from publisher.errors import ConfigError, os_fault
+from publisher.faq import jsonld_text
 from publisher.message import MessageBuilder
 from publisher.model import Edition, SocialPost
 
@@ -125,8 +126,7 @@ def write_artifacts(folder: Path, edition: Edition, edition_data: Mapping[str, A
         files.update({
             "faq.md": edition.faq.markdown,
             "faq.html": edition.faq.html,
-            "faq.jsonld": json.dumps(dict(edition.faq.jsonld), ensure_ascii=False, indent=2)
-            + "\n",
+            "faq.jsonld": jsonld_text(edition.faq.jsonld),
         })
     written = []
     for name, content in files.items():
