@@ -233,7 +233,7 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     import secrets
 
     from publisher.channels import EmailBatch
-    from publisher.deliver import Outcome
+    from publisher.deliver import LOST, Outcome
     from publisher.errors import DeliveryError
     from publisher.http import RetryPolicy, with_retries
     from publisher.ledger import open_ledger
@@ -264,12 +264,16 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
             ledger.mark_action(plan.edition, plan.post, route, address, "proof",
                                target=batch.key, state="done")
             outcome.destinations.append(where)
-        for address, why in result.rejected.items():
+        refused = {**result.rejected, **result.deferred}  # a proof is never retried by itself
+        for address, why in refused.items():
             ledger.mark_action(plan.edition, plan.post, route, address, "proof",
                                target=batch.key, state="failed", error=why)
-        outcome.new, outcome.failed = len(result.accepted), len(result.rejected)
-        if result.rejected:
-            outcome.error = "; ".join(f"{a}: {why}" for a, why in result.rejected.items())
+        outcome.new, outcome.failed = len(result.accepted), len(refused)
+        outcome.lost = len(result.uncertain)
+        if result.uncertain:
+            outcome.note(LOST, "the answer was lost (maybe delivered)", list(result.uncertain))
+        if refused:
+            outcome.error = "; ".join(f"{a}: {why}" for a, why in refused.items())
         return outcome
     finally:
         ledger.close()
