@@ -139,17 +139,17 @@ def run_measured(argv: Sequence[str], *, cwd: Path | None = None,
 def seed_subscribers(path: Path, count: int) -> None:
     """A subscriber store with `count` active addresses, written in one transaction."""
     sys.path.insert(0, str(REPO / "src"))
-    from publisher.subscribers import SubscriberStore
+    from publisher.subscribers import SubscriberStore, new_uid
 
     SubscriberStore(path).close()  # creates the schema exactly as the product does
     db = sqlite3.connect(path, isolation_level=None)
     now = time.time()
     db.execute("BEGIN")
-    db.executemany(
-        "INSERT INTO subscribers (email, name, status, created_at, updated_at)"
-        " VALUES (?, ?, 'subscribed', ?, ?)",
-        ((f"reader{i:07d}@example.org", f"読者 {i}" if i % 3 == 0 else "", now, now)
-         for i in range(count)),
+    db.executemany(  # key and uid as the store writes them (an ASCII address is its own key)
+        "INSERT INTO subscribers (email, key, uid, name, status, reason, status_at, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, 'subscribed', 'imported', ?, ?, ?)",
+        ((f"reader{i:07d}@example.org", f"reader{i:07d}@example.org", new_uid(),
+          f"読者 {i}" if i % 3 == 0 else "", now, now, now) for i in range(count)),
     )
     db.execute("COMMIT")
     db.close()
