@@ -158,3 +158,16 @@ def test_no_provider_configured_is_a_config_error(tmp_path: Path) -> None:
     result = run_publish("subscribers", "sync", cwd=tmp_path)
     assert result.returncode == 3
     assert "no email provider is configured" in result.stderr
+
+
+def test_a_provider_table_without_its_key_is_skipped_unless_asked_for(
+    tmp_path: Path, fakes: Fakes
+) -> None:
+    env = configure(tmp_path, fakes)
+    del env[EMAIL_KEYS["postmark"][0]]  # [channels.postmark] only for its webhook user
+    result = run_publish("subscribers", "sync", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    assert set(json.loads(result.stdout)) == {"sendgrid", "resend"}
+    assert "postmark: not synced:" in result.stderr and "POSTMARK_SERVER_TOKEN" in result.stderr
+    asked = run_publish("subscribers", "sync", "--provider", "postmark", cwd=tmp_path, env=env)
+    assert asked.returncode == 3 and "POSTMARK_SERVER_TOKEN" in asked.stderr
