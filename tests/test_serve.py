@@ -227,3 +227,25 @@ def test_the_access_log_holds_no_personal_data(
     token = link.split("t=", 1)[1]
     assert token not in logged and "taro" not in logged
     assert json.dumps(logged)  # readable text
+
+
+def test_make_app_without_arguments_is_the_production_factory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "publisher.toml").write_text('[site]\nname = "Factory News"\nlang = "ja"\n',
+                                             encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PUBLISHER_NO_KEYRING", "1")
+    monkeypatch.setenv("PUBLISHER_UNSUBSCRIBE_SECRET", SECRET)
+    store = SubscriberStore(tmp_path / ".publisher" / "subscribers.sqlite3")
+    store.add("reader@example.com")
+    server = make_server("127.0.0.1", 0, make_app())  # as gunicorn 'publisher.serve:make_app()'
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        page = requests.get(link_for(store, "reader@example.com", base), timeout=5)
+        assert page.status_code == 200 and "Factory News" in page.text and 'lang="ja"' in page.text
+        assert requests.post(f"{base}/webhooks/resend", timeout=5).status_code == 503
+    finally:
+        server.shutdown()
+        server.server_close()
