@@ -129,7 +129,9 @@ def read_deliveries(path: Path) -> Counter[str]:
     """Per-address delivery counts from a JSON-lines file written by `Deliveries`."""
     counts: Counter[str] = Counter()
     if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        text = path.read_text(encoding="utf-8")
+        complete = text[:text.rfind("\n") + 1]  # a line the fake is still writing is not yet one
+        for line in complete.splitlines():
             if line.strip():
                 counts[json.loads(line)["email"].lower()] += 1
     return counts
