@@ -23,6 +23,7 @@ from publisher.config import Config, NewsletterSettings, config_from_mapping
 from publisher.emailhtml import PALETTE
 from publisher.errors import ConfigError
 from publisher.model import Article, FaqDigest, FaqItem, Newsletter, Recipient
+from publisher.source import parse_article
 from publisher.newsletter import (
     PLACEHOLDERS,
     load_templates,
@@ -145,6 +146,19 @@ def test_hostile_article_is_neutralised() -> None:
     # the forged marker is inert: the reader's URL appears only in the real footer link
     assert page.count("https://example.com/unsubscribe?t=abc&amp;x=1") == 1
     assert text.count("https://example.com/unsubscribe?t=abc&x=1") == 1
+
+
+@pytest.mark.parametrize("link", [
+    "[x](jav&#x61;script:alert(1))", "[x](&#106;avascript:alert(1))",
+    "[x](javascript&colon;alert(1))", "[x](JAVA&#X53;CRIPT:alert(1))",
+    "[x](data&#58;text/html,x)", "<a href=\"jav&#x61;script:alert(1)\">x</a>",
+])
+def test_a_scheme_spelled_with_character_references_leaves_no_trace(link: str) -> None:
+    post = f"---\ntitle: T\nurl: https://example.com/t\n---\nBefore {link} after.\n"
+    page, text = personalize(render(parse_article(post, source="t.md"), english_digest()), READER)
+    for output in (page.lower(), text.lower()):
+        assert "javascript" not in output and "data:text" not in output
+    assert "Before x after." in text
 
 
 def test_dark_mode_language_and_preheader() -> None:

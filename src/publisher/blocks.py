@@ -63,7 +63,24 @@ PREFIX_WORDS = frozenset({
 HEADING_PARTS = re.compile(r"[|｜:：/／・—–\-(){}\[\]「」『』【】〈〉]+")
 # Links markdown-it refuses (https://github.com/markdown-it/markdown-it#security) stay as literal
 # text such as "[click](javascript:alert(1))"; we keep the label and drop the target everywhere.
-UNSAFE_SCHEME = r"(?:javascript|vbscript|livescript|data|file)\s*:"
+# markdown-it decodes character references in a destination before refusing it, so the scheme
+# may also be spelled with them: "jav&#x61;script&colon;" is "javascript:".
+
+
+def _spelled(char: str) -> str:
+    """A pattern for `char` as written or as a decimal, hex or (for ':') named reference."""
+    codes = {ord(char.lower()), ord(char.upper())}
+    forms = [re.escape(char), *(f"&#0*{code};" for code in codes),
+             *(f"&#x0*{code:x};" for code in codes)]
+    if char == ":":
+        forms.append("&colon;")
+    return "(?:" + "|".join(forms) + ")"
+
+
+UNSAFE_SCHEME = "(?:" + "|".join(
+    "".join(_spelled(c) for c in scheme)
+    for scheme in ("javascript", "vbscript", "livescript", "data", "file")
+) + r")\s*" + _spelled(":")
 UNSAFE_LINK = re.compile(
     r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(\s*<?\s*" + UNSAFE_SCHEME
     + r"(?:[^()\s]|\([^()]*\))*(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)",
