@@ -19,11 +19,11 @@ from newsletter_samples import (
     section,
 )
 from publisher import placeholders
+from publisher.channels.esp import subject_for
 from publisher.config import Config, NewsletterSettings, config_from_mapping
 from publisher.emailhtml import PALETTE
 from publisher.errors import ConfigError
 from publisher.model import Article, FaqDigest, FaqItem, Newsletter, Recipient
-from publisher.source import parse_article
 from publisher.newsletter import (
     PLACEHOLDERS,
     load_templates,
@@ -31,6 +31,7 @@ from publisher.newsletter import (
     render_newsletter,
     templates_dir,
 )
+from publisher.source import parse_article
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden" / "newsletter"
@@ -159,6 +160,14 @@ def test_a_scheme_spelled_with_character_references_leaves_no_trace(link: str) -
     for output in (page.lower(), text.lower()):
         assert "javascript" not in output and "data:text" not in output
     assert "Before x after." in text
+
+
+def test_markers_forged_in_the_title_or_summary_stay_inert_in_subject_and_preheader() -> None:
+    forged = f"{placeholders.START}unsubscribe_url{placeholders.END}"
+    article = replace(english_article(), title=f"News {forged}", summary=f"Short {forged}.")
+    news = render(article, english_digest())
+    assert placeholders.START not in news.subject + news.preheader
+    assert subject_for(news, READER) == "News unsubscribe_url"
 
 
 def test_dark_mode_language_and_preheader() -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
-from fakes.mail import SITE, Sleeps, batch, recipients, send_all
+from fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
 from fakes.sendgrid import SendGridFake
 from fakes.server import Faults
 from publisher.channels import sendgrid
@@ -117,3 +118,16 @@ def test_a_dropped_connection_may_have_delivered() -> None:
         with pytest.raises(TransientDeliveryError) as caught:
             channel(fake).send_batch(batch(recipients(1)))
         assert caught.value.maybe_delivered
+
+
+def test_substitution_tags_written_in_the_article_are_not_filled(fake: SendGridFake) -> None:
+    forged = "[%pub:unsubscribe_url:1%] [%pub:name:0%] [%pub:unsubscribe_url:2%]"
+    base = newsletter(subject=f"件名 {forged}")
+    news = replace(base, html=base.html.replace("本文です。", f"本文 {forged}"),
+                   text=base.text.replace("本文です。", f"本文 {forged}"))
+    [person] = recipients(1)
+    channel(fake).send_batch(batch([person], news=news))
+    [message] = fake.deliveries.for_email(person.email)
+    assert forged in message["text"] and forged in message["subject"]
+    assert forged in message["html"]
+    assert message["text"].count(person.unsubscribe_url) == 1  # only the real footer link

@@ -114,8 +114,9 @@ def render_newsletter(
     lang = article.lang or "en"
     strings = chrome_strings(lang, config)
     nonce = _nonce(article, digest, config)
-    subject = _one_line(strings["subject_prefix"] + article.title)
-    preheader = preheader_text(article)
+    # Subject and preheader travel outside the body too: no marker may be forged in them.
+    subject = placeholders.neutralize(_one_line(strings["subject_prefix"] + article.title))
+    preheader = placeholders.neutralize(preheader_text(article))
     context = _context(article, digest, config, strings, nonce, subject, preheader)
     mjml_source = _render_template(templates, context)
     compiled = mjml.mjml2html(mjml_source, disable_comments=False)

@@ -11,6 +11,7 @@ call retried after a lost answer can deliver twice.
 
 from __future__ import annotations
 
+import hashlib
 import html
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,14 +119,22 @@ class SendGridChannel:
 
 @lru_cache(maxsize=4)
 def provider_content(newsletter: Newsletter) -> Content:
-    """Replace markers by tags once per newsletter; HTML and text get separate tags."""
+    """Replace markers by tags once per newsletter; HTML and text get separate tags.
+
+    SendGrid substitutes a tag wherever it appears, subject included, so the tags carry a hash
+    of the newsletter they are made for: article text cannot hold a tag that names its own
+    hash, so no forged `[%pub:…%]` in a title or body is ever filled in.
+    """
     tags: dict[tuple[str, str, bool], str] = {}
+    whole = "\0".join((newsletter.subject, newsletter.html, newsletter.text))
+    key_of_run = hashlib.sha256(whole.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     def tagger(escaped: bool) -> Any:
         def tag(key: str, default: str) -> str:
             found = tags.get((key, default, escaped))
             if found is None:
-                found = tags[(key, default, escaped)] = f"[%pub:{key}:{len(tags)}%]"
+                found = f"[%pub{key_of_run}:{key}:{len(tags)}%]"
+                tags[(key, default, escaped)] = found
             return found
         return tag
 
