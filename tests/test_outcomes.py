@@ -283,10 +283,10 @@ def test_an_unwritable_outbox_or_ledger_folder_is_one_line(workdir: Path) -> Non
 
 
 @contextmanager
-def tiny_disk(path: Path) -> Iterator[Path]:
-    """A 48 KB tmpfs at path (root only): a real disk that fills up."""
+def tiny_disk(path: Path, size: str = "48k") -> Iterator[Path]:
+    """A small tmpfs at path (root only): a real disk that fills up."""
     path.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48k", "tmpfs", str(path)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
                              capture_output=True, check=False)
     if mounted.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
@@ -309,3 +309,20 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_files(workdir: Path) -> None
         (disk / "filler").write_bytes(b"\0" * 44_000)
         line = one_error_line(run_publish(EN_POST, cwd=workdir), 3)
         assert "ledger" in line and "full" in line, line
+
+
+def test_a_disk_that_fills_mid_send_is_a_system_fault_naming_the_ledger(workdir: Path) -> None:
+    from publisher.errors import SystemFault
+    from publisher.ledger import Ledger
+
+    with tiny_disk(workdir / "tiny", "1m") as disk:
+        ledger = Ledger(disk / "ledger.sqlite3")
+        try:
+            free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
+            (disk / "filler").write_bytes(b"\0" * max(0, free - 4096))
+            many = [f"reader{i:05d}@example.org" for i in range(2000)]
+            with pytest.raises(SystemFault, match="cannot write the ledger") as caught:
+                ledger.mark_pending("e", "p", "smtp", many, batch="b")
+            assert str(disk / "ledger.sqlite3") in caught.value.one_line()
+        finally:
+            ledger.close()

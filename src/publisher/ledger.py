@@ -76,6 +76,9 @@ PERMANENT = "permanent"  # the provider refused this item for good (5xx reply, E
 TRANSIENT = "transient"  # refused for now (4xx, 429, 5xx HTTP, timeout): retried up to the limit
 STOPPED = "stopped"  # the channel stopped on an error to fix (credentials…): retried up to it
 FAILURE_KINDS = (PERMANENT, TRANSIENT, STOPPED)
+# SQLite result codes that mean the disk, not the query, is at fault
+# (https://www.sqlite.org/rescode.html): full, I/O error, read-only, cannot open, no permission.
+DISK_FAULTS = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")
 
 
 @dataclass(frozen=True)
@@ -300,7 +303,7 @@ class Ledger(ActionLog):
                 raise
             self.db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            if not getattr(exc, "sqlite_errorname", "").startswith(DISK_FAULTS):
                 raise
             raise SystemFault(
                 f"cannot write the ledger ({exc})", where=str(self.path),
