@@ -316,6 +316,11 @@ def _reject_secrets(data: Any, where: str, path: str = "") -> None:
         if isinstance(value, Mapping | list):
             _reject_secrets(value, where, dotted)
             continue
+        if isinstance(value, str) and _is_database_setting(value):
+            from publisher.pgurl import refuse_password
+
+            refuse_password(value, key=f"{where or CONFIG_NAME}: {dotted}")
+            continue
         if isinstance(data, Mapping) and is_secret_name(key):
             problem = f"{dotted} looks like a secret"
         elif isinstance(value, str) and (found := credentials_in_url(value)):
@@ -340,11 +345,7 @@ def is_secret_name(key: str) -> bool:
 
 
 def credentials_in_url(value: str) -> str:
-    """What secret a URL or database setting carries (userinfo, a password, a query key), or ""."""
-    from publisher.pgurl import URL_SCHEMES, is_database_url, passwords_in
-
-    if is_database_url(value) and not value.startswith("secret:"):
-        return "a password" if passwords_in(value) else ""  # a database user is no secret
+    """What secret a URL carries (userinfo, a password, a key in the query), or ""."""
     if not URL_SCHEME.match(value):
         return ""
     from urllib.parse import parse_qsl, urlsplit
@@ -354,8 +355,15 @@ def credentials_in_url(value: str) -> str:
         user, password = parts.username, parts.password
     except ValueError:
         return ""
-    if password or (user and not value.startswith(URL_SCHEMES)):
+    if password or user:
         return "a user name or password"
     secret_params = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True)
                      if is_secret_name(k)]
     return f"a ?{secret_params[0]}= parameter" if secret_params else ""
+
+
+def _is_database_setting(value: str) -> bool:
+    """A PostgreSQL URL or libpq string (its user is no secret; its password is)."""
+    from publisher.pgurl import is_database_url
+
+    return is_database_url(value) and not value.startswith("secret:")

@@ -26,9 +26,10 @@ from publisher.channels.esp import (
 )
 from publisher.config import Site
 from publisher.errors import TransientDeliveryError
-from publisher.http import HttpClient
+from publisher.http import REPLY_CHARS, HttpClient
 from publisher.model import Recipient
 from publisher.newsletter import personalize
+from publisher.secrets import masked_excerpt
 
 NAME = "postmark"
 SECRETS = ("POSTMARK_SERVER_TOKEN",)
@@ -76,7 +77,8 @@ class PostmarkChannel:
                 accepted[recipient.email] = str(entry["MessageID"])
                 continue
             rejected[recipient.email] = (
-                f"Postmark ErrorCode {entry.get('ErrorCode')}: {entry.get('Message', '')}"
+                f"Postmark ErrorCode {entry.get('ErrorCode')}: "
+                + masked_excerpt(str(entry.get("Message", "")), REPLY_CHARS)
             )
             if entry.get("ErrorCode") == INACTIVE_RECIPIENT:
                 bounced.add(recipient.email)
