@@ -150,7 +150,7 @@ def test_a_password_in_publisher_toml_is_refused_and_never_printed(
     result = run_publish(*command, cwd=workdir)
     assert result.returncode == 3, result.stderr
     assert "toml-pass-5521" not in result.stdout + result.stderr
-    assert "carries a password" in result.stderr
+    assert "a database password is written in the config" in result.stderr
 
 
 def test_a_killed_sender_leaves_its_batch_uncertain_and_retry_pending_completes(
