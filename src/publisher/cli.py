@@ -367,7 +367,7 @@ def status_command(
     from publisher.report import status_report
 
     settings = _config(config)
-    article = load_article(post)
+    article = load_article(post, settings)
     edition = article.content_hash
     ledger = open_ledger(settings.ledger)
     try:
@@ -458,7 +458,7 @@ def retract_command(
 
     check_network(network)
     settings = _config(config)
-    article = load_article(post)
+    article = load_article(post, settings)
     err = _console(stderr=True)
     ledger = open_ledger(settings.ledger)
     try:

@@ -93,6 +93,15 @@ class ImageSettings:
 
 
 @dataclass(frozen=True)
+class WordPressSettings:
+    """[wordpress]: reading posts from a WordPress site (`publish https://site/…/post/`)."""
+
+    user: str = ""  # the account whose Application Password is WORDPRESS_APP_PASSWORD
+    sites: Mapping[str, str] = field(default_factory=dict)  # host or name → base URL
+    timeout: float = 20.0  # seconds per request to the site
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings; `Config()` is the embedded default that needs no file."""
 
@@ -101,6 +110,7 @@ class Config:
     social: SocialSettings = field(default_factory=SocialSettings)
     faq: FaqSettings = field(default_factory=FaqSettings)
     images: ImageSettings = field(default_factory=ImageSettings)
+    wordpress: WordPressSettings = field(default_factory=WordPressSettings)
     outbox: str = "outbox"
     ledger: str = ".publisher/ledger.sqlite3"
     subscribers: str = ".publisher/subscribers.sqlite3"
@@ -146,6 +156,7 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "") -> Config:
     for name, kind in (
         ("site", Site), ("newsletter", NewsletterSettings),
         ("social", SocialSettings), ("faq", FaqSettings), ("images", ImageSettings),
+        ("wordpress", WordPressSettings),
     ):
         if name in data:
             sections[name] = _section(kind, data[name], f"{where} [{name}]", name)

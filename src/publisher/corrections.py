@@ -207,7 +207,7 @@ def update(post_path: Path, config: Config, options: Any) -> Update:
     from publisher.ledger import open_ledger
     from publisher.pipeline import load_article, prepare
 
-    article = load_article(post_path)
+    article = load_article(post_path, config)
     ledger = open_ledger(config.ledger)
     try:
         with ledger.lock(article.slug, source=str(post_path)):

@@ -72,14 +72,22 @@ class Prepared:
             channel.close()
 
 
-def load_article(path: Path) -> Article:
-    """Read and parse one post."""
+def load_article(path: Path, config: Config | None = None) -> Article:
+    """Read and parse one post: a Markdown file, or a WordPress post's URL or wp:SITE:ID."""
+    from publisher.wp_fetch import is_wordpress_ref
+
+    if is_wordpress_ref(str(path)):
+        from publisher.wordpress import article_from_post
+        from publisher.wp_fetch import fetch_post, parse_ref
+
+        settings = (config or Config()).wordpress
+        return article_from_post(fetch_post(parse_ref(str(path), settings), settings))
     return parse_article(read_post(path), source=str(path))
 
 
 def prepare(options: Options, config: Config) -> Prepared:
     """Everything up to the plan; live channels are preflighted before anything is sent."""
-    article = load_article(options.post)
+    article = load_article(options.post, config)
     templates = load_templates(_templates_dir(options, config))
     folder = (options.out or Path(config.outbox)) / (article.slug or "post")
     channels: dict[str, Any] = {}
