@@ -185,6 +185,8 @@ def _section(kind: type[Any], raw: Any, where: str, name: str) -> Any:
     renamed = {k: tuple(v) if isinstance(v, list) else v for k, v in renamed.items()}
     if kind is ImageSettings:
         _check_images(renamed, where)
+    if kind is WordPressSettings:
+        _check_timeout(renamed, where)
     return kind(**renamed)
 
 
@@ -192,16 +194,21 @@ def _check_images(raw: Mapping[str, Any], where: str) -> None:
     """[images]: a positive timeout, and allow_private entries that are addresses or networks."""
     import ipaddress
 
-    timeout = raw.get("timeout", 1)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        raise ConfigError(f"timeout must be a number of seconds > 0, not {timeout!r}",
-                          where=where, fix="e.g. timeout = 20")
+    _check_timeout(raw, where)
     for entry in raw.get("allow_private", ()):
         try:
             ipaddress.ip_network(str(entry), strict=False)
         except ValueError as exc:
             raise ConfigError(f"allow_private: {entry!r} is not an address or network",
                               where=where, fix='e.g. allow_private = ["10.0.0.0/8"]') from exc
+
+
+def _check_timeout(raw: Mapping[str, Any], where: str) -> None:
+    """A table's `timeout`, when given, is a positive number of seconds."""
+    timeout = raw.get("timeout", 1)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError(f"timeout must be a number of seconds > 0, not {timeout!r}",
+                          where=where, fix="e.g. timeout = 20")
 
 
 def _check_value(key: str, value: Any, hint: Any, where: str, section: str) -> None:
