@@ -167,6 +167,20 @@ def test_measure_refuses_text_that_is_not_utf8_in_one_line() -> None:
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
 
 
+def test_a_damaged_page_in_the_ledger_is_one_line_and_exit_3(workdir: Path) -> None:
+    assert run_publish(EN_POST, cwd=workdir).returncode == 0
+    ledger = workdir / ".publisher" / "ledger.sqlite3"
+    data = bytearray(ledger.read_bytes())
+    data[4096 + 8 : 4096 + 200] = b"\xa5" * 192  # page 2: the deliveries table's root
+    ledger.write_bytes(bytes(data))
+    for args in ((EN_POST,), ("status", EN_POST)):
+        result = run_publish(*args, cwd=workdir)
+        assert result.returncode == 3, result.stderr
+        assert "damaged (database disk image is malformed)" in result.stderr
+        errors = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
+        assert "internal error" not in result.stderr and len(errors) == 1, result.stderr
+
+
 def test_status_reports_channels_after_a_run(workdir: Path) -> None:
     assert run_publish(EN_POST, cwd=workdir).returncode == 0
     result = run_publish("status", EN_POST, "--json", cwd=workdir)

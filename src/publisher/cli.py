@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from publisher.errors import PublisherError
+from publisher.errors import PublisherError, SystemFault
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -852,6 +852,10 @@ def main() -> None:
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # typer's own usage errors
             exc.show()
             sys.exit(exc.exit_code)
+        fault = _damaged_database(exc)
+        if fault is not None and not debug:
+            _console(stderr=True).print(f"[red]error:[/] {_escape(_mask(fault.one_line()))}")
+            sys.exit(fault.exit_code)
         if debug:
             _print_traceback(exc)
         else:
@@ -861,6 +865,20 @@ def main() -> None:
             )
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _damaged_database(exc: Exception) -> SystemFault | None:
+    """A SQLite file whose pages are damaged ("database disk image is malformed", "file is not
+    a database") is a fault of the disk or of a copy, not a bug: one line and exit 3."""
+    sqlite3 = sys.modules.get("sqlite3")  # not imported: no SQLite error is possible
+    if sqlite3 is None or type(exc) is not sqlite3.DatabaseError:
+        return None
+    return SystemFault(
+        f"a SQLite file of this project is damaged ({exc})",
+        where="the ledger or the subscriber list",
+        fix="restore it from a backup or rebuild it with  sqlite3 FILE .recover,"
+            " then check  publish status  before sending again",
+    )
 
 
 def _mask(text: str) -> str:
