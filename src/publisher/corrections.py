@@ -17,7 +17,7 @@ from publisher.channels import Receipt
 from publisher.config import Config
 from publisher.errors import DeliveryError, InputError
 from publisher.ledger import DeliveryLedger, Row
-from publisher.plan import CHANNEL_NAMES, OUTBOX, channel_name
+from publisher.plan import NETWORK_NAMES, OUTBOX, channel_name
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def is_social_item(item: str) -> bool:
 
 def check_network(network: str | None) -> None:
     """--network names one network (or the outbox files of one)."""
-    if network is not None and network not in CHANNEL_NAMES[1:-1]:
+    if network is not None and network not in NETWORK_NAMES:
         raise InputError(f"unknown network {network!r}", where="--network",
-                         fix=f"use one of {', '.join(CHANNEL_NAMES[1:-1])}")
+                         fix=f"use one of {', '.join(NETWORK_NAMES)}")
 
 
 def live_posts(ledger: DeliveryLedger, post: str, network: str | None) -> list[LivePost]:
@@ -181,9 +181,6 @@ def _position(item: str) -> int:
 
 # -- publish POST --update ---------------------------------------------------------------------
 
-THREADABLE = ("x", "bluesky", "mastodon")
-
-
 @dataclass
 class Update:
     """What one `--update` did, per output: edited, unchanged, or left old where no edit exists."""
@@ -206,6 +203,7 @@ def update(post_path: Path, config: Config, options: Any) -> Update:
 
     from publisher.ledger import open_ledger
     from publisher.pipeline import load_article, prepare
+    from publisher.social import THREAD_NETWORKS
 
     article = load_article(post_path, config)
     ledger = open_ledger(config.ledger)
@@ -216,7 +214,7 @@ def update(post_path: Path, config: Config, options: Any) -> Update:
             previous = _sent_edition(ledger, article.slug, article.content_hash, post_path)
             live = _live_rows(ledger, article.slug, previous)
             shape = _shape(live)
-            thread = any(n > 1 for out, n in shape.items() if out in THREADABLE)
+            thread = any(n > 1 for out, n in shape.items() if out in THREAD_NETWORKS)
             prepared = prepare(replace(options, thread=thread), config)
             try:
                 refuse_reshaped(prepared.edition.social, shape, post_path)

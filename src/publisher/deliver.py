@@ -36,7 +36,7 @@ from publisher.ledger import (
     Row,
 )
 from publisher.model import Edition, Recipient, SocialPost
-from publisher.plan import Plan, Step
+from publisher.plan import Plan, Step, channel_name
 
 Progress = Callable[[int], None]
 # What became of an item that was not delivered, for the run's stderr lines (see report.py):
@@ -324,7 +324,7 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
         raise LedgerConflict(
             "only part of this thread was retracted", where=step.output,
             fix="finish it with `publish retract POST --network "
-                f"{network_of(step.output)}`, then --resend")
+                f"{channel_name(step.output)}`, then --resend")
     root: Receipt | None = None
     parent: Receipt | None = None
     for post, item in zip(posts, step.items, strict=True):
@@ -361,7 +361,7 @@ def refuse_reshaping(step: Step, posts: Sequence[SocialPost], rows: Mapping[str,
             step.items[0] not in gone and first.extra.get("of") == 1:
         raise LedgerConflict(
             "sent as a single post; retract it, then `--resend --thread`", where=step.output,
-            fix=f"publish retract POST --network {network_of(step.output)}")
+            fix=f"publish retract POST --network {channel_name(step.output)}")
 
 
 def retracted_ids(ledger: DeliveryLedger, edition: str, channel: str) -> dict[str, set[str]]:
@@ -374,11 +374,6 @@ def retracted_ids(ledger: DeliveryLedger, edition: str, channel: str) -> dict[st
         if action.channel == channel and action.state != "failed":
             found.setdefault(action.item, set()).add(action.target)
     return found
-
-
-def network_of(output: str) -> str:
-    """The channel name an output belongs to: `x-faq` posts are X posts."""
-    return output.split("-", 1)[0]
 
 
 def text_digest(text: str) -> str:

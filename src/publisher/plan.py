@@ -13,7 +13,8 @@ OUTBOX = "outbox"
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail clips HTML bodies past about 102 KB
 # What --only/--skip and `publish retract --network` name: the newsletter, each network (with
 # its `<network>-faq` posts) and `faq`, the FAQ digest files.
-CHANNEL_NAMES = ("newsletter", "x", "bluesky", "mastodon", "threads", "linkedin", "faq")
+NETWORK_NAMES = ("x", "bluesky", "mastodon", "threads", "linkedin")
+CHANNEL_NAMES = ("newsletter", *NETWORK_NAMES, "faq")
 FAQ_DIGEST = "faq"
 
 
