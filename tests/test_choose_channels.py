@@ -61,3 +61,12 @@ def test_an_unknown_channel_name_is_one_line_and_exit_2(workdir: Path) -> None:
     assert len(lines) == 1 and "--only" in lines[0] and "facebook" in lines[0]
     assert "linkedin" in lines[0]  # names the valid list
     assert not (workdir / "outbox").exists() and not (workdir / ".publisher").exists()
+
+
+def test_the_dry_run_plan_marks_what_is_left_out(workdir: Path) -> None:
+    result = run_publish(EN_POST, "--dry-run", "--skip", "newsletter,mastodon", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split("│")[1].strip(): line.split("│")[4].strip()
+            for line in result.stdout.splitlines() if line.count("│") == 5}
+    assert rows["newsletter"] == "skipped" and rows["mastodon"] == "skipped"
+    assert rows["x"] == "1"

@@ -147,7 +147,7 @@ def run_command(
         _console(stderr=True).print(f"[yellow]warning:[/] {_escape(_mask(warning))}")
     refuse_warnings(prepared, options)
     if dry_run:
-        _print_plan(console, prepared)
+        _print_plan(console, prepared, chosen)
         return
     if proofs:
         from publisher.pipeline import send_proofs
@@ -222,15 +222,19 @@ def _exit_for(outcomes: list[Outcome]) -> None:
         raise typer.Exit(EXIT_UNCERTAIN)
 
 
-def _print_plan(console: Console, prepared: Prepared) -> None:
-    """The dry-run plan: what would go where."""
+def _print_plan(console: Console, prepared: Prepared, chosen: frozenset[str]) -> None:
+    """The dry-run plan: what would go where (and what --only/--skip leave out)."""
     from rich.table import Table
+
+    from publisher.plan import channel_name
 
     table = Table(title=_escape(f"Plan for {prepared.article.title} (dry run: nothing sent)"))
     for column in ("output", "length / limit", "channel", "items"):
         table.add_column(column)
     for step in prepared.plan.steps:
         items = _audience(prepared, step.channel) if step.kind == "email" else str(len(step.items))
+        if channel_name(step.output) not in chosen:
+            items = "skipped"
         table.add_row(step.output, step.measure, step.channel, items)
     console.print(table)
     if any(s.kind == "email" and s.channel == "outbox" for s in prepared.plan.steps):
