@@ -18,9 +18,9 @@ from tests.fakes.wordpress import FakeWordPress, post_json
 
 from publisher.config import WordPressSettings
 from publisher.errors import ConfigError, InputError
-from publisher.source import parse_article
+from publisher.source import is_wordpress_ref, parse_article
 from publisher.wordpress import WpPost, article_from_post, post_markdown
-from publisher.wp_fetch import fetch_post, is_wordpress_ref, parse_ref
+from publisher.wp_fetch import fetch_post, parse_ref
 from publisher.wphtml import html_to_markdown
 
 DATA = REPO / "tests" / "data" / "wordpress"
@@ -308,3 +308,11 @@ def _excerpt_text() -> str:
 def _no_lines(value: object) -> str:
     """A value's repr without source line numbers (the twin's front matter is longer)."""
     return re.sub(r"line=\d+", "line=_", repr(value))
+
+
+def test_a_markdown_post_loads_no_wordpress_code(tmp_path: Path) -> None:
+    from tests.test_dry_run_imports import JA_POST, modules_after
+
+    loaded = modules_after([str(JA_POST), "--dry-run", "--json"], tmp_path)
+    assert "publisher.edition" in loaded
+    assert not {"bs4", "publisher.wphtml", "publisher.wp_fetch"} & loaded

@@ -28,7 +28,7 @@ from publisher.plan import (
     email_route,
     social_route,
 )
-from publisher.source import parse_article, read_post
+from publisher.source import is_wordpress_ref, parse_article, read_post
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
     from publisher.deliver import Outcome, SharedSend
@@ -74,8 +74,6 @@ class Prepared:
 
 def load_article(path: Path, config: Config | None = None) -> Article:
     """Read and parse one post: a Markdown file, or a WordPress post's URL or wp:SITE:ID."""
-    from publisher.wp_fetch import is_wordpress_ref
-
     if is_wordpress_ref(str(path)):
         from publisher.wordpress import article_from_post
         from publisher.wp_fetch import fetch_post, parse_ref

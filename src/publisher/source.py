@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import unicodedata
 from pathlib import Path
@@ -29,7 +30,14 @@ MAX_POST_BYTES = 2_000_000
 MAX_BODY_CHARS = 200_000
 MAX_BRACKETS = 10_000
 FENCE = "---"
+# A POST argument that names a WordPress post (a path argument keeps one slash of `https://`).
+URL_REF = re.compile(r"^(https?):/+(.*)$", re.IGNORECASE)
 FENCE_ENDS = ("---", "...")
+
+
+def is_wordpress_ref(text: str) -> bool:
+    """Whether a POST argument names a WordPress post (URL or wp:SITE:ID), not a Markdown file."""
+    return text.startswith("wp:") or bool(URL_REF.match(text))
 
 
 def read_post(path: Path) -> str:
@@ -193,4 +201,5 @@ def _same_text(a: str, b: str) -> bool:
     return fold(a) == fold(b)
 
 
-__all__ = ["FrontMatter", "decode_post", "parse_article", "read_post", "slugify"]
+__all__ = ["FrontMatter", "decode_post", "is_wordpress_ref", "parse_article", "read_post",
+           "slugify"]

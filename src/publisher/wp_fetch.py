@@ -21,7 +21,6 @@ password, an answer that is not JSON. Nothing is sent, because nothing is built.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from publisher.config import WordPressSettings
 from publisher.errors import ConfigError, InputError
 from publisher.http import USER_AGENT
 from publisher.secrets import get_secret, mask
+from publisher.source import URL_REF
 from publisher.wordpress import WpPost, post_from_json
 
 SECRET = "WORDPRESS_APP_PASSWORD"
@@ -41,7 +41,6 @@ PER_PAGE = 100  # the REST API's maximum per_page
 MAX_PAGES = 20  # 2,000 terms: no post has more
 # Statuses an authenticated reader may ask for; readers without a password only see `publish`.
 ALL_STATUSES = "publish,future,draft,pending,private"
-URL_REF = re.compile(r"^(https?):/+(.*)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -52,11 +51,6 @@ class PostRef:
     slug: str = ""
     post_id: int = 0
     given: str = ""  # the reference as the editor wrote it, for messages
-
-
-def is_wordpress_ref(text: str) -> bool:
-    """Whether a POST argument names a WordPress post rather than a Markdown file."""
-    return text.startswith("wp:") or bool(URL_REF.match(text))
 
 
 def parse_ref(text: str, settings: WordPressSettings) -> PostRef:
