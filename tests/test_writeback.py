@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.errors import InputError
+from publisher import writeback
+from publisher.errors import InputError, SystemFault
 from publisher.writeback import with_syndication, write_back
 
 URLS = ["https://x.com/i/web/status/1", "https://bsky.app/profile/a.example/post/3k2a"]
@@ -95,6 +97,22 @@ def test_write_back_rewrites_the_file_atomically(tmp_path: Path) -> None:
     assert front(article.read_text(encoding="utf-8"))["syndication"] == URLS
     assert write_back(article, URLS) is False
     assert [p.name for p in tmp_path.iterdir()] == ["post.md"]
+
+
+def test_a_full_disk_is_a_system_fault_and_leaves_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    article = tmp_path / "post.md"
+    article.write_bytes(ARTICLE.encode())
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writeback.os, "replace", full)
+    with pytest.raises(SystemFault, match="No space left on device") as info:
+        write_back(article, URLS)
+    assert info.value.exit_code == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["post.md"]
+    assert article.read_bytes() == ARTICLE.encode()
 
 
 safe_values = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20)

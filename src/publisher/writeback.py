@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from publisher.errors import InputError
+from publisher.errors import InputError, os_fault
 
 KEY = "syndication"
 KEY_LINE = re.compile(rf"^{KEY}\s*:(.*)$")
@@ -71,16 +71,18 @@ def write_back(path: Path, urls: Sequence[str], remove: Sequence[str] = ()) -> b
     updated = with_syndication(original, urls, remove)
     if updated == original:
         return False
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = ""
     try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(handle, "wb") as out:
             out.write(updated.encode("utf-8"))
         os.chmod(temporary, path.stat().st_mode & 0o7777)
         os.replace(temporary, path)
-    except OSError as exc:
-        Path(temporary).unlink(missing_ok=True)
-        raise InputError(f"cannot write syndication URLs ({exc.strerror})", where=str(path),
-                         fix="check the file is writable") from exc
+    except OSError as exc:  # a full or read-only disk: a fault of the machine, not of the post
+        if temporary:
+            Path(temporary).unlink(missing_ok=True)
+        raise os_fault(exc, doing="write the syndication URLs", where=str(path),
+                       fix="free disk space or make the file writable, then run again") from exc
     return True
 
 
