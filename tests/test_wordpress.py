@@ -262,6 +262,12 @@ def test_a_post_that_cannot_be_read_stops_the_run(
     assert not (workdir / "outbox").exists()
 
 
+def test_write_back_is_refused_for_a_wordpress_post(workdir: Path) -> None:
+    result = run_publish("wp:blog.example:1", "--write-back", cwd=workdir)
+    assert result.returncode == 2, result.stderr
+    assert "--write-back" in result.stderr and not (workdir / "outbox").exists()
+
+
 def test_a_site_that_is_not_wordpress_stops_the_run(workdir: Path) -> None:
     def handle(request: Request) -> Reply:
         if request.path.startswith("/wp-json"):

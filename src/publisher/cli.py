@@ -126,6 +126,7 @@ def run_command(
     from publisher.pipeline import Options, prepare, publish, refuse_warnings, sample_recipients
     from publisher.plan import select_channels
 
+    _refuse_write_back_to_wordpress(post, write_back)
     chosen = select_channels(only, skip)
     proofs = _proof_addresses(proof or [], only=only, skip=skip, dry_run=dry_run, resend=resend,
                               join=join, retry_pending=retry_pending, write_back=write_back)
@@ -164,6 +165,17 @@ def run_command(
         if syndicate(post, outcomes):
             console.print(f"wrote syndication links into {post}")
     _exit_for(outcomes)
+
+
+def _refuse_write_back_to_wordpress(post: Path, write_back: bool) -> None:
+    """--write-back edits a Markdown file; a WordPress post has none to edit."""
+    from publisher.source import is_wordpress_ref
+
+    if write_back and is_wordpress_ref(str(post)):
+        from publisher.errors import InputError
+
+        raise InputError("--write-back writes into a Markdown file, and a WordPress post is none",
+                         where=str(post), fix="run without --write-back")
 
 
 def _update(post: Path, settings: Any, options: Any, **others: Any) -> None:
