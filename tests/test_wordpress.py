@@ -95,6 +95,13 @@ def test_text_that_looks_like_markup_stays_text() -> None:
     assert "javascript" not in "".join(str(b.items) for b in article.lead)
 
 
+def test_relative_links_and_images_resolve_against_the_permalink() -> None:
+    html = '<p><a href="/about/">About</a> <img src="../img/a.jpg" alt="A"></p>'
+    markdown, _ = html_to_markdown(html, base="https://site.example/2025/11/post/")
+    assert markdown == ("[About](https://site.example/about/)"
+                        " ![A](https://site.example/2025/11/img/a.jpg)\n")
+
+
 def test_faq_blocks_give_questions_wherever_they_stand() -> None:
     article = article_from_post(_post((DATA / "features.html").read_text(encoding="utf-8")))
     questions = {item.question for item in article.faq}

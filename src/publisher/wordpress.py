@@ -79,7 +79,7 @@ def post_from_json(
 
 def post_markdown(post: WpPost) -> str:
     """The post as the text of a Markdown post file: front matter, then the converted body."""
-    body, faq_pairs = html_to_markdown(post.content_html)
+    body, faq_pairs = html_to_markdown(post.content_html, base=post.link)
     meta: dict[str, Any] = {"title": post.title}
     optional = {
         "author": post.author, "date": post.date, "url": post.link, "image": post.image,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 from bs4 import BeautifulSoup
 from bs4.element import Comment, Doctype, NavigableString, ProcessingInstruction, Tag
@@ -70,11 +71,19 @@ class Converted:
     in_faq: bool = False  # the last heading was an FAQ heading
 
 
-def html_to_markdown(html: str) -> tuple[str, tuple[FaqPair, ...]]:
-    """The post body as Markdown, and FAQ pairs to put in front matter (none under a heading)."""
+def html_to_markdown(html: str, *, base: str = "") -> tuple[str, tuple[FaqPair, ...]]:
+    """The post body as Markdown, and FAQ pairs to put in front matter (none under a heading).
+
+    Relative links and image sources (`/wp-content/uploads/…`) are resolved against `base`, the
+    post's permalink, as a browser showing the post would.
+    """
     soup = BeautifulSoup(html, "html.parser")
     for node in soup.select(CHROME):
         node.decompose()
+    if base:
+        for tag, name in [*((t, "href") for t in soup.select("a[href]")),
+                          *((t, "src") for t in soup.select("img[src]"))]:
+            tag[name] = urljoin(base, str(tag[name]).strip())
     out = Converted()
     _blocks(soup.children, out)
     return "\n\n".join(b for b in out.blocks if b.strip()) + "\n", tuple(out.faq)
