@@ -34,6 +34,7 @@ from publisher.http import USER_AGENT
 from publisher.secrets import get_secret, mask
 from publisher.source import URL_REF
 from publisher.wordpress import WpPost, post_from_json
+from publisher.wphtml import html_text
 
 SECRET = "WORDPRESS_APP_PASSWORD"
 MAX_BYTES = 10_000_000  # far above any post's JSON; a server streaming forever is cut off here
@@ -266,7 +267,5 @@ def _int(value: str | None, default: int) -> int:
 
 def _plain_name(name: str) -> str:
     """A term name: WordPress returns it HTML-escaped (`&amp;`)."""
-    from publisher.wphtml import html_text
-
     return html_text(name)
 

@@ -128,7 +128,7 @@ def _block(tag: Tag, out: Converted) -> None:
     elif tag.name == "p" or tag.name == "figcaption":
         _paragraph(list(tag.children), out)
     elif tag.name in ("ul", "ol"):
-        out.blocks.append(_list(tag, 0))
+        out.blocks.append(_list(tag))
     elif tag.name == "blockquote":
         inner = Converted()
         _blocks(tag.children, inner)
@@ -184,7 +184,7 @@ def _faq_block(tag: Tag, kind: str, out: Converted) -> None:
         out.faq.append(FaqPair(question, answer))
 
 
-def _list(tag: Tag, depth: int) -> str:
+def _list(tag: Tag) -> str:
     """A list, nested lists indented under their item."""
     ordered = tag.name == "ol"
     start = int(str(tag.get("start", "1"))) if str(tag.get("start", "1")).isdigit() else 1
@@ -196,7 +196,7 @@ def _list(tag: Tag, depth: int) -> str:
         text = _inline_run(inline).replace("\n", " ")
         lines.append(f"{marker} {_guard_lines(text)}".rstrip())
         for child in item.find_all(("ul", "ol"), recursive=False):
-            lines.extend(pad + line for line in _list(child, depth + 1).split("\n"))
+            lines.extend(pad + line for line in _list(child).split("\n"))
     return "\n".join(lines)
 
 
