@@ -31,7 +31,7 @@ tags: [外交, 経済]
 
 def front(text: str) -> dict[str, object]:
     """The parsed front matter."""
-    return yaml.safe_load(text.split("---", 2)[1])  # type: ignore[no-any-return]
+    return yaml.safe_load(text.split("\n---\n", 1)[0].removeprefix("---\n"))  # type: ignore[no-any-return]
 
 
 def test_inserts_the_key_and_keeps_every_other_byte() -> None:
