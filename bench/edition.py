@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 import mjml
 
-from publisher import counting, markdown, sanitize, sentences, summarize
+from publisher import counting, markdown, sanitize, sentences
 from publisher.config import Config
 from publisher.edition import build_edition
 from publisher.markdown import markdown_parser
@@ -61,7 +61,6 @@ def main() -> None:
         counting.clear_caches()  # measurements, URL scans and the sanitizer's
         sanitize.clear_caches()  # Cleaners all start cold in every run
         sentences.clear_caches()
-        summarize.clear_caches()
         article = parse_article(text, source=str(JAPANESE_SAMPLE))
         build_plan(build_edition(article, config, templates), config)
 
