@@ -20,7 +20,7 @@ from _common import TESTS, Result, child_ms, publish_exe, report
 
 sys.path.insert(0, str(TESTS))
 
-from test_fuzz import HOSTILE_BODIES  # noqa: E402  (the shapes the suite composes)
+from test_fuzz import HOSTILE_BODIES
 
 TARGET_S = 2.0
 TARGET_MB = 200
