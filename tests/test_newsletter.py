@@ -32,6 +32,7 @@ from publisher.newsletter import (
     templates_dir,
 )
 from publisher.source import parse_article
+from sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden" / "newsletter"
@@ -68,7 +69,7 @@ def test_golden_samples(name: str, article: Article, faq: FaqDigest) -> None:
 
 def post_paths() -> list[Path]:
     """The sample posts, when the article parser and posts exist."""
-    return sorted((REPO / "posts").glob("*.md"))
+    return sample_posts()
 
 
 @pytest.mark.parametrize("post", post_paths(), ids=lambda p: p.stem)

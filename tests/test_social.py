@@ -23,6 +23,7 @@ from publisher.social import (
     target_for,
     tracked_link,
 )
+from sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden" / "social"
@@ -451,7 +452,7 @@ def test_bluesky_facets_decode_to_their_text(words: list[str]) -> None:
 # --- goldens for the sample posts -----------------------------------------------------------
 
 
-SAMPLE_POSTS = sorted((REPO / "posts").glob("*.md"))
+SAMPLE_POSTS = sample_posts()
 
 
 def render_golden(path: Path) -> str:

@@ -119,7 +119,10 @@ def render_newsletter(
     preheader = placeholders.neutralize(preheader_text(article))
     context = _context(article, digest, config, strings, nonce, subject, preheader)
     mjml_source = _render_template(templates, context)
-    compiled = mjml.mjml2html(mjml_source, disable_comments=False)
+    # fonts={}: mjml links Google Fonts whenever a family it knows (Roboto) is named, so every
+    # reader's mail client would fetch from Google; the system font stack needs no web font.
+    # https://documentation.mjml.io/#mj-font
+    compiled = mjml.mjml2html(mjml_source, disable_comments=False, fonts={})
     page = _place_markers(compiled, nonce, strings, escape=True)
     text = _place_markers(plain_text(article, digest, config, strings, nonce), nonce, strings,
                           escape=False)
