@@ -155,16 +155,22 @@ class FakeMastodon:
         given = json_body(request) or {}
         text = str(given.get("status") or "")
         media_ids = [str(m) for m in given.get("media_ids") or []]
-        if not text.strip() and not media_ids:
-            return Reply(422, {"error": "Validation failed: Text can't be blank"})
-        if mastodon_length(text, url_length=self.url_length) > self.max_characters:
-            return Reply(422, {"error": "Validation failed: Text character limit of "
-                                            f"{self.max_characters} exceeded"})
+        if (refused := self._refuse_text(text, media_ids)) is not None:
+            return refused
         if any(m not in self.media for m in media_ids):
             return Reply(422, {"error": "Validation failed: media not found"})
         status.update(text=text, media_ids=media_ids, language=given.get("language"),
                       edits=status.get("edits", 0) + 1)
         return Reply(200, self._public(status))
+
+    def _refuse_text(self, text: str, media_ids: list[str]) -> Reply | None:
+        """Mastodon's 422 for a blank or over-long status, on create and on edit alike."""
+        if not text.strip() and not media_ids:
+            return Reply(422, {"error": "Validation failed: Text can't be blank"})
+        if mastodon_length(text, url_length=self.url_length) > self.max_characters:
+            return Reply(422, {"error": "Validation failed: Text character limit of "
+                                            f"{self.max_characters} exceeded"})
+        return None
 
     def instance(self) -> dict[str, Any]:
         """The v2 instance document with this server's (non-default) limits."""
@@ -188,11 +194,8 @@ class FakeMastodon:
             "application/json") else fields(request)
         text = str(given.get("status") or "")
         media_ids = [str(m) for m in given.get("media_ids") or []]
-        if not text.strip() and not media_ids:
-            return Reply(422, {"error": "Validation failed: Text can't be blank"})
-        if mastodon_length(text, url_length=self.url_length) > self.max_characters:
-            return Reply(422, {"error": "Validation failed: Text character limit of "
-                                            f"{self.max_characters} exceeded"})
+        if (refused := self._refuse_text(text, media_ids)) is not None:
+            return refused
         parent = given.get("in_reply_to_id")
         if parent and not any(s["id"] == str(parent) for s in self.statuses):
             return Reply(404, {"error": "Record not found"})
