@@ -139,7 +139,7 @@ def run_measured(argv: Sequence[str], *, cwd: Path | None = None,
 def seed_subscribers(path: Path, count: int) -> None:
     """A subscriber store with `count` active addresses, written in one transaction."""
     sys.path.insert(0, str(REPO / "src"))
-    from publisher.subscribers import SubscriberStore, new_uid
+    from publisher.stores.subscribers import SubscriberStore, new_uid
 
     SubscriberStore(path).close()  # creates the schema exactly as the product does
     db = sqlite3.connect(path, isolation_level=None)

@@ -36,7 +36,7 @@ def compiled_copy(folder: Path) -> Path:
 def cached_command(folder: Path) -> list[str]:
     """What the `publish` console script runs, importing publisher from the compiled copy."""
     code = (f"import sys; sys.path.insert(0, {str(folder)!r}); "
-            "from publisher.cli import main; sys.exit(main())")
+            "from publisher.cli.app import main; sys.exit(main())")
     return [sys.executable, "-c", code, *ARGS]
 
 

@@ -15,13 +15,15 @@ sys.path.insert(0, str(REPO / "src"))
 
 import mjml
 
-from publisher import counting, markdown, sanitize, sentences
-from publisher.config import Config
-from publisher.edition import build_edition
-from publisher.markdown import markdown_parser
-from publisher.newsletter import load_templates
+from publisher.config.settings import Config
+from publisher.edition.build import build_edition
+from publisher.edition.newsletter.render import load_templates
+from publisher.networks import counting
 from publisher.plan import build_plan
-from publisher.source import parse_article, read_post
+from publisher.source import markdown, sanitize
+from publisher.source.markdown import markdown_parser
+from publisher.source.read import parse_article, read_post
+from publisher.text import sentences
 
 RUNS = 41
 TARGET_RATIO = 4.0

@@ -16,12 +16,12 @@ from _common import JAPANESE_SAMPLE, REPO, Result, report
 
 sys.path.insert(0, str(REPO / "src"))
 
-from publisher.config import Config
-from publisher.edition import build_edition
-from publisher.message import MessageBuilder
+from publisher.channels.message import MessageBuilder
+from publisher.config.settings import Config
+from publisher.edition.build import build_edition
+from publisher.edition.newsletter.render import load_templates
 from publisher.model import Recipient
-from publisher.newsletter import load_templates
-from publisher.source import parse_article, read_post
+from publisher.source.read import parse_article, read_post
 
 RECIPIENTS = 2000
 ROUNDS = 5

@@ -13,12 +13,12 @@ from _common import JAPANESE_SAMPLE, REPO, Result, report
 
 sys.path.insert(0, str(REPO / "src"))
 
-from publisher import placeholders
-from publisher.config import Config
-from publisher.edition import build_edition
+from publisher.config.settings import Config
+from publisher.edition.build import build_edition
+from publisher.edition.newsletter import placeholders
+from publisher.edition.newsletter.render import load_templates, personalize
 from publisher.model import Recipient
-from publisher.newsletter import load_templates, personalize
-from publisher.source import parse_article, read_post
+from publisher.source.read import parse_article, read_post
 
 SUBSCRIBERS = 20_000
 ROUNDS = 7

@@ -18,14 +18,14 @@ from fanout_sendgrid import FakeProcess
 sys.path.insert(0, str(REPO / "src"))
 
 from publisher.channels.smtp import from_config
-from publisher.config import Config, NewsletterSettings
-from publisher.deliver import Run, deliver
-from publisher.edition import build_edition
-from publisher.ledger import Ledger
+from publisher.config.settings import Config, NewsletterSettings
+from publisher.delivery.send import Run, deliver
+from publisher.edition.build import build_edition
+from publisher.edition.newsletter.render import load_templates
 from publisher.model import Recipient
-from publisher.newsletter import load_templates
 from publisher.plan import build_plan
-from publisher.source import parse_article, read_post
+from publisher.source.read import parse_article, read_post
+from publisher.stores.ledger import Ledger
 
 MESSAGES = 3000
 TARGET_RATE = 300.0

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from publisher.markdown import markdown_parser
 from publisher.model import Article, Block, BlockKind, FaqDigest, FaqItem, Section, SectionRole
+from publisher.source.markdown import markdown_parser
 
 KINDS: dict[str, BlockKind] = {
     "paragraph_open": "paragraph", "bullet_list_open": "bullet_list",

@@ -14,10 +14,10 @@ from fakes.bluesky import TID_RE, FakeBluesky
 from fakes.server import Faults
 from fakes.support import Sleeps, send_thread, thread_posts
 from publisher.channels import bluesky
+from publisher.channels.http import RetryPolicy, with_retries
 from publisher.errors import ConfigError, PermanentDeliveryError
-from publisher.facets import detect_facets
-from publisher.http import RetryPolicy, with_retries
 from publisher.model import Facet, LinkCard, SocialPost
+from publisher.networks.facets import detect_facets
 
 HANDLE = "editor.example.com"
 PASSWORD = "app-pass-word-1234"

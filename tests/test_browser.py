@@ -26,9 +26,9 @@ from newsletter_samples import (
     japanese_article,
     japanese_digest,
 )
-from publisher.config import Config
+from publisher.config.settings import Config
+from publisher.edition.newsletter.render import load_templates, personalize, render_newsletter
 from publisher.model import Article, FaqDigest, Recipient
-from publisher.newsletter import load_templates, personalize, render_newsletter
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -168,7 +168,7 @@ def rgb(hex_color: str) -> str:
 def test_dark_mode_header_stays_muted_and_table_columns_keep_their_alignment(
     chromium: str, tmp_path: Path
 ) -> None:
-    from publisher.emailhtml import PALETTE
+    from publisher.edition.newsletter.html import PALETTE
 
     table = blocks("| Item | Price | Note |\n|:--|--:|:-:|\n| Drill | 0.00 | free |\n")
     article = replace(english_article(), lead=table + english_article().lead)

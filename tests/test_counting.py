@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from publisher.counting import (
+from publisher.errors import InputError
+from publisher.networks.counting import (
     LIMITS,
     bluesky_bytes,
     bluesky_length,
@@ -19,7 +20,6 @@ from publisher.counting import (
     threads_length,
     x_length,
 )
-from publisher.errors import InputError
 
 CONFORMANCE = Path(__file__).resolve().parents[1] / ".." / "shared" / "conformance" / "twitter-text"
 V3_SECTIONS = (

@@ -8,7 +8,7 @@ import sys
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.counting import EMOJI_FREE_RE, _twitter_text, measure, x_length
+from publisher.networks.counting import EMOJI_FREE_RE, _twitter_text, measure, x_length
 
 
 def _admitted(code_point: int) -> bool:
@@ -61,7 +61,7 @@ def test_fast_path_equals_twitter_text_on_any_text(text: str) -> None:
 def test_counting_a_text_without_url_or_emoji_does_not_import_twitter_text() -> None:
     code = (
         "import sys\n"
-        "from publisher.counting import measure\n"
+        "from publisher.networks.counting import measure\n"
         "assert measure('x', '新しい駅が開業します。Details at noon').length == 37\n"
         "print('twitter_text' in sys.modules)\n"
     )
@@ -73,7 +73,7 @@ def test_a_url_loads_only_twitter_texts_url_module_and_restores_re_compile() -> 
     code = (
         "import re, sys\n"
         "compile_before = re.compile\n"
-        "from publisher.counting import find_urls, measure\n"
+        "from publisher.networks.counting import find_urls, measure\n"
         "assert measure('x', '新駅 https://example.com/news').length == 28\n"
         "assert [u.url for u in find_urls('see example.jp/a.')] == ['example.jp/a']\n"
         "loaded = any(n.startswith('twitter_text') for n in sys.modules)\n"

@@ -15,11 +15,11 @@ from PIL import Image
 from fakes.server import FakeHTTPServer, Faults, Reply
 from fakes.support import Sleeps
 from fakes.x import FakeX
-from publisher.config import config_from_mapping
-from publisher.deliver import Run, deliver
-from publisher.http import RetryPolicy
-from publisher.ledger import Ledger
-from publisher.pipeline import Options, image_loader, prepare
+from publisher.channels.http import RetryPolicy
+from publisher.config.settings import config_from_mapping
+from publisher.delivery.pipeline import Options, image_loader, prepare
+from publisher.delivery.send import Run, deliver
+from publisher.stores.ledger import Ledger
 
 SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",
            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}

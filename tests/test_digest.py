@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import FaqSettings
-from publisher.digest import build_cross_digest, select_posts
-from publisher.digest_post import digest_post_markdown
+from publisher.config.settings import FaqSettings
+from publisher.edition.digest.merge import build_cross_digest, select_posts
+from publisher.edition.digest.post import digest_post_markdown
 from publisher.errors import InputError
-from publisher.faq import build_digest, jsonld_text, question_text
 from publisher.model import Article
-from publisher.source import parse_article, read_post
+from publisher.source.faq import build_digest, jsonld_text, question_text
+from publisher.source.read import parse_article, read_post
 from sample_posts import sample_posts
 
 POSTS = Path(__file__).resolve().parents[1] / "posts"
@@ -145,7 +145,7 @@ def test_select_rejects_bad_input() -> None:
 
 
 def test_counts_tags_and_the_digest_post_read_back_as_the_same_faq() -> None:
-    from publisher.digest_post import digest_lead, digest_post_markdown
+    from publisher.edition.digest.post import digest_lead, digest_post_markdown
 
     plain = parse_article("---\ntitle: T\ntags: [Rail]\n---\nNo questions here.\n", source="t.md")
     digest = build_cross_digest([FIRST, SECOND, THIRD, plain], FaqSettings())
@@ -162,7 +162,7 @@ def test_counts_tags_and_the_digest_post_read_back_as_the_same_faq() -> None:
 def test_tags_most_used_first_and_languages_split() -> None:
     from dataclasses import replace
 
-    from publisher.digest import by_language
+    from publisher.edition.digest.merge import by_language
 
     a = replace(FIRST, tags=("parks", "Rail"))
     b = replace(SECOND, tags=("rail", "bus"), lang="en-GB")

@@ -12,8 +12,9 @@ from tests.conftest import REPO
 JA_POST = REPO / "posts" / "chuo-line-extension.md"
 # What only delivering needs (issue 8: the dry run's cost is mostly imports).
 DELIVERY_ONLY = (
-    "publisher.deliver", "publisher.ledger", "publisher.http", "publisher.channels",
-    "publisher.channels.outbox", "publisher.message", "sqlite3", "email.message", "socket",
+    "publisher.delivery.send", "publisher.stores.ledger", "publisher.channels.http",
+    "publisher.channels",
+    "publisher.channels.outbox", "publisher.channels.message", "sqlite3", "email.message", "socket",
 )
 
 
@@ -22,7 +23,7 @@ def modules_after(args: list[str], cwd: Path) -> set[str]:
     listing = cwd / "modules.json"
     code = (
         "import json, sys\n"
-        "from publisher.cli import main\n"
+        "from publisher.cli.app import main\n"
         f"sys.argv = ['publish', *{args!r}]\n"
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         f"open({str(listing)!r}, 'w').write(json.dumps(sorted(sys.modules)))\n"
@@ -34,6 +35,6 @@ def modules_after(args: list[str], cwd: Path) -> set[str]:
 
 def test_a_dry_run_imports_no_delivery_module(tmp_path: Path) -> None:
     loaded = modules_after([str(JA_POST), "--dry-run", "--json"], tmp_path)
-    assert "publisher.edition" in loaded  # it did build the edition
+    assert "publisher.edition.build" in loaded  # it did build the edition
     assert sorted(loaded & set(DELIVERY_ONLY)) == []
     assert "tomllib" not in loaded  # no publisher.toml in the folder, so nothing to parse

@@ -42,8 +42,8 @@ from fakes.resend import ResendFake
 from fakes.sendgrid import SendGridFake
 from fakes.smtp import SmtpFake
 from fakes.x import FakeX
-from publisher.subscribers import SubscriberStore
-from publisher.tokens import verify_token
+from publisher.stores.subscribers import SubscriberStore
+from publisher.unsubscribe.tokens import verify_token
 
 ACTIVE = emails(7)
 OPTED_OUT = "gone@e2e.example"

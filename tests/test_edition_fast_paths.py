@@ -16,7 +16,9 @@ import pytest
 import yaml
 from markdown_it.token import Token
 
-from publisher import blocks, counting, emailhtml, frontmatter, markdown, sanitize
+from publisher.edition.newsletter import html as emailhtml
+from publisher.networks import counting
+from publisher.source import blocks, frontmatter, markdown, sanitize
 
 PIECES = [
     "para text", "日本語の文です。\n続きの行", "- a\n- b", "1. x\n2. y", "2. x", "> quote\nlazy",

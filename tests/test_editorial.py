@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Config, SocialSettings
-from publisher.faq import build_digest
-from publisher.lede import (
+from publisher.config.settings import Config, SocialSettings
+from publisher.edition.lede import (
     classify,
     is_meta,
     is_reaction,
@@ -24,10 +23,11 @@ from publisher.lede import (
     pyramid,
     summary_sentences,
 )
+from publisher.edition.newsletter.render import preheader_text
+from publisher.edition.social import compose_social
 from publisher.model import Article, Section
-from publisher.newsletter import preheader_text
-from publisher.social import compose_social
-from publisher.source import parse_article
+from publisher.source.faq import build_digest
+from publisher.source.read import parse_article
 
 HERE = Path(__file__).parent / "editorial"
 NETWORKS = ("x", "bluesky", "mastodon", "threads", "linkedin")
@@ -114,7 +114,7 @@ def test_the_rules_are_small_predicates() -> None:
 
 
 def test_a_byline_glued_to_the_first_sentence_is_not_the_story() -> None:
-    from publisher.lede import without_byline
+    from publisher.edition.lede import without_byline
 
     assert without_byline("HANAKO MORIみなと市は5日、新しい条例を可決しました。") == (
         "みなと市は5日、新しい条例を可決しました。"
@@ -138,7 +138,7 @@ def test_a_paragraph_labelled_as_a_summary_is_the_editors_summary(paragraph: str
 
 
 def test_a_meta_paragraph_before_the_summary_list_is_skipped() -> None:
-    from publisher.lede import summary_points
+    from publisher.edition.lede import summary_points
 
     text = ("---\ntitle: T\nlang: ja\n---\n市は新制度を発表しました。\n\n## まとめ\n\n"
             "今回の記事のポイントをまとめます。\n\n- 4月から始まる\n- 申請は不要\n")
@@ -254,7 +254,7 @@ def test_inline_bold_questions_are_pairs_under_any_faq_heading() -> None:
     ],
 )
 def test_headings_are_read_by_meaning(heading: str, role: str) -> None:
-    from publisher.blocks import heading_role
+    from publisher.source.blocks import heading_role
 
     assert heading_role(heading) == role
 
@@ -273,8 +273,8 @@ def test_faq_headings_by_meaning_and_a_warning_when_they_hold_no_pair(heading: s
 
 
 def test_lint_repeats_the_faq_warning() -> None:
-    from publisher.lint import lint_newsletter
-    from publisher.newsletter import load_templates, render_newsletter
+    from publisher.edition.newsletter.lint import lint_newsletter
+    from publisher.edition.newsletter.render import load_templates, render_newsletter
 
     text = "---\ntitle: T\n---\nLead sentence here.\n\n## Your questions, answered\n\nNone yet.\n"
     art = parse_article(text, source="t.md")
@@ -289,7 +289,7 @@ def test_lint_repeats_the_faq_warning() -> None:
 
 def faq_posts(article: Article, networks: tuple[str, ...]) -> dict[str, list[str]]:
     """The FAQ posts per network, as text."""
-    from publisher.social import compose_faq_posts
+    from publisher.edition.social import compose_faq_posts
 
     digest = build_digest(article, Config().faq)
     composed = compose_faq_posts(article, digest, SocialSettings(networks=networks))
@@ -297,7 +297,7 @@ def faq_posts(article: Article, networks: tuple[str, ...]) -> dict[str, list[str
 
 
 def test_a_qualifying_sentence_is_never_dropped_from_a_short_answer() -> None:
-    from publisher.condense import short_answer
+    from publisher.text.condense import short_answer
 
     art = load("minato-bus-cashless.md")
     answer = art.faq[0].answer
@@ -328,7 +328,7 @@ def test_where_a_network_has_room_the_whole_answer_goes() -> None:
 
 
 def test_links_in_answers_stay_links() -> None:
-    from publisher.social import bluesky_facets
+    from publisher.edition.social import bluesky_facets
 
     art = load("harbor-ferry-fares.md")
     texts = faq_posts(art, ("x", "bluesky"))
@@ -345,7 +345,7 @@ def test_links_in_answers_stay_links() -> None:
 
 def email(article: Article) -> tuple[str, str]:
     """The newsletter's HTML and text parts."""
-    from publisher.newsletter import load_templates, render_newsletter
+    from publisher.edition.newsletter.render import load_templates, render_newsletter
 
     news = render_newsletter(
         article, build_digest(article, Config().faq), Config(), load_templates(None)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from publisher.facets import detect_facets, is_valid_domain
-from publisher.social import bluesky_facets
+from publisher.edition.social import bluesky_facets
+from publisher.networks.facets import detect_facets, is_valid_domain
 
 VECTORS = json.loads(
     (Path(__file__).parent / "data" / "atproto_rich_text.json").read_text(encoding="utf-8")

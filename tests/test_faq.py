@@ -8,11 +8,11 @@ from pathlib import Path
 import budoux
 import pytest
 
-from publisher.condense import grapheme_length, short_answer
-from publisher.config import FaqSettings
-from publisher.faq import build_digest, normalize_question
+from publisher.config.settings import FaqSettings
 from publisher.model import Article
-from publisher.source import parse_article, read_post
+from publisher.source.faq import build_digest, normalize_question
+from publisher.source.read import parse_article, read_post
+from publisher.text.condense import grapheme_length, short_answer
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -25,12 +25,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.config import Config
-from publisher.edition import build_edition
+from publisher.config.settings import Config
+from publisher.edition.build import build_edition
+from publisher.edition.newsletter.render import load_templates
 from publisher.errors import InputError
-from publisher.newsletter import load_templates
 from publisher.plan import build_plan
-from publisher.source import MAX_BODY_CHARS, MAX_BRACKETS, parse_article, read_post
+from publisher.source.read import MAX_BODY_CHARS, MAX_BRACKETS, parse_article, read_post
 
 DEADLINE = timedelta(seconds=3)  # generated articles are a few KB; real ones parse in ms
 EDITION_DEADLINE = timedelta(seconds=5)  # issue 12: no hang over 5 s, whole edition included

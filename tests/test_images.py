@@ -23,9 +23,9 @@ from PIL import Image
 
 from fakes.hostile import HostileImageHost
 from fakes.server import FakeHTTPServer, Reply, Request, serving
-from publisher.config import ImageSettings
+from publisher.config.settings import ImageSettings
+from publisher.delivery.images import ImageLoader, fit_image
 from publisher.errors import DeliveryError, InputError, PermanentDeliveryError
-from publisher.images import ImageLoader, fit_image
 
 LOOPBACK = ImageSettings(allow_private=("127.0.0.1",))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import LedgerConflict
-from publisher.ledger import Ledger
+from publisher.stores.ledger import Ledger
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ if os.environ.get("CI", "").lower() != "true":  # under CI a missing driver must
 from tests.pg import PgServer, pg_server, pg_url, without_password
 
 from publisher.errors import ConfigError, LedgerConflict
-from publisher.ledger import Claim, DeliveryLedger, Ledger, open_ledger
-from publisher.ledger_pg import PgLedger
-from publisher.pgurl import masked_url
-from publisher.subscribers_pg import PgSubscriberStore, open_store
+from publisher.stores.ledger import Claim, DeliveryLedger, Ledger, open_ledger
+from publisher.stores.ledger_pg import PgLedger
+from publisher.stores.pgurl import masked_url
+from publisher.stores.subscribers_pg import PgSubscriberStore, open_store
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 
@@ -363,9 +363,9 @@ def test_one_click_unsubscribe_is_served_from_the_pg_store(pg_url: str) -> None:
 
     import requests
 
-    from publisher.config import Site
-    from publisher.serve import make_app
-    from publisher.tokens import recipient_for
+    from publisher.config.settings import Site
+    from publisher.unsubscribe.app import make_app
+    from publisher.unsubscribe.tokens import recipient_for
 
     class Quiet(WSGIRequestHandler):
         def log_message(self, format: str, *args: object) -> None:

@@ -14,12 +14,17 @@ from newsletter_samples import (
     japanese_article,
     japanese_digest,
 )
-from publisher.config import Config
+from publisher.config.settings import Config
+from publisher.edition.newsletter.lint import (
+    Finding,
+    lint_newsletter,
+    preview_files,
+    raise_on_errors,
+)
+from publisher.edition.newsletter.placeholders import MARKER_CHARS
+from publisher.edition.newsletter.render import load_templates, render_newsletter
 from publisher.errors import LintFailed
-from publisher.lint import Finding, lint_newsletter, preview_files, raise_on_errors
 from publisher.model import Article, Newsletter, Recipient
-from publisher.newsletter import load_templates, render_newsletter
-from publisher.placeholders import MARKER_CHARS
 
 TEMPLATES = load_templates(None)
 

@@ -12,8 +12,8 @@ from fakes.mastodon import FakeMastodon
 from fakes.server import Faults
 from fakes.support import Sleeps, send_thread, thread_posts
 from publisher.channels import mastodon
+from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
-from publisher.http import RetryPolicy
 from publisher.model import LinkCard
 
 TOKEN = "mastodon-test-token-123"

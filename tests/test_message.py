@@ -15,12 +15,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from newsletter_samples import english_article, english_digest, japanese_article, japanese_digest
-from publisher.config import Config
+from publisher.channels.message import MessageBuilder, QpTemplate, sample_eml
+from publisher.config.settings import Config
+from publisher.edition.newsletter.placeholders import NAME, UNSUBSCRIBE_URL, marker
+from publisher.edition.newsletter.render import load_templates, render_newsletter
 from publisher.errors import InputError
-from publisher.message import MessageBuilder, QpTemplate, sample_eml
 from publisher.model import Newsletter, Recipient
-from publisher.newsletter import load_templates, render_newsletter
-from publisher.placeholders import NAME, UNSUBSCRIBE_URL, marker
 
 SITE = replace(
     Config().site, reply_to="Editors <editors@example.com>",

@@ -18,20 +18,20 @@ from newsletter_samples import (
     japanese_digest,
     section,
 )
-from publisher import placeholders
 from publisher.channels.esp import subject_for
-from publisher.config import Config, NewsletterSettings, config_from_mapping
-from publisher.emailhtml import PALETTE
-from publisher.errors import ConfigError
-from publisher.model import Article, FaqDigest, FaqItem, Newsletter, Recipient
-from publisher.newsletter import (
+from publisher.config.settings import Config, NewsletterSettings, config_from_mapping
+from publisher.edition.newsletter import placeholders
+from publisher.edition.newsletter.html import PALETTE
+from publisher.edition.newsletter.render import (
     PLACEHOLDERS,
     load_templates,
     personalize,
     render_newsletter,
     templates_dir,
 )
-from publisher.source import parse_article
+from publisher.errors import ConfigError
+from publisher.model import Article, FaqDigest, FaqItem, Newsletter, Recipient
+from publisher.source.read import parse_article
 from sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,8 +74,8 @@ def post_paths() -> list[Path]:
 
 @pytest.mark.parametrize("post", post_paths(), ids=lambda p: p.stem)
 def test_golden_posts(post: Path) -> None:
-    source = pytest.importorskip("publisher.source")
-    faq = pytest.importorskip("publisher.faq")
+    source = pytest.importorskip("publisher.source.read")
+    faq = pytest.importorskip("publisher.source.faq")
     article = source.parse_article(post.read_text(encoding="utf-8"), source=str(post))
     news = render(article, faq.build_digest(article, Config().faq))
     page, text = personalize(news, READER)

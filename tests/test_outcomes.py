@@ -313,7 +313,7 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_files(workdir: Path) -> None
 
 def test_a_disk_that_fills_mid_send_is_a_system_fault_naming_the_ledger(workdir: Path) -> None:
     from publisher.errors import SystemFault
-    from publisher.ledger import Ledger
+    from publisher.stores.ledger import Ledger
 
     with tiny_disk(workdir / "tiny", "1m") as disk:
         ledger = Ledger(disk / "ledger.sqlite3")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.conftest import run_publish
 
-from publisher.social import bluesky_facets, highlights
+from publisher.edition.social import bluesky_facets, highlights
 
 EN_POST = "posts/city-composting.md"
 THREAD_POST = "posts/library-tool-lending.md"

@@ -128,7 +128,7 @@ def test_every_network_mock_is_there_and_fits(
 def test_the_dark_switch_reaches_into_the_email(
     chromium: str, workdir: Path, tmp_path: Path  # noqa: F811
 ) -> None:
-    from publisher.emailhtml import PALETTE
+    from publisher.edition.newsletter.html import PALETTE
 
     result = run_publish("preview", POSTS[1], cwd=workdir)
     assert result.returncode == 0, result.stderr

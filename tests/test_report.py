@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from publisher.deliver import BOUNCED, GIVEN_UP, LOST, RETRY, UNCERTAIN, Outcome
-from publisher.report import failure_lines, general_reason, masked_item, uncertain_lines
+from publisher.cli.report import failure_lines, general_reason, masked_item, uncertain_lines
+from publisher.delivery.send import BOUNCED, GIVEN_UP, LOST, RETRY, UNCERTAIN, Outcome
 
 
 def test_addresses_are_masked_and_removed_from_reasons() -> None:

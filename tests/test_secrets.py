@@ -17,15 +17,15 @@ from e2e import write_config
 from fakes.mail import SITE
 from fakes.sendgrid import SendGridFake
 from fakes.server import FakeHTTPServer, Reply, serving
-from publisher import cli
 from publisher.channels import smtp
-from publisher.config import config_from_mapping
+from publisher.channels.http import HttpClient
+from publisher.cli import app as cli
+from publisher.config.secrets import get_secret, mask, masked_excerpt, remember
+from publisher.config.settings import config_from_mapping
 from publisher.errors import ConfigError, PermanentDeliveryError
-from publisher.http import HttpClient
-from publisher.ledger import Ledger, open_ledger
-from publisher.pgurl import is_database_url
-from publisher.secrets import get_secret, mask, masked_excerpt, remember
-from publisher.subscribers_pg import open_store
+from publisher.stores.ledger import Ledger, open_ledger
+from publisher.stores.pgurl import is_database_url
+from publisher.stores.subscribers_pg import open_store
 
 
 @pytest.fixture(autouse=True)
@@ -72,9 +72,9 @@ def failing_check(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
     def broken(config: object) -> None:
         raise RuntimeError(f"header value {secret!r} rejected")
 
-    import publisher.pipeline
+    import publisher.delivery.pipeline
 
-    monkeypatch.setattr(publisher.pipeline, "check_channels", broken)
+    monkeypatch.setattr(publisher.delivery.pipeline, "check_channels", broken)
     monkeypatch.chdir(tmp_path)
     return secret
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.sentences import split_sentences
+from publisher.text.sentences import split_sentences
 
 
 @pytest.mark.parametrize(

@@ -17,11 +17,11 @@ import requests
 from tests.conftest import run_publish
 from tests.e2e import free_port, serving_unsubscribe
 
-from publisher.config import Site
-from publisher.serve import make_app, make_server
-from publisher.subscribers import SubscriberStore, Suppression
-from publisher.tokens import make_address_token, make_token, recipient_for, verify_token
-from publisher.webhooks import Material, Webhooks
+from publisher.config.settings import Site
+from publisher.stores.subscribers import SubscriberStore, Suppression
+from publisher.unsubscribe.app import make_app, make_server
+from publisher.unsubscribe.tokens import make_address_token, make_token, recipient_for, verify_token
+from publisher.unsubscribe.webhooks import Material, Webhooks
 
 SECRET = "serve-test-secret-abcdefghijklmnop"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -239,7 +239,7 @@ def test_make_app_without_arguments_is_the_production_factory(
     monkeypatch.setenv("PUBLISHER_UNSUBSCRIBE_SECRET", SECRET)
     store = SubscriberStore(tmp_path / ".publisher" / "subscribers.sqlite3")
     store.add("reader@example.com")
-    server = make_server("127.0.0.1", 0, make_app())  # as gunicorn 'publisher.serve:make_app()'
+    server = make_server("127.0.0.1", 0, make_app())  # as in gunicorn
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_port}"

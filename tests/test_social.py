@@ -11,18 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.config import Config, SocialSettings
-from publisher.counting import find_urls, measure
-from publisher.errors import InputError
-from publisher.hashtags import hashtag, hashtags
-from publisher.model import Article, Block, FaqDigest, FaqItem, Section, SocialPost
-from publisher.social import (
+from publisher.config.settings import Config, SocialSettings
+from publisher.edition.social import (
     bluesky_facets,
     compose_faq_posts,
     compose_social,
     target_for,
     tracked_link,
 )
+from publisher.errors import InputError
+from publisher.model import Article, Block, FaqDigest, FaqItem, Section, SocialPost
+from publisher.networks.counting import find_urls, measure
+from publisher.networks.hashtags import hashtag, hashtags
 from sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -457,8 +457,8 @@ SAMPLE_POSTS = sample_posts()
 
 def render_golden(path: Path) -> str:
     """Every post the sample becomes, as an editor would read it."""
-    from publisher.faq import build_digest
-    from publisher.source import parse_article
+    from publisher.source.faq import build_digest
+    from publisher.source.read import parse_article
 
     art = parse_article(path.read_text(encoding="utf-8"), source=f"posts/{path.name}")
     digest = build_digest(art, Config().faq)
@@ -502,7 +502,7 @@ def test_sample_posts_match_goldens(path: Path) -> None:
 
 
 def test_a_cut_never_ends_on_text_a_network_would_linkify() -> None:
-    from publisher.social import _cut
+    from publisher.edition.social import _cut
 
     assert _cut("The answer is e.g.city") == "The answer is…"
     assert _cut("Visit example.com") == "Visit…"
@@ -514,7 +514,7 @@ def test_a_cut_never_ends_on_text_a_network_would_linkify() -> None:
 
 @pytest.mark.parametrize("network", ["threads", "linkedin"])
 def test_front_matter_override_for_threads_and_linkedin_is_posted_verbatim(network: str) -> None:
-    from publisher.source import parse_article
+    from publisher.source.read import parse_article
 
     text = (
         f"---\ntitle: T\nurl: https://example.com/a\nsocial:\n  {network}: \"Our own words "
@@ -535,7 +535,7 @@ def test_hashtags_zero_means_no_hashtag_anywhere() -> None:
 
 
 def test_hashtags_setting_must_be_a_count() -> None:
-    from publisher.config import config_from_mapping
+    from publisher.config.settings import config_from_mapping
     from publisher.errors import ConfigError
 
     assert config_from_mapping({"social": {"hashtags": 0}}).social.hashtags == 0

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from publisher.blocks import heading_role
-from publisher.config import Config
-from publisher.edition import build_edition
+from publisher.config.settings import Config
+from publisher.edition.build import build_edition
+from publisher.edition.newsletter.render import load_templates
 from publisher.errors import InputError
-from publisher.lang import detect_lang
-from publisher.newsletter import load_templates
-from publisher.source import parse_article, read_post
+from publisher.source.blocks import heading_role
+from publisher.source.lang import detect_lang
+from publisher.source.read import parse_article, read_post
 from sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
@@ -328,8 +328,8 @@ def test_empty_body_names_the_line() -> None:
 
 
 def test_every_network_takes_the_editors_text() -> None:
-    from publisher.config import NETWORKS
-    from publisher.counting import LIMITS
+    from publisher.config.settings import NETWORKS
+    from publisher.networks.counting import LIMITS
 
     assert tuple(LIMITS) == NETWORKS
     lines = "".join(f"  {n}: \"Text for {n}.\"\n" for n in NETWORKS)
@@ -439,7 +439,7 @@ def test_random_front_matter_raises_only_input_error(meta: dict[str, object], bo
 
 
 def test_wrapped_lines_are_one_sentence_in_plain_text() -> None:
-    from publisher.sentences import split_sentences
+    from publisher.text.sentences import split_sentences
 
     text = (
         "---\ntitle: Wrapped\n---\n"

@@ -16,7 +16,7 @@ from tests.conftest import run_publish
 from tests.pg import pg_server, pg_url
 
 from publisher.errors import InputError
-from publisher.subscribers import (
+from publisher.stores.subscribers import (
     SCHEMA_VERSION,
     SQLITE_BASE,
     SubscriberStore,
@@ -24,7 +24,7 @@ from publisher.subscribers import (
     canonical_email,
     schema_version,
 )
-from publisher.subscribers_pg import PG_BASE, open_store
+from publisher.stores.subscribers_pg import PG_BASE, open_store
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from publisher.config import Site
+from publisher.config.settings import Site
 from publisher.errors import InputError
-from publisher.subscribers import Subscriber, SubscriberStore
-from publisher.tokens import (
+from publisher.stores.subscribers import Subscriber, SubscriberStore
+from publisher.unsubscribe.tokens import (
     make_address_token,
     make_token,
     recipient_for,

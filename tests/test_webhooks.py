@@ -17,10 +17,10 @@ from tests.conftest import run_publish
 from tests.e2e import free_port, serving_unsubscribe
 from tests.fakes.webhooks import SendGridSigner, SvixSigner, postmark_post
 
-from publisher.config import Site
-from publisher.serve import make_app, make_server
-from publisher.subscribers import SubscriberStore
-from publisher.webhooks import Material, Webhooks
+from publisher.config.settings import Site
+from publisher.stores.subscribers import SubscriberStore
+from publisher.unsubscribe.app import make_app, make_server
+from publisher.unsubscribe.webhooks import Material, Webhooks
 
 SECRET = "webhook-test-secret-abcdefghijklmnop"
 READERS = ("a@example.com", "b@example.com", "c@example.com", "d@example.com")
@@ -200,7 +200,7 @@ def test_the_fake_signature_is_what_sendgrid_documents() -> None:
     signer = SendGridSigner()
     body = b'[{"event":"processed"}]'
     headers = signer.headers(body, timestamp=1588788367)
-    from publisher.webhooks import verify_ecdsa
+    from publisher.unsubscribe.webhooks import verify_ecdsa
 
     signature = headers["X-Twilio-Email-Event-Webhook-Signature"]
     assert verify_ecdsa(signer.public_key, signature, b"1588788367" + body)

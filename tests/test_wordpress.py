@@ -16,12 +16,12 @@ from tests.conftest import REPO, run_publish
 from tests.fakes.server import FakeHTTPServer, Reply, Request
 from tests.fakes.wordpress import FakeWordPress, post_json
 
-from publisher.config import WordPressSettings
+from publisher.config.settings import WordPressSettings
 from publisher.errors import ConfigError, InputError
-from publisher.source import is_wordpress_ref, parse_article
-from publisher.wordpress import WpPost, article_from_post, post_markdown
-from publisher.wp_fetch import fetch_post, parse_ref
-from publisher.wphtml import html_to_markdown
+from publisher.source.read import is_wordpress_ref, parse_article
+from publisher.source.wordpress.article import WpPost, article_from_post, post_markdown
+from publisher.source.wordpress.fetch import fetch_post, parse_ref
+from publisher.source.wordpress.html import html_to_markdown
 
 DATA = REPO / "tests" / "data" / "wordpress"
 GOLDEN = REPO / "tests" / "golden" / "wordpress"
@@ -327,5 +327,6 @@ def test_a_markdown_post_loads_no_wordpress_code(tmp_path: Path) -> None:
     from tests.test_dry_run_imports import JA_POST, modules_after
 
     loaded = modules_after([str(JA_POST), "--dry-run", "--json"], tmp_path)
-    assert "publisher.edition" in loaded
-    assert not {"bs4", "publisher.wphtml", "publisher.wp_fetch"} & loaded
+    assert "publisher.edition.build" in loaded
+    wordpress = {"publisher.source.wordpress.html", "publisher.source.wordpress.fetch"}
+    assert not {"bs4", *wordpress} & loaded

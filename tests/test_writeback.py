@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher import writeback
+from publisher.delivery import writeback
+from publisher.delivery.writeback import with_syndication, write_back
 from publisher.errors import InputError, SystemFault
-from publisher.writeback import with_syndication, write_back
 
 URLS = ["https://x.com/i/web/status/1", "https://bsky.app/profile/a.example/post/3k2a"]
 ARTICLE = """---
@@ -132,7 +132,7 @@ def test_other_keys_survive_any_front_matter(keys: dict[str, str], urls: list[st
 
 
 def test_written_back_links_do_not_make_a_new_edition() -> None:
-    from publisher.source import parse_article
+    from publisher.source.read import parse_article
 
     text = "---\ntitle: Hello\ntags: [a]\n---\nBody text.\n"
     linked = with_syndication(text, ["https://mastodon.example/@me/1"])

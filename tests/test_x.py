@@ -12,8 +12,8 @@ from fakes.server import Faults
 from fakes.support import Sleeps, send_thread, thread_posts
 from fakes.x import FakeX
 from publisher.channels import x
+from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
-from publisher.http import RetryPolicy
 from publisher.model import LinkCard
 
 SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",

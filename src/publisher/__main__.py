@@ -1,5 +1,5 @@
 """`python -m publisher` runs the CLI."""
 
-from publisher.cli import main
+from publisher.cli.app import main
 
 main()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from publisher.config import Config
+from publisher.config.settings import Config
 from publisher.errors import InputError
 from publisher.model import Edition
 

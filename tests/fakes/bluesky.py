@@ -27,7 +27,7 @@ from typing import Any
 
 import jwt
 
-from publisher.counting import bluesky_bytes, bluesky_length
+from publisher.networks.counting import bluesky_bytes, bluesky_length
 
 from .forms import header, json_body, load_state, query, save_state
 from .server import FakeHTTPServer, Faults, Reply, Request

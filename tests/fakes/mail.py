@@ -6,12 +6,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from publisher.channels import BatchResult, EmailBatch
-from publisher.config import Site
-from publisher.http import RetryPolicy, with_retries
+from publisher.channels.http import RetryPolicy, with_retries
+from publisher.config.settings import Site
+from publisher.edition.newsletter.placeholders import NAME, UNSUBSCRIBE_URL, marker
 from publisher.model import Newsletter, Recipient
-from publisher.placeholders import NAME, UNSUBSCRIBE_URL, marker
-from publisher.subscribers import Subscriber
-from publisher.tokens import recipient_for
+from publisher.stores.subscribers import Subscriber
+from publisher.unsubscribe.tokens import recipient_for
 
 SECRET = "email-test-unsubscribe-secret-0123456789"
 SITE = Site(

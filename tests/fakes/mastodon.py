@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from publisher.counting import mastodon_length
+from publisher.networks.counting import mastodon_length
 
 from .forms import fields, header, json_body, load_state, multipart, save_state
 from .server import FakeHTTPServer, Faults, Reply, Request

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from publisher.channels import Receipt
-from publisher.http import RetryPolicy, with_retries
+from publisher.channels.http import RetryPolicy, with_retries
 from publisher.model import Facet, LinkCard, SocialPost
 
 

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 from oauthlib.oauth1.rfc5849 import signature, utils
 
-from publisher.counting import x_length
+from publisher.networks.counting import x_length
 
 from .forms import fields, header, json_body, load_state, multipart, query, save_state
 from .server import FakeHTTPServer, Faults, Reply, Request

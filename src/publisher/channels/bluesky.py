@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
+from publisher.channels.http import HttpClient, status_error
+from publisher.config.secrets import get_secret, remember
+from publisher.delivery.images import ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError
-from publisher.http import HttpClient, status_error
-from publisher.images import ImageLoader
 from publisher.model import SocialPost
-from publisher.secrets import get_secret, remember
 
 NAME = "bluesky"
 LIMIT = 300  # graphemes; app.bsky.feed.post text maxGraphemes

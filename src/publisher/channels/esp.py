@@ -11,13 +11,13 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from typing import Any
 
-from publisher import placeholders
-from publisher.config import Site
+from publisher.channels.http import REPLY_CHARS
+from publisher.channels.message import ONE_CLICK, list_id_value, list_unsubscribe_value
+from publisher.config.secrets import get_secret, masked_excerpt
+from publisher.config.settings import Site
+from publisher.edition.newsletter import placeholders
 from publisher.errors import ConfigError
-from publisher.http import REPLY_CHARS
-from publisher.message import ONE_CLICK, list_id_value, list_unsubscribe_value
 from publisher.model import Newsletter, Recipient
-from publisher.secrets import get_secret, masked_excerpt
 
 KNOWN_SETTINGS = frozenset({
     "base_url", "batch_size", "timeout", "list_id", "api_key_env", "message_stream",

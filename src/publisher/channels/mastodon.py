@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
+from publisher.channels.http import HttpClient
+from publisher.config.secrets import get_secret
+from publisher.delivery.images import ImageFile, ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from publisher.http import HttpClient
-from publisher.images import ImageFile, ImageLoader
 from publisher.model import SocialPost
-from publisher.secrets import get_secret
 
 NAME = "mastodon"
 LIMIT = 500  # Mastodon's default max_characters; preflight reads the instance's own

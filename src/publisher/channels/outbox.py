@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from publisher.channels import CAPABILITIES, BatchResult, EmailBatch, Receipt
-from publisher.config import Site
+from publisher.channels.message import MessageBuilder
+from publisher.config.settings import Site
 from publisher.errors import ConfigError, os_fault
-from publisher.faq import jsonld_text
-from publisher.message import MessageBuilder
 from publisher.model import Edition, SocialPost
+from publisher.source.faq import jsonld_text
 
 NAME = "outbox"
 SECRETS: tuple[str, ...] = ()

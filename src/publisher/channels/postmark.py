@@ -24,12 +24,12 @@ from publisher.channels.esp import (
     sender,
     subject_for,
 )
-from publisher.config import Site
+from publisher.channels.http import REPLY_CHARS, HttpClient
+from publisher.config.secrets import masked_excerpt
+from publisher.config.settings import Site
+from publisher.edition.newsletter.render import personalize
 from publisher.errors import TransientDeliveryError
-from publisher.http import REPLY_CHARS, HttpClient
 from publisher.model import Recipient
-from publisher.newsletter import personalize
-from publisher.secrets import masked_excerpt
 
 NAME = "postmark"
 SECRETS = ("POSTMARK_SERVER_TOKEN",)

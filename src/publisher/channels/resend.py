@@ -27,11 +27,11 @@ from publisher.channels.esp import (
     sender,
     subject_for,
 )
-from publisher.config import Site
+from publisher.channels.http import HttpClient, retry_after
+from publisher.config.settings import Site
+from publisher.edition.newsletter.render import personalize
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
-from publisher.http import HttpClient, retry_after
 from publisher.model import Recipient
-from publisher.newsletter import personalize
 
 NAME = "resend"
 SECRETS = ("RESEND_API_KEY",)

@@ -19,7 +19,6 @@ from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
 
-from publisher import placeholders
 from publisher.channels import BatchResult, EmailBatch
 from publisher.channels.esp import (
     KNOWN_SETTINGS,
@@ -30,9 +29,10 @@ from publisher.channels.esp import (
     sender,
     subject_for,
 )
-from publisher.config import Site
+from publisher.channels.http import HttpClient
+from publisher.config.settings import Site
+from publisher.edition.newsletter import placeholders
 from publisher.errors import PermanentDeliveryError
-from publisher.http import HttpClient
 from publisher.model import Newsletter, Recipient
 
 NAME = "sendgrid"

@@ -28,11 +28,11 @@ from email.utils import parseaddr
 from typing import Any
 
 from publisher.channels import BatchResult, EmailBatch
-from publisher.config import Site
+from publisher.channels.message import MessageBuilder
+from publisher.config.secrets import get_secret, mask, remember
+from publisher.config.settings import Site
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from publisher.message import MessageBuilder
 from publisher.model import Recipient
-from publisher.secrets import get_secret, mask, remember
 
 NAME = "smtp"
 SECRETS = ("SMTP_PASSWORD",)

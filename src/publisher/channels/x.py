@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
+from publisher.channels.http import HttpClient, status_error
+from publisher.config.secrets import get_secret
+from publisher.delivery.images import ImageFile, ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from publisher.http import HttpClient, status_error
-from publisher.images import ImageFile, ImageLoader
 from publisher.model import SocialPost
-from publisher.secrets import get_secret
 
 if TYPE_CHECKING:
     import requests

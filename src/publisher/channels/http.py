@@ -1,0 +1,167 @@
+"""The one HTTP seam: a session per provider, error mapping, rate-limit hints and retries.
+
+Channel modules call `HttpClient.request`; it raises TransientDeliveryError (timeouts, dropped
+connections, 5xx, 429 with the server's wait hint) or PermanentDeliveryError (other 4xx), never
+returns a failed response. `with_retries` is the single retry loop every channel shares.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from publisher.config.secrets import mask, masked_excerpt
+from publisher.errors import PermanentDeliveryError, TransientDeliveryError
+
+if TYPE_CHECKING:
+    import requests
+
+T = TypeVar("T")
+USER_AGENT = "publisher/0.1 (+https://github.com/publisher-dev/publisher)"
+REPLY_CHARS = 300  # how much of a provider's error reply a message quotes
+
+
+@dataclass
+class HttpClient:
+    """A provider's base URL, default headers and timeout over one pooled requests.Session."""
+
+    channel: str
+    base_url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 30.0
+    session: requests.Session | None = None
+
+    def request(
+        self, method: str, path: str, *, ok: tuple[int, ...] = (200, 201, 202, 204), **kwargs: Any
+    ) -> requests.Response:
+        """Send one request; any outcome but an expected status becomes a delivery error."""
+        import requests
+
+        if self.session is None:
+            self.session = requests.Session()
+            self.session.headers["User-Agent"] = USER_AGENT
+        url = path if path.startswith("http") else f"{self.base_url.rstrip('/')}/{path.lstrip('/')}"
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        kwargs.setdefault("timeout", self.timeout)
+        try:
+            response = self.session.request(method, url, headers=headers, **kwargs)
+        except requests.Timeout as exc:
+            raise TransientDeliveryError(
+                f"{method} {without_query(path)} timed out", where=self.channel,
+                maybe_delivered=True,
+            ) from exc
+        except requests.ConnectionError as exc:
+            raise TransientDeliveryError(
+                f"{method} {without_query(path)}: connection failed", where=self.channel,
+                maybe_delivered=True,
+            ) from exc
+        if response.status_code not in ok:
+            raise status_error(self.channel, response)
+        return response
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        if self.session is not None:
+            self.session.close()
+
+
+def status_error(channel: str, response: requests.Response) -> Exception:
+    """The delivery error an unexpected HTTP status stands for."""
+    detail = masked_excerpt(response.text, REPLY_CHARS)  # mask first, then cut
+    problem = (f"HTTP {response.status_code} from {response.request.method} "
+               f"{without_query(response.url)}: {detail}")
+    if response.status_code == 429 or response.status_code >= 500:
+        return TransientDeliveryError(
+            problem, where=channel, retry_after=retry_after(response.headers)
+        )
+    fix = "check the credentials" if response.status_code in (401, 403) else "see the reply above"
+    return PermanentDeliveryError(problem, where=channel, fix=fix)
+
+
+def without_query(url: str) -> str:
+    """The URL without query or fragment, which may carry a key (`?api_key=…`): safe to show."""
+    return mask(url.split("?", 1)[0].split("#", 1)[0])
+
+
+def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait, from Retry-After or the provider's rate-limit reset header."""
+    now = time.time() if now is None else now
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after" in lowered:  # RFC 9110 §10.2.3: delay-seconds or an HTTP-date
+        return _seconds_or_date(lowered["retry-after"], now)
+    for name in ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset"):
+        if name in lowered:
+            return _reset_value(lowered[name], now)
+    return None
+
+
+def _seconds_or_date(value: str, now: float) -> float | None:
+    """Parse a Retry-After value."""
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError):
+        return None
+
+
+def _reset_value(value: str, now: float) -> float | None:
+    """A reset given as epoch seconds (X, Bluesky), delta seconds, or ISO 8601 (Mastodon)."""
+    value = value.strip()
+    try:
+        number = float(value)
+    except ValueError:
+        try:
+            return max(0.0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now)
+        except ValueError:
+            return None
+    return max(0.0, number - now) if number > 1_000_000_000 else number
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts, exponential backoff, and the longest wait we accept."""
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_wait: float = 900.0  # a reset further away than this fails the channel instead
+    retry_uncertain: bool = True  # False: a call that may have landed is not repeated
+
+
+def with_retries(
+    call: Callable[[], T],
+    policy: RetryPolicy = RetryPolicy(),
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: Callable[[TransientDeliveryError, float], None] | None = None,
+) -> T:
+    """Run call, retrying transient failures with backoff that honours the server's hint."""
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return call()
+        except TransientDeliveryError as exc:
+            if attempt == policy.attempts or (exc.maybe_delivered and not policy.retry_uncertain):
+                raise
+            delay = backoff_delay(exc, attempt, policy)
+            if on_retry is not None:
+                on_retry(exc, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def backoff_delay(exc: TransientDeliveryError, attempt: int, policy: RetryPolicy) -> float:
+    """The server's wait when it gave one, else jittered exponential backoff."""
+    if exc.retry_after is not None:
+        if exc.retry_after > policy.max_wait:
+            raise exc
+        return exc.retry_after + random.uniform(0, 0.05)
+    ceiling = min(policy.max_delay, policy.base_delay * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+

@@ -1,0 +1,1 @@
+"""The `publish` command: parse, call the core, map errors to exit codes, render."""

@@ -1,0 +1,1 @@
+"""Settings (pure), loading publisher.toml over embedded defaults, and secrets."""

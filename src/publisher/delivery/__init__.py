@@ -1,0 +1,1 @@
+"""Plan → channels → ledger: preparing media, sending, retracting, writing back."""

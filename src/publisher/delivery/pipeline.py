@@ -1,0 +1,724 @@
+"""The whole job in order: read → parse → preflight → edition → plan → lock → deliver.
+
+The CLI calls `prepare` and `publish`; everything it prints comes from the values returned here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from publisher.config.settings import Config, refuse_demo_identity
+from publisher.edition.build import build_edition
+from publisher.edition.newsletter.render import load_templates
+from publisher.errors import ConfigError, InputError, LedgerConflict
+from publisher.model import Article, Edition, Recipient
+from publisher.plan import (
+    CHANNEL_NAMES,
+    FAQ_DIGEST,
+    OUTBOX,
+    Plan,
+    build_plan,
+    channel_name,
+    email_route,
+    social_route,
+)
+from publisher.source.faq import jsonld_text
+from publisher.source.read import is_wordpress_ref, parse_article, read_post
+
+if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
+    from publisher.delivery.images import ImageLoader
+    from publisher.delivery.send import Outcome, SharedSend
+    from publisher.stores.ledger import DeliveryLedger
+    from publisher.stores.subscribers import Subscriber
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the editor asked for on the command line."""
+
+    post: Path
+    out: Path | None = None
+    templates: Path | None = None
+    thread: bool | None = None
+    dry_run: bool = False
+    resend: bool = False
+    retry_pending: bool = False
+    join: bool = False  # help a send in progress (PostgreSQL) instead of stopping
+    strict: bool = False  # warnings stop the run (exit 2) before anything is sent
+    channels: frozenset[str] = frozenset(CHANNEL_NAMES)  # --only/--skip: what this run delivers
+    proof: tuple[str, ...] = ()  # --proof: send only the newsletter, to these addresses
+    retry_failed: bool = False  # try refused and given-up deliveries again
+
+
+@dataclass
+class Prepared:
+    """An edition ready to deliver, with its plan and the live channels it needs."""
+
+    article: Article
+    edition: Edition
+    plan: Plan
+    folder: Path
+    channels: dict[str, Any] = field(default_factory=dict)
+    subscribers: int | None = None  # active subscribers in the list; None without a list
+
+    def close(self) -> None:
+        """Release every channel's connections."""
+        for channel in self.channels.values():
+            channel.close()
+
+
+def load_article(path: Path, config: Config | None = None) -> Article:
+    """Read and parse one post: a Markdown file, or a WordPress post's URL or wp:SITE:ID."""
+    if is_wordpress_ref(str(path)):
+        from publisher.source.wordpress.article import article_from_post
+        from publisher.source.wordpress.fetch import fetch_post, parse_ref
+
+        settings = (config or Config()).wordpress
+        return article_from_post(fetch_post(parse_ref(str(path), settings), settings))
+    return parse_article(read_post(path), source=str(path))
+
+
+def prepare(options: Options, config: Config) -> Prepared:
+    """Everything up to the plan; live channels are preflighted before anything is sent."""
+    article = load_article(options.post, config)
+    templates = load_templates(_templates_dir(options, config))
+    folder = (options.out or Path(config.outbox)) / (article.slug or "post")
+    channels: dict[str, Any] = {}
+    hints: dict[str, Mapping[str, int]] = {}
+    if not options.dry_run:
+        refuse_demo_identity(config)
+        wanted = [email_route(config)] if options.proof else None  # a proof needs only email
+        channels, hints = open_channels(config, wanted)
+    edition = build_edition(article, config, templates, thread=options.thread, hints=hints,
+                            missing_image=missing_image(article, config))
+    plan = build_plan(edition, config)
+    prepared = Prepared(article, edition, plan, folder, channels, subscriber_count(config))
+    if not options.dry_run and not (options.strict and edition.warnings):
+        from publisher.channels.outbox import Outbox
+
+        channels[OUTBOX] = Outbox(folder, config.site)
+        channels[OUTBOX].preflight()
+    return prepared
+
+
+def refuse_warnings(prepared: Prepared, options: Options) -> None:
+    """--strict: any warning stops the run before anything is sent (exit 2, for CI).
+
+    `prepare` leaves the outbox uncreated in that case, so a refused run writes nothing.
+    """
+    count = len(prepared.edition.warnings)
+    if not options.strict or not count:
+        return
+    prepared.close()
+    raise InputError(
+        f"{count} warning{'s' if count > 1 else ''} and --strict: nothing was sent",
+        where=str(options.post),
+        fix="fix the warnings listed above, or run without --strict",
+    )
+
+
+def image_loader(article: Article, config: Config) -> ImageLoader:
+    """Reads the post's images next to it, within the [images] limits, once per run."""
+    from publisher.delivery.images import ImageLoader
+
+    return ImageLoader(config.images, base_dir=Path(article.source).parent)
+
+
+def missing_image(article: Article, config: Config) -> str:
+    """The local `image:` file when it does not exist, else ''.
+
+    A path the post may not read (outside its folder, absolute) is not reported here: delivery
+    refuses it with its own error, and nothing is read to find out.
+    """
+    image = article.image
+    if not image or image.startswith(("http://", "https://")):
+        return ""
+    from publisher.errors import InputError
+
+    try:
+        path = image_loader(article, config).local_path(image)
+    except InputError:
+        return ""
+    if path.exists():
+        return ""
+    return image if Path(image).is_absolute() else str(Path(article.source).parent / image)
+
+
+def subscriber_count(config: Config) -> int | None:
+    """How many subscribers a real transport would reach; None when no list was imported."""
+    from publisher.stores.pgurl import is_database_url
+
+    target = str(config.subscribers)
+    if not is_database_url(target) and not Path(target).is_file():
+        return None  # nothing imported yet (and a dry run opens no database for nothing)
+    from publisher.stores.subscribers_pg import open_store
+
+    store = open_store(target)
+    try:
+        return int(store.count_active())
+    finally:
+        store.close()
+
+
+def publish(
+    prepared: Prepared,
+    config: Config,
+    options: Options,
+    *,
+    progress: Callable[[str, int], Callable[[int], None]] | None = None,
+    recipients: Callable[[], Iterable[Recipient]] | None = None,
+) -> list[Outcome]:
+    """Deliver a prepared edition under the post's send lock; the ledger makes it exactly once.
+
+    With --join and a send of this post in progress, this run claims batches of its email
+    send instead of stopping (PostgreSQL ledger and subscribers only).
+    """
+    from publisher.channels.outbox import write_artifacts
+    from publisher.delivery.send import Run, deliver
+    from publisher.edition.build import edition_json
+    from publisher.stores.ledger import open_ledger
+
+    sharing = recipients is None and can_share(config)
+    if options.join and not sharing:
+        raise ConfigError(
+            "--join needs the ledger and the subscribers on PostgreSQL, and an email provider",
+            where=config.source or "publisher.toml",
+            fix='set ledger = "postgresql://…" and subscribers = "postgresql://…"',
+        )
+    ledger = open_ledger(config.ledger)
+    try:
+        with ExitStack() as held:
+            lead = take_lock_or_join(held, ledger, prepared, options)
+            ledger.check_edition(
+                prepared.plan.post, prepared.plan.edition,
+                resend=options.resend, source=str(options.post),
+            )
+            chosen = options.channels
+            faq: list[Outcome] = []
+            if lead:
+                remember_left_out(ledger, prepared.plan, chosen)
+                reader = next(sample_recipients(config))
+                write_artifacts(
+                    prepared.folder, prepared.edition, edition_json(prepared.edition, reader),
+                    faq=FAQ_DIGEST in chosen and not is_own_digest(options.post, prepared.folder),
+                )
+                faq = [record_faq_digest(ledger, prepared, skipped=FAQ_DIGEST not in chosen)]
+            kept = tuple(s for s in prepared.plan.steps if channel_name(s.output) in chosen)
+            run = Run(
+                ledger=ledger, edition=prepared.edition,
+                plan=replace(prepared.plan, steps=kept), channels=prepared.channels,
+                recipients=recipients or (lambda: recipients_for(config)),
+                retry_pending=options.retry_pending, progress=progress,
+                shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
+                audience=audience_size(config) if progress and recipients is None else 0,
+                resend=options.resend, images=image_loader(prepared.article, config),
+                max_attempts=config.max_attempts, retry_failed=options.retry_failed,
+                suppress=bounce_subscribers(config) if email_route(config) != OUTBOX else None,
+            )
+            return [*faq, *in_plan_order(prepared.plan, deliver(run), chosen)]
+    finally:
+        ledger.close()
+        prepared.close()
+
+
+PROOF_PREFIX = "[PROOF] "
+
+
+def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) -> Outcome:
+    """--proof: the newsletter, exactly as a subscriber gets it, to these addresses only.
+
+    The subject is marked [PROOF]; each copy is personalised for its address (a subscriber's
+    name when the address is on the list). The ledger logs it as a proof, never as a delivery
+    of the edition, so the real send stays possible afterwards; social posts are never proofed.
+    """
+    import secrets
+
+    from publisher.channels import EmailBatch
+    from publisher.channels.http import RetryPolicy, with_retries
+    from publisher.delivery.send import LOST, Outcome
+    from publisher.errors import DeliveryError
+    from publisher.stores.ledger import open_ledger
+
+    route = email_route(config)
+    channel = prepared.channels[route]
+    news = prepared.edition.newsletter
+    batch = EmailBatch(
+        key=f"proof-{secrets.token_hex(12)}",  # every proof is new: never an idempotent replay
+        newsletter=replace(news, subject=PROOF_PREFIX + news.subject),
+        recipients=tuple(proof_recipients(config, addresses)),
+        lang=prepared.edition.article.lang, proof=True,
+    )
+    outcome = Outcome("newsletter (proof)", route, prepared.plan.steps[0].measure)
+    ledger = open_ledger(config.ledger)
+    plan = prepared.plan
+    try:
+        try:
+            policy = RetryPolicy(retry_uncertain=channel.idempotent)
+            result = with_retries(lambda: channel.send_batch(batch), policy)
+        except DeliveryError as exc:
+            outcome.error = exc.one_line()
+            for address in addresses:
+                ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+                                   target=batch.key, state="failed", error=outcome.error)
+            return outcome
+        for address, where in result.accepted.items():
+            ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+                               target=batch.key, state="done")
+            outcome.destinations.append(where)
+        refused = {**result.rejected, **result.deferred}  # a proof is never retried by itself
+        for address, why in refused.items():
+            ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+                               target=batch.key, state="failed", error=why)
+        outcome.new, outcome.failed = len(result.accepted), len(refused)
+        outcome.lost = len(result.uncertain)
+        if result.uncertain:
+            outcome.note(LOST, "the answer was lost (maybe delivered)", list(result.uncertain))
+        if refused:
+            outcome.error = "; ".join(f"{a}: {why}" for a, why in refused.items())
+        return outcome
+    finally:
+        ledger.close()
+        prepared.close()
+
+
+def proof_recipients(config: Config, addresses: tuple[str, ...]) -> Iterator[Recipient]:
+    """Each proof address as a subscriber would be addressed: name and signed unsubscribe link."""
+    if email_route(config) == OUTBOX:
+        sample = next(sample_recipients(config))
+        for address in addresses:
+            found = _listed(config, address)
+            yield replace(sample, email=address, name=found.name if found else "")
+        return
+    from publisher.stores.subscribers import new_uid
+    from publisher.unsubscribe.tokens import (
+        unsubscribe_base,
+        unsubscribe_mailto,
+        unsubscribe_secret,
+    )
+    from publisher.unsubscribe.tokens import unsubscribe_url as signed_url
+
+    secret = unsubscribe_secret()
+    for address in addresses:
+        found = _listed(config, address)
+        uid = found.uid if found else new_uid()  # an unlisted proof's link names nobody
+        yield Recipient(
+            email=address, name=found.name if found else "",
+            unsubscribe_url=signed_url(unsubscribe_base(config.site), uid, secret),
+            unsubscribe_mailto=unsubscribe_mailto(config.site, uid, secret),
+        )
+
+
+def _listed(config: Config, address: str) -> Subscriber | None:
+    """The subscriber the list has for this address (None when it is not on the list)."""
+    if not _has_subscriber_list(config.subscribers):
+        return None
+    from publisher.stores.subscribers_pg import open_store
+
+    store = open_store(config.subscribers)
+    try:
+        return store.get(address)
+    finally:
+        store.close()
+
+
+def _has_subscriber_list(target: str | Path) -> bool:
+    """Whether a subscriber list exists to look names up in (no file is created for a proof)."""
+    from publisher.stores.pgurl import is_database_url
+
+    return is_database_url(target) or Path(target).is_file()
+
+
+def remember_left_out(ledger: DeliveryLedger, plan: Plan, chosen: frozenset[str]) -> None:
+    """Record the channels --only/--skip left out, so status shows them and a later run sends them.
+
+    A channel this run delivers is no longer left out.
+    """
+    present = {channel_name(step.output) for step in plan.steps} | {FAQ_DIGEST}
+    for name in sorted(present - chosen):
+        ledger.mark_action(plan.edition, plan.post, "", name, "skip", state="done")
+    ledger.drop_actions(plan.edition, "skip", sorted(present & chosen))
+
+
+def in_plan_order(plan: Plan, delivered: list[Outcome], chosen: frozenset[str]) -> list[Outcome]:
+    """The run's outcomes in plan order, with a `skipped` line for each output left out."""
+    from publisher.delivery.send import Outcome
+
+    done = iter(delivered)
+    return [next(done) if channel_name(step.output) in chosen
+            else Outcome(step.output, step.channel, step.measure, skipped=True)
+            for step in plan.steps]
+
+
+def can_share(config: Config) -> bool:
+    """Whether senders can split the email send: ledger and list on PostgreSQL, a live provider."""
+    from publisher.stores.pgurl import is_database_url
+
+    return (is_database_url(config.ledger) and is_database_url(config.subscribers)
+            and email_route(config) != OUTBOX)
+
+
+def take_lock_or_join(
+    held: ExitStack, ledger: DeliveryLedger, prepared: Prepared, options: Options
+) -> bool:
+    """True when this run holds the post's send lock; False when it joins the holder's send."""
+    try:
+        held.enter_context(ledger.lock(prepared.plan.post, source=str(options.post)))
+    except LedgerConflict:
+        if not options.join:
+            raise
+        return False
+    return True
+
+
+def shared_send(held: ExitStack, ledger: DeliveryLedger, config: Config, *, lead: bool
+                ) -> SharedSend:
+    """The email send as claimable batches of subscriber ids, read from the PostgreSQL list."""
+    from publisher.delivery.send import SharedSend
+    from publisher.stores.ledger_pg import PgLedger
+    from publisher.stores.subscribers_pg import PgSubscriberStore
+    from publisher.unsubscribe.tokens import recipient_for, unsubscribe_secret
+
+    assert isinstance(ledger, PgLedger)
+    secret = unsubscribe_secret()
+    store = PgSubscriberStore(config.subscribers)
+    held.callback(store.close)
+
+    def between(first_id: int, last_id: int) -> Iterator[Recipient]:
+        for subscriber in store.iter_between(first_id, last_id):
+            yield recipient_for(subscriber, config.site, secret)
+
+    return SharedSend(ledger, store.active_ids, between, lead=lead)
+
+
+def write_preview(
+    options: Options, config: Config, *, out: Path | None = None
+) -> tuple[list[Path], tuple[str, ...]]:
+    """`publish preview`: preview.html, with the newsletter's HTML and text for the sample reader.
+
+    The files go to `out` when given, else to the post's outbox folder; nothing is sent and the
+    ledger is not touched. Returns the files written and the edition's warnings.
+    """
+    from publisher.channels.outbox import write_atomic
+    from publisher.edition.newsletter.lint import lint_newsletter, preview_files
+    from publisher.edition.preview import render_preview
+
+    prepared = prepare(replace(options, dry_run=True), config)
+    edition = prepared.edition
+    reader = next(sample_recipients(config))
+    files = preview_files(edition.newsletter, reader)
+    findings = lint_newsletter(edition.newsletter, prepared.article, config)
+    page = render_preview(edition, config, html=files["newsletter.html"], findings=findings,
+                          images=local_images(prepared.article, config))
+    folder = out or prepared.folder
+    written = []
+    for name, content in {"preview.html": page, **files}.items():
+        write_atomic(folder / name, content.encode())
+        written.append(folder / name)
+    return written, edition.warnings
+
+
+def local_images(article: Article, config: Config) -> dict[str, str]:
+    """The post's local image as a data URI, so the preview page carries it with it.
+
+    It is read like any image a post names (inside its folder, a regular file, capped); one
+    that may not be read is simply left out of the preview.
+    """
+    import base64
+    import mimetypes
+
+    from publisher.errors import InputError
+
+    if not article.image or article.image.startswith(("http://", "https://")):
+        return {}
+    mime = mimetypes.guess_type(Path(article.image).name)[0] or "application/octet-stream"
+    if not mime.startswith("image/"):
+        return {}
+    try:
+        data = image_loader(article, config).load(article.image)
+    except InputError:
+        return {}
+    return {article.image: f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"}
+
+
+def write_cross_digest(
+    folder: Path, config: Config, *, since: str | None, last: int | None, out: Path | None,
+    lang: str | None = None, url: str | None = None,
+) -> dict[str, Any]:
+    """`publish digest`: the FAQs of several posts as JSON-LD, Markdown and a publishable post,
+    one digest per language (or only `lang`'s)."""
+    from publisher.edition.digest.merge import as_date, by_language, primary_lang, select_posts
+
+    if not folder.is_dir():
+        raise InputError("not a folder of posts", where=str(folder), fix="pass e.g. posts/")
+    articles = {path: load_article(path) for path in sorted(folder.glob("*.md"))}
+    if lang:
+        articles = {p: a for p, a in articles.items() if primary_lang(a) == lang.lower()}
+        if not articles:
+            raise InputError(f"no post in {lang!r}", where=str(folder),
+                             fix="check --lang against the posts' lang: fields")
+    chosen = select_posts(
+        [(path, a.date) for path, a in articles.items()],
+        since=as_date(since, where="--since"), last=last,
+    )
+    if not chosen:
+        raise InputError("no posts match", where=str(folder), fix="widen --since or --last")
+    split = by_language([articles[p] for p in chosen])
+    return {"digests": [
+        _write_digest(group, config, out=out, url=url, suffix=f"-{code}" if lang or len(split) > 1
+                      else "")
+        for code, group in split.items()
+    ]}
+
+
+def _write_digest(articles: list[Article], config: Config, *, out: Path | None, url: str | None,
+                  suffix: str) -> dict[str, Any]:
+    """One language's digest files in outbox/faq-digest-<date><suffix>/, and what was written."""
+    from publisher.channels.outbox import write_atomic
+    from publisher.edition.digest.merge import build_cross_digest, primary_lang
+    from publisher.edition.digest.post import digest_post_markdown
+
+    digest = build_cross_digest(articles, config.faq)
+    day = (max((a.date for a in articles), default="") or "undated")[:10]
+    slug = f"faq-digest-{day}{suffix}"
+    target = (out or Path(config.outbox)) / slug
+    link = digest_link(url, config, date=day, lang=primary_lang(articles[0]), slug=slug)
+    files = {
+        "digest.md": digest_post_markdown(digest, date=day, slug=slug, url=link),
+        "faq.md": digest.markdown,
+        "faq.html": digest.html,
+        "faq.jsonld": jsonld_text(digest.jsonld),
+    }
+    for name, content in files.items():
+        write_atomic(target / name, content.encode())
+    return {
+        "lang": digest.lang,
+        "posts": [a.source for a in articles],
+        "with_faq": digest.posts,
+        "without_faq": list(digest.without_faq),
+        "questions": len(digest.items),
+        "url": link,
+        "tags": list(digest.tags),
+        "files": [str(target / name) for name in files],
+        "publish": f"publish {target / 'digest.md'}",
+    }
+
+
+def digest_link(url: str | None, config: Config, *, date: str, lang: str, slug: str) -> str:
+    """Where the digest's posts link: --url, else `[faq] digest_url`, else the site's home page
+    when publisher.toml names one; `{date}`, `{lang}` and `{slug}` are filled in."""
+    from publisher.config.settings import Site
+
+    site = config.site.url if config.site.url != Site().url else ""
+    template = url or config.faq.digest_url or site
+    return template.replace("{date}", date).replace("{lang}", lang).replace("{slug}", slug)
+
+
+def is_own_digest(post: Path, folder: Path) -> bool:
+    """Whether `post` is the digest.md that `publish digest` wrote into this outbox folder: its
+    faq.md, faq.html and faq.jsonld there are the digest's own, grouped by article."""
+    return post.name == "digest.md" and post.resolve().parent == folder.resolve()
+
+
+def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared, *, skipped: bool = False
+                      ) -> Outcome:
+    """The FAQ digest lands in the outbox as files; the ledger says whether that is news."""
+    from publisher.delivery.send import Outcome
+
+    plan = prepared.plan
+    outcome = Outcome("faq digest", OUTBOX, f"{len(prepared.edition.faq.items)} questions",
+                      destinations=[str(prepared.folder / "faq.md")], skipped=skipped)
+    if skipped:
+        return outcome
+    if ledger.get(plan.edition, OUTBOX, "faq") is not None:
+        outcome.already = 1
+        return outcome
+    ledger.mark_pending(plan.edition, plan.post, OUTBOX, ["faq"])
+    ledger.mark_sent(plan.edition, OUTBOX, {"faq": (outcome.destinations[0], "", {})})
+    outcome.new = 1
+    return outcome
+
+
+def syndicate(post: Path, outcomes: list[Outcome]) -> bool:
+    """--write-back: record live posts' public URLs under `syndication:` in the article."""
+    from publisher.delivery.writeback import write_back
+
+    urls = [
+        url
+        for outcome in outcomes
+        if outcome.channel != OUTBOX and not outcome.error
+        for url in outcome.destinations
+        if url.startswith("https://")
+    ]
+    return write_back(post, urls) if urls else False
+
+
+def open_channels(config: Config, names: list[str] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
+    """Build and preflight every live channel first, so one bad channel fails before any sends.
+
+    names limits this to some channels (a proof opens only the email transport).
+    """
+    channels: dict[str, Any] = {}
+    hints: dict[str, Mapping[str, int]] = {}
+    if email_route(config) != OUTBOX:
+        from publisher.unsubscribe.tokens import unsubscribe_secret
+
+        unsubscribe_secret()
+    try:
+        for name in live_channel_names(config):
+            if names is not None and name not in names:
+                continue
+            channels[name] = channel_from_config(name, config)
+            hints[name] = preflight(channels[name])
+    except BaseException:
+        for channel in channels.values():
+            channel.close()
+        raise
+    return channels, hints
+
+
+def live_channel_names(config: Config) -> list[str]:
+    """Every configured channel other than the outbox, in a stable order."""
+    names = {email_route(config)} | {social_route(n, config) for n in config.social.networks}
+    return sorted(names - {OUTBOX})
+
+
+def check_channels(config: Config) -> dict[str, Mapping[str, int]]:
+    """`publish check`: preflight every live channel, then release them."""
+    refuse_demo_identity(config)
+    results: dict[str, Mapping[str, int]] = {}
+    for name in live_channel_names(config):
+        channel = channel_from_config(name, config)
+        try:
+            results[name] = preflight(channel)
+        finally:
+            channel.close()
+    return results
+
+
+def config_summary(config: Config) -> str:
+    """`publish check`'s closing line: where everything goes, in one breath."""
+    source = config.source or "no publisher.toml (embedded defaults)"
+    live = [n for n in config.social.networks if social_route(n, config) != OUTBOX]
+    boxed = [n for n in config.social.networks if n not in live]
+    parts = [f"newsletter via {email_route(config)}"]
+    if live:
+        parts.append(f"posts live to {', '.join(live)}")
+    if boxed:
+        parts.append(f"to the outbox: {', '.join(boxed)}")
+    parts.append(f"transient failures retried over {config.max_attempts} runs")
+    return f"{source} is valid: " + "; ".join(parts)
+
+
+def preflight(channel: Any) -> Mapping[str, int]:
+    """A channel's preflight; a refusal before anything was sent is a configuration problem.
+
+    A refused credential, a server without STARTTLS or an unknown account is something to fix in
+    publisher.toml or the secrets (exit 3); only a transient fault stays a delivery error (4).
+    """
+    from publisher.channels.http import with_retries
+    from publisher.errors import PermanentDeliveryError
+
+    try:
+        return with_retries(channel.preflight) or {}
+    except PermanentDeliveryError as exc:
+        raise ConfigError(exc.problem, where=exc.where, fix=exc.fix) from exc
+
+
+def channel_from_config(name: str, config: Config) -> Any:
+    """Import publisher.channels.<name> and build it from its [channels.<name>] table."""
+    from publisher.channels import EMAIL_CHANNELS
+
+    try:
+        module = importlib.import_module(f"publisher.channels.{name}")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"unknown channel {name!r}",
+            where=config.source or "publisher.toml",
+            fix="use outbox, smtp, sendgrid, postmark, resend, x, bluesky or mastodon",
+        ) from exc
+    settings = config.channels.get(name, {})
+    try:
+        if name in EMAIL_CHANNELS:  # email channels also need the sender's identity
+            return module.from_config(settings, config.site)
+        return module.from_config(settings)
+    except (TypeError, ValueError) as exc:  # e.g. port = "twenty-five"
+        raise ConfigError(
+            f"a setting has the wrong type ({exc})", where=f"[channels.{name}]",
+            fix="check the numbers and strings of this table against the README",
+        ) from exc
+
+
+def recipients_for(config: Config) -> Iterator[Recipient]:
+    """Who gets the newsletter: the sample reader for the outbox, else every active subscriber."""
+    if email_route(config) == OUTBOX:
+        yield from sample_recipients(config)
+        return
+    from publisher.stores.subscribers_pg import open_store
+    from publisher.unsubscribe.tokens import recipient_for, unsubscribe_secret
+
+    secret = unsubscribe_secret()
+    store = open_store(config.subscribers)
+    try:
+        for subscriber in store.iter_active():
+            yield recipient_for(subscriber, config.site, secret)
+    finally:
+        store.close()
+
+
+def bounce_subscribers(config: Config) -> Callable[[Mapping[str, str]], None]:
+    """Mark addresses a provider refused for good as bounced, with the reason and time."""
+
+    def suppress(reasons: Mapping[str, str]) -> None:
+        from publisher.stores.subscribers import Suppression
+        from publisher.stores.subscribers_pg import open_store
+
+        store = open_store(config.subscribers)
+        try:
+            store.suppress(Suppression(email, "bounced", reason)
+                           for email, reason in reasons.items())
+        finally:
+            store.close()
+
+    return suppress
+
+
+def audience_size(config: Config) -> int:
+    """How many readers the newsletter goes to (one sample reader for the outbox)."""
+    if email_route(config) == OUTBOX:
+        return 1
+    from publisher.stores.subscribers_pg import open_store
+
+    store = open_store(config.subscribers)
+    try:
+        return int(store.count_active())
+    finally:
+        store.close()
+
+
+def sample_recipients(config: Config) -> Iterator[Recipient]:
+    """The one sample reader the outbox addresses when there is no subscriber list."""
+    site = config.site
+    base = site.unsubscribe_url or f"{site.url.rstrip('/')}/unsubscribe"
+    yield Recipient(
+        email=config.newsletter.sample_recipient,
+        name="",
+        unsubscribe_url=f"{base}?t=sample",
+        unsubscribe_mailto=site.unsubscribe_mailto,
+    )
+
+
+def _templates_dir(options: Options, config: Config) -> Path | None:
+    """--templates beats the config's newsletter.templates; neither means the built-in set."""
+    chosen = options.templates or (Path(config.newsletter.templates) if config.newsletter.templates
+                                   else None)
+    if chosen is not None and not chosen.is_dir():
+        raise InputError(
+            "templates folder not found", where=str(chosen), fix="point --templates at a folder"
+        )
+    return chosen

@@ -1,0 +1,488 @@
+"""Plan → channels → ledger: the only loop that calls providers, and it records every call.
+
+Each delivery is written pending before the call and sent (with the provider's id) after it. On a
+rerun, sent rows are skipped; pending rows are retried when the channel is idempotent, otherwise
+reported as uncertain until the editor passes --retry-pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from publisher.channels import BatchResult, EmailBatch, EmailChannel, Receipt, SocialChannel
+from publisher.channels.http import RetryPolicy, with_retries
+from publisher.delivery.images import ImageLoader
+from publisher.errors import (
+    DeliveryError,
+    InputError,
+    LedgerConflict,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from publisher.model import Edition, Recipient, SocialPost
+from publisher.plan import Plan, Step, channel_name
+from publisher.stores.ledger import (
+    MAX_ATTEMPTS,
+    PERMANENT,
+    STOPPED,
+    TRANSIENT,
+    BatchClaims,
+    Claim,
+    DeliveryLedger,
+    Row,
+)
+
+Progress = Callable[[int], None]
+# What became of an item that was not delivered, for the run's stderr lines (see report.py):
+BOUNCED = "bounced"  # refused for good, the address is bad: the subscriber is suppressed
+REFUSED = "refused"  # refused for good: not retried unless --retry-failed
+RETRY = "retry"  # failed for now: the next run tries again
+GIVEN_UP = "given up"  # failed max_attempts times: not retried unless --retry-failed
+LOST = "lost"  # handed over in this run, the answer was lost: maybe delivered
+UNCERTAIN = "uncertain"  # left pending by an earlier run: maybe delivered
+
+
+@dataclass
+class Outcome:
+    """One line of the run's summary: what went where, and what happened to it."""
+
+    output: str
+    channel: str
+    measure: str
+    new: int = 0
+    already: int = 0
+    uncertain: int = 0
+    failed: int = 0  # refused in this run, or refused/given up earlier and still not delivered
+    lost: int = 0  # handed over in this run without an answer: uncertain now
+    error: str = ""
+    destinations: list[str] = field(default_factory=list)
+    retracted: int = 0  # live posts deleted by `publish retract`, not posted again
+    skipped: bool = False  # left out by --only/--skip
+    refused: bool = False  # the ledger forbade it (exit 5), e.g. a thread under a single post
+    problems: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (fate, why) → items
+
+    def note(self, fate: str, reason: str, items: Iterable[str]) -> None:
+        """Remember what became of undelivered items, grouped by fate and reason."""
+        self.problems.setdefault((fate, reason), []).extend(items)
+
+    @property
+    def undelivered(self) -> bool:
+        """Whether anything of this output failed: the run exits 4."""
+        return bool((self.error and not self.refused) or self.failed)
+
+    @property
+    def status(self) -> str:
+        """A short word for the summary table."""
+        if self.skipped:
+            return "skipped"
+        if self.error:
+            return "refused" if self.refused else "failed"
+        parts = [
+            f"{n} {word}"
+            for n, word in (
+                (self.new, "new"), (self.already, "already sent"),
+                (self.retracted, "retracted"),
+                (self.uncertain + self.lost, "uncertain"), (self.failed, "failed"),
+            )
+            if n
+        ]
+        return ", ".join(parts) or "nothing to send"
+
+
+@dataclass
+class SharedSend:
+    """An email send split into numbered batches that several senders claim (PostgreSQL)."""
+
+    claims: BatchClaims
+    active_ids: Callable[[int], Iterable[int]]  # subscriber ids above an id, in order
+    recipients_between: Callable[[int, int], Iterable[Recipient]]  # one batch's recipients
+    lead: bool  # the lock holder: plans, reopens old batches, sends social posts and the digest
+    join_wait: float = 30.0  # how long a joiner waits for the lead to plan the send
+
+
+@dataclass
+class Run:
+    """What one delivery run needs from the edge: ledger, live channels and options."""
+
+    ledger: DeliveryLedger
+    edition: Edition
+    plan: Plan
+    channels: Mapping[str, Any]
+    recipients: Callable[[], Iterable[Recipient]]
+    retry_pending: bool = False
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] | None = None
+    progress: Callable[[str, int], Progress] | None = None
+    shared: SharedSend | None = None
+    audience: int = 0  # how many recipients the send will reach, for the progress bar
+    resend: bool = False  # post again what `publish retract` deleted, under fresh keys
+    max_attempts: int = MAX_ATTEMPTS  # runs that try a transient failure before giving up
+    retry_failed: bool = False  # --retry-failed: try refused and given-up items again
+    suppress: Callable[[Mapping[str, str]], None] | None = None  # bounce addresses (email → why)
+
+    def may_retry(self, row: Row) -> bool:
+        """Whether a failed row is tried again in this run."""
+        return self.retry_failed or row.retryable(self.max_attempts)
+    images: ImageLoader | None = None  # one per run, so an image is fetched once for all networks
+
+    def __post_init__(self) -> None:
+        """Without a loader given, images are read next to the post with the default limits."""
+        if self.images is None:
+            self.images = ImageLoader(base_dir=Path(self.edition.article.source).parent)
+
+
+def deliver(run: Run) -> list[Outcome]:
+    """Carry out every step; a channel that fails permanently stops, the others go on."""
+    outcomes = []
+    for step in run.plan.steps:
+        if run.shared and not run.shared.lead and step.kind != "email":
+            continue  # a joining sender only helps with the email batches
+        outcome = Outcome(step.output, step.channel, step.measure)
+        try:
+            if step.kind == "email" and run.shared:
+                send_shared_newsletter(run, step, run.channels[step.channel], outcome)
+            elif step.kind == "email":
+                send_newsletter(run, step, run.channels[step.channel], outcome)
+            else:
+                send_thread(run, step, run.channels[step.channel], outcome)
+        except DeliveryError as exc:
+            outcome.error = exc.one_line()
+        except LedgerConflict as exc:  # this output only; the others go on
+            outcome.error, outcome.refused = exc.one_line(), True
+        outcomes.append(outcome)
+        run.ledger.heartbeat(run.plan.post)
+    return outcomes
+
+
+def send_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcome) -> None:
+    """Stream recipients in batches; skip sent ones, resolve pending ones, send the rest."""
+    tick = run.progress("newsletter", run.audience) if run.progress else None
+    for chunk in _chunks(run.recipients(), channel.batch_size):
+        _send_chunk(run, step, channel, chunk, outcome)
+        run.ledger.heartbeat(run.plan.post)  # a long send must not look stale to other hosts
+        if tick:
+            tick(len(chunk))
+
+
+def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcome) -> None:
+    """Claim numbered batches until none is left; other senders claim the rest concurrently."""
+    assert run.shared is not None
+    shared, edition = run.shared, run.plan.edition
+    if shared.lead:
+        shared.claims.plan_batches(edition, step.channel, channel.batch_size, shared.active_ids,
+                                   reopen=True)
+    else:
+        _await_plan(shared, edition, step.channel)
+    tick = run.progress("newsletter", run.audience) if run.progress else None
+    while (claim := shared.claims.claim_batch(edition, step.channel)) is not None:
+        done = _send_claim(run, step, channel, claim, outcome)
+        run.ledger.heartbeat(run.plan.post)
+        if tick:
+            tick(done)
+
+
+def _send_claim(
+    run: Run, step: Step, channel: EmailChannel, claim: Claim, outcome: Outcome
+) -> int:
+    """One claimed id range through the usual pending/sent rows; given back if delivery fails."""
+    assert run.shared is not None
+    claims, done = run.shared.claims, 0
+    try:
+        members = run.shared.recipients_between(claim.first_id, claim.last_id)
+        for chunk in _chunks(members, channel.batch_size):
+            _send_chunk(run, step, channel, chunk, outcome)
+            claims.touch_batch(claim)
+            done += len(chunk)
+    except BaseException:
+        claims.release_batch(claim)
+        raise
+    claims.finish_batch(claim)
+    return done
+
+
+def _await_plan(shared: SharedSend, edition: str, channel: str) -> None:
+    """A joiner starts once the lead has cut this edition's send into batches."""
+    deadline = time.monotonic() + shared.join_wait
+    while not shared.claims.planned(edition, channel):
+        if time.monotonic() >= deadline:
+            raise LedgerConflict(
+                "no send of this edition is in progress to join",
+                where=channel,
+                fix="start `publish POST` first (or check both runs read the same article)",
+            )
+        time.sleep(0.2)
+
+
+def _send_chunk(
+    run: Run, step: Step, channel: EmailChannel, chunk: list[Recipient], outcome: Outcome
+) -> None:
+    """Skip sent recipients, resend pending batches that may be resent, send the fresh ones."""
+    rows = run.ledger.states(run.plan.edition, step.channel, [r.email for r in chunk])
+    fresh, retry = _sort_recipients(run, channel, chunk, rows, outcome)
+    for key, recipients in retry.items():
+        _send_batch(run, step, channel, key, recipients, outcome)
+    if fresh:
+        _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh),
+                    fresh, outcome)
+
+
+def _sort_recipients(
+    run: Run, channel: EmailChannel, chunk: list[Recipient], rows: Mapping[str, Row],
+    outcome: Outcome,
+) -> tuple[list[Recipient], dict[str, list[Recipient]]]:
+    """Split a chunk into fresh recipients and pending batches worth resending under their key."""
+    fresh: list[Recipient] = []
+    retry: dict[str, list[Recipient]] = {}
+    for recipient in chunk:
+        row = rows.get(recipient.email)
+        if row is None or (row.state == "failed" and run.may_retry(row)):
+            fresh.append(recipient)
+        elif row.state == "sent":
+            outcome.already += 1
+        elif row.state == "failed":
+            _note_settled(outcome, row)
+        elif channel.idempotent or run.retry_pending:
+            retry.setdefault(row.batch, []).append(recipient)
+        else:
+            outcome.uncertain += 1
+            outcome.note(UNCERTAIN, row.error, [row.item])
+    return fresh, retry
+
+
+def _note_settled(outcome: Outcome, row: Row) -> None:
+    """A failure from an earlier run that this run leaves alone: it still counts as failed."""
+    outcome.failed += 1
+    outcome.note(REFUSED if row.failure == PERMANENT else GIVEN_UP, row.error, [row.item])
+
+
+def _send_batch(
+    run: Run, step: Step, channel: EmailChannel, key: str, recipients: list[Recipient],
+    outcome: Outcome,
+) -> None:
+    """One provider call, framed by ledger writes."""
+    ledger, edition = run.ledger, run.plan.edition
+    emails = [r.email for r in recipients]
+    ledger.mark_pending(edition, run.plan.post, step.channel, emails, batch=key)
+    batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang)
+    try:
+        result = _retrying(run, channel, lambda: channel.send_batch(batch))
+    except DeliveryError as exc:
+        if _record_failure(ledger, edition, step.channel, emails, exc) and not channel.idempotent:
+            outcome.lost += len(emails)
+            outcome.note(LOST, exc.problem, emails)
+        raise
+    ledger.mark_sent(edition, step.channel, {e: (i, "", {}) for e, i in result.accepted.items()})
+    _record_refusals(run, step.channel, result, outcome)
+    outcome.new += len(result.accepted)
+    if len(outcome.destinations) < 3:
+        outcome.destinations.extend(list(result.accepted.values())[:1])
+
+
+def _record_refusals(run: Run, channel: str, result: BatchResult, outcome: Outcome) -> None:
+    """Refused recipients: for good (and bounced) or for now; lost answers stay pending."""
+    ledger, edition = run.ledger, run.plan.edition
+    if result.rejected:
+        ledger.mark_failed(edition, channel, result.rejected, PERMANENT)
+        bounced = {e: why for e, why in result.rejected.items() if e in result.bounced}
+        if bounced and run.suppress is not None:
+            run.suppress(bounced)
+        for email, why in result.rejected.items():
+            outcome.note(BOUNCED if email in bounced else REFUSED, why, [email])
+    if result.deferred:
+        ledger.mark_failed(edition, channel, result.deferred, TRANSIENT)
+        rows = ledger.states(edition, channel, list(result.deferred))
+        for email, why in result.deferred.items():
+            row = rows.get(email)
+            last = row is not None and not run.may_retry(row)
+            outcome.note(GIVEN_UP if last else RETRY, why, [email])
+    if result.uncertain:
+        ledger.mark_uncertain(edition, channel, result.uncertain)
+        for email, why in result.uncertain.items():
+            outcome.note(LOST, why, [email])
+    outcome.failed += len(result.rejected) + len(result.deferred)
+    outcome.lost += len(result.uncertain)
+
+
+def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) -> None:
+    """Post a thread in order, each reply to the post before it; resume after the last sent."""
+    posts = run.edition.social[step.output]
+    rows = run.ledger.states(run.plan.edition, step.channel, list(step.items))
+    retractions = retracted_ids(run.ledger, run.plan.edition, step.channel)
+    gone = {item for item, row in rows.items()
+            if row.state == "sent" and row.provider_id in retractions.get(item, ())}
+    refuse_reshaping(step, posts, rows, gone)
+    if gone and not run.resend:
+        outcome.retracted = len(gone)
+        return  # retracted on purpose: posted again only with --resend
+    if gone and len(gone) < sum(1 for r in rows.values() if r.state == "sent"):
+        raise LedgerConflict(
+            "only part of this thread was retracted", where=step.output,
+            fix="finish it with `publish retract POST --network "
+                f"{channel_name(step.output)}`, then --resend")
+    root: Receipt | None = None
+    parent: Receipt | None = None
+    for post, item in zip(posts, step.items, strict=True):
+        row = None if item in gone else rows.get(item)
+        if row is not None and row.state == "sent":
+            receipt = Receipt(row.provider_id, row.url, row.extra)
+            outcome.already += 1
+        elif row is not None and row.state == "failed" and not run.may_retry(row):
+            _note_settled(outcome, row)
+            return  # the rest of the thread would reply to a post that does not exist
+        elif row is not None and row.state == "pending" and not (
+            channel.idempotent or run.retry_pending
+        ):
+            outcome.uncertain += 1
+            outcome.note(UNCERTAIN, row.error, [item])
+            return  # a later post cannot reply to a post we are unsure exists
+        else:
+            generation = len(retractions.get(item, ()))
+            key = row.batch if row is not None and row.batch else batch_key(
+                run.plan.edition, step.channel, [item], generation=generation)
+            receipt = _send_post(run, step, channel, item, post, parent, root, outcome, key=key,
+                                 attempted_before=row is not None)
+            outcome.new += 1
+        outcome.destinations.append(receipt.url or receipt.provider_id)
+        root = root or receipt
+        parent = receipt
+
+
+def refuse_reshaping(step: Step, posts: Sequence[SocialPost], rows: Mapping[str, Row],
+                     gone: set[str]) -> None:
+    """Never reply 2/5…5/5 under a live single post that has no 1/5 (exit 5 for this network)."""
+    first = rows.get(step.items[0])
+    if len(posts) > 1 and first is not None and first.state == "sent" and \
+            step.items[0] not in gone and first.extra.get("of") == 1:
+        raise LedgerConflict(
+            "sent as a single post; retract it, then `--resend --thread`", where=step.output,
+            fix=f"publish retract POST --network {channel_name(step.output)}")
+
+
+def retracted_ids(ledger: DeliveryLedger, edition: str, channel: str) -> dict[str, set[str]]:
+    """Per item, the provider ids `publish retract` deleted (or is deleting) on this channel.
+
+    Their number is the generation of the item's next key.
+    """
+    found: dict[str, set[str]] = {}
+    for action in ledger.actions("retract", edition=edition):
+        if action.channel == channel and action.state != "failed":
+            found.setdefault(action.item, set()).add(action.target)
+    return found
+
+
+def text_digest(text: str) -> str:
+    """A short fingerprint of a post's text, kept in the ledger to see later what changed."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _send_post(
+    run: Run, step: Step, channel: SocialChannel, item: str, post: SocialPost,
+    parent: Receipt | None, root: Receipt | None, outcome: Outcome, *, key: str,
+    attempted_before: bool,
+) -> Receipt:
+    """One post, framed by ledger writes; the receipt keeps the text's shape and fingerprint."""
+    ledger, edition = run.ledger, run.plan.edition
+    _prepare_media(run, step, channel, item, post, key)
+    ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
+    try:
+        receipt: Receipt = _retrying(run, channel, lambda: channel.send_post(
+            post, key=key, reply_to=parent, root=root, attempted_before=attempted_before,
+        ))
+    except InputError as exc:  # e.g. an unreadable card image: the post was never sent
+        failure = PermanentDeliveryError(exc.problem, where=step.channel, fix=exc.fix)
+        _record_failure(ledger, edition, step.channel, [item], failure)
+        raise failure from exc
+    except DeliveryError as exc:
+        if _record_failure(ledger, edition, step.channel, [item], exc) and not channel.idempotent:
+            outcome.lost += 1
+            outcome.note(LOST, exc.problem, [item])
+        raise
+    extra = {**receipt.extra, "of": post.of, "text": text_digest(post.text)}
+    ledger.mark_sent(edition, step.channel, {item: (receipt.provider_id, receipt.url, extra)})
+    return Receipt(receipt.provider_id, receipt.url, extra)
+
+
+def _prepare_media(
+    run: Run, step: Step, channel: SocialChannel, item: str, post: SocialPost, key: str
+) -> None:
+    """Read and upload the post's image before it is marked pending: a failure here is definite.
+
+    Nothing was posted yet, so the post is failed (retried next run), never left uncertain.
+    """
+    prepare = getattr(channel, "prepare_media", None)  # only channels that attach images
+    if prepare is None:
+        return
+    try:
+        if run.sleep is None:
+            with_retries(lambda: prepare(post, key=key, images=run.images), run.policy)
+        else:
+            with_retries(lambda: prepare(post, key=key, images=run.images), run.policy,
+                         sleep=run.sleep)
+    except (InputError, DeliveryError) as exc:
+        problem = exc.problem if "image" in exc.problem else f"the image: {exc.problem}"
+        failure: DeliveryError = PermanentDeliveryError(problem, where=step.channel, fix=exc.fix)
+        if isinstance(exc, TransientDeliveryError):  # worth a rerun; nothing may have landed
+            failure = TransientDeliveryError(problem, where=step.channel, fix=exc.fix)
+        row = run.ledger.get(run.plan.edition, step.channel, item)
+        if row is None:
+            run.ledger.mark_pending(run.plan.edition, run.plan.post, step.channel, [item],
+                                    batch=key)
+        if row is None or row.state != "pending":  # an earlier uncertain try stays uncertain
+            run.ledger.mark_failed(run.plan.edition, step.channel, {item: failure.one_line()},
+                                   failure_kind(failure))
+        raise failure from exc
+
+
+def _record_failure(
+    ledger: DeliveryLedger, edition: str, channel: str, items: list[str], exc: DeliveryError
+) -> bool:
+    """A definite failure is marked failed (retried next run); a maybe-landed call stays pending.
+
+    True when the items were left pending because the call may have landed.
+    """
+    if isinstance(exc, TransientDeliveryError) and exc.maybe_delivered:
+        ledger.mark_uncertain(edition, channel, dict.fromkeys(items, exc.problem))
+        return True
+    ledger.mark_failed(edition, channel, dict.fromkeys(items, exc.one_line()), failure_kind(exc))
+    return False
+
+
+def failure_kind(exc: DeliveryError) -> str:
+    """How the ledger files a raised error: transient, or a stopped channel to fix and rerun."""
+    return TRANSIENT if isinstance(exc, TransientDeliveryError) else STOPPED
+
+
+def _retrying(run: Run, channel: EmailChannel | SocialChannel, call: Callable[[], Any]) -> Any:
+    """The shared retry loop; a call that may have landed is retried only if it cannot duplicate."""
+    policy = run.policy if channel.idempotent else replace(run.policy, retry_uncertain=False)
+    if run.sleep is None:
+        return with_retries(call, policy)
+    return with_retries(call, policy, sleep=run.sleep)
+
+
+def batch_key(edition: str, channel: str, members: Iterable[Recipient | str], *,
+              generation: int = 0) -> str:
+    """A key stable across retries: the same edition, channel and members give the same key.
+
+    generation counts retractions: a post sent again after `publish retract` gets a fresh
+    key (a new Idempotency-Key, a new Bluesky record key), never the deleted post's.
+    """
+    digest = hashlib.sha256(f"{edition}\0{channel}".encode())
+    for member in members:
+        digest.update(b"\0" + (member if isinstance(member, str) else member.email).encode())
+    if generation:
+        digest.update(f"\0#{generation}".encode())
+    return digest.hexdigest()[:32]
+
+
+def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
+    """Consecutive lists of at most size items, without materialising the stream."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk

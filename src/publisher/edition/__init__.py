@@ -1,0 +1,1 @@
+"""Article → Edition, pure: the newsletter, the social posts and the FAQ digest."""

@@ -1,0 +1,1 @@
+"""FAQ digests across several posts."""

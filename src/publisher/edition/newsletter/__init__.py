@@ -1,0 +1,1 @@
+"""The newsletter: MJML and HTML, its plain-text twin, its words and placeholders."""

@@ -1,0 +1,696 @@
+"""Social posts an editor would send: the right words, the link, hashtags, each within its limit.
+
+Text comes from (in order) the editor's `social.<network>`, else the summary `lede` chooses
+(front-matter summary, summary section, the lead read as an inverted pyramid). Posts never
+stop mid-sentence unless they must, and then at a phrase boundary with `…`; lengths are
+checked with `counting`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+from publisher.config.settings import SocialSettings
+from publisher.edition.lede import key_points, summary_points, summary_sentences
+from publisher.errors import InputError
+from publisher.model import Article, Facet, FaqDigest, Highlight, LinkCard, SocialPost
+from publisher.networks.counting import LIMITS, Measurement, find_mentions, find_urls, measure
+from publisher.networks.facets import detect_facets, link_spans, tag_spans
+from publisher.networks.hashtags import hashtags
+from publisher.text.condense import answer_sentences, qualifies
+from publisher.text.sentences import URL_RE, split_sentences
+
+THREAD_NETWORKS = ("x", "bluesky", "mastodon")
+IMAGE_NETWORKS = ("x", "mastodon")  # the hero image as an attachment (channel setting decides)
+ELLIPSIS = "…"
+MAX_FAQ_HIGHLIGHTS = 2
+CARD_DESCRIPTION_CHARS = 300
+WORDS: dict[str, dict[str, str]] = {
+    "en": {"key_points": "Key points:", "read_more": "Read the full article:", "bullet": "• "},
+    "ja": {"key_points": "【要点】", "read_more": "記事全文はこちら：", "bullet": "・"},
+}
+# Trailing characters that must not sit just before an ellipsis.
+DANGLING = " \t\n、，,;；:：・-–—/／。．.!?！？"
+CLAUSE_MARKS = ("、", ",", "，", ";", "；", ":", "：", "—")
+CLAUSE_KEEP = 0.75  # cut at a clause only when it keeps three quarters of what would fit
+WEAK_ENDINGS = frozenset(
+    (
+        "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "by", "from", "and", "or",
+        "but", "as", "that", "which", "who", "is", "are", "was", "were", "be", "its", "their",
+        "his", "her", "our", "your", "this", "these", "those",
+    )
+)
+# No post of any network is longer than this many characters: a candidate longer than it is
+# not measured (it could fit only as dozens of kilobyte-long URLs, each counted as 23).
+MAX_MEASURED_CHARS = 4 * max(LIMITS.values())
+BRACKETS = {"「": "」", "『": "』", "（": "）", "(": ")", "【": "】", "“": "”", '"': '"'}
+Fits = Callable[[str], bool]
+# Full-width sentence ends (and the quotes closing them) are never followed by a space.
+CJK_STOPS = frozenset("。！？」』）")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A sentence or list line of a post body, with what separates it from the text before."""
+
+    text: str
+    before: str = ""  # "" joins as prose; "\n" or "\n\n" start a new line or paragraph
+
+    def joined_to(self, previous: str) -> str:
+        """This piece appended to `previous` text, as a reader expects the two joined."""
+        if self.before:
+            return self.before + self.text
+        if previous and _is_cjk(previous[-1]) and self.text and _is_cjk(self.text[0]):
+            return self.text
+        if previous and previous[-1] in CJK_STOPS:
+            return self.text  # no space after 。, whatever follows (JIS X 4051)
+        return " " + self.text
+
+
+@dataclass(frozen=True)
+class Target:
+    """One network as the composer sees it: how it counts and how much room it gives."""
+
+    network: str
+    limit: int
+    url_length: int = 23
+
+    def measure(self, text: str) -> Measurement:
+        """The network's own measurement of `text`."""
+        return measure(self.network, text, limit=self.limit, url_length=self.url_length)
+
+    def fits(self, text: str) -> bool:
+        """Whether `text` is within the limit as the network counts it (measured only when it
+        could be: counting a hostile 200 KB paragraph again per candidate would cost seconds)."""
+        return len(text) <= MAX_MEASURED_CHARS and self.measure(text).fits
+
+
+def compose_social(
+    article: Article, digest: FaqDigest, settings: SocialSettings, *, thread: bool | None = None
+) -> dict[str, tuple[SocialPost, ...]]:
+    """Posts per network in settings.networks; a thread on X/Bluesky/Mastodon when asked."""
+    as_thread = thread if thread is not None else (article.thread or settings.thread)
+    posts: dict[str, tuple[SocialPost, ...]] = {}
+    for network in settings.networks:
+        target = target_for(network, settings)
+        link = tracked_link(article.url, settings.utm.get(network, {}))
+        tags = hashtags(article.tags, network, limit=settings.hashtags)
+        if as_thread and network in THREAD_NETWORKS:
+            texts = _thread_texts(article, digest, target, link, tags)
+        else:
+            texts = [_single_text(article, target, link, tags)]
+        posts[network] = _finish(article, target, texts, link)
+    return posts
+
+
+def compose_faq_posts(
+    article: Article, digest: FaqDigest, settings: SocialSettings
+) -> dict[str, tuple[SocialPost, ...]]:
+    """One post per FAQ item (question, short answer, link), to thread or spread over days."""
+    pairs = _faq_pairs(article, digest)
+    posts: dict[str, tuple[SocialPost, ...]] = {}
+    for network in settings.networks:
+        target = target_for(network, settings)
+        link = tracked_link(article.url, settings.utm.get(network, {}))
+        tags = hashtags(article.tags, network, limit=settings.hashtags)
+        texts = [
+            _with_tail(target.fits, _qa_body(pair, lang=article.lang), link, tags)
+            for pair in pairs
+        ]
+        texts = [t for t in texts if t.strip()]
+        posts[network] = _finish(article, target, texts, link) if texts else ()
+    return posts
+
+
+def target_for(network: str, settings: SocialSettings) -> Target:
+    """The limit and URL length a network gets under these settings."""
+    if network not in LIMITS:
+        raise InputError(
+            f"unknown network {network!r}",
+            where="[social] networks",
+            fix=f"use some of: {', '.join(LIMITS)}",
+        )
+    if network == "mastodon":
+        return Target(network, settings.mastodon_limit, settings.mastodon_url_length)
+    return Target(network, LIMITS[network])
+
+
+def tracked_link(url: str, params: dict[str, str] | Any) -> str:
+    """`url` with UTM parameters set and every non-ASCII part percent-encoded (IDNA host)."""
+    if not url:
+        return ""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc
+    if not netloc.isascii():
+        host = parts.hostname or ""
+        netloc = netloc.replace(host, host.encode("idna").decode("ascii"))
+    safe = "/%:@!$&'()*+,;=-._~"
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend((str(k), str(v)) for k, v in params.items())
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=safe),
+            urlencode(query, quote_via=quote),
+            quote(parts.fragment, safe=safe + "?"),
+        )
+    )
+
+
+# --- single posts ---------------------------------------------------------------------------
+
+
+def _single_text(article: Article, target: Target, link: str, tags: list[str]) -> str:
+    """One post: the editor's text, or the best summary that fits, then tags and link."""
+    editor = article.social.get(target.network, "").strip()
+    if editor:
+        return _editor_text(article, target, editor, link, tags)
+    lang = _lang(article)
+    if target.network == "linkedin":
+        pieces = _linkedin_pieces(article, lang)
+    else:
+        pieces = _summary_pieces(article, lang)
+    # Keep room for one hashtag unless the opening sentence needs it to stay whole.
+    reserve = tags[:1]
+    if pieces and not _tailed(target.fits, link, reserve)(pieces[0].text):
+        reserve = []
+    body_fits = _tailed(target.fits, link, reserve)
+    return _with_tail(target.fits, _fill(pieces, body_fits, lang), link, tags)
+
+
+def _editor_text(article: Article, target: Target, text: str, link: str, tags: list[str]) -> str:
+    """The editor's own words kept verbatim; too long is their error to fix, not ours to cut."""
+    with_link = text if not link or _has_link(text, article.url) else f"{text}\n\n{link}"
+    result = target.measure(with_link)
+    if not result.fits:
+        over = result.detail or f"{result.length} {result.unit}, over the {result.limit} limit"
+        field = f"social.{target.network}" + (" with the link" if with_link != text else "")
+        raise InputError(
+            f"{field} is {over}",
+            where=article.source,
+            fix=f"shorten social.{target.network} by {max(result.length - result.limit, 1)}",
+        )
+    if "#" in text or "＃" in text:
+        return with_link
+    return _with_tail(target.fits, text, link, tags) or with_link
+
+
+def _has_link(text: str, url: str) -> bool:
+    """Whether the editor already put the article link in their text."""
+    base = url.split("?")[0].rstrip("/")
+    return bool(base) and base in text
+
+
+def _summary_pieces(article: Article, lang: str) -> list[Piece]:
+    """What the article is about, best source first: front matter, summary section, lead."""
+    points = [] if article.summary.strip() else summary_points(article)
+    if points:
+        bullet = _words(lang)["bullet"]
+        pieces = [Piece(bullet + p, "\n") for p in points]
+        return [Piece(_title(article)), *pieces] if article.title else pieces
+    return [Piece(s) for s in _hook_sentences(article)]
+
+
+def _hook_sentences(article: Article) -> list[str]:
+    """Prose that opens the story (see `lede`), else the title."""
+    return summary_sentences(article) or ([_title(article)] if article.title else [])
+
+
+def _linkedin_pieces(article: Article, lang: str) -> list[Piece]:
+    """LinkedIn has room: title, the summary, then the key points as a list."""
+    pieces = [Piece(_title(article))] if article.title else []
+    sentences = _hook_sentences(article)
+    pieces.extend(Piece(s, "\n\n" if i == 0 else "") for i, s in enumerate(sentences))
+    points = [p for p in key_points(article) if p not in sentences]
+    words = _words(lang)
+    pieces.extend(
+        Piece((words["key_points"] + "\n" if i == 0 else "") + words["bullet"] + p,
+              "\n\n" if i == 0 else "\n")
+        for i, p in enumerate(points)
+    )
+    return pieces
+
+
+# --- threads --------------------------------------------------------------------------------
+
+
+def _thread_texts(
+    article: Article, digest: FaqDigest, target: Target, link: str, tags: list[str]
+) -> list[str]:
+    """Lead, key points, one or two FAQ highlights, then the link; numbered like `1/4`."""
+    for digits in (1, 2):
+        marker = "\n\n" + "9" * digits + "/" + "9" * digits
+        fits = _suffixed(target.fits, marker)
+        pieces = [_thread_lead(article, target, fits)]
+        pieces.extend(_key_point_posts(article, fits, pieces[0]))
+        pieces.extend(
+            _with_tail(fits, _qa_body(pair, lang=article.lang), "", [])
+            for pair in _faq_pairs(article, digest)[:MAX_FAQ_HIGHLIGHTS]
+        )
+        if link:
+            pieces.append(_link_post(article, fits, link, tags))
+        pieces = [p for p in pieces if p]
+        if len(str(len(pieces))) <= digits:
+            break
+    total = len(pieces)
+    if total == 1:
+        return pieces
+    return [f"{text}\n\n{i}/{total}" for i, text in enumerate(pieces, start=1)]
+
+
+def _thread_lead(article: Article, target: Target, fits: Fits) -> str:
+    """The first post: the editor's text, or the title with the summary's opening."""
+    editor = article.social.get(target.network, "").strip()
+    if editor:
+        if not fits(editor):
+            result = target.measure(editor)
+            raise InputError(
+                f"social.{target.network} is {result.length} {result.unit}; as a thread's first "
+                f"post it must leave room for the numbering within {result.limit}",
+                where=article.source,
+                fix=f"shorten social.{target.network}",
+            )
+        return editor
+    lang = _lang(article)
+    title = _shorten(_title(article), fits, lang) or ""
+    sentences = [Piece(s) for s in _hook_sentences(article) if s != _title(article)]
+    body = _fill(sentences, lambda b: fits(f"{title}\n\n{b}"), lang)
+    return f"{title}\n\n{body}" if body else title
+
+
+def _key_point_posts(article: Article, fits: Fits, lead: str) -> list[str]:
+    """The summary section's points, packed under a heading into as few posts as fit."""
+    lang = _lang(article)
+    heading, bullet = _words(lang)["key_points"], _words(lang)["bullet"]
+    points = [p for p in key_points(article) if p not in lead]
+    posts: list[str] = []
+    current = heading
+    for point in points:
+        line = bullet + point
+        if current != heading and not fits(f"{current}\n{line}"):
+            posts.append(current)
+            current = heading
+        shortened = _shorten(line, _prefixed(fits, current + "\n"), lang)
+        if shortened:
+            current = f"{current}\n{shortened}"
+    if current != heading:
+        posts.append(current)
+    return posts
+
+
+def _link_post(article: Article, fits: Fits, link: str, tags: list[str]) -> str:
+    """The last post: where to read the whole article, with hashtags while they fit."""
+    lang = _lang(article)
+    lead_in = _words(lang)["read_more"]
+    sep = "" if lang == "ja" else " "
+    title = _shorten(_title(article), _tailed(lambda t: fits(f"{lead_in}{sep}{t}"), link, []), lang)
+    head = f"{lead_in}{sep}{title}" if title else lead_in.rstrip(":：")
+    return _with_tail(fits, head, link, tags)
+
+
+# --- FAQ ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A question with its answer as plain text: whole, and the digest's short form."""
+
+    question: str
+    answer: str
+    short: str
+
+
+def _faq_pairs(article: Article, digest: FaqDigest) -> list[Answered]:
+    """Each question with its whole and short answer, links kept as "label (URL)"."""
+    items = digest.items or article.faq
+    shorts = list(digest.short_answers) + [""] * len(items)
+    out = []
+    for item, short in zip(items, shorts, strict=False):
+        whole = _join_sentences(answer_sentences(item.answer, base_url=article.url))
+        out.append(Answered(plain_text(item.question), whole, short or whole))
+    return out
+
+
+def _qa_body(pair: Answered, *, lang: str) -> Callable[[Fits], str]:
+    """A Q/A post: the whole answer where it fits, else the short one, else the question alone.
+
+    An answer is cut with `…` only when none of its sentences qualifies it (ただし, However…):
+    a cut that drops the condition would promise what the article does not.
+    """
+
+    def build(fits: Fits) -> str:
+        q_line = f"Q. {pair.question}"
+        for answer in dict.fromkeys((pair.answer, pair.short)):
+            if answer and fits(f"{q_line}\nA. {answer}"):
+                return f"{q_line}\nA. {answer}"
+        if pair.short and not any(qualifies(s) for s in split_sentences(pair.short)[1:]):
+            a_line = _shorten(f"A. {pair.short}", lambda t: fits(f"{q_line}\n{t}"), lang)
+            if a_line:
+                return f"{q_line}\n{a_line}"
+        return _shorten(q_line, fits, lang) or ""
+
+    return build
+
+
+# --- fitting --------------------------------------------------------------------------------
+
+
+def _with_tail(fits: Fits, body: str | Callable[[Fits], str], link: str, tags: list[str]) -> str:
+    """Body, then as many hashtags as fit, then the link on its own line."""
+    if callable(body):
+        body = body(_tailed(fits, link, []))
+    chosen: list[str] = []
+    for tag in tags:
+        if re.search(rf"(?<!\w){re.escape(tag)}(?!\w)", body, re.IGNORECASE):
+            continue
+        if fits(_layout(body, link, [*chosen, tag])):
+            chosen.append(tag)
+    return _layout(body, link, chosen)
+
+
+def _layout(body: str, link: str, tags: Sequence[str]) -> str:
+    """Body, a blank line, the hashtags line and the link line."""
+    tail = "\n".join(part for part in (" ".join(tags), link) if part)
+    if body and tail:
+        return f"{body}\n\n{tail}"
+    return body or tail
+
+
+def _tailed(fits: Fits, link: str, tags: list[str]) -> Fits:
+    """A fits() for a body that will get this link and these tags after it."""
+    return lambda body: fits(_layout(body, link, tags))
+
+
+def _suffixed(fits: Fits, suffix: str) -> Fits:
+    """A fits() that reserves room for a suffix such as the thread numbering."""
+    return lambda text: fits(text + suffix)
+
+
+def _prefixed(fits: Fits, prefix: str) -> Fits:
+    """A fits() for text that will follow `prefix` in the same post."""
+    return lambda text: fits(prefix + text)
+
+
+def _fill(pieces: list[Piece], fits: Fits, lang: str) -> str:
+    """Whole pieces in order while they fit; a lone first one too long is cut at a phrase."""
+    if not pieces:
+        return ""
+    first = pieces[0].text
+    body = first if fits(first) else _shorten(first, fits, lang) or ""
+    if body != first:
+        return body
+    for piece in pieces[1:]:
+        candidate = body + piece.joined_to(body)
+        if not fits(candidate):
+            break
+        body = candidate
+    return body
+
+
+def _join_sentences(sentences: Sequence[str]) -> str:
+    """Sentences as prose: no space after Japanese punctuation, one after Latin text."""
+    out = ""
+    for sentence in sentences:
+        out = out + Piece(sentence).joined_to(out) if out else sentence
+    return out
+
+
+def _shorten(text: str, fits: Fits, lang: str) -> str | None:
+    """`text` whole if it fits, else cut at the last phrase boundary that fits, plus `…`."""
+    text = text.strip()
+    if not text:
+        return None
+    if fits(text):
+        return text
+    phrases = _phrases(text[:MAX_MEASURED_CHARS], lang)  # the last, partial one is never kept
+    low, high, best = 1, len(phrases) - 1, 0
+    while low <= high:
+        middle = (low + high) // 2
+        candidate = _cut("".join(phrases[:middle]))
+        if candidate and fits(candidate):
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    if not best:
+        return None
+    return _cut("".join(phrases[: _clause_end(phrases, best)]))
+
+
+def _clause_end(phrases: list[str], count: int) -> int:
+    """Prefer ending at a clause (after 、 or ,) when that keeps most of the text."""
+    kept = len("".join(phrases[:count]))
+    for end in range(count, 0, -1):
+        prefix = "".join(phrases[:end])
+        if len(prefix) < kept * CLAUSE_KEEP:
+            break
+        if prefix.rstrip().endswith(CLAUSE_MARKS):
+            return end
+    while count > 1 and phrases[count - 1].strip().lower() in WEAK_ENDINGS:
+        count -= 1  # never end on "a", "the", "of": the reader expects the next word
+    return count
+
+
+def _cut(prefix: str) -> str:
+    """A prefix ended cleanly: no dangling punctuation or URL, `…`, and brackets closed."""
+    prefix = prefix.rstrip(DANGLING)
+    start = _last_word_start(prefix)
+    while start < len(prefix) and _ends_in_url(prefix[start:]):
+        prefix = prefix[:start].rstrip(DANGLING)
+        start = _last_word_start(prefix)
+    prefix = prefix.rstrip("".join(BRACKETS) + DANGLING)
+    if not prefix:
+        return ""
+    return prefix + ELLIPSIS + _closers(prefix)
+
+
+def _last_word_start(text: str) -> int:
+    """Where the run of non-space characters ending `text` starts (len(text) if none).
+
+    A backward walk costs the word's length; `\\S+$` would retry from every position.
+    """
+    start = len(text)
+    while start and not text[start - 1].isspace():
+        start -= 1
+    return start
+
+
+def _ends_in_url(word: str) -> bool:
+    """Whether a link, or text X or Bluesky would linkify (`e.g.city`), runs to the word's end."""
+    return (
+        bool(URL_RE.search(word))
+        or any(u.end == len(word) for u in find_urls(word))
+        or any(s.end == len(word) for s in link_spans(word))
+    )
+
+
+def _closers(prefix: str) -> str:
+    """Closing brackets for those the cut left open, innermost first."""
+    stack: list[str] = []
+    for ch in prefix:
+        if ch in BRACKETS and not (ch == '"' and stack and stack[-1] == '"'):
+            stack.append(BRACKETS[ch])
+        elif stack and ch == stack[-1]:
+            stack.pop()
+    return "".join(reversed(stack))
+
+
+def _phrases(text: str, lang: str) -> list[str]:
+    """Phrase chunks: BudouX for Japanese, words for the rest; URLs are never split."""
+    pieces: list[str] = []
+    last = 0
+    for match in URL_RE.finditer(text):
+        pieces.extend(_split_prose(text[last : match.start()], lang))
+        pieces.append(match.group())
+        last = match.end()
+    pieces.extend(_split_prose(text[last:], lang))
+    return [p for p in pieces if p]
+
+
+def _split_prose(text: str, lang: str) -> list[str]:
+    """Chunks of plain prose where a reader accepts a cut."""
+    if not text:
+        return []
+    if lang == "ja" or any(_is_cjk(ch) for ch in text):
+        chunks: list[str] = []
+        for piece in _word_chunks(text):
+            chunks.extend(_ja_parser().parse(piece) if any(_is_cjk(c) for c in piece) else [piece])
+        return chunks
+    return _word_chunks(text)
+
+
+def _word_chunks(text: str) -> list[str]:
+    """Words with their trailing spaces, so joining them restores the text."""
+    chunks: list[str] = []
+    start = 0
+    for i in range(1, len(text)):
+        if text[i - 1].isspace() and not text[i].isspace():
+            chunks.append(text[start:i])
+            start = i
+    chunks.append(text[start:])
+    return chunks
+
+
+@cache
+def _ja_parser() -> Any:
+    """BudouX's Japanese phrase model, loaded once (it ships with the package, no download)."""
+    import budoux
+
+    return budoux.load_default_japanese_parser()
+
+
+# --- finishing ------------------------------------------------------------------------------
+
+
+def _finish(
+    article: Article, target: Target, texts: list[str], link: str
+) -> tuple[SocialPost, ...]:
+    """Measured posts with facets and card; raises rather than emit one over the limit."""
+    lang = article.lang or "en"
+    texts = [t for t in texts if t.strip()] or [link or _title(article)]
+    total = len(texts)
+    posts = []
+    for position, text in enumerate(texts, start=1):
+        result = target.measure(text)
+        if not result.fits:
+            raise InputError(
+                f"the {target.network} post cannot fit: {result.length} {result.unit} > "
+                f"{result.limit} {result.detail}".rstrip(),
+                where=article.source,
+                fix="shorten the title or the link, or raise the limit in publisher.toml",
+            )
+        bluesky = target.network == "bluesky"
+        posts.append(
+            SocialPost(
+                network=target.network,
+                text=text,
+                length=result.length,
+                limit=result.limit,
+                lang=lang,
+                facets=bluesky_facets(text) if bluesky else (),
+                card=_post_card(article, target.network, link, text, position),
+                position=position,
+                of=total,
+            )
+        )
+    return tuple(posts)
+
+
+def bluesky_facets(text: str) -> tuple[Facet, ...]:
+    """Link, tag and cashtag facets where the Bluesky app puts them (see `facets`)."""
+    return detect_facets(text)
+
+
+# Networks that linkify only URLs with a scheme besides Bluesky (whose facets we send): Mastodon,
+# whose formatter links what its twitter-text extractor finds with http(s)://
+# (https://github.com/mastodon/mastodon/blob/main/app/lib/text_formatter.rb).
+SCHEME_ONLY_NETWORKS = ("mastodon",)
+MENTION_NETWORKS = ("x", "mastodon", "threads")  # Bluesky needs a mention facet; we send none
+
+
+def highlights(network: str, text: str) -> tuple[Highlight, ...]:
+    """What `network` shows as links in `text` (URLs, hashtags, mentions), in code points.
+
+    Bluesky shows exactly the facets we send; the others linkify the text themselves, found
+    with the same URL, tag and mention rules that count and compose the post.
+    """
+    base = network.removesuffix("-faq")
+    if base == "bluesky":
+        return tuple(Highlight(_char_offset(text, f.byte_start), _char_offset(text, f.byte_end),
+                               f.kind, f.value) for f in bluesky_facets(text))
+    found: list[Highlight] = [
+        Highlight(url.start, url.end, "link", url.url)
+        for url in find_urls(text)
+        if base not in SCHEME_ONLY_NETWORKS or url.url.lower().startswith(("http://", "https://"))
+    ]
+    tags = [Highlight(s.start, s.end, "tag", s.value) for s in tag_spans(text)]
+    if base == "threads":
+        # Threads makes one topic tag of a post's first hashtag; the rest stay text.
+        # https://developers.facebook.com/documentation/threads/posts
+        tags = tags[:1]
+    mentions = [Highlight(start, end, "mention", account)
+                for start, end, account in find_mentions(text)] if base in MENTION_NETWORKS else []
+    for extra in (*tags, *mentions):
+        if not any(h.start < extra.end and extra.start < h.end for h in found):
+            found.append(extra)
+    return tuple(sorted(found, key=lambda h: h.start))
+
+
+def _char_offset(text: str, byte_offset: int) -> int:
+    """Code-point index of a UTF-8 byte offset (facets count bytes)."""
+    return len(text.encode("utf-8")[:byte_offset].decode("utf-8", errors="ignore"))
+
+
+def _post_card(
+    article: Article, network: str, link: str, text: str, position: int
+) -> LinkCard | None:
+    """Bluesky's link card on the first post and the link post; the hero image on X/Mastodon.
+
+    X and Mastodon draw their own preview card from the link; the card here carries the hero
+    image and its alt text for the thread's first post, which the channel attaches unless its
+    `attach_image` setting says no (off by default on X, where the image replaces X's card).
+    """
+    if network == "bluesky" and link and (position == 1 or link in text):
+        return link_card(article, link)
+    if network in IMAGE_NETWORKS and position == 1 and article.image:
+        return link_card(article, link)
+    return None
+
+
+def link_card(article: Article, link: str) -> LinkCard:
+    """The link, title, description and image a card shows; delivery uploads the image."""
+    description = _join_sentences(_hook_sentences(article))
+    if len(description) > CARD_DESCRIPTION_CHARS:
+        description = _shorten(description, lambda t: len(t) <= CARD_DESCRIPTION_CHARS, "") or ""
+    return LinkCard(uri=link, title=_title(article), description=description,
+                    thumb=article.image, alt=article.image_alt.strip())
+
+
+# --- text helpers ---------------------------------------------------------------------------
+
+
+def plain_text(markdown: str) -> str:
+    """Inline Markdown as the plain text a reader sees (link text kept, markup dropped)."""
+    from publisher.source.markdown import parse_inline_tokens
+
+    out: list[str] = []
+    for line in markdown.splitlines():
+        tokens = parse_inline_tokens(line.strip())
+        out.append("".join(_token_text(t) for token in tokens for t in token.children or []))
+    return "\n".join(s for s in (o.strip() for o in out) if s)
+
+
+def _title(article: Article) -> str:
+    """The title as plain text: markup an editor typed there is not shown on social networks."""
+    return plain_text(article.title) or article.title.strip()
+
+
+def _token_text(token: Any) -> str:
+    """The visible text of one inline token."""
+    if token.type in ("text", "code_inline"):
+        return str(token.content)
+    if token.type in ("softbreak", "hardbreak"):
+        return " "
+    if token.type == "image":
+        return "".join(_token_text(t) for t in token.children or [])
+    return ""
+
+
+def _is_cjk(ch: str) -> bool:
+    """Japanese/Chinese characters and full-width punctuation, where no spaces separate words."""
+    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
+
+
+def _lang(article: Article) -> str:
+    """'ja' or 'en' for our own words (Key points, Read more) and for phrase cutting."""
+    return "ja" if (article.lang or "").lower().startswith("ja") else "en"
+
+
+def _words(lang: str) -> dict[str, str]:
+    """The composer's few words of its own in this language."""
+    return WORDS.get(lang, WORDS["en"])

@@ -1,0 +1,1 @@
+"""What each social network is: its limit, how it counts, links and hashtags."""

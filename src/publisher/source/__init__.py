@@ -1,0 +1,1 @@
+"""A post file or URL → Article: front matter, Markdown, sanitizing, blocks, language, FAQ."""

@@ -1,0 +1,1 @@
+"""The edge where state lives: the delivery ledger and the subscriber list (SQLite, PostgreSQL)."""

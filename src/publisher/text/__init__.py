@@ -1,0 +1,1 @@
+"""Text rules every stage shares: sentences, condensing, characters no output may carry."""

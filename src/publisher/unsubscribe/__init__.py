@@ -1,0 +1,1 @@
+"""Readers' opt-outs: tokens, the unsubscribe page and webhooks, and providers' suppressions."""

@@ -1,0 +1,165 @@
+"""Opaque unsubscribe tokens: a random subscriber id plus an HMAC-SHA256 tag, URL-safe.
+
+A token is ``<uid>~<tag>``: the subscriber's random id (`Subscriber.uid`, 96 bits) and the
+HMAC-SHA256 over a purpose prefix and that id, cut to 128 bits, both base64url without padding.
+It carries no address, not even encoded, so neither a URL nor an access log leaks who reads.
+Anyone holding the link can unsubscribe that one reader (RFC 8058 §4 expects exactly that), and
+nobody can forge another.
+
+Links signed before subscriber ids existed (``base64url(address) "." base64url(tag)``) keep
+working: `verify_token` accepts them and names the address. Both forms are decoded strictly: a
+part whose unused trailing bits are not zero (so that several strings decode to the same bytes)
+is refused, as is anything outside the base64url alphabet.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from publisher.config.secrets import get_secret
+from publisher.errors import InputError
+from publisher.model import Recipient
+
+if TYPE_CHECKING:
+    from publisher.config.settings import Site
+    from publisher.stores.subscribers import Subscriber
+
+SECRET_NAME = "PUBLISHER_UNSUBSCRIBE_SECRET"
+PURPOSE = b"publisher-unsubscribe-v1\0"  # the address form, still verified
+PURPOSE_ID = b"publisher-unsubscribe-v2\0"
+TAG_BYTES = 16
+ID_SEPARATOR = "~"  # unreserved in URLs (RFC 3986 §2.3), never in an address-form token
+
+
+@dataclass(frozen=True)
+class TokenSubject:
+    """Whom a verified token names: a subscriber id, or (older links) an address."""
+
+    uid: str = ""
+    email: str = ""
+
+
+def unsubscribe_secret() -> str:
+    """The signing secret, from the environment, .env or the keyring."""
+    return get_secret(SECRET_NAME, purpose="signing unsubscribe links")
+
+
+def make_token(uid: str, secret: str) -> str:
+    """The token for one subscriber id."""
+    if not uid:
+        raise ValueError("a subscriber without an id cannot get an unsubscribe link")
+    _unb64(uid)  # ids are base64url (subscribers.new_uid); an address never is
+    return f"{uid}{ID_SEPARATOR}{_b64(_id_tag(uid, secret))}"
+
+
+def make_address_token(email: str, secret: str) -> str:
+    """A token in the older address form (only to test that such links keep working)."""
+    address = email.strip().encode("utf-8")
+    return f"{_b64(address)}.{_b64(_tag(address, secret))}"
+
+
+def verify_token(token: str, secret: str) -> TokenSubject:
+    """Whom a token names, or InputError when it is malformed or forged."""
+    text = token.strip()
+    if ID_SEPARATOR in text:
+        return _verify_id_token(text, secret)
+    head, _, tag = text.partition(".")
+    try:
+        address = _unb64(head)
+        given = _unb64(tag)
+        email = address.decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise _malformed() from exc
+    if not email or not hmac.compare_digest(given, _tag(address, secret)):
+        raise _forged()
+    return TokenSubject(email=email)
+
+
+def _verify_id_token(token: str, secret: str) -> TokenSubject:
+    """Check an id-form token."""
+    uid, _, tag = token.partition(ID_SEPARATOR)
+    try:
+        _unb64(uid)
+        given = _unb64(tag)
+    except (ValueError, binascii.Error) as exc:
+        raise _malformed() from exc
+    if not hmac.compare_digest(given, _id_tag(uid, secret)):
+        raise _forged()
+    return TokenSubject(uid=uid)
+
+
+def _malformed() -> InputError:
+    """The error for a token that does not parse."""
+    return InputError("malformed unsubscribe token", where="unsubscribe",
+                      fix="use the full link from the email")
+
+
+def _forged() -> InputError:
+    """The error for a token whose tag does not verify."""
+    return InputError("unsubscribe token does not verify", where="unsubscribe",
+                      fix="use the full link from the email")
+
+
+def unsubscribe_url(base: str, uid: str, secret: str) -> str:
+    """The one-click link for a subscriber: base plus ?t=<token> (or &t= when base has a query)."""
+    joiner = "&" if "?" in base else "?"
+    return f"{base}{joiner}t={quote(make_token(uid, secret), safe='')}"
+
+
+def unsubscribe_base(site: Site) -> str:
+    """Where one-click links point: the configured URL, else <site url>/unsubscribe."""
+    return site.unsubscribe_url or f"{site.url.rstrip('/')}/unsubscribe"
+
+
+def unsubscribe_mailto(site: Site, uid: str, secret: str) -> str:
+    """A mailto: fallback for List-Unsubscribe carrying the token in the subject, if configured."""
+    target = site.unsubscribe_mailto.removeprefix("mailto:")
+    if not target:
+        return ""
+    return f"mailto:{target}?subject={quote('unsubscribe ' + make_token(uid, secret))}"
+
+
+def recipient_for(subscriber: Subscriber, site: Site, secret: str) -> Recipient:
+    """A subscriber as a send sees them, with personal unsubscribe links."""
+    return Recipient(
+        email=subscriber.email,
+        name=subscriber.name,
+        unsubscribe_url=unsubscribe_url(unsubscribe_base(site), subscriber.uid, secret),
+        unsubscribe_mailto=unsubscribe_mailto(site, subscriber.uid, secret),
+    )
+
+
+def _id_tag(uid: str, secret: str) -> bytes:
+    """The truncated HMAC over the purpose and the subscriber id."""
+    message = PURPOSE_ID + uid.encode("ascii")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def _tag(address: bytes, secret: str) -> bytes:
+    """The truncated HMAC over the purpose and the lower-cased address (the older form)."""
+    message = PURPOSE + address.decode("utf-8").lower().encode("utf-8")
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def _b64(data: bytes) -> str:
+    """URL-safe base64 without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    """Inverse of _b64, strictly: one spelling per value (canonical trailing bits), no padding."""
+    if not text or len(text) % 4 == 1 or any(c not in _ALPHABET for c in text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:  # RFC 4648 §3.5: non-zero pad bits make another string, same bytes
+        raise ValueError("not canonical base64url")
+    return data
+
+
+_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
