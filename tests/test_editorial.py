@@ -297,7 +297,7 @@ def faq_posts(article: Article, networks: tuple[str, ...]) -> dict[str, list[str
 
 
 def test_a_qualifying_sentence_is_never_dropped_from_a_short_answer() -> None:
-    from publisher.text.condense import short_answer
+    from publisher.source.condense import short_answer
 
     art = load("minato-bus-cashless.md")
     answer = art.faq[0].answer

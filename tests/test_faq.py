@@ -10,9 +10,9 @@ import pytest
 
 from publisher.config.settings import FaqSettings
 from publisher.model import Article
+from publisher.source.condense import grapheme_length, short_answer
 from publisher.source.faq import build_digest, normalize_question
 from publisher.source.read import parse_article, read_post
-from publisher.text.condense import grapheme_length, short_answer
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -23,8 +23,8 @@ from PIL import Image
 
 from fakes.hostile import HostileImageHost
 from fakes.server import FakeHTTPServer, Reply, Request, serving
+from publisher.channels.images import ImageLoader, fit_image
 from publisher.config.settings import ImageSettings
-from publisher.delivery.images import ImageLoader, fit_image
 from publisher.errors import DeliveryError, InputError, PermanentDeliveryError
 
 LOOPBACK = ImageSettings(allow_private=("127.0.0.1",))

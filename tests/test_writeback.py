@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.delivery import writeback
-from publisher.delivery.writeback import with_syndication, write_back
 from publisher.errors import InputError, SystemFault
+from publisher.source import writeback
+from publisher.source.writeback import with_syndication, write_back
 
 URLS = ["https://x.com/i/web/status/1", "https://bsky.app/profile/a.example/post/3k2a"]
 ARTICLE = """---

@@ -29,8 +29,8 @@ from typing import Any
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.channels.http import HttpClient, status_error
+from publisher.channels.images import ImageLoader
 from publisher.config.secrets import get_secret, remember
-from publisher.delivery.images import ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import SocialPost
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.channels.http import HttpClient
+from publisher.channels.images import ImageFile, ImageLoader
 from publisher.config.secrets import get_secret
-from publisher.delivery.images import ImageFile, ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
 

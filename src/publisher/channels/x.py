@@ -32,8 +32,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
 from publisher.channels.http import HttpClient, status_error
+from publisher.channels.images import ImageFile, ImageLoader
 from publisher.config.secrets import get_secret
-from publisher.delivery.images import ImageFile, ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
 

@@ -1,1 +1,1 @@
-"""Plan → channels → ledger: preparing media, sending, retracting, writing back."""
+"""Plan → channels → ledger: the job in order, the send loop, and corrections after the send."""

@@ -168,7 +168,7 @@ def open_deleters(config: Config, targets: Iterable[LivePost]) -> dict[str, Any]
 
 def without_retracted_links(path: Path, urls: list[str]) -> bool:
     """--write-back: drop the deleted posts' URLs from the article's `syndication:`."""
-    from publisher.delivery.writeback import write_back
+    from publisher.source.writeback import write_back
 
     return write_back(path, [], remove=urls) if urls else False
 

@@ -31,7 +31,7 @@ from publisher.source.faq import jsonld_text
 from publisher.source.read import is_wordpress_ref, parse_article, read_post
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
-    from publisher.delivery.images import ImageLoader
+    from publisher.channels.images import ImageLoader
     from publisher.delivery.send import Outcome, SharedSend
     from publisher.stores.ledger import DeliveryLedger
     from publisher.stores.subscribers import Subscriber
@@ -124,7 +124,7 @@ def refuse_warnings(prepared: Prepared, options: Options) -> None:
 
 def image_loader(article: Article, config: Config) -> ImageLoader:
     """Reads the post's images next to it, within the [images] limits, once per run."""
-    from publisher.delivery.images import ImageLoader
+    from publisher.channels.images import ImageLoader
 
     return ImageLoader(config.images, base_dir=Path(article.source).parent)
 
@@ -545,7 +545,7 @@ def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared, *, skipped: bo
 
 def syndicate(post: Path, outcomes: list[Outcome]) -> bool:
     """--write-back: record live posts' public URLs under `syndication:` in the article."""
-    from publisher.delivery.writeback import write_back
+    from publisher.source.writeback import write_back
 
     urls = [
         url

@@ -17,7 +17,7 @@ from typing import Any
 
 from publisher.channels import BatchResult, EmailBatch, EmailChannel, Receipt, SocialChannel
 from publisher.channels.http import RetryPolicy, with_retries
-from publisher.delivery.images import ImageLoader
+from publisher.channels.images import ImageLoader
 from publisher.errors import (
     DeliveryError,
     InputError,

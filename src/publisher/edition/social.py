@@ -22,7 +22,7 @@ from publisher.model import Article, Facet, FaqDigest, Highlight, LinkCard, Soci
 from publisher.networks.counting import LIMITS, Measurement, find_mentions, find_urls, measure
 from publisher.networks.facets import detect_facets, link_spans, tag_spans
 from publisher.networks.hashtags import hashtags
-from publisher.text.condense import answer_sentences, qualifies
+from publisher.source.condense import answer_sentences, qualifies
 from publisher.text.sentences import URL_RE, split_sentences
 
 THREAD_NETWORKS = ("x", "bluesky", "mastodon")

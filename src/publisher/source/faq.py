@@ -23,9 +23,9 @@ from publisher.config.settings import FaqSettings
 from publisher.errors import InputError
 from publisher.model import Article, Block, FaqDigest, FaqItem, Section
 from publisher.source.blocks import join_lines, markdown_plain_text, strip_raw_html
+from publisher.source.condense import short_answer
 from publisher.source.markdown import render_html, render_inline_html
 from publisher.source.sanitize import clean_html
-from publisher.text.condense import short_answer
 from publisher.text.sentences import split_sentences
 
 _OPEN = r"^\s*(?P<open>\*\*|__)?\s*"

@@ -14,13 +14,13 @@ import stat
 import unicodedata
 from pathlib import Path
 
-from publisher.delivery.writeback import without_syndication
 from publisher.errors import InputError
 from publisher.model import Article
 from publisher.source import faq
 from publisher.source.blocks import ParsedBlock, parse_blocks, split_sections
 from publisher.source.frontmatter import FrontMatter, read_front_matter, slugify
 from publisher.source.lang import detect_lang
+from publisher.source.writeback import without_syndication
 from publisher.text.controls import lone_surrogate, strip_controls
 
 MAX_POST_BYTES = 2_000_000

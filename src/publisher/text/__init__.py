@@ -1,1 +1,1 @@
-"""Text rules every stage shares: sentences, condensing, characters no output may carry."""
+"""Text rules every stage shares: sentence boundaries and characters no output may carry."""

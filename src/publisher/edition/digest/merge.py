@@ -18,6 +18,7 @@ from typing import Any
 from publisher.config.settings import FaqSettings
 from publisher.errors import InputError
 from publisher.model import Article, FaqDigest, FaqItem
+from publisher.source.condense import short_answer
 from publisher.source.faq import (
     faq_jsonld,
     inert_html,
@@ -27,7 +28,6 @@ from publisher.source.faq import (
 )
 from publisher.source.markdown import render_inline_html
 from publisher.source.sanitize import clean_html
-from publisher.text.condense import short_answer
 
 DateLike = date | datetime | str | None
 

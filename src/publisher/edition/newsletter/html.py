@@ -20,9 +20,9 @@ from markupsafe import Markup
 
 from publisher.edition.newsletter.strings import base_lang
 from publisher.model import Block
+from publisher.source.condense import budoux_parser
 from publisher.source.markdown import parse_tokens, render_html, render_inline_html
 from publisher.source.sanitize import ALIGNMENTS, absolute_url
-from publisher.text.condense import budoux_parser
 
 # Light and dark palettes; every text/background pair keeps WCAG AA contrast (≥ 4.5:1),
 # which tests/test_newsletter.py checks.

@@ -44,9 +44,9 @@ from publisher.model import (
     Section,
     SectionRole,
 )
+from publisher.source.condense import fit_sentences
 from publisher.source.markdown import join_blocks
 from publisher.source.sanitize import absolute_url
-from publisher.text.condense import fit_sentences
 
 __all__ = [
     "PLACEHOLDERS", "Templates", "load_templates", "personalize", "render_newsletter",
