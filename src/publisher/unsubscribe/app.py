@@ -33,14 +33,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from publisher.config.settings import Site
 from publisher.errors import InputError, os_fault
 from publisher.stores.subscribers import SUPPRESSED, Subscriber, SubscriberStore
+from publisher.unsubscribe.body import FORM_BODY_LIMIT, BodyRefused, read_body
 from publisher.unsubscribe.tokens import TokenSubject, verify_token
 
 if TYPE_CHECKING:
     from publisher.config.settings import Config
     from publisher.unsubscribe.webhooks import Webhooks
 
-FORM_BODY_LIMIT = 16 * 1024  # a one-click or resubscribe form is a few dozen bytes
-WEBHOOK_BODY_LIMIT = 4 * 1024 * 1024  # SendGrid batches up to ~1,000 events per POST
 SOCKET_TIMEOUT = 10.0  # seconds a connection may stay silent before it is dropped
 MAX_CONNECTIONS = 64
 ONE_CLICK = "One-Click"
@@ -90,14 +89,6 @@ PAGES: Mapping[str, Mapping[str, str]] = {
 }
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
-
-
-class BodyRefused(Exception):
-    """A request body we will not read: its length is missing, malformed or over the cap."""
-
-    def __init__(self, status: str) -> None:
-        self.status = status
-        super().__init__(status)
 
 
 def make_app(store: SubscriberStore | None = None, secret: str | None = None, *,
@@ -235,24 +226,6 @@ class UnsubscribePage:
             f"<p>{text}</p>{form}</main></body></html>"
         )
         return respond(start_response, status, page.encode("utf-8"), "text/html; charset=utf-8")
-
-
-def read_body(environ: Mapping[str, Any], limit: int) -> bytes:
-    """The request body, refused unless its Content-Length is a plain number within `limit`."""
-    if environ.get("HTTP_TRANSFER_ENCODING"):
-        raise BodyRefused("411 Length Required")  # wsgiref cannot de-chunk; we never guess
-    raw = str(environ.get("CONTENT_LENGTH") or "").strip()
-    if not raw:
-        return b""
-    if not raw.isdigit():  # "-1", "1e9", " 12 x" …
-        raise BodyRefused("400 Bad Request")
-    length = int(raw)
-    if length > limit:
-        raise BodyRefused("413 Content Too Large")
-    body: bytes = environ["wsgi.input"].read(length) if length else b""
-    if len(body) != length:
-        raise BodyRefused("400 Bad Request")
-    return body
 
 
 def read_form(environ: Mapping[str, Any]) -> dict[str, str]:

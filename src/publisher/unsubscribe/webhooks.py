@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from publisher.errors import ConfigError
 from publisher.stores.subscribers import SubscriberStore, Suppression
+from publisher.unsubscribe.body import WEBHOOK_BODY_LIMIT, read_body
 from publisher.unsubscribe.sync import epoch_or_none, iso_or_none
 
 if TYPE_CHECKING:
@@ -102,8 +103,6 @@ class Webhooks:
 
     def handle(self, provider: str, environ: Mapping[str, Any]) -> tuple[str, str]:
         """(status line, body) for one webhook request."""
-        from publisher.unsubscribe.app import read_body
-
         if provider not in PROVIDERS:
             return "404 Not Found", "not found\n"
         if environ.get("REQUEST_METHOD") != "POST":
@@ -112,7 +111,7 @@ class Webhooks:
                   "resend": self._resend}[provider]
         try:
             self._configured(provider)
-            body = read_body(environ, _webhook_limit())
+            body = read_body(environ, WEBHOOK_BODY_LIMIT)
             events = verify(environ, body)
         except Refused as refused:
             return refused.status, refused.why + "\n"
@@ -326,11 +325,6 @@ def _optional_secret(name: str, purpose: str) -> str | None:
         return None
 
 
-def _webhook_limit() -> int:
-    """The body cap for webhook requests."""
-    from publisher.unsubscribe.app import WEBHOOK_BODY_LIMIT
-
-    return WEBHOOK_BODY_LIMIT
 
 
 def _json(body: bytes) -> Any:
