@@ -1,0 +1,94 @@
+"""`publish status POST`: what of a post was sent, and what failed or is uncertain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from publisher.cli import render
+from publisher.cli.common import ConfigOpt, JsonOpt, PostArg, load_settings
+
+
+def status_command(
+    post: PostArg,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="List only failed and uncertain deliveries.")
+    ] = False,
+) -> None:
+    """Show, per channel, what of POST was sent; list failed and uncertain deliveries."""
+    from publisher.cli.report import status_report
+    from publisher.delivery.pipeline import load_article
+    from publisher.stores.ledger import open_ledger
+
+    settings = load_settings(config)
+    article = load_article(post, settings)
+    edition = article.content_hash
+    ledger = open_ledger(settings.ledger)
+    try:
+        report = status_report(ledger, edition, article.slug,
+                               max_attempts=settings.max_attempts, failed_only=failed)
+    finally:
+        ledger.close()
+    if as_json:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    _print_status(article.title, report, post)
+
+
+def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
+    """Per-channel counts, what was left out or retracted, every failed and uncertain delivery."""
+    from rich.table import Table
+
+    console = render.console()
+    if "channels" in report:
+        if not report["channels"] and not report["skipped"]:
+            console.print(f"{render.escape(title)}: nothing delivered yet.")
+            return
+        table = Table(title=render.escape(title))
+        for column in ("channel", "sent", "pending", "failed", "note"):
+            table.add_column(column)
+        for t in report["channels"]:
+            note = f"{t['retracted']} retracted" if t["retracted"] else ""
+            table.add_row(t["channel"], str(t["sent"]), str(t["pending"]), str(t["failed"]), note)
+        for name in report["skipped"]:
+            table.add_row(name, "-", "-", "-", "skipped")
+        console.print(table)
+    for row in report["failed"]:
+        console.print(
+            f"[red]failed[/] {row['channel']} {render.escape(row['item'])}"
+            f" — {render.escape(row['reason'])}"
+            f" — {row['kind']}, {_attempts(row['attempts'])}, last {row['last_attempt']},"
+            f" {_NEXT[row['next']]}")
+    for row in report["uncertain"]:
+        console.print(
+            f"[yellow]uncertain[/] {row['channel']} {render.escape(row['item'])}"
+            f" (batch {row['batch']})"
+            f" — {render.escape(row['reason'])} — {_attempts(row['attempts'])},"
+            f" last {row['last_attempt']}; resend with `publish {post} --retry-pending`")
+    if "channels" not in report:
+        if not report["failed"] and not report["uncertain"]:
+            console.print(f"{render.escape(title)}: nothing failed or uncertain.")
+        return
+    for row in report["retracted"]:
+        console.print(f"retracted {row['channel']} {row['item']} ({row['provider_id']})")
+    for row in report["sent"][:20]:
+        console.print(f"sent {row['channel']} {row['item']} → {row['provider_id']} {row['url']}"
+                      .rstrip())
+    if report["proofs"]:
+        count = len(report["proofs"])
+        console.print(f"{count} proof{'s' if count > 1 else ''} sent (not counted as deliveries)")
+
+
+_NEXT = {"retry": "retried on the next run", "given-up": "given up (--retry-failed tries again)",
+         "refused": "not retried (--retry-failed tries again)"}
+
+
+def _attempts(count: int) -> str:
+    """'1 attempt', '3 attempts'."""
+    return f"{count} attempt{'' if count == 1 else 's'}"
+
