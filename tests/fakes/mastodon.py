@@ -9,11 +9,21 @@ an ISO 8601 `X-RateLimit-Reset`. Corrections: `GET /api/v1/statuses/:id` and `â€
 becomes what is sent, so attachments not re-sent in `media_ids` are dropped) and
 `DELETE /api/v1/statuses/:id` (#delete); each answers 404 "Record not found" for an unknown id
 or another account's status, as Mastodon scopes them to the token's account.
+
+Scheduling (https://docs.joinmastodon.org/methods/statuses/#create,
+https://docs.joinmastodon.org/entities/ScheduledStatus/,
+https://docs.joinmastodon.org/methods/scheduled_statuses/): `scheduled_at` (ISO 8601) at least
+5 minutes ahead makes the create answer a ScheduledStatus `{id, scheduled_at, params,
+media_attachments}` instead of a Status; sooner is 422 (mastodon/mastodon#30584, the body as in
+mastodon/mastodon#12557). `GET /api/v1/scheduled_statuses[/:id]` and
+`DELETE /api/v1/scheduled_statuses/:id` (200 `{}`, 404 "Record not found" once gone).
+`release(now)` posts what is due (the fake's clock).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +35,8 @@ from .forms import fields, header, json_body, load_state, multipart, save_state
 from .server import FakeHTTPServer, Faults, Reply, Request
 
 FIRST_ID = 113_000_000_000_000_000
+SCHEDULE_MINIMUM = 5 * 60  # scheduled_at at least 5 minutes ahead
+TOO_SOON = "Validation failed: Scheduled at The scheduled date must be in the future"
 
 
 class FakeMastodon:
@@ -51,6 +63,8 @@ class FakeMastodon:
         self.next_id = FIRST_ID
         self.deleted: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()  # "PUT <id>" / "DELETE <id>" â†’ how many requests
+        self.scheduled: list[dict[str, Any]] = []  # ScheduledStatus entities waiting
+        self.clock: Any = time.time  # tests may move the fake's time
         self.state_file = state_file
         saved = load_state(state_file)
         if saved is not None:
@@ -89,7 +103,7 @@ class FakeMastodon:
         """State to persist."""
         return {"statuses": self.statuses, "idempotency": self.idempotency,
                 "media": self.media, "next_id": self.next_id, "deleted": self.deleted,
-                "calls": dict(self.calls)}
+                "calls": dict(self.calls), "scheduled": self.scheduled}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Reload persisted state."""
@@ -99,6 +113,7 @@ class FakeMastodon:
         self.next_id = state["next_id"]
         self.deleted = state.get("deleted", [])
         self.calls = Counter(state.get("calls", {}))
+        self.scheduled = state.get("scheduled", [])
 
     def route(self, request: Request) -> Reply:
         """Dispatch one request."""
@@ -118,6 +133,8 @@ class FakeMastodon:
             return self.media_status(path.rsplit("/", 1)[-1])
         if path.startswith("/api/v1/statuses/"):
             return self.one_status(request, path.removeprefix("/api/v1/statuses/"))
+        if path.startswith("/api/v1/scheduled_statuses"):
+            return self.scheduled_status(request, path.removeprefix("/api/v1/scheduled_statuses"))
         return Reply(404, {"error": "Record not found"})
 
     def add_foreign_status(self, text: str) -> str:
@@ -189,13 +206,17 @@ class FakeMastodon:
         # https://docs.joinmastodon.org/methods/statuses/#create
         key = header(request, "idempotency-key")
         if key and key in self.idempotency:
-            return Reply(200, self._public(self._status(self.idempotency[key])))
+            earlier = self.idempotency[key]
+            waiting = next((s for s in self.scheduled if s["id"] == earlier), None)
+            return Reply(200, waiting or self._public(self._status(earlier)))
         given = json_body(request) if header(request, "content-type").startswith(
             "application/json") else fields(request)
         text = str(given.get("status") or "")
         media_ids = [str(m) for m in given.get("media_ids") or []]
         if (refused := self._refuse_text(text, media_ids)) is not None:
             return refused
+        if given.get("scheduled_at"):
+            return self.schedule_status(given, text, media_ids, key)
         parent = given.get("in_reply_to_id")
         if parent and not any(s["id"] == str(parent) for s in self.statuses):
             return Reply(404, {"error": "Record not found"})
@@ -211,6 +232,67 @@ class FakeMastodon:
         if key:
             self.idempotency[key] = status["id"]
         return Reply(200, self._public(status))
+
+    def schedule_status(self, given: dict[str, Any], text: str, media_ids: list[str],
+                        key: str) -> Reply:
+        """A create with scheduled_at: validated like a status, kept as a ScheduledStatus."""
+        try:
+            at = datetime.fromisoformat(str(given["scheduled_at"]).replace("Z", "+00:00"))
+        except ValueError:
+            return Reply(422, {"error": "Validation failed: Scheduled at is invalid"})
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        if at.timestamp() < self.clock() + SCHEDULE_MINIMUM:
+            return Reply(422, {"error": TOO_SOON})
+        self.next_id += 1
+        entity = {"id": str(self.next_id),
+                  "scheduled_at": at.astimezone(UTC).isoformat(timespec="milliseconds")
+                  .replace("+00:00", "Z"),
+                  "params": {"text": text, "media_ids": media_ids or None,
+                             "language": given.get("language"), "idempotency": key or None,
+                             "in_reply_to_id": given.get("in_reply_to_id"),
+                             "scheduled_at": None, "visibility": None},
+                  "media_attachments": [self._media_json(m) for m in media_ids]}
+        self.scheduled.append(entity)
+        if key:
+            self.idempotency[key] = entity["id"]
+        return Reply(200, entity)
+
+    def scheduled_status(self, request: Request, rest: str) -> Reply:
+        """GET the list or one ScheduledStatus; DELETE one (404 once it is gone)."""
+        status_id = rest.strip("/")
+        if request.method == "GET" and not status_id:
+            return Reply(200, list(self.scheduled))
+        entity = next((s for s in self.scheduled if s["id"] == status_id), None)
+        if entity is None:
+            return Reply(404, {"error": "Record not found"})
+        if request.method == "GET":
+            return Reply(200, entity)
+        if request.method == "DELETE":
+            self.calls[f"DELETE scheduled {status_id}"] += 1
+            self.scheduled.remove(entity)
+            return Reply(200, {})
+        return Reply(404, {"error": "Record not found"})
+
+    def release(self, now: float | None = None) -> int:
+        """Post the scheduled statuses whose time has come, as Mastodon's scheduler does."""
+        now = self.clock() if now is None else now
+        with self.lock:
+            due = [s for s in self.scheduled
+                   if datetime.fromisoformat(s["scheduled_at"].replace("Z", "+00:00"))
+                   .timestamp() <= now]
+            for entity in due:
+                self.scheduled.remove(entity)
+                self.next_id += 1
+                params = entity["params"]
+                self.statuses.append({"id": str(self.next_id), "text": params["text"],
+                                      "in_reply_to_id": params["in_reply_to_id"],
+                                      "language": params["language"],
+                                      "media_ids": params["media_ids"] or [],
+                                      "idempotency_key": params["idempotency"] or "",
+                                      "scheduled_id": entity["id"]})
+            save_state(self.state_file, self.snapshot())
+        return len(due)
 
     def _status(self, status_id: str) -> dict[str, Any]:
         """A stored status by id."""

@@ -13,15 +13,28 @@ Suppressions (https://resend.com/docs/api-reference/suppressions/list-suppressio
 `GET /suppressions?limit=&after=` answers `{"object": "list", "has_more", "data": [{"id", "email",
 "origin" (bounce, complaint, manual), "created_at"}]}`, cursor-paged by the last id; a sending-only
 key gets 401 restricted_api_key. Webhooks are signed by Svix (`webhooks.SvixSigner`).
+
+Scheduling (https://resend.com/docs/api-reference/emails/send-email,
+https://resend.com/docs/dashboard/emails/schedule-email,
+https://resend.com/docs/api-reference/emails/cancel-email): `POST /emails` takes one email with
+`scheduled_at`, an ISO 8601 time or natural language ("in 1 min"), at most 30 days ahead (422
+validation_error otherwise), under the same Idempotency-Key rules; the batch endpoint refuses
+`scheduled_at` (https://resend.com/docs/api-reference/emails/send-batch-emails). `GET /emails/{id}`
+shows `last_event` (scheduled, canceled, delivered); `POST /emails/{id}/cancel` cancels a scheduled
+email (`{"object": "email", "id"}`), 404 not_found for an unknown id, 422 for one no longer
+scheduled. `release(now)` delivers what is due (the fake's clock).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -32,6 +45,10 @@ from .webhooks import SvixSigner
 MAX_BATCH = 100
 MAX_TO = 50
 MAX_KEY = 256
+SCHEDULE_HORIZON = 30 * 86400  # scheduled_at at most 30 days ahead
+NATURAL = re.compile(r"^in (\d+) (min|mins|minute|minutes|hour|hours|day|days)$")
+UNIT_SECONDS = {"min": 60, "mins": 60, "minute": 60, "minutes": 60, "hour": 3600,
+                "hours": 3600, "day": 86400, "days": 86400}
 
 
 def error(status: int, name: str, message: str) -> Reply:
@@ -68,6 +85,8 @@ class ResendFake:
         self._idempotent: dict[str, tuple[str, Reply]] = {}
         self._in_flight: set[str] = set()
         self._lock = threading.Lock()
+        self.emails: dict[str, dict[str, Any]] = {}  # id → {email, send_at, last_event}
+        self.clock: Any = time.time  # tests may move the fake's time
         self.server = FakeHTTPServer(
             self.handle,
             faults=faults,
@@ -104,6 +123,10 @@ class ResendFake:
             return Reply(200, {"data": [{"id": "d1", "name": "example.com", "status": "verified"}]})
         if request.method == "POST" and request.path == "/emails/batch":
             return self.batch(request)
+        if request.method == "POST" and request.path == "/emails":
+            return self.idempotent(request, self._send_one)
+        if request.path.startswith("/emails/"):
+            return self.one_email(request, request.path.removeprefix("/emails/"))
         if request.method == "GET" and request.path == "/suppressions":
             return self.suppression_page(request)
         return error(404, "not_found", f"no route {request.method} {request.path}")
@@ -127,9 +150,13 @@ class ResendFake:
 
     def batch(self, request: Request) -> Reply:
         """Apply idempotency, then validate and deliver the batch."""
+        return self.idempotent(request, self._send)
+
+    def idempotent(self, request: Request, send: Any) -> Reply:
+        """Replay, refuse or run `send` by the request's Idempotency-Key."""
         key = request.headers.get("idempotency-key")
         if key is None:
-            return self._send(request)
+            return send(request)  # type: ignore[no-any-return]
         if not 1 <= len(key) <= MAX_KEY:
             return error(400, "invalid_idempotency_key", "The key must be between 1-256 chars.")
         digest = hashlib.sha256(request.body).hexdigest()
@@ -146,7 +173,7 @@ class ResendFake:
                 return first_reply
             self._in_flight.add(key)
         try:
-            reply = self._send(request)
+            reply = send(request)
             if reply.status == 200:
                 with self._lock:
                     self._idempotent[key] = (digest, reply)
@@ -181,6 +208,91 @@ class ResendFake:
                 self.deliveries.record(parseaddr(to)[1], email_id, **detail)
             data.append({"id": email_id})
         return Reply(200, {"data": data})
+
+
+    def _send_one(self, request: Request) -> Reply:
+        """POST /emails: one email, delivered now or held until its scheduled_at."""
+        try:
+            email = request.json()
+        except ValueError:
+            return error(422, "validation_error", "Invalid JSON body.")
+        scheduled = email.get("scheduled_at") if isinstance(email, dict) else None
+        problem = _problem({k: v for k, v in email.items() if k != "scheduled_at"}
+                           if isinstance(email, dict) else email)
+        send_at = self.clock()
+        if problem is None and scheduled is not None:
+            problem, send_at = self._schedule_time(scheduled)
+        if problem:
+            return error(422, "validation_error", problem)
+        email_id = str(uuid.uuid4())
+        with self._lock:
+            self.emails[email_id] = {"email": email, "send_at": send_at,
+                                     "last_event": "scheduled"}
+        if send_at <= self.clock():
+            self.release()
+        return Reply(200, {"id": email_id})
+
+    def _schedule_time(self, value: Any) -> tuple[str | None, float]:
+        """scheduled_at as ISO 8601 or 'in N minutes/hours/days', at most 30 days ahead."""
+        now = self.clock()
+        text = str(value).strip()
+        natural = NATURAL.match(text)
+        if natural:
+            at = now + int(natural[1]) * UNIT_SECONDS[natural[2]]
+        else:
+            try:
+                parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                return ("The `scheduled_at` field must be a valid ISO 8601 date or natural"
+                        " language such as 'in 1 min'.", now)
+            if parsed.tzinfo is None:
+                return "The `scheduled_at` field must include a time zone offset.", now
+            at = parsed.timestamp()
+        if at > now + SCHEDULE_HORIZON:
+            return "The `scheduled_at` field cannot be more than 30 days in the future.", now
+        return None, at
+
+    def one_email(self, request: Request, rest: str) -> Reply:
+        """GET /emails/{id} and POST /emails/{id}/cancel."""
+        email_id, _, action = rest.partition("/")
+        with self._lock:
+            entry = self.emails.get(email_id)
+            if entry is None:
+                return error(404, "not_found", "Email not found")
+            if request.method == "GET" and not action:
+                return Reply(200, {"object": "email", "id": email_id,
+                                   "last_event": entry["last_event"],
+                                   "scheduled_at": _iso(entry["send_at"])})
+            if request.method == "POST" and action == "cancel":
+                if entry["last_event"] != "scheduled":
+                    return error(422, "validation_error",
+                                 f"Email is {entry['last_event']} and cannot be canceled.")
+                entry["last_event"] = "canceled"
+                return Reply(200, {"object": "email", "id": email_id})
+        return error(404, "not_found", f"no route {request.method} {request.path}")
+
+    def release(self, now: float | None = None) -> int:
+        """Deliver the scheduled emails whose time has come (canceled ones stay canceled)."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            due = [(i, e) for i, e in self.emails.items()
+                   if e["last_event"] == "scheduled" and e["send_at"] <= now]
+            for _, entry in due:
+                entry["last_event"] = "delivered"
+        for email_id, entry in due:
+            email = entry["email"]
+            for to in _as_list(email["to"]):
+                detail: dict[str, Any] = {"subject": email["subject"],
+                                          "headers": email.get("headers", {})}
+                if self.keep_bodies:
+                    detail.update(html=email.get("html", ""), text=email.get("text", ""))
+                self.deliveries.record(parseaddr(to)[1], email_id, **detail)
+        return len(due)
+
+
+def _iso(epoch: float) -> str:
+    """A time as Resend shows it."""
+    return datetime.fromtimestamp(epoch).astimezone().isoformat()
 
 
 def _problem(email: Any) -> str | None:

@@ -14,11 +14,20 @@ https://www.twilio.com/docs/sendgrid/api-reference/suppressions-global-suppressi
 `GET /v3/suppression/<list>?limit=&offset=` answers a JSON array of `{created, email, …}`, at most
 `limit` (≤ 500) entries from `offset`; the key needs `suppression.read` or
 `suppression.<list>.read`, else 403. The Event Webhook is signed as `webhooks.SendGridSigner` does.
+
+Scheduled sends (https://www.twilio.com/docs/sendgrid/for-developers/sending-email/scheduling-parameters,
+https://www.twilio.com/docs/sendgrid/api-reference/cancel-scheduled-sends): `send_at` is an integer
+UNIX timestamp at most 72 hours ahead (400 on field `send_at` otherwise); `batch_id` must come from
+`POST /v3/mail/batch` (201 `{"batch_id"}`). `POST /v3/user/scheduled_sends` `{batch_id, status:
+cancel|pause}` answers 201, is refused later than 10 minutes before the batch's `send_at`, and a
+batch with a status already is refused; `GET /v3/user/scheduled_sends/{batch_id}` lists it. A
+cancelled batch is discarded at its time; `release(now)` delivers what is due (the fake's clock).
 """
 
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +43,8 @@ MAX_RECIPIENTS = 1000
 MAX_SUBSTITUTION_BYTES = 50_000
 SUPPRESSION_LISTS = ("bounces", "blocks", "spam_reports", "invalid_emails", "unsubscribes")
 MAX_PAGE = 500
+SCHEDULE_HORIZON = 72 * 3600  # send_at at most 72 hours ahead
+CANCEL_DEADLINE = 10 * 60  # no cancel or pause later than 10 minutes before send_at
 
 
 def errors(status: int, message: str, field: str | None = None) -> Reply:
@@ -70,6 +81,11 @@ class SendGridFake:
                              for name in SUPPRESSION_LISTS}
         self.signer = SendGridSigner()
         self.deliveries = Deliveries("sendgrid", deliveries_path)
+        self.batches: dict[str, str] = {}  # batch_id → "" or its status (cancel, pause)
+        self.scheduled: list[dict[str, Any]] = []  # accepted, waiting for send_at
+        self.discarded: list[dict[str, Any]] = []  # cancelled batches at their time
+        self.clock: Any = time.time  # tests may move the fake's time
+        self._lock = threading.Lock()
         self.server = FakeHTTPServer(
             self.handle,
             faults=faults,
@@ -98,6 +114,10 @@ class SendGridFake:
             return self.mail_send(request)
         if request.method == "GET" and request.path.startswith("/v3/suppression/"):
             return self.suppression_list(request)
+        if request.method == "POST" and request.path == "/v3/mail/batch":
+            return self.new_batch()
+        if request.path.startswith("/v3/user/scheduled_sends"):
+            return self.scheduled_sends(request)
         return errors(404, f"no route {request.method} {request.path}")
 
     def suppression_list(self, request: Request) -> Reply:
@@ -122,13 +142,87 @@ class SendGridFake:
             body = request.json()
         except ValueError:
             return errors(400, "Bad Request", None)
-        problem = validate(body)
+        problem = validate(body) or self._check_schedule(body)
         if problem:
             return errors(400, problem[1], problem[0])
         message_id = uuid.uuid4().hex[:22]
+        if body.get("send_at", 0) > self.clock():
+            with self._lock:
+                self.scheduled.append({"body": body, "id": message_id})
+            return Reply(202, None, {"X-Message-Id": message_id})
         for personalization in body["personalizations"]:
             self._deliver(body, personalization, message_id)
         return Reply(202, None, {"X-Message-Id": message_id})
+
+    def _check_schedule(self, body: dict[str, Any]) -> tuple[str | None, str] | None:
+        """send_at: an integer UNIX time at most 72 hours ahead; batch_id: one we issued."""
+        send_at = body.get("send_at")
+        if send_at is not None:
+            if not isinstance(send_at, int) or isinstance(send_at, bool):
+                return "send_at", "send_at must be an integer UNIX timestamp."
+            if send_at > self.clock() + SCHEDULE_HORIZON:
+                return "send_at", ("The send_at parameter must be a unix timestamp no more than"
+                                   " 72 hours in the future.")
+        batch_id = body.get("batch_id")
+        if batch_id is not None and batch_id not in self.batches:
+            return "batch_id", "The batch_id is not valid."
+        return None
+
+    def new_batch(self) -> Reply:
+        """POST /v3/mail/batch: a fresh batch id."""
+        batch_id = uuid.uuid4().hex
+        with self._lock:
+            self.batches[batch_id] = ""
+        return Reply(201, {"batch_id": batch_id})
+
+    def scheduled_sends(self, request: Request) -> Reply:
+        """Cancel or pause a batch (POST), or read its status (GET …/{batch_id})."""
+        rest = request.path.removeprefix("/v3/user/scheduled_sends").strip("/")
+        if request.method == "GET" and rest:
+            status = self.batches.get(rest)
+            return Reply(200, [{"batch_id": rest, "status": status}] if status else [])
+        if request.method != "POST" or rest:
+            return errors(404, f"no route {request.method} {request.path}")
+        try:
+            given = request.json()
+        except ValueError:
+            return errors(400, "Bad Request")
+        batch_id, status = given.get("batch_id"), given.get("status")
+        if status not in ("cancel", "pause"):
+            return errors(400, "status must be either cancel or pause", "status")
+        with self._lock:
+            if batch_id not in self.batches:
+                return errors(400, "The batch_id is not valid.", "batch_id")
+            if self.batches[batch_id]:
+                return errors(400, "This batch already has a status.", "batch_id")
+            times = [m["body"]["send_at"] for m in self.scheduled
+                     if m["body"].get("batch_id") == batch_id]
+            if times and min(times) - self.clock() < CANCEL_DEADLINE:
+                return errors(400, "A batch cannot be cancelled or paused later than 10 minutes"
+                                   " before its send_at time.", "batch_id")
+            self.batches[batch_id] = status
+        return Reply(201, {"batch_id": batch_id, "status": status})
+
+    def release(self, now: float | None = None) -> int:
+        """Deliver the scheduled sends whose time has come (cancelled batches are discarded)."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            due = [m for m in self.scheduled if m["body"]["send_at"] <= now]
+            self.scheduled = [m for m in self.scheduled if m["body"]["send_at"] > now]
+        delivered = 0
+        for message in due:
+            status = self.batches.get(message["body"].get("batch_id", ""), "")
+            if status == "pause":  # held until resumed (or expired)
+                with self._lock:
+                    self.scheduled.append(message)
+                continue
+            if status == "cancel":
+                self.discarded.append(message)
+                continue
+            for personalization in message["body"]["personalizations"]:
+                self._deliver(message["body"], personalization, message["id"])
+                delivered += 1
+        return delivered
 
     def _deliver(self, body: dict[str, Any], personalization: dict[str, Any], mid: str) -> None:
         """Render substitutions as SendGrid would and record each recipient."""

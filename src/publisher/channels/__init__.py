@@ -7,8 +7,9 @@ thread can reply to the post before it). Both raise delivery errors and never re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from publisher.model import Newsletter, Recipient, SocialPost
@@ -53,6 +54,8 @@ class EmailBatch:
     recipients: tuple[Recipient, ...]
     lang: str = "en"
     proof: bool = False  # a --proof copy: the outbox names it proof-<address>.eml
+    send_at: datetime | None = None  # `--at`: the provider holds the batch until then
+    schedule_id: str = ""  # the provider's handle for the whole scheduled send (SendGrid batch_id)
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,21 @@ class EmailChannel(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class SchedulingChannel(Protocol):
+    """A channel whose provider holds a send until a time (its `schedule` window says how far).
+
+    Email channels read `EmailBatch.send_at`; a social channel has `schedule_post`.
+    """
+
+    name: str
+
+    def open_schedule(self, at: datetime) -> str:
+        """The provider's handle for one scheduled send (SendGrid's batch_id), or ''."""
+
+    def cancel_schedule(self, handle: str, provider_ids: Sequence[str]) -> int:
+        """Cancel a scheduled send at the provider; how many scheduled items it cancelled."""
 
 
 class SocialChannel(Protocol):

@@ -12,13 +12,21 @@ replaces the status with what it is sent, so an edit re-sends the language and t
 resumed edit that already landed is not made twice. `DELETE /api/v1/statuses/:id`
 (https://docs.joinmastodon.org/methods/statuses/#delete) answers 404 for a status that is gone
 or not the account's own.
+
+Scheduling (`publish POST --at`): `scheduled_at` on the create
+(https://docs.joinmastodon.org/methods/statuses/#create) at least 5 minutes ahead makes the
+server keep a ScheduledStatus (https://docs.joinmastodon.org/entities/ScheduledStatus/) and post
+it at that time; sooner is 422 (mastodon/mastodon#30584). `unschedule` deletes it with
+`DELETE /api/v1/scheduled_statuses/:id` (https://docs.joinmastodon.org/methods/scheduled_statuses/).
+A thread is never scheduled here: its replies would need the id of a status not yet posted.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.channels import CAPABILITIES, Capabilities, Receipt
@@ -27,6 +35,7 @@ from publisher.channels.images import ImageFile, ImageLoader
 from publisher.config.secrets import get_secret
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
+from publisher.schedule import Window, iso
 
 NAME = "mastodon"
 LIMIT = 500  # Mastodon's default max_characters; preflight reads the instance's own
@@ -34,6 +43,7 @@ URL_LENGTH = 23  # default characters_reserved_per_url
 SECRETS = ("MASTODON_ACCESS_TOKEN",)
 MEDIA_MAX_BYTES = 8_000_000  # well under the default image_size_limit (16 MB)
 DESCRIPTION_CHARS = 1500  # default description_limit (configuration.media_attachments)
+SCHEDULE = Window(earliest=timedelta(minutes=5), single_posts_only=True)  # see the docstring
 
 
 @dataclass
@@ -48,6 +58,7 @@ class MastodonChannel:
     name: str = NAME
     idempotent: bool = True
     capabilities: Capabilities = CAPABILITIES[NAME]
+    schedule: Window = SCHEDULE
     _media: dict[str, str] = field(default_factory=dict)  # post key → uploaded media id
 
     def preflight(self) -> Mapping[str, int]:
@@ -83,6 +94,28 @@ class MastodonChannel:
                             headers={"Idempotency-Key": key}).json()
         return Receipt(provider_id=str(status["id"]), url=str(status.get("url") or ""),
                        extra={"uri": status.get("uri", "")})
+
+    def schedule_post(self, post: SocialPost, *, key: str, at: datetime) -> Receipt:
+        """Hand one status to the server to post at `at`; a retry returns the same schedule."""
+        body: dict[str, Any] = {"status": post.text, "language": _iso639_1(post.lang),
+                                "scheduled_at": iso(at)}
+        if self._wants_image(post):
+            self.prepare_media(post, key=key)
+            body["media_ids"] = [self._media[key]]
+        scheduled = self._call("POST", "/api/v1/statuses", json=body,
+                               headers={"Idempotency-Key": key}).json()
+        return Receipt(provider_id=str(scheduled["id"]),
+                       extra={"scheduled_at": scheduled.get("scheduled_at", iso(at))})
+
+    def open_schedule(self, at: datetime) -> str:
+        """Mastodon needs no handle: each scheduled status has its own id."""
+        return ""
+
+    def cancel_schedule(self, handle: str, provider_ids: Sequence[str]) -> int:
+        """Delete each scheduled status; one gone already (404) was deleted by an earlier try."""
+        for status_id in provider_ids:
+            self._call("DELETE", f"/api/v1/scheduled_statuses/{status_id}", ok=(200, 404))
+        return len(provider_ids)
 
     def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
         """Edit the status in place, keeping its attachments; False when it has the text already."""

@@ -6,13 +6,23 @@ emails per call; the answer is `{"data": [{"id"}…]}` in request order. The bat
 same key and body replay the first answer without sending again, so a retried or resumed batch
 cannot duplicate (`idempotent = True`). The body is serialised deterministically for that reason.
 Errors are `{"statusCode", "name", "message"}` (https://resend.com/docs/api-reference/errors).
+
+Scheduling (`publish POST --at`): the batch endpoint does not take `scheduled_at` (its page
+lists the field as unsupported), so a scheduled send goes one `POST /emails` per recipient
+(https://resend.com/docs/api-reference/emails/send-email) with `scheduled_at` in ISO 8601, at
+most 30 days ahead (https://resend.com/docs/dashboard/emails/schedule-email), each under its own
+Idempotency-Key. That is one call per reader at Resend's default 2 requests a second (429s wait
+for `retry-after`); `unschedule` cancels each email by `POST /emails/{id}/cancel`
+(https://resend.com/docs/api-reference/emails/cancel-email).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from publisher.channels import BatchResult, EmailBatch
@@ -32,6 +42,7 @@ from publisher.config.settings import Site
 from publisher.edition.newsletter.render import personalize
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.model import Recipient
+from publisher.schedule import Window, iso
 
 NAME = "resend"
 SECRETS = ("RESEND_API_KEY",)
@@ -45,6 +56,7 @@ class ResendChannel:
 
     name = NAME
     idempotent = True
+    schedule = Window(latest=timedelta(days=30))
 
     def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
                  list_id: str = "") -> None:
@@ -64,7 +76,9 @@ class ResendChannel:
             )
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
-        """One /emails/batch call under the batch's Idempotency-Key."""
+        """One /emails/batch call under the batch's Idempotency-Key (scheduled: one per email)."""
+        if batch.send_at is not None:
+            return self._send_scheduled(batch, batch.send_at)
         payload = json.dumps([self.email(batch, r) for r in batch.recipients],
                              ensure_ascii=False, separators=(",", ":"), sort_keys=True)
         response = self.http.request(
@@ -79,6 +93,38 @@ class ResendChannel:
             raise TransientDeliveryError("unexpected /emails/batch answer (no data array)",
                                          where=NAME, maybe_delivered=True)
         return _result(batch.recipients, data, body.get("errors") or [])
+
+    def _send_scheduled(self, batch: EmailBatch, at: datetime) -> BatchResult:
+        """Each email alone with its scheduled_at, under a key of its own (replayed on retry)."""
+        accepted: dict[str, str] = {}
+        for recipient in batch.recipients:
+            email = {**self.email(batch, recipient), "scheduled_at": iso(at)}
+            key = idempotency_key(replace(batch, key=f"{batch.key}/{recipient.email}"))
+            payload = json.dumps(email, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+            response = self.http.request(
+                "POST", "/emails", data=payload.encode("utf-8"), ok=(200, 409),
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            )
+            if response.status_code == 409:
+                raise _conflict(response)
+            accepted[recipient.email] = str(_json(response).get("id", ""))
+        return BatchResult(accepted=accepted)
+
+    def open_schedule(self, at: datetime) -> str:
+        """Resend needs no handle: each scheduled email is cancelled by its own id."""
+        return ""
+
+    def cancel_schedule(self, handle: str, provider_ids: Sequence[str]) -> int:
+        """Cancel each scheduled email; one canceled already (an earlier try) counts as done."""
+        for email_id in provider_ids:
+            response = self.http.request("POST", f"/emails/{email_id}/cancel", ok=(200, 422))
+            if response.status_code == 422:
+                state = _json(self.http.request("GET", f"/emails/{email_id}")).get("last_event")
+                if state != "canceled":
+                    raise PermanentDeliveryError(
+                        f"email {email_id} is {state} and can no longer be canceled",
+                        where=NAME, fix="it was sent already; nothing to unschedule")
+        return len(provider_ids)
 
     def email(self, batch: EmailBatch, recipient: Recipient) -> dict[str, Any]:
         """One personalised email in Resend's JSON shape."""

@@ -7,14 +7,23 @@ own `substitutions` (name, unsubscribe link) and List-Unsubscribe headers
 (https://www.twilio.com/docs/sendgrid/api-reference/mail-send/errors). A 202 carries
 `X-Message-Id`, recorded as the provider id of every recipient of the call. Not idempotent: a
 call retried after a lost answer can deliver twice.
+
+Scheduling (`publish POST --at`): `send_at` is an integer UNIX time at most 72 hours ahead
+(https://www.twilio.com/docs/sendgrid/for-developers/sending-email/scheduling-parameters). Every
+call of one send carries the same `batch_id`, made once by `POST /v3/mail/batch`, so the whole
+send can be cancelled by `POST /v3/user/scheduled_sends` `{batch_id, status: "cancel"}`
+(https://www.twilio.com/docs/sendgrid/api-reference/cancel-scheduled-sends/cancel-or-pause-a-scheduled-send);
+SendGrid refuses a cancel later than 10 minutes before `send_at`
+(https://www.twilio.com/docs/sendgrid/api-reference/cancel-scheduled-sends).
 """
 
 from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
@@ -34,6 +43,7 @@ from publisher.config.settings import Site
 from publisher.edition.newsletter import placeholders
 from publisher.errors import PermanentDeliveryError
 from publisher.model import Newsletter, Recipient
+from publisher.schedule import Window
 
 NAME = "sendgrid"
 SECRETS = ("SENDGRID_API_KEY",)
@@ -55,6 +65,7 @@ class SendGridChannel:
 
     name = NAME
     idempotent = False
+    schedule = Window(latest=timedelta(hours=72))
 
     def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
                  list_id: str = "") -> None:
@@ -95,7 +106,29 @@ class SendGridChannel:
         }
         if self.site.reply_to:
             body["reply_to"] = _party(*_split(self.site.reply_to))
+        if batch.send_at is not None:
+            body["send_at"] = int(batch.send_at.timestamp())
+            body["batch_id"] = batch.schedule_id
         return body
+
+    def open_schedule(self, at: datetime) -> str:
+        """A batch_id for the whole scheduled send, so it can be cancelled as one."""
+        return str(self.http.request("POST", "/v3/mail/batch", ok=(200, 201)).json()["batch_id"])
+
+    def cancel_schedule(self, handle: str, provider_ids: Sequence[str]) -> int:
+        """Cancel the send's batch; a batch cancelled already (an earlier try) counts as done."""
+        found = self.http.request("GET", f"/v3/user/scheduled_sends/{handle}").json()
+        if any(isinstance(s, dict) and s.get("status") == "cancel" for s in found or []):
+            return len(provider_ids)
+        try:
+            self.http.request("POST", "/v3/user/scheduled_sends", ok=(200, 201),
+                              json={"batch_id": handle, "status": "cancel"})
+        except PermanentDeliveryError as exc:
+            raise PermanentDeliveryError(
+                f"SendGrid refused to cancel batch {handle} ({exc.problem})", where=NAME,
+                fix="a batch cannot be cancelled later than 10 minutes before its send time",
+            ) from exc
+        return len(provider_ids)
 
     def _personalization(
         self, batch: EmailBatch, recipient: Recipient, content: Content
