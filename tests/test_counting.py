@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from publisher.errors import InputError
+from publisher.networks import NAMES, NETWORKS
 from publisher.networks.counting import (
-    LIMITS,
     bluesky_bytes,
     bluesky_length,
     find_urls,
@@ -158,7 +158,8 @@ def test_linkedin_counts_utf16_units() -> None:
 
 
 def test_limits_and_explicit_limit() -> None:
-    assert LIMITS == {"x": 280, "bluesky": 300, "mastodon": 500, "threads": 500, "linkedin": 3000}
+    limits = {name: network.limit for name, network in NETWORKS.items()}
+    assert limits == {"x": 280, "bluesky": 300, "mastodon": 500, "threads": 500, "linkedin": 3000}
     assert measure("mastodon", "a" * 501).fits is False
     assert measure("mastodon", "a" * 501, limit=1000).fits is True
 
@@ -168,4 +169,4 @@ def test_unknown_network_lists_the_known_ones() -> None:
         measure("myspace", "hi")
     message = str(info.value)
     assert "myspace" in message
-    assert all(name in message for name in LIMITS)
+    assert all(name in message for name in NAMES)

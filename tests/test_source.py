@@ -328,10 +328,8 @@ def test_empty_body_names_the_line() -> None:
 
 
 def test_every_network_takes_the_editors_text() -> None:
-    from publisher.config.settings import NETWORKS
-    from publisher.networks.counting import LIMITS
+    from publisher.networks import NAMES as NETWORKS
 
-    assert tuple(LIMITS) == NETWORKS
     lines = "".join(f"  {n}: \"Text for {n}.\"\n" for n in NETWORKS)
     art = parse(f"---\ntitle: T\nsocial:\n{lines}---\nBody\n")
     assert dict(art.social) == {n: f"Text for {n}." for n in NETWORKS}  # type: ignore[attr-defined]

@@ -8,12 +8,12 @@ from typing import Literal
 from publisher.config.settings import Config
 from publisher.errors import InputError
 from publisher.model import Edition
+from publisher.networks import NAMES as NETWORK_NAMES
 
 OUTBOX = "outbox"
 GMAIL_CLIP_BYTES = 102 * 1024  # Gmail clips HTML bodies past about 102 KB
 # What --only/--skip and `publish retract --network` name: the newsletter, each network (with
 # its `<network>-faq` posts) and `faq`, the FAQ digest files.
-NETWORK_NAMES = ("x", "bluesky", "mastodon", "threads", "linkedin")
 CHANNEL_NAMES = ("newsletter", *NETWORK_NAMES, "faq")
 FAQ_DIGEST = "faq"
 

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from publisher.errors import ConfigError
+from publisher.networks import NAMES as NETWORKS
 
 CONFIG_NAME = "publisher.toml"
 SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "passwd", "passphrase",
                 "credential")
 SECRET_NAME_WORDS = frozenset({"key", "pass", "pwd"})  # as the last word: smtp_pass, not key_points
 URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-# The networks posts are composed for; counting.LIMITS holds how each one counts.
-NETWORKS = ("x", "bluesky", "mastodon", "threads", "linkedin")
 CHANNELS = ("smtp", "sendgrid", "postmark", "resend", "x", "bluesky", "mastodon")
 TRANSPORTS = ("outbox", "smtp", "sendgrid", "postmark", "resend")
 # (section, key) → the inclusive range a number must fall in

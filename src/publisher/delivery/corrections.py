@@ -16,7 +16,8 @@ from typing import Any
 from publisher.channels import Receipt
 from publisher.config.settings import Config
 from publisher.errors import DeliveryError, InputError
-from publisher.plan import NETWORK_NAMES, OUTBOX, channel_name
+from publisher.networks import NAMES as NETWORK_NAMES
+from publisher.plan import OUTBOX, channel_name
 from publisher.stores.ledger import DeliveryLedger, Row
 
 
@@ -202,7 +203,7 @@ def update(post_path: Path, config: Config, options: Any) -> Update:
     from dataclasses import replace
 
     from publisher.delivery.pipeline import load_article, prepare
-    from publisher.edition.social import THREAD_NETWORKS
+    from publisher.networks import NETWORKS
     from publisher.stores.ledger import open_ledger
 
     article = load_article(post_path, config)
@@ -214,7 +215,8 @@ def update(post_path: Path, config: Config, options: Any) -> Update:
             previous = _sent_edition(ledger, article.slug, article.content_hash, post_path)
             live = _live_rows(ledger, article.slug, previous)
             shape = _shape(live)
-            thread = any(n > 1 for out, n in shape.items() if out in THREAD_NETWORKS)
+            thread = any(n > 1 for out, n in shape.items()
+                         if out in NETWORKS and NETWORKS[out].thread)
             prepared = prepare(replace(options, thread=thread), config)
             try:
                 refuse_reshaped(prepared.edition.social, shape, post_path)

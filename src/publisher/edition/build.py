@@ -11,6 +11,7 @@ from publisher.edition.checks import edition_warnings, strip_tracking
 from publisher.edition.newsletter.render import Templates, personalize, render_newsletter
 from publisher.edition.social import compose_faq_posts, compose_social
 from publisher.model import Article, Edition, FaqDigest, Recipient, SocialPost
+from publisher.networks import output_network
 from publisher.source.faq import build_digest
 
 EDITION_FORMAT = 1
@@ -105,7 +106,7 @@ def _post_json(post: SocialPost) -> dict[str, Any]:
         "text": post.text, "length": post.length, "limit": post.limit, "lang": post.lang,
         "position": post.position, "of": post.of,
     }
-    if post.network.startswith("bluesky"):
+    if output_network(post.network).facets:
         data["facets"] = [f.as_json() for f in post.facets]
     if post.card is not None:
         data["card"] = {

@@ -28,16 +28,10 @@ from publisher.edition.newsletter.plaintext import display_width
 from publisher.edition.newsletter.render import hero_url, templates_dir
 from publisher.edition.social import highlights, link_card, plain_text
 from publisher.model import Edition, LinkCard, SocialPost
-from publisher.networks.counting import UNITS
+from publisher.networks import FAQ_SUFFIX, output_network
+from publisher.networks.network import Card
 
 PREVIEW_TEMPLATE = "preview.html.j2"
-NETWORK_LABELS = {"x": "X", "bluesky": "Bluesky", "mastodon": "Mastodon", "threads": "Threads",
-                  "linkedin": "LinkedIn"}
-# X shows a link as its display_url, without the scheme and truncated with an ellipsis
-# (https://developer.x.com/en/docs/basics/tco); Mastodon's TextFormatter drops the scheme and
-# "www.", shows 30 characters and hides the rest behind "…"
-# (https://github.com/mastodon/mastodon/blob/main/app/lib/text_formatter.rb).
-SHORTENED_LINKS = {"x": 30, "mastodon": 30}
 SCRIPT_RE = re.compile(r"<script>(.*?)</script>", re.DOTALL)
 
 
@@ -112,7 +106,7 @@ def _network_view(
     return {
         "id": network,
         "base": base,
-        "label": NETWORK_LABELS.get(base, base) + (" · FAQ" if network.endswith("-faq") else ""),
+        "label": output_network(base).label + (" · FAQ" if network.endswith(FAQ_SUFFIX) else ""),
         "name": name,
         "initials": "".join(w[0] for w in name.split()[:2]).upper() or "P",
         "handle": handle,
@@ -146,7 +140,7 @@ def _post_view(
         "text": _linkified(network, post.text),
         "length": post.length,
         "limit": post.limit,
-        "unit": UNITS.get(network, "characters"),
+        "unit": output_network(network).unit,
         "ratio": min(post.length / post.limit, 1.0) if post.limit else 0.0,
         "level": _level(post.length, post.limit * 0.9, post.limit),
         "card": _card_view(card, images) if card else None,
@@ -164,7 +158,7 @@ def _card_and_media(
     carries the link, unless an image is attached: Mastodon then shows the image instead.
     """
     article = edition.article
-    if network == "bluesky":
+    if output_network(network).card is Card.LINK_CARD:
         return post.card, None
     attach = post.card is not None and bool(post.card.thumb) and bool(
         config.channels.get(network, {}).get("attach_image", network == "mastodon"))
@@ -213,7 +207,7 @@ def _linkified(network: str, text: str) -> Markup:
 
 def _display_url(network: str, url: str) -> str:
     """The link text a network shows: shortened on X and Mastodon, as written elsewhere."""
-    cut = SHORTENED_LINKS.get(network)
+    cut = output_network(network).shown_link_chars
     if cut is None:
         return url
     bare = re.sub(r"^(?:https?://)?(?:www\.)?", "", url, flags=re.IGNORECASE)

@@ -19,14 +19,20 @@ from publisher.config.settings import SocialSettings
 from publisher.edition.lede import key_points, summary_points, summary_sentences
 from publisher.errors import InputError
 from publisher.model import Article, Facet, FaqDigest, Highlight, LinkCard, SocialPost
-from publisher.networks.counting import LIMITS, Measurement, find_mentions, find_urls, measure
+from publisher.networks import NETWORKS, get_network, output_network
+from publisher.networks.counting import (
+    DEFAULT_URL_LENGTH,
+    Measurement,
+    find_mentions,
+    find_urls,
+    measure,
+)
 from publisher.networks.facets import detect_facets, link_spans, tag_spans
 from publisher.networks.hashtags import hashtags
+from publisher.networks.network import Card, Network
 from publisher.source.condense import answer_sentences, qualifies
 from publisher.text.sentences import URL_RE, split_sentences
 
-THREAD_NETWORKS = ("x", "bluesky", "mastodon")
-IMAGE_NETWORKS = ("x", "mastodon")  # the hero image as an attachment (channel setting decides)
 ELLIPSIS = "…"
 MAX_FAQ_HIGHLIGHTS = 2
 CARD_DESCRIPTION_CHARS = 300
@@ -47,7 +53,7 @@ WEAK_ENDINGS = frozenset(
 )
 # No post of any network is longer than this many characters: a candidate longer than it is
 # not measured (it could fit only as dozens of kilobyte-long URLs, each counted as 23).
-MAX_MEASURED_CHARS = 4 * max(LIMITS.values())
+MAX_MEASURED_CHARS = 4 * max(network.limit for network in NETWORKS.values())
 BRACKETS = {"「": "」", "『": "』", "（": "）", "(": ")", "【": "】", "“": "”", '"': '"'}
 Fits = Callable[[str], bool]
 # Full-width sentence ends (and the quotes closing them) are never followed by a space.
@@ -76,13 +82,18 @@ class Piece:
 class Target:
     """One network as the composer sees it: how it counts and how much room it gives."""
 
-    network: str
+    network: Network
     limit: int
-    url_length: int = 23
+    url_length: int = DEFAULT_URL_LENGTH
+
+    @property
+    def name(self) -> str:
+        """The network's name, as front matter and the edition spell it."""
+        return self.network.name
 
     def measure(self, text: str) -> Measurement:
         """The network's own measurement of `text`."""
-        return measure(self.network, text, limit=self.limit, url_length=self.url_length)
+        return measure(self.name, text, limit=self.limit, url_length=self.url_length)
 
     def fits(self, text: str) -> bool:
         """Whether `text` is within the limit as the network counts it (measured only when it
@@ -93,14 +104,14 @@ class Target:
 def compose_social(
     article: Article, digest: FaqDigest, settings: SocialSettings, *, thread: bool | None = None
 ) -> dict[str, tuple[SocialPost, ...]]:
-    """Posts per network in settings.networks; a thread on X/Bluesky/Mastodon when asked."""
+    """Posts per network in settings.networks; a thread where the network has them, when asked."""
     as_thread = thread if thread is not None else (article.thread or settings.thread)
     posts: dict[str, tuple[SocialPost, ...]] = {}
     for network in settings.networks:
         target = target_for(network, settings)
         link = tracked_link(article.url, settings.utm.get(network, {}))
         tags = hashtags(article.tags, network, limit=settings.hashtags)
-        if as_thread and network in THREAD_NETWORKS:
+        if as_thread and target.network.thread:
             texts = _thread_texts(article, digest, target, link, tags)
         else:
             texts = [_single_text(article, target, link, tags)]
@@ -127,17 +138,12 @@ def compose_faq_posts(
     return posts
 
 
-def target_for(network: str, settings: SocialSettings) -> Target:
+def target_for(name: str, settings: SocialSettings) -> Target:
     """The limit and URL length a network gets under these settings."""
-    if network not in LIMITS:
-        raise InputError(
-            f"unknown network {network!r}",
-            where="[social] networks",
-            fix=f"use some of: {', '.join(LIMITS)}",
-        )
-    if network == "mastodon":
+    network = get_network(name, where="[social] networks")
+    if network.instance_limits:  # the only such network's keys: [social] mastodon_limit, …
         return Target(network, settings.mastodon_limit, settings.mastodon_url_length)
-    return Target(network, LIMITS[network])
+    return Target(network, network.limit)
 
 
 def tracked_link(url: str, params: dict[str, str] | Any) -> str:
@@ -168,11 +174,11 @@ def tracked_link(url: str, params: dict[str, str] | Any) -> str:
 
 def _single_text(article: Article, target: Target, link: str, tags: list[str]) -> str:
     """One post: the editor's text, or the best summary that fits, then tags and link."""
-    editor = article.social.get(target.network, "").strip()
+    editor = article.social.get(target.name, "").strip()
     if editor:
         return _editor_text(article, target, editor, link, tags)
     lang = _lang(article)
-    if target.network == "linkedin":
+    if target.network.long_form:
         pieces = _linkedin_pieces(article, lang)
     else:
         pieces = _summary_pieces(article, lang)
@@ -190,11 +196,11 @@ def _editor_text(article: Article, target: Target, text: str, link: str, tags: l
     result = target.measure(with_link)
     if not result.fits:
         over = result.detail or f"{result.length} {result.unit}, over the {result.limit} limit"
-        field = f"social.{target.network}" + (" with the link" if with_link != text else "")
+        field = f"social.{target.name}" + (" with the link" if with_link != text else "")
         raise InputError(
             f"{field} is {over}",
             where=article.source,
-            fix=f"shorten social.{target.network} by {max(result.length - result.limit, 1)}",
+            fix=f"shorten social.{target.name} by {max(result.length - result.limit, 1)}",
         )
     if "#" in text or "＃" in text:
         return with_link
@@ -266,15 +272,15 @@ def _thread_texts(
 
 def _thread_lead(article: Article, target: Target, fits: Fits) -> str:
     """The first post: the editor's text, or the title with the summary's opening."""
-    editor = article.social.get(target.network, "").strip()
+    editor = article.social.get(target.name, "").strip()
     if editor:
         if not fits(editor):
             result = target.measure(editor)
             raise InputError(
-                f"social.{target.network} is {result.length} {result.unit}; as a thread's first "
+                f"social.{target.name} is {result.length} {result.unit}; as a thread's first "
                 f"post it must leave room for the numbering within {result.limit}",
                 where=article.source,
-                fix=f"shorten social.{target.network}",
+                fix=f"shorten social.{target.name}",
             )
         return editor
     lang = _lang(article)
@@ -559,20 +565,19 @@ def _finish(
         result = target.measure(text)
         if not result.fits:
             raise InputError(
-                f"the {target.network} post cannot fit: {result.length} {result.unit} > "
+                f"the {target.name} post cannot fit: {result.length} {result.unit} > "
                 f"{result.limit} {result.detail}".rstrip(),
                 where=article.source,
                 fix="shorten the title or the link, or raise the limit in publisher.toml",
             )
-        bluesky = target.network == "bluesky"
         posts.append(
             SocialPost(
-                network=target.network,
+                network=target.name,
                 text=text,
                 length=result.length,
                 limit=result.limit,
                 lang=lang,
-                facets=bluesky_facets(text) if bluesky else (),
+                facets=bluesky_facets(text) if target.network.facets else (),
                 card=_post_card(article, target.network, link, text, position),
                 position=position,
                 of=total,
@@ -586,35 +591,26 @@ def bluesky_facets(text: str) -> tuple[Facet, ...]:
     return detect_facets(text)
 
 
-# Networks that linkify only URLs with a scheme besides Bluesky (whose facets we send): Mastodon,
-# whose formatter links what its twitter-text extractor finds with http(s)://
-# (https://github.com/mastodon/mastodon/blob/main/app/lib/text_formatter.rb).
-SCHEME_ONLY_NETWORKS = ("mastodon",)
-MENTION_NETWORKS = ("x", "mastodon", "threads")  # Bluesky needs a mention facet; we send none
-
-
-def highlights(network: str, text: str) -> tuple[Highlight, ...]:
+def highlights(output: str, text: str) -> tuple[Highlight, ...]:
     """What `network` shows as links in `text` (URLs, hashtags, mentions), in code points.
 
     Bluesky shows exactly the facets we send; the others linkify the text themselves, found
     with the same URL, tag and mention rules that count and compose the post.
     """
-    base = network.removesuffix("-faq")
-    if base == "bluesky":
+    network = output_network(output)
+    if network.facets:
         return tuple(Highlight(_char_offset(text, f.byte_start), _char_offset(text, f.byte_end),
                                f.kind, f.value) for f in bluesky_facets(text))
     found: list[Highlight] = [
         Highlight(url.start, url.end, "link", url.url)
         for url in find_urls(text)
-        if base not in SCHEME_ONLY_NETWORKS or url.url.lower().startswith(("http://", "https://"))
+        if not network.links_need_scheme or url.url.lower().startswith(("http://", "https://"))
     ]
     tags = [Highlight(s.start, s.end, "tag", s.value) for s in tag_spans(text)]
-    if base == "threads":
-        # Threads makes one topic tag of a post's first hashtag; the rest stay text.
-        # https://developers.facebook.com/documentation/threads/posts
-        tags = tags[:1]
+    if network.hashtags.linked_per_post is not None:  # Threads: the first is the topic tag
+        tags = tags[: network.hashtags.linked_per_post]
     mentions = [Highlight(start, end, "mention", account)
-                for start, end, account in find_mentions(text)] if base in MENTION_NETWORKS else []
+                for start, end, account in find_mentions(text)] if network.mentions else []
     for extra in (*tags, *mentions):
         if not any(h.start < extra.end and extra.start < h.end for h in found):
             found.append(extra)
@@ -627,7 +623,7 @@ def _char_offset(text: str, byte_offset: int) -> int:
 
 
 def _post_card(
-    article: Article, network: str, link: str, text: str, position: int
+    article: Article, network: Network, link: str, text: str, position: int
 ) -> LinkCard | None:
     """Bluesky's link card on the first post and the link post; the hero image on X/Mastodon.
 
@@ -635,9 +631,9 @@ def _post_card(
     image and its alt text for the thread's first post, which the channel attaches unless its
     `attach_image` setting says no (off by default on X, where the image replaces X's card).
     """
-    if network == "bluesky" and link and (position == 1 or link in text):
+    if network.card is Card.LINK_CARD and link and (position == 1 or link in text):
         return link_card(article, link)
-    if network in IMAGE_NETWORKS and position == 1 and article.image:
+    if network.card is Card.HERO_IMAGE and position == 1 and article.image:
         return link_card(article, link)
     return None
 

@@ -16,29 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from publisher.errors import InputError
+from publisher.networks import get_network
+from publisher.networks.network import Counting, Network
 from publisher.text.controls import lone_surrogate
 
 if TYPE_CHECKING:
     import regex as regex_module
 
-LIMITS: dict[str, int] = {
-    "x": 280,
-    "bluesky": 300,
-    "mastodon": 500,
-    "threads": 500,
-    "linkedin": 3000,
-}
-UNITS: dict[str, str] = {
-    "x": "weighted characters",
-    "bluesky": "graphemes",
-    "mastodon": "characters",
-    "threads": "characters",
-    "linkedin": "UTF-16 units",
-}
-# app.bsky.feed.post: text maxGraphemes 300, maxLength 3000 (bytes).
-# https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/feed/post.json
-BLUESKY_MAX_BYTES = 3000
-BLUESKY_TAG_MAX_GRAPHEMES = 64
 DEFAULT_URL_LENGTH = 23
 # Mastodon's Extractor::MAX_DOMAIN_LENGTH: a remote mention with a longer domain is plain text.
 MASTODON_MAX_DOMAIN_LENGTH = 253
@@ -104,39 +88,43 @@ def measure(
 
 
 @lru_cache(maxsize=1024)
-def _measure(network: str, text: str, limit: int | None, url_length: int) -> Measurement:
+def _measure(name: str, text: str, limit: int | None, url_length: int) -> Measurement:
     """measure, memoized: the composer tries the same candidate text more than once."""
-    if network not in LIMITS:
-        raise InputError(
-            f"unknown network {network!r}",
-            where="network",
-            fix=f"use one of: {', '.join(LIMITS)}",
-        )
-    cap = LIMITS[network] if limit is None else limit
+    network = get_network(name)
+    cap = network.limit if limit is None else limit
+    length, rejected = _length(network, text, url_length)
     detail = ""
-    if network == "x":
-        length, valid = _x_weighted(text)
-        if text and not valid and length <= cap:
-            detail = "contains characters X rejects (U+FFFE, U+FEFF, U+FFFF, U+202A–U+202E)"
-    elif network == "bluesky":
-        length = bluesky_length(text)
-        size = bluesky_bytes(text)
-        if size > BLUESKY_MAX_BYTES:
-            detail = f"{size} UTF-8 bytes > {BLUESKY_MAX_BYTES}"
-    elif network == "mastodon":
-        length = mastodon_length(text, url_length=url_length)
-    elif network == "threads":
-        length = threads_length(text)
-    else:
-        length = linkedin_length(text)
+    if text and rejected and length <= cap:
+        detail = "contains characters X rejects (U+FFFE, U+FEFF, U+FFFF, U+202A–U+202E)"
+    if network.max_bytes is not None and bluesky_bytes(text) > network.max_bytes:
+        detail = f"{bluesky_bytes(text)} UTF-8 bytes > {network.max_bytes}"
+    if not detail and network.max_links is not None:
+        links = len(find_urls(text)) if "." in text else 0
+        if links > network.max_links:
+            detail = f"{links} links > {network.max_links}"
     return Measurement(
-        network=network,
+        network=name,
         length=length,
         limit=cap,
         fits=length <= cap and not detail,
-        unit=UNITS[network],
+        unit=network.unit,
         detail=detail,
     )
+
+
+def _length(network: Network, text: str, url_length: int) -> tuple[int, bool]:
+    """The length of `text` by the network's counting rule, and whether the rule rejects it."""
+    rule = network.counting
+    if rule is Counting.TWITTER_TEXT:
+        length, valid = _x_weighted(text)
+        return length, not valid
+    if rule is Counting.GRAPHEMES:
+        return grapheme_count(text), False
+    if rule is Counting.MASTODON:
+        return mastodon_length(text, url_length=url_length), False
+    if rule is Counting.THREADS:
+        return threads_length(text), False
+    return linkedin_length(text), False
 
 
 def x_length(text: str) -> int:

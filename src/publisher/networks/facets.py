@@ -30,6 +30,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from publisher.model import Facet
+from publisher.networks.bluesky import TAG_MAX_GRAPHEMES
 
 if TYPE_CHECKING:
     import regex as regex_module
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
 JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 # util.ts: "zero-width spaces (likely incomplete)" that end a tag like a space does.
 TAG_BREAKERS = "\u00ad\u2060\u200a\u200b\u200c\u200d\u20e2"
-TAG_MAX_GRAPHEMES = 64
 # URL_REGEX (flags gim). `[a-z]` under JavaScript's non-Unicode `i` flag matches ASCII letters
 # only; Python's IGNORECASE would add ſ and K (Kelvin), so the cases are spelled out instead.
 URL_RE = re.compile(

@@ -5,12 +5,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-from publisher.networks.counting import BLUESKY_TAG_MAX_GRAPHEMES, grapheme_count
-
-# Threads links one topic tag per post, at most 50 characters, without '.' or '&'.
-# https://developers.facebook.com/documentation/threads/posts (topic tags)
-THREADS_TAG_MAX = 50
-MAX_TAGS_PER_POST = {"threads": 1}
+from publisher.networks import get_network
+from publisher.networks.counting import grapheme_count
 
 
 def hashtag(tag: str, network: str = "x") -> str | None:
@@ -24,16 +20,18 @@ def hashtag(tag: str, network: str = "x") -> str | None:
     # A hashtag needs a letter: "#2024" is not linked by X, Mastodon or Bluesky.
     if not any(unicodedata.category(ch).startswith("L") for ch in name):
         return None
-    if network == "bluesky" and grapheme_count(name) > BLUESKY_TAG_MAX_GRAPHEMES:
+    rules = get_network(network).hashtags
+    if rules.max_graphemes is not None and grapheme_count(name) > rules.max_graphemes:
         return None
-    if network == "threads" and len(name) > THREADS_TAG_MAX:
+    if rules.max_chars is not None and len(name) > rules.max_chars:
         return None
     return name
 
 
 def hashtags(tags: Iterable[str], network: str, *, limit: int) -> list[str]:
     """Distinct '#Tag' strings for `network`, in front-matter order, at most `limit` of them."""
-    cap = min(limit, MAX_TAGS_PER_POST.get(network, limit))
+    linked = get_network(network).hashtags.linked_per_post
+    cap = limit if linked is None else min(limit, linked)
     seen: set[str] = set()
     out: list[str] = []
     for tag in tags:

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from publisher.config.settings import NETWORKS
 from publisher.errors import InputError
 from publisher.model import FaqItem
+from publisher.networks import NAMES as NETWORKS
 from publisher.source import faq
 from publisher.text.controls import lone_surrogate, strip_controls
 
@@ -29,8 +29,6 @@ KNOWN_KEYS = (
     "title", "author", "date", "lang", "url", "image", "image_alt", "tags", "summary",
     "description", "social", "faq", "slug", "syndication",
 )
-# Every network the composer knows takes the editor's own text (`social.threads` too).
-SOCIAL_NETWORKS = NETWORKS
 LANG_TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 # Front matter in this plain subset of YAML (one `key: value` per line; values unquoted, simply
 # quoted, a one-line [a, "b"] list, or `- item` lines) reads the same with libyaml's parser as
@@ -341,10 +339,10 @@ def _social(value: Any, where: str) -> tuple[dict[str, str], bool]:
                     fix="write  thread: true",
                 )
             thread = text
-        elif key not in SOCIAL_NETWORKS:
+        elif key not in NETWORKS:
             raise InputError(
                 f"unknown network social.{key}", where=where,
-                fix=f"use one of: {', '.join(SOCIAL_NETWORKS)}, thread",
+                fix=f"use one of: {', '.join(NETWORKS)}, thread",
             )
         elif not isinstance(text, str) or not text.strip():
             raise InputError(
