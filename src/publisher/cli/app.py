@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from publisher.cli import (
     check,
     digest,
+    feed,
     keys,
     lint,
     measure,
@@ -59,6 +60,7 @@ app = typer.Typer(
 # The order here is the order `publish --help` lists them (commands first, then groups).
 app.command(DEFAULT_COMMAND)(send.run_command)
 app.command("measure")(measure.measure_command)
+app.command("feed")(feed.feed_command)
 app.command("status")(status.status_command)
 app.command("retract")(retract.retract_command)
 app.command("check")(check.check_command)

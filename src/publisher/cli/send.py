@@ -103,17 +103,17 @@ def run_command(
         from publisher.delivery.pipeline import send_proofs
 
         outcomes = [send_proofs(prepared, settings, proofs)]
-        _print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
-        _exit_for(outcomes)
+        print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
+        exit_for(outcomes)
         return
     outcomes = publish(prepared, settings, options, progress=_progress_factory())
-    _print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
+    print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
     if write_back:
         from publisher.delivery.pipeline import syndicate
 
         if syndicate(post, outcomes):
             console.print(f"wrote syndication links into {post}")
-    _exit_for(outcomes)
+    exit_for(outcomes)
 
 
 def _refuse_write_back_to_wordpress(post: Path, write_back: bool) -> None:
@@ -175,7 +175,7 @@ def _proof_addresses(given: list[str], **others: Any) -> tuple[str, ...]:
         raise InputError(exc.problem, where="--proof", fix="pass a valid address") from exc
 
 
-def _exit_for(outcomes: list[Outcome]) -> None:
+def exit_for(outcomes: list[Outcome]) -> None:
     """4 when something was not delivered, 5 when the ledger refused an output, 7 when uncertain."""
     if any(o.undelivered for o in outcomes):
         raise typer.Exit(EXIT_DELIVERY_FAILED)
@@ -220,7 +220,7 @@ def _audience(prepared: Prepared, channel: str) -> str:
     return readers or "subscribers"
 
 
-def _print_outcomes(
+def print_outcomes(
     console: Console, prepared: Prepared, outcomes: list[Outcome], *, max_attempts: int
 ) -> None:
     """The rich summary: each output, its size against its limit, where it went, new or not."""

@@ -22,6 +22,7 @@ TRANSPORTS = ("outbox", "smtp", "sendgrid", "postmark", "resend")
 RANGES: Mapping[tuple[str, str], tuple[int, int]] = {
     ("", "max_attempts"): (1, 100),
     ("faq", "max_items"): (0, 100),
+    ("feed", "max_bytes"): (1_000, 1_000_000_000),
     ("faq", "short_answer_chars"): (20, 2000),
     ("social", "hashtags"): (0, 30),
     ("social", "mastodon_limit"): (1, 100_000),
@@ -101,6 +102,15 @@ class WordPressSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """[feed]: reading RSS and Atom feeds (`publish feed URL`); the feed's server is untrusted."""
+
+    timeout: float = 20.0  # seconds for the whole download, redirects included
+    max_bytes: int = 10_000_000  # a feed larger than this is refused while it streams
+    allow_private: tuple[str, ...] = ()  # networks that may be fetched although not public
+
+
+@dataclass(frozen=True)
 class Config:
     """All settings; `Config()` is the embedded default that needs no file."""
 
@@ -110,6 +120,7 @@ class Config:
     faq: FaqSettings = field(default_factory=FaqSettings)
     images: ImageSettings = field(default_factory=ImageSettings)
     wordpress: WordPressSettings = field(default_factory=WordPressSettings)
+    feed: FeedSettings = field(default_factory=FeedSettings)
     outbox: str = "outbox"
     ledger: str = ".publisher/ledger.sqlite3"
     subscribers: str = ".publisher/subscribers.sqlite3"
@@ -155,7 +166,7 @@ def config_from_mapping(data: Mapping[str, Any], *, source: str = "") -> Config:
     for name, kind in (
         ("site", Site), ("newsletter", NewsletterSettings),
         ("social", SocialSettings), ("faq", FaqSettings), ("images", ImageSettings),
-        ("wordpress", WordPressSettings),
+        ("wordpress", WordPressSettings), ("feed", FeedSettings),
     ):
         if name in data:
             sections[name] = _section(kind, data[name], f"{where} [{name}]", name)
@@ -182,7 +193,7 @@ def _section(kind: type[Any], raw: Any, where: str, name: str) -> Any:
             )
         _check_value("from" if key == "sender" else key, value, hints[key], where, name)
     renamed = {k: tuple(v) if isinstance(v, list) else v for k, v in renamed.items()}
-    if kind is ImageSettings:
+    if kind in (ImageSettings, FeedSettings):
         _check_images(renamed, where)
     if kind is WordPressSettings:
         _check_timeout(renamed, where)
@@ -190,7 +201,7 @@ def _section(kind: type[Any], raw: Any, where: str, name: str) -> Any:
 
 
 def _check_images(raw: Mapping[str, Any], where: str) -> None:
-    """[images]: a positive timeout, and allow_private entries that are addresses or networks."""
+    """[images] and [feed]: a positive timeout, allow_private entries that are networks."""
     import ipaddress
 
     _check_timeout(raw, where)

@@ -83,9 +83,12 @@ def load_article(path: Path, config: Config | None = None) -> Article:
     return parse_article(read_post(path), source=str(path))
 
 
-def prepare(options: Options, config: Config) -> Prepared:
-    """Everything up to the plan; live channels are preflighted before anything is sent."""
-    article = load_article(options.post, config)
+def prepare(options: Options, config: Config, *, article: Article | None = None) -> Prepared:
+    """Everything up to the plan; live channels are preflighted before anything is sent.
+
+    `article` is one already read (a feed item); otherwise `options.post` is read.
+    """
+    article = article or load_article(options.post, config)
     templates = load_templates(_templates_dir(options, config))
     folder = (options.out or Path(config.outbox)) / (article.slug or "post")
     channels: dict[str, Any] = {}

@@ -4,11 +4,14 @@ The post is untrusted, and so is every server it names. So the body is capped wh
 (the Content-Length is not trusted), the whole fetch, redirects included, has one deadline (a
 server that drips a byte every few seconds is cut off when it passes: a watchdog shuts the
 socket down, which no per-read timeout can do), and private, loopback, link-local and other
-non-public addresses are refused unless listed in `[images] allow_private` (SSRF: a post must not
+non-public addresses are refused unless listed in `allow_private` of `[images]` (or `[feed]`, for
+feeds) (SSRF: a post must not
 make the CI machine read its cloud metadata service or an intranet). Each address is checked
 before connecting and again on the connected socket, so a name that resolves differently the
 second time (DNS rebinding) is caught. Redirects are followed by hand, each hop checked like the
 first; a loop, or a redirect to `file:` or any scheme but http(s), is a failure of that fetch.
+`fetch_answer` may send conditional headers (If-None-Match, If-Modified-Since) and then takes a
+304 as an answer (RFC 9110 §13.1: https://www.rfc-editor.org/rfc/rfc9110#name-conditional-requests).
 Proxy settings from the environment are not used: the peer must be the server itself.
 """
 
@@ -19,8 +22,9 @@ import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -45,6 +49,7 @@ class FetchLimits:
     max_bytes: int = 20_000_000
     seconds: float = 20.0
     allow_private: tuple[str, ...] = ()  # CIDRs or addresses, e.g. ("127.0.0.1",) for tests
+    section: str = "images"  # the publisher.toml table these limits come from, for fixes
 
     def allows(self, address: str) -> bool:
         """Whether a peer may be contacted: a public address, or one allow_private lists."""
@@ -60,16 +65,43 @@ class FetchLimits:
         return False
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """One fetch's answer: 200 with its body, or 304 (unchanged) with none; and its headers."""
+
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
 def fetch_untrusted(url: str, limits: FetchLimits, *, what: str = "image") -> bytes:
     """The body at URL within the limits, or a delivery error naming the limit or status hit."""
+    return fetch_answer(url, limits, what=what).body
+
+
+def fetch_answer(
+    url: str, limits: FetchLimits, *, what: str, accept: str = "image/*",
+    conditional: Mapping[str, str] | None = None,
+) -> Fetched:
+    """The answer at URL within the limits; with `conditional` validators a 304 is an answer."""
     watch = _Watch(limits)
     context = contextvars.copy_context()
     context.run(_WATCH.set, watch)
     watch.timer.start()
+    request = _Request(what, accept, dict(conditional or {}))
     try:
-        return context.run(_follow, url, watch, what)
+        return context.run(_follow, url, watch, request)
     finally:
         watch.timer.cancel()
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What one fetch asks for: the thing named in messages, Accept, and conditional headers."""
+
+    what: str
+    accept: str
+    conditional: Mapping[str, str]
 
 
 class _Refused(Exception):
@@ -125,15 +157,19 @@ def _shut(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _follow(url: str, watch: _Watch, what: str) -> bytes:
+def _follow(url: str, watch: _Watch, request: _Request) -> Fetched:
     """GET URL, following redirects by hand; each hop is checked like the first."""
     session = _session()
+    what = request.what
     try:
         for _ in range(MAX_REDIRECTS + 1):
-            response = _get(session, url, watch, what)
+            response = _get(session, url, watch, request)
             with response:
+                if response.status_code == 304 and request.conditional:
+                    return Fetched(304, b"", dict(response.headers))
                 if response.status_code not in REDIRECTS:
-                    return _body(response, url, watch, what)
+                    return Fetched(200, _body(response, url, watch, what),
+                                   dict(response.headers))
                 location = response.headers.get("Location", "")
             if not location:
                 raise PermanentDeliveryError(f"{what} URL {without_query(url)} redirects nowhere",
@@ -146,16 +182,18 @@ def _follow(url: str, watch: _Watch, what: str) -> bytes:
         session.close()
 
 
-def _get(session: requests.Session, url: str, watch: _Watch, what: str) -> requests.Response:
+def _get(
+    session: requests.Session, url: str, watch: _Watch, request: _Request
+) -> requests.Response:
     """One hop: scheme and address checked, then a GET whose body is not read yet."""
-    shown = without_query(url)
+    shown, what = without_query(url), request.what
     _check_target(url, watch.limits, what)
+    headers = {"Accept-Encoding": "identity", "Accept": request.accept, **request.conditional}
     try:
         return session.get(url, stream=True, allow_redirects=False,
-                           timeout=(watch.remaining(), watch.remaining()),
-                           headers={"Accept-Encoding": "identity", "Accept": "image/*"})
+                           timeout=(watch.remaining(), watch.remaining()), headers=headers)
     except _Refused as exc:
-        raise _refusal(exc.address, shown, what) from None
+        raise _refusal(exc.address, shown, what, watch.limits.section) from None
     except requests.RequestException as exc:
         raise _broken(exc, shown, watch, what) from exc
 
@@ -179,7 +217,7 @@ def _check_target(url: str, limits: FetchLimits, what: str) -> None:
                                      where=what) from exc
     for *_, address in found:
         if not limits.allows(str(address[0])):
-            raise _refusal(str(address[0]), shown, what)
+            raise _refusal(str(address[0]), shown, what, limits.section)
 
 
 def _body(response: requests.Response, url: str, watch: _Watch, what: str) -> bytes:
@@ -194,14 +232,14 @@ def _body(response: requests.Response, url: str, watch: _Watch, what: str) -> by
     cap = watch.limits.max_bytes
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise _too_large(shown, cap, what)
+        raise _too_large(shown, cap, what, watch.limits.section)
     chunks: list[bytes] = []
     size = 0
     try:
         for chunk in response.raw.stream(CHUNK, decode_content=False):
             size += len(chunk)
             if size > cap:
-                raise _too_large(shown, cap, what)
+                raise _too_large(shown, cap, what, watch.limits.section)
             chunks.append(chunk)
     except DeliveryError:
         raise
@@ -267,24 +305,25 @@ class _WatchedAdapter(HTTPAdapter):
                                                    "https": _WatchedHTTPSPool}
 
 
-def _refusal(address: str, shown: str, what: str) -> PermanentDeliveryError:
+def _refusal(address: str, shown: str, what: str, section: str) -> PermanentDeliveryError:
     """The error for an address that is not public."""
     return PermanentDeliveryError(
         f"{what} URL {shown} points to the non-public address {address}; not fetched",
-        where=what, fix=f"use a public {what} URL, or list the network in [images] allow_private")
+        where=what, fix=f"use a public {what} URL, or list the network in [{section}]"
+                        " allow_private")
 
 
-def _too_large(shown: str, cap: int, what: str) -> PermanentDeliveryError:
+def _too_large(shown: str, cap: int, what: str, section: str) -> PermanentDeliveryError:
     """The error for a body over the cap."""
     return PermanentDeliveryError(f"{what} {shown} is larger than {cap:,} bytes", where=what,
-                                  fix=f"use a smaller {what}, or raise [images] max_bytes")
+                                  fix=f"use a smaller {what}, or raise [{section}] max_bytes")
 
 
 def _too_slow(shown: str, limits: FetchLimits, what: str) -> PermanentDeliveryError:
     """The error for a fetch past its deadline (not retried in this run: it would be as slow)."""
     return PermanentDeliveryError(
         f"{what} {shown} took longer than {limits.seconds:g} s to download", where=what,
-        fix=f"host the {what} somewhere faster, or raise [images] timeout")
+        fix=f"host the {what} somewhere faster, or raise [{limits.section}] timeout")
 
 
 def _broken(exc: Exception, shown: str, watch: _Watch, what: str) -> DeliveryError:

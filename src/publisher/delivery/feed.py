@@ -1,0 +1,146 @@
+"""`publish feed URL`: each item not yet published, oldest first, exactly once.
+
+`plan_feed` reads the feed (a conditional GET with the last validators), picks the items
+(`source.feed.choose`) and builds every item's edition before anything is sent, so a bad item
+stops the run with nothing half-sent. `send_feed` then publishes them one by one through the
+ordinary pipeline (one ledger post per item, so each delivery is exactly once as for a post
+file) and records each guid in the ledger's feed tables (`stores.feeds`) once every output of it
+was delivered. The validators are kept only when the whole feed was handled, so a run that
+failed part-way reads the full feed again next time instead of getting a 304.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from publisher.config.settings import Config
+from publisher.delivery.pipeline import Options, Prepared, prepare, publish
+from publisher.errors import InputError
+from publisher.model import Article
+from publisher.source.feed.choose import PASSED, PENDING, PUBLISHED, Limits, choose
+from publisher.source.feed.parse import (
+    FeedItem,
+    item_article,
+    item_slug,
+    parse_feed,
+    unique_slug,
+)
+from publisher.stores.feeds import FeedItemRow, FeedLog, Validators, open_feed_log
+
+if TYPE_CHECKING:
+    from publisher.delivery.send import Outcome
+
+FIRST_RUN_FIX = "pass --latest N, --since DATE or --all (e.g. --latest 1 for the newest item)"
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What the editor asked of one feed run."""
+
+    url: str
+    limits: Limits = field(default_factory=Limits)
+    post: Options = field(default_factory=lambda: Options(Path("feed")))  # out, --only, …
+
+
+@dataclass
+class FeedEntry:
+    """One item this run publishes: its article, its prepared edition, then its outcomes."""
+
+    item: FeedItem
+    article: Article
+    resend: bool  # a published item whose text changed, sent again under --resend
+    prepared: Prepared
+    outcomes: list[Outcome] = field(default_factory=list)
+
+
+@dataclass
+class FeedPlan:
+    """What one run of a feed will do."""
+
+    url: str
+    title: str = ""
+    unchanged: bool = False  # the server answered 304: nothing to read
+    entries: list[FeedEntry] = field(default_factory=list)
+    passed: tuple[FeedItem, ...] = ()
+    already: int = 0  # items published before (or left out before) and not sent now
+    validators: Validators = field(default_factory=Validators)
+    warnings: tuple[str, ...] = ()
+
+
+def plan_feed(options: FeedOptions, config: Config) -> FeedPlan:
+    """Fetch, parse and choose; every chosen item's edition built (dry run: no channels)."""
+    from publisher.source.feed.fetch import fetch_feed
+
+    url = options.url
+    log = open_feed_log(config.ledger)
+    try:
+        known, rows = log.known(url), log.items(url)
+        if known is None and not rows and not options.limits.given:
+            raise InputError("this feed was never published from: say how much of it to send",
+                             where=url, fix=FIRST_RUN_FIX)
+        plain = not options.limits.given and not options.post.resend
+        answer = fetch_feed(url, config.feed, known if plain else None)
+        if answer.unchanged:
+            return FeedPlan(url, unchanged=True, validators=answer.validators)
+        feed = parse_feed(answer.body, url=url, content_type=answer.content_type)
+        states = {guid: row.state for guid, row in rows.items()}
+        choice = choose(feed.items, states, options.limits, resend=options.post.resend)
+        entries = [entry for item in choice.publish
+                   if (entry := _entry(item, rows.get(item.guid), log, options, config))]
+    finally:
+        log.close()
+    warnings = (*feed.warnings, *(w for e in entries for w in e.prepared.edition.warnings))
+    return FeedPlan(url, feed.title, entries=entries, passed=choice.passed,
+                    already=len(feed.items) - len(entries) - len(choice.passed),
+                    validators=answer.validators, warnings=tuple(warnings))
+
+
+def _entry(item: FeedItem, row: FeedItemRow | None, log: FeedLog, options: FeedOptions,
+           config: Config) -> FeedEntry | None:
+    """The item's article and dry-run edition; None for a published item whose text is the same."""
+    slug = row.post if row else _new_slug(item, log, options.url)
+    article = item_article(item, slug=slug, feed_url=options.url)
+    resend = row is not None and row.state == PUBLISHED
+    if resend and row is not None and article.content_hash == row.edition:
+        return None
+    dry = replace(options.post, post=Path(item.link), dry_run=True)
+    return FeedEntry(item, article, resend, prepare(dry, config, article=article))
+
+
+def _new_slug(item: FeedItem, log: FeedLog, feed: str) -> str:
+    """The ledger post name of an item seen for the first time: its slug, unless taken."""
+    slug = item_slug(item)
+    return unique_slug(slug, item.guid) if log.post_taken(slug, feed, item.guid) else slug
+
+
+def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[FeedEntry]:
+    """Publish each planned item, oldest first; record guids; keep validators if all went."""
+    log = open_feed_log(config.ledger)
+    clean = True
+    try:
+        for item in plan.passed:
+            log.mark(plan.url, FeedItemRow(item.guid, _new_slug(item, log, plan.url), "", PASSED))
+        for entry in plan.entries:
+            edition = entry.article.content_hash
+            row = FeedItemRow(entry.item.guid, entry.article.slug, edition, PENDING)
+            if not entry.resend:
+                log.mark(plan.url, row)
+            run = replace(options.post, post=Path(entry.item.link), dry_run=False,
+                          resend=entry.resend)
+            entry.prepared = prepare(run, config, article=entry.article)
+            entry.outcomes = publish(entry.prepared, config, run)
+            if _settled(entry.outcomes):
+                log.mark(plan.url, replace(row, state=PUBLISHED))
+            else:
+                clean = False
+        log.remember(plan.url, plan.validators if clean else Validators())
+    finally:
+        log.close()
+    return plan.entries
+
+
+def _settled(outcomes: list[Outcome]) -> bool:
+    """Every output delivered (or already): nothing failed, refused or uncertain."""
+    return not any(o.undelivered or o.refused or o.uncertain or o.lost for o in outcomes)

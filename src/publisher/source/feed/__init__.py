@@ -1,0 +1,1 @@
+"""An RSS or Atom feed as the source: `publish feed URL`."""
