@@ -17,7 +17,8 @@ from fanout_sendgrid import FakeProcess
 
 sys.path.insert(0, str(REPO / "src"))
 
-from publisher.channels.smtp import from_config
+from publisher.channels import LiveChannels, context_for
+from publisher.channels.smtp import SmtpChannel
 from publisher.config.settings import Config, NewsletterSettings
 from publisher.delivery.send import Run, deliver
 from publisher.edition.build import build_edition
@@ -39,8 +40,9 @@ def send(port: int, connections: int, folder: Path, tag: str) -> float:
     edition = build_edition(article, config, load_templates(None))
     plan = build_plan(edition, config)
     plan = type(plan)(plan.edition, plan.post, plan.steps[:1])  # the newsletter step only
-    channel = from_config({"host": "127.0.0.1", "port": port, "security": "none",
-                           "connections": connections}, config.site)
+    channel = SmtpChannel.from_config(context_for("smtp", {
+        "host": "127.0.0.1", "port": port, "security": "none", "connections": connections,
+    }, config.site))
     people = [Recipient(email=f"{tag}{i}@example.org", name="読者" if i % 2 else "",
                         unsubscribe_url=f"https://example.com/unsubscribe?t={tag}{i}")
               for i in range(MESSAGES)]
@@ -48,7 +50,8 @@ def send(port: int, connections: int, folder: Path, tag: str) -> float:
     try:
         start = time.perf_counter()
         outcome = deliver(Run(ledger=ledger, edition=edition, plan=plan,
-                              channels={"smtp": channel}, recipients=lambda: people))[0]
+                              channels=LiveChannels(email={"smtp": channel}),
+                              recipients=lambda: people))[0]
         elapsed = time.perf_counter() - start
     finally:
         channel.close()

@@ -13,7 +13,7 @@ from PIL import Image
 from fakes.bluesky import TID_RE, FakeBluesky
 from fakes.server import Faults
 from fakes.support import Sleeps, send_thread, thread_posts
-from publisher.channels import bluesky
+from publisher.channels import bluesky, context_for
 from publisher.channels.http import RetryPolicy, with_retries
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import Facet, LinkCard, SocialPost
@@ -23,6 +23,11 @@ HANDLE = "editor.example.com"
 PASSWORD = "app-pass-word-1234"
 LINK = "https://example.com/posts/central-asia"
 TEXTS = [f"中央アジアの記事です。\n{LINK} #外交", "二つ目の投稿。", "三つ目の投稿。", "四つ目。"]
+
+
+def build(settings: dict[str, object]) -> bluesky.BlueskyChannel:
+    """The channel from a [channels.bluesky] table, as the registry builds it."""
+    return bluesky.BlueskyChannel.from_config(context_for("bluesky", settings))
 
 
 def facets_for(text: str) -> tuple[Facet, ...]:
@@ -41,7 +46,7 @@ def fake() -> Iterator[FakeBluesky]:
 def channel(fake: FakeBluesky, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         bluesky.BlueskyChannel]:
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", PASSWORD)
-    made = bluesky.from_config({"handle": HANDLE, "pds_url": fake.url, "timeout": 2.0})
+    made = build({"handle": HANDLE, "pds_url": fake.url, "timeout": 2.0})
     yield made
     made.close()
 
@@ -111,7 +116,7 @@ def test_token_near_expiry_is_refreshed_before_the_call(
 ) -> None:
     fake.access_ttl = 30  # under the channel's one-minute margin
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", PASSWORD)
-    channel = bluesky.from_config({"handle": HANDLE, "pds_url": fake.url})
+    channel = build({"handle": HANDLE, "pds_url": fake.url})
     send_thread(channel, posts()[:2])
     assert fake.refreshes >= 1 and len(fake.posts) == 2
 
@@ -120,7 +125,7 @@ def test_wrong_app_password_is_one_clear_line_without_the_secret(
     fake: FakeBluesky, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", "revoked-app-password-9")
-    channel = bluesky.from_config({"handle": HANDLE, "pds_url": fake.url})
+    channel = build({"handle": HANDLE, "pds_url": fake.url})
     with pytest.raises(PermanentDeliveryError) as caught:
         send_thread(channel, posts())
     message = str(caught.value)
@@ -167,7 +172,7 @@ def test_resume_after_a_kill_finds_the_post_already_made(
     thread = posts()
     first_run = send_thread(channel, thread[:3])  # killed after post 3 reached the PDS
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", PASSWORD)
-    resumed = bluesky.from_config({"handle": HANDLE, "pds_url": fake.url})
+    resumed = build({"handle": HANDLE, "pds_url": fake.url})
     receipts = send_thread(resumed, thread, receipts=first_run[:2],
                            attempted={"ed1-bluesky-3"})
     assert fake.texts() == TEXTS
@@ -181,7 +186,7 @@ def test_same_key_can_never_make_two_posts(
     post = posts()[0]
     first = channel.send_post(post, key="k1", reply_to=None, root=None)
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", PASSWORD)
-    unaware = bluesky.from_config({"handle": HANDLE, "pds_url": fake.url})
+    unaware = build({"handle": HANDLE, "pds_url": fake.url})
     # without the ledger's hint the PDS refuses the existing rkey (500); the retry finds the post
     retried = with_retries(lambda: unaware.send_post(post, key="k1", reply_to=None, root=None),
                            sleep=Sleeps())
@@ -203,7 +208,7 @@ def test_faults_still_deliver_each_post_exactly_once(
     fake: FakeBluesky, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BLUESKY_APP_PASSWORD", PASSWORD)
-    channel = bluesky.from_config({"handle": HANDLE, "pds_url": fake.url, "timeout": 0.2})
+    channel = build({"handle": HANDLE, "pds_url": fake.url, "timeout": 0.2})
     fake.set_faults(Faults(rate=0.4, seed=1, phase="after", slow_seconds=0.4, reset_seconds=1))
     send_thread(channel, posts(), policy=RetryPolicy(attempts=30))
     assert fake.texts() == TEXTS
@@ -225,4 +230,4 @@ def test_rkey_is_a_stable_tid_in_the_past() -> None:
 
 def test_missing_handle_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="handle"):
-        bluesky.from_config({})
+        build({})

@@ -58,7 +58,7 @@ def run_for(tmp_path: Path, fake: FakeX, image: str, *, attempts: int = 2) -> tu
     prepared = prepare(Options(folder / "tools.md"), config)
     ledger = Ledger(tmp_path / "ledger.sqlite3")
     run = Run(ledger=ledger, edition=prepared.edition, plan=prepared.plan,
-              channels=prepared.channels, recipients=lambda: iter(()),
+              channels=prepared.live, recipients=lambda: iter(()),
               policy=RetryPolicy(attempts=attempts), sleep=Sleeps(),
               images=image_loader(prepared.article, config))
     return run, ledger

@@ -11,13 +11,18 @@ from PIL import Image
 from fakes.mastodon import FakeMastodon
 from fakes.server import Faults
 from fakes.support import Sleeps, send_thread, thread_posts
-from publisher.channels import mastodon
+from publisher.channels import context_for, mastodon
 from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import LinkCard
 
 TOKEN = "mastodon-test-token-123"
 TEXTS = ["一つ目の投稿です。https://example.com/a", "二つ目です。", "三つ目です。", "四つ目。"]
+
+
+def build(settings: dict[str, object]) -> mastodon.MastodonChannel:
+    """The channel from a [channels.mastodon] table, as the registry builds it."""
+    return mastodon.MastodonChannel.from_config(context_for("mastodon", settings))
 
 
 @pytest.fixture
@@ -31,7 +36,7 @@ def fake() -> Iterator[FakeMastodon]:
 def channel(fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         mastodon.MastodonChannel]:
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
-    made = mastodon.from_config({"instance_url": fake.url, "timeout": 2.0})
+    made = build({"instance_url": fake.url, "timeout": 2.0})
     made.sleep = Sleeps()
     yield made
     made.close()
@@ -59,7 +64,7 @@ def test_resume_after_a_kill_replays_the_pending_post(
     posts = thread_posts("mastodon", TEXTS)
     first_run = send_thread(channel, posts[:3])  # the process died after post 3 was sent
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
-    resumed = mastodon.from_config({"instance_url": fake.url})
+    resumed = build({"instance_url": fake.url})
     receipts = send_thread(resumed, posts, receipts=first_run[:2],  # ledger: 3 still pending
                            attempted={"ed1-mastodon-3"})
     assert fake.texts() == TEXTS
@@ -101,7 +106,7 @@ def test_faults_still_deliver_each_post_exactly_once(
     fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
-    channel = mastodon.from_config({"instance_url": fake.url, "timeout": 0.2})
+    channel = build({"instance_url": fake.url, "timeout": 0.2})
     # phase "after": the status is created, then the answer fails — the worst case for retries
     fake.set_faults(Faults(rate=0.5, seed=4, phase="after", slow_seconds=0.4, reset_seconds=1))
     receipts = send_thread(channel, thread_posts("mastodon", TEXTS),
@@ -115,7 +120,7 @@ def test_rejected_token_is_one_clear_line_without_the_secret(
     fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", "expired-token-abcdef")
-    channel = mastodon.from_config({"instance_url": fake.url})
+    channel = build({"instance_url": fake.url})
     with pytest.raises(PermanentDeliveryError) as caught:
         send_thread(channel, thread_posts("mastodon", TEXTS))
     message = str(caught.value)
@@ -146,7 +151,7 @@ def test_attach_image_false_posts_without_media(
     fake: FakeMastodon, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
-    channel = mastodon.from_config({"instance_url": fake.url, "attach_image": False})
+    channel = build({"instance_url": fake.url, "attach_image": False})
     card = LinkCard(uri="https://example.com/a", title="t", description="d",
                     thumb=str(tmp_path / "never-read.png"))
     send_thread(channel, thread_posts("mastodon", TEXTS[:1], card=card))
@@ -160,12 +165,12 @@ def test_state_survives_a_restart_of_the_fake(tmp_path: Path,
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
     first = FakeMastodon(token=TOKEN, state_file=state)
     post = thread_posts("mastodon", ["再起動の前"])[0]
-    before = mastodon.from_config({"instance_url": first.url}).send_post(
+    before = build({"instance_url": first.url}).send_post(
         post, key="k", reply_to=None, root=None)
     first.close()
     second = FakeMastodon(token=TOKEN, state_file=state)
     try:
-        after = mastodon.from_config({"instance_url": second.url}).send_post(
+        after = build({"instance_url": second.url}).send_post(
             post, key="k", reply_to=None, root=None)
         assert after.provider_id == before.provider_id
         assert second.texts() == ["再起動の前"]
@@ -175,4 +180,4 @@ def test_state_survives_a_restart_of_the_fake(tmp_path: Path,
 
 def test_missing_instance_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="instance_url"):
-        mastodon.from_config({})
+        build({})

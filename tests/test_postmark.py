@@ -9,10 +9,15 @@ import pytest
 from fakes.mail import SITE, batch, recipients, send_all
 from fakes.postmark import PostmarkFake
 from fakes.server import Faults
-from publisher.channels import postmark
+from publisher.channels import context_for, postmark
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 
 TOKEN = "pm-local-test-token-0123456789abcdef"
+
+
+def build(settings: dict[str, object]) -> postmark.PostmarkChannel:
+    """The channel from a [channels.postmark] table, as the registry builds it."""
+    return postmark.PostmarkChannel.from_config(context_for("postmark", settings, SITE))
 
 
 @pytest.fixture(autouse=True)
@@ -28,7 +33,7 @@ def fake() -> Iterator[PostmarkFake]:
 
 
 def channel(fake: PostmarkFake, **settings: object) -> postmark.PostmarkChannel:
-    return postmark.from_config({"base_url": fake.url, "timeout": 2, **settings}, SITE)
+    return build({"base_url": fake.url, "timeout": 2, **settings})
 
 
 def test_each_message_is_personalised_on_the_broadcast_stream(fake: PostmarkFake) -> None:

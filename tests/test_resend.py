@@ -10,10 +10,15 @@ import pytest
 from fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
 from fakes.resend import ResendFake
 from fakes.server import Faults
-from publisher.channels import resend
+from publisher.channels import context_for, resend
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 
 KEY = "re_local_test_key_0123456789abcdef"
+
+
+def build(settings: dict[str, object]) -> resend.ResendChannel:
+    """The channel from a [channels.resend] table, as the registry builds it."""
+    return resend.ResendChannel.from_config(context_for("resend", settings, SITE))
 
 
 @pytest.fixture(autouse=True)
@@ -29,13 +34,13 @@ def fake() -> Iterator[ResendFake]:
 
 
 def channel(fake: ResendFake, **settings: object) -> resend.ResendChannel:
-    return resend.from_config({"base_url": fake.url, "timeout": 2, **settings}, SITE)
+    return build({"base_url": fake.url, "timeout": 2, **settings})
 
 
 def test_batch_is_personalised_and_ids_map_back_in_order(fake: ResendFake) -> None:
     people = recipients(3)
     rs = channel(fake)
-    assert rs.idempotent and rs.batch_size == 100
+    assert rs.facts.idempotent and rs.batch_size == 100
     rs.preflight()
     result = rs.send_batch(batch(people))
     for person in people:

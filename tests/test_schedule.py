@@ -16,7 +16,7 @@ from fakes.mastodon import FakeMastodon
 from fakes.resend import ResendFake
 from fakes.sendgrid import SendGridFake
 from fakes.support import thread_posts
-from publisher.channels import mastodon, resend, sendgrid
+from publisher.channels import context_for, mastodon, resend, sendgrid
 from publisher.errors import InputError, PermanentDeliveryError
 from publisher.schedule import PROVIDER, QUEUED, Placement, Window, is_due, parse_at, place
 
@@ -81,7 +81,8 @@ def sg_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[SendGridFake]:
 def test_sendgrid_holds_a_batch_until_send_at_and_a_cancelled_batch_never_goes(
     sg_fake: SendGridFake,
 ) -> None:
-    sg = sendgrid.from_config({"base_url": sg_fake.url, "timeout": 2}, SITE)
+    sg = sendgrid.SendGridChannel.from_config(
+        context_for("sendgrid", {"base_url": sg_fake.url, "timeout": 2}, SITE))
     at = datetime.now(UTC) + timedelta(hours=2)
     kept, dropped = sg.open_schedule(at), sg.open_schedule(at)
     assert kept != dropped and set(sg_fake.batches) == {kept, dropped}
@@ -99,7 +100,8 @@ def test_sendgrid_holds_a_batch_until_send_at_and_a_cancelled_batch_never_goes(
 
 
 def test_sendgrid_refuses_send_at_beyond_72_hours_and_a_late_cancel(sg_fake: SendGridFake) -> None:
-    sg = sendgrid.from_config({"base_url": sg_fake.url, "timeout": 2}, SITE)
+    sg = sendgrid.SendGridChannel.from_config(
+        context_for("sendgrid", {"base_url": sg_fake.url, "timeout": 2}, SITE))
     far = datetime.now(UTC) + timedelta(hours=73)
     handle = sg.open_schedule(far)
     with pytest.raises(PermanentDeliveryError) as caught:
@@ -130,7 +132,8 @@ def re_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[ResendFake]:
 def test_resend_schedules_each_email_alone_exactly_once_and_cancels_by_id(
     re_fake: ResendFake,
 ) -> None:
-    rs = resend.from_config({"base_url": re_fake.url, "timeout": 2}, SITE)
+    rs = resend.ResendChannel.from_config(
+        context_for("resend", {"base_url": re_fake.url, "timeout": 2}, SITE))
     at = datetime.now(UTC) + timedelta(days=2)
     scheduled = replace(batch(recipients(3)), send_at=at)
     result = rs.send_batch(scheduled)
@@ -149,7 +152,8 @@ def test_resend_schedules_each_email_alone_exactly_once_and_cancels_by_id(
 
 
 def test_resend_refuses_a_bad_scheduled_at_and_scheduling_in_a_batch(re_fake: ResendFake) -> None:
-    rs = resend.from_config({"base_url": re_fake.url, "timeout": 2}, SITE)
+    rs = resend.ResendChannel.from_config(
+        context_for("resend", {"base_url": re_fake.url, "timeout": 2}, SITE))
     with pytest.raises(PermanentDeliveryError) as far:
         rs.send_batch(replace(batch(recipients(1)), send_at=datetime.now(UTC) + timedelta(days=31)))
     assert "HTTP 422" in far.value.problem and "30 days" in far.value.problem
@@ -174,8 +178,8 @@ def masto(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeMastodon,
                                                              mastodon.MastodonChannel]]:
     fake = FakeMastodon(token=TOKEN)
     monkeypatch.setenv("MASTODON_ACCESS_TOKEN", TOKEN)
-    channel = mastodon.from_config({"instance_url": fake.url, "timeout": 2.0,
-                                    "attach_image": False})
+    channel = mastodon.MastodonChannel.from_config(context_for("mastodon", {
+        "instance_url": fake.url, "timeout": 2.0, "attach_image": False}))
     yield fake, channel
     channel.close()
     fake.close()

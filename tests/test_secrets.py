@@ -17,7 +17,7 @@ from e2e import write_config
 from fakes.mail import SITE
 from fakes.sendgrid import SendGridFake
 from fakes.server import FakeHTTPServer, Reply, serving
-from publisher.channels import smtp
+from publisher.channels import context_for, smtp
 from publisher.channels.http import HttpClient
 from publisher.cli import app as cli
 from publisher.config.secrets import get_secret, mask, masked_excerpt, remember
@@ -26,6 +26,11 @@ from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.stores.ledger import Ledger, open_ledger
 from publisher.stores.pgurl import is_database_url
 from publisher.stores.subscribers_pg import open_store
+
+
+def build(settings: dict[str, object]) -> smtp.SmtpChannel:
+    """The channel from a [channels.smtp] table, as the registry builds it."""
+    return smtp.SmtpChannel.from_config(context_for("smtp", settings, SITE))
 
 
 @pytest.fixture(autouse=True)
@@ -171,8 +176,8 @@ def test_an_smtp_server_echoing_auth_shows_no_encoded_password(
 ) -> None:
     password = "smtp-pass-echoed-4d7a91"
     monkeypatch.setenv("SMTP_PASSWORD", password)
-    channel = smtp.from_config({"host": "127.0.0.1", "port": echoing_smtp, "security": "none",
-                                "user": "news", "timeout": 5}, SITE)
+    channel = build({"host": "127.0.0.1", "port": echoing_smtp, "security": "none",
+                                "user": "news", "timeout": 5})
     with pytest.raises(PermanentDeliveryError) as caught:
         channel.preflight()
     line = caught.value.one_line()

@@ -10,10 +10,15 @@ import pytest
 from fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
 from fakes.sendgrid import SendGridFake
 from fakes.server import Faults
-from publisher.channels import sendgrid
+from publisher.channels import context_for, sendgrid
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 
 KEY = "SG.local-test-key-abcdefghijklmnopqrstuvwxyz"
+
+
+def build(settings: dict[str, object]) -> sendgrid.SendGridChannel:
+    """The channel from a [channels.sendgrid] table, as the registry builds it."""
+    return sendgrid.SendGridChannel.from_config(context_for("sendgrid", settings, SITE))
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +34,7 @@ def fake() -> Iterator[SendGridFake]:
 
 
 def channel(fake: SendGridFake, **settings: object) -> sendgrid.SendGridChannel:
-    return sendgrid.from_config({"base_url": fake.url, "timeout": 2, **settings}, SITE)
+    return build({"base_url": fake.url, "timeout": 2, **settings})
 
 
 def test_personalizations_carry_each_recipients_name_and_link(fake: SendGridFake) -> None:
@@ -90,7 +95,7 @@ def test_bad_key_is_permanent_one_line_and_masked(
 def test_missing_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SENDGRID_API_KEY")
     with pytest.raises(ConfigError, match="SENDGRID_API_KEY"):
-        sendgrid.from_config({}, SITE)
+        build({})
 
 
 def test_429_is_transient_with_the_reset_header_as_wait() -> None:

@@ -9,11 +9,16 @@ import pytest
 
 from fakes.mail import SITE, batch, recipients
 from fakes.smtp import SmtpFake, _free_port, self_signed
-from publisher.channels import smtp
+from publisher.channels import context_for, smtp
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 
 # The plain-text fake asks for AUTH without TLS on purpose (local tests only).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+
+def build(settings: dict[str, object]) -> smtp.SmtpChannel:
+    """The channel from a [channels.smtp] table, as the registry builds it."""
+    return smtp.SmtpChannel.from_config(context_for("smtp", settings, SITE))
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +28,7 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def channel(port: int, **settings: object) -> smtp.SmtpChannel:
     base: dict[str, object] = {"host": "127.0.0.1", "port": port, "security": "none", "timeout": 5}
-    return smtp.from_config({**base, **settings}, SITE)
+    return build({**base, **settings})
 
 
 @pytest.fixture
@@ -121,9 +126,9 @@ def test_login_and_a_wrong_password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_missing_password_for_a_user_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="SMTP_PASSWORD"):
-        smtp.from_config({"user": "mailer"}, SITE)
+        build({"user": "mailer"})
     with pytest.raises(ConfigError, match="security"):
-        smtp.from_config({"security": "ssl3"}, SITE)
+        build({"security": "ssl3"})
 
 
 @pytest.mark.parametrize("mode", ["starttls", "tls"])

@@ -11,7 +11,7 @@ from PIL import Image
 from fakes.server import Faults
 from fakes.support import Sleeps, send_thread, thread_posts
 from fakes.x import FakeX
-from publisher.channels import x
+from publisher.channels import context_for, x
 from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import LinkCard
@@ -20,6 +20,11 @@ SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1
            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}
 TEXTS = ["中央アジアの記事を書きました。https://example.com/posts/1", "二つ目の投稿。",
          "三つ目の投稿。", "四つ目。"]
+
+
+def build(settings: dict[str, object]) -> x.XChannel:
+    """The channel from a [channels.x] table, as the registry builds it."""
+    return x.XChannel.from_config(context_for("x", settings))
 
 
 @pytest.fixture
@@ -33,7 +38,7 @@ def make_channel(fake: FakeX, monkeypatch: pytest.MonkeyPatch, **settings: objec
                  ) -> x.XChannel:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    return x.from_config({"api_base": fake.url, "timeout": 2.0, **settings})
+    return build({"api_base": fake.url, "timeout": 2.0, **settings})
 
 
 @pytest.fixture
@@ -61,7 +66,7 @@ def test_wrong_secret_fails_the_signature_check(
 ) -> None:
     channel = make_channel(fake, monkeypatch)
     monkeypatch.setenv("X_ACCESS_TOKEN_SECRET", "stale-access-secret-77")
-    stale = x.from_config({"api_base": fake.url})
+    stale = build({"api_base": fake.url})
     with pytest.raises(PermanentDeliveryError) as caught:
         send_thread(stale, thread_posts("x", TEXTS))
     message = str(caught.value)
@@ -159,11 +164,11 @@ def test_by_default_the_image_is_left_to_x_own_link_card(
 
 def test_oauth2_user_token(fake: FakeX, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("X_OAUTH2_USER_TOKEN", fake.bearer)
-    channel = x.from_config({"api_base": fake.url, "auth": "oauth2"})
+    channel = build({"api_base": fake.url, "auth": "oauth2"})
     send_thread(channel, thread_posts("x", TEXTS[:2]))
     assert fake.texts() == TEXTS[:2]
 
 
 def test_unknown_auth_mode_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="auth"):
-        x.from_config({"auth": "basic"})
+        build({"auth": "basic"})

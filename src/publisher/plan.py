@@ -80,9 +80,9 @@ def social_route(network: str, config: Config) -> str:
     """A network goes live only when it has a [channels.<network>] table; else to the outbox."""
     if network not in config.channels:  # no table: the channel modules need not load
         return OUTBOX
-    from publisher.channels import SOCIAL_CHANNELS
+    from publisher.channels.registry import social_for
 
-    return network if network in SOCIAL_CHANNELS else OUTBOX
+    return social_for(network) or OUTBOX
 
 
 def build_plan(edition: Edition, config: Config) -> Plan:

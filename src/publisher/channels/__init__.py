@@ -1,8 +1,30 @@
-"""Channels are the edge: one small module per service, each declaring its limits and secrets.
+"""Channels are the edge: one small module per service, each declaring its delivery facts as data.
 
 An email channel takes batches of recipients; a social channel takes one post at a time (so a
 thread can reply to the post before it). Both raise delivery errors and never return False.
-`deliver.py` drives them and records every call in the ledger.
+`delivery/send.py` drives them and records every call in the ledger; `registry.py` lists them.
+
+Every channel class declares `facts` (kind, the network it posts for, batch size, edit, delete,
+images, secrets, scheduling), the way apprise's services declare theirs as class attributes
+(https://github.com/caronc/apprise/wiki/Development_API, `NotifyBase`); the core reads those
+flags and never probes a channel with getattr. Every channel is built the same way,
+`Channel.from_config(context)`, from a `ChannelContext` (its settings table, the site, the
+secrets and the HTTP client factory), and mypy checks each registry entry against its protocol.
+
+How to add a channel (one module, its fake, a row in the contract table):
+
+1. `channels/<name>.py`: a class with `facts: ClassVar[Facts]`, `from_config(cls, context)`
+   and the methods of `EmailChannel` or `SocialChannel`; cite the provider's API docs in the
+   module docstring. Read settings through `context.settings` (typed, a typo is refused) and
+   secrets through `context.secret`; make every base URL configurable.
+2. Register it in `channels/registry.py`: a loader in `EMAIL` or `SOCIAL`. mypy refuses a
+   class that does not satisfy the protocol.
+3. `tests/fakes/<name>.py`: a local fake that enforces the provider's contract (auth, body
+   shape, limits, error bodies, 429 with reset headers).
+4. A row in `CONTRACT` in `tests/test_channel_contract.py`: how to start the fake, good and bad
+   settings and secrets, and how to count what it received. The suite is parametrized from the
+   registry, so a registered channel without a row fails it.
+5. The README's channel table: its `[channels.<name>]` keys and secrets.
 """
 
 from __future__ import annotations
@@ -10,30 +32,148 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, Self, TypeVar
 
+from publisher.config.settings import Site
+from publisher.errors import ConfigError
 from publisher.model import Newsletter, Recipient, SocialPost
 
-EMAIL_CHANNELS = ("smtp", "sendgrid", "postmark", "resend")
-SOCIAL_CHANNELS = ("x", "bluesky", "mastodon")
+if TYPE_CHECKING:
+    import requests
+
+    from publisher.channels.http import HttpClient
+    from publisher.channels.images import ImageLoader
+
+Hints = Mapping[str, int]  # what a preflight tells the composer, e.g. {"limit": 500}
+Kind = Literal["email", "social", "both"]
+T = TypeVar("T", str, int, float, bool)
 
 
 @dataclass(frozen=True)
-class Capabilities:
-    """What a channel can do to a post after it went out; the core reads this, never probes."""
+class Facts:
+    """What a channel can do, declared once as data; the core reads this, never probes."""
 
-    edit: bool  # change a live post's text in place (`publish POST --update`)
-    delete: bool  # delete a live post (`publish retract`)
+    kind: Kind
+    network: str = ""  # the network a social channel posts for ("" for email)
+    batch_size: int = 1  # most recipients per provider call (email), and the default
+    idempotent: bool = False  # a retried call with the same key cannot deliver twice
+    can_edit: bool = False  # change a live post's text in place (`publish POST --update`)
+    can_delete: bool = False  # delete a live post (`publish retract`)
+    attaches_images: bool = False  # uploads the post's image (`prepare_media`) before sending
+    secrets: tuple[str, ...] = ()  # the secrets it reads by default (env, .env or keyring)
+    can_schedule: bool = False  # the provider can hold a post or email until a given time
+    docs: str = ""  # the provider API reference the module follows
 
 
-# Mastodon edits (PUT /api/v1/statuses/:id) and deletes; X and Bluesky only delete (their APIs
-# have no edit); the outbox rewrites or removes its files.
-CAPABILITIES = {
-    "mastodon": Capabilities(edit=True, delete=True),
-    "x": Capabilities(edit=False, delete=True),
-    "bluesky": Capabilities(edit=False, delete=True),
-    "outbox": Capabilities(edit=True, delete=True),
-}
+@dataclass(frozen=True)
+class ChannelSettings:
+    """A `[channels.<name>]` table read with types: a wrong type or unknown key is one line."""
+
+    name: str
+    values: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        """Where a message about this table points."""
+        return f"[channels.{self.name}]"
+
+    def allow(self, keys: frozenset[str]) -> None:
+        """Refuse unknown keys, so a typo is not silently ignored."""
+        unknown = sorted(set(self.values) - keys)
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r}", where=self.where,
+                              fix=f"use one of: {', '.join(sorted(keys))}")
+
+    def text(self, key: str, default: str = "") -> str:
+        """A string setting."""
+        return self._typed(key, default, str, "a string")
+
+    def number(self, key: str, default: float) -> float:
+        """A number setting (an integer or a decimal)."""
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self._wrong(key, "a number")
+        return float(value)
+
+    def integer(self, key: str, default: int) -> int:
+        """A whole-number setting."""
+        value = self.values.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self._wrong(key, "a whole number")
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        """A true/false setting."""
+        return self._typed(key, default, bool, "true or false")
+
+    def _typed(self, key: str, default: T, kind: type[T], words: str) -> T:
+        """The value when it has the wanted type."""
+        value = self.values.get(key, default)
+        if not isinstance(value, kind):
+            raise self._wrong(key, words)
+        return value
+
+    def _wrong(self, key: str, words: str) -> ConfigError:
+        """The error for a value of the wrong type."""
+        return ConfigError(f"{key} must be {words}", where=self.where,
+                           fix=f"check {key} against the README's [channels.{self.name}] keys")
+
+
+class SecretSource(Protocol):
+    """Where secrets come from: the environment, .env or the keyring (config.secrets)."""
+
+    def __call__(self, name: str, *, purpose: str) -> str:
+        """The secret's value, or a ConfigError that says how to provide it."""
+
+
+class HttpFactory(Protocol):
+    """Builds the one HTTP client a channel talks through (channels.http.HttpClient)."""
+
+    def __call__(self, channel: str, base_url: str, headers: Mapping[str, str] = ...,
+                 timeout: float = ..., session: requests.Session | None = ...) -> HttpClient:
+        """A client for one provider."""
+
+
+def _env_secret(name: str, *, purpose: str) -> str:
+    """The default SecretSource: config.secrets.get_secret."""
+    from publisher.config.secrets import get_secret
+
+    return get_secret(name, purpose=purpose)
+
+
+def _http_client(channel: str, base_url: str, headers: Mapping[str, str] | None = None,
+                 timeout: float = 30.0, session: requests.Session | None = None) -> HttpClient:
+    """The default HttpFactory."""
+    from publisher.channels.http import HttpClient
+
+    return HttpClient(channel, base_url, dict(headers or {}), timeout, session)
+
+
+@dataclass(frozen=True)
+class ChannelContext:
+    """Everything a channel is built from; the one argument of every `from_config`."""
+
+    settings: ChannelSettings
+    site: Site = field(default_factory=Site)
+    secret: SecretSource = _env_secret
+    http: HttpFactory = _http_client
+
+    @property
+    def name(self) -> str:
+        """The channel's registry name, also its [channels.<name>] table."""
+        return self.settings.name
+
+    def client(self, base_url: str, *, headers: Mapping[str, str] | None = None,
+               session: requests.Session | None = None) -> HttpClient:
+        """An HTTP client for this channel, with the table's `timeout` (30 s by default)."""
+        return self.http(self.name, base_url, dict(headers or {}),
+                         self.settings.number("timeout", 30.0), session)
+
+
+def context_for(name: str, values: Mapping[str, object], site: Site | None = None
+                ) -> ChannelContext:
+    """A context from a settings table, as tests and the registry build it."""
+    return ChannelContext(ChannelSettings(name, values), site or Site())
 
 
 @dataclass(frozen=True)
@@ -42,7 +182,7 @@ class Receipt:
 
     provider_id: str
     url: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)  # e.g. Bluesky's uri and cid
+    extra: Mapping[str, object] = field(default_factory=dict)  # e.g. Bluesky's uri and cid
 
 
 @dataclass(frozen=True)
@@ -78,12 +218,16 @@ class BatchResult:
 class EmailChannel(Protocol):
     """An email transport: SMTP or an email service provider's batch API."""
 
+    facts: ClassVar[Facts]
     name: str
-    batch_size: int
-    idempotent: bool  # a retried batch with the same key cannot be delivered twice
+    batch_size: int  # this account's batch size, at most facts.batch_size
 
-    def preflight(self) -> None:
-        """Check config and credentials with a cheap authenticated call."""
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """Build from the channel's settings, the site and the secrets."""
+
+    def preflight(self) -> Hints:
+        """Check config and credentials with a cheap authenticated call (email: no hints)."""
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
         """Deliver one batch or raise a DeliveryError."""
@@ -110,11 +254,20 @@ class SchedulingChannel(Protocol):
 class SocialChannel(Protocol):
     """A social network account."""
 
+    facts: ClassVar[Facts]
     name: str
-    idempotent: bool
 
-    def preflight(self) -> Mapping[str, int]:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """Build from the channel's settings and the secrets."""
+
+    def preflight(self) -> Hints:
         """Check credentials; return composition hints such as {'limit': 1000, 'url_length': 23}."""
+
+    def prepare_media(self, post: SocialPost, *, key: str, images: ImageLoader | None = None
+                      ) -> None:
+        """Read and upload the post's image before it is sent; asked only when
+        `facts.attaches_images`."""
 
     def send_post(
         self,
@@ -133,7 +286,7 @@ class SocialChannel(Protocol):
     def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
         """Give a live post the post's text; False when it already has it (a resumed edit).
 
-        Only channels whose capabilities say `edit` are asked.
+        Only channels whose facts say `can_edit` are asked.
         """
 
     def delete_post(self, receipt: Receipt, *, attempted_before: bool) -> bool:
@@ -141,3 +294,28 @@ class SocialChannel(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+@dataclass
+class LiveChannels:
+    """The channels one run opened, by name; the outbox sits in both maps."""
+
+    email: dict[str, EmailChannel] = field(default_factory=dict)
+    social: dict[str, SocialChannel] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Release every channel's connections, each once."""
+        seen: set[int] = set()
+        every: list[EmailChannel | SocialChannel] = [*self.email.values(), *self.social.values()]
+        for channel in every:
+            if id(channel) not in seen:
+                seen.add(id(channel))
+                channel.close()
+
+    def facts(self, name: str) -> Facts:
+        """The facts of an open channel."""
+        found: EmailChannel | SocialChannel | None = self.email.get(name) or self.social.get(name)
+        if found is None:
+            raise KeyError(name)
+        return found.facts
+

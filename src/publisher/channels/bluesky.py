@@ -25,12 +25,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from publisher.channels import CAPABILITIES, Capabilities, Receipt
+from publisher.channels import ChannelContext, Facts, Hints, Receipt
 from publisher.channels.http import HttpClient, status_error
 from publisher.channels.images import ImageLoader
-from publisher.config.secrets import get_secret, remember
+from publisher.config.secrets import remember
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import SocialPost
 
@@ -69,13 +69,30 @@ class BlueskyChannel:
     handle: str
     password: str
     name: str = NAME
-    idempotent: bool = True
-    capabilities: Capabilities = CAPABILITIES[NAME]
+    # A deterministic record key per post makes a retried create harmless; there is no edit.
+    facts: ClassVar[Facts] = Facts(
+        kind="social", network="bluesky", idempotent=True, can_delete=True,
+        attaches_images=True, secrets=SECRETS,
+        docs="https://docs.bsky.app/docs/api/com-atproto-repo-create-record",
+    )
     session: Session | None = None
     _tried: set[str] = field(default_factory=set)  # keys sent by this process
     _blobs: dict[str, dict[str, Any]] = field(default_factory=dict)  # key → uploaded thumb
 
-    def preflight(self) -> Mapping[str, int]:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """The channel for `[channels.bluesky]`: `handle`, `pds_url`, `app_password_env`."""
+        settings = context.settings
+        handle = settings.text("handle").lstrip("@")
+        if not handle:
+            raise ConfigError("handle is missing", where=settings.where,
+                              fix='set handle = "you.bsky.social"')
+        password = context.secret(settings.text("app_password_env", SECRETS[0]),
+                                  purpose="posting to Bluesky")
+        return cls(context.client(settings.text("pds_url", "https://bsky.social")),
+                   handle=handle, password=password)
+
+    def preflight(self) -> Hints:
         """Log in and confirm the session; Bluesky's limits are fixed by the lexicon."""
         self.session = None
         self._login()
@@ -110,7 +127,7 @@ class BlueskyChannel:
         return self._receipt(created["uri"], created["cid"])
 
     def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
-        """Bluesky posts cannot be edited; the core never asks (see CAPABILITIES)."""
+        """Bluesky posts cannot be edited; the core never asks (facts.can_edit)."""
         raise PermanentDeliveryError("Bluesky posts cannot be edited", where=NAME,
                                      fix="retract the post, then --resend")
 
@@ -241,19 +258,6 @@ def rkey_for(key: str) -> str:
     micros = RKEY_EPOCH_US + digest % RKEY_WINDOW_US
     value = (micros << 10) | (digest >> 54)
     return "".join(TID_ALPHABET[(value >> (5 * i)) & 31] for i in reversed(range(13)))
-
-
-def from_config(settings: Mapping[str, Any]) -> BlueskyChannel:
-    """The channel for `[channels.bluesky]`: `handle`, optional `pds_url`, `app_password_env`."""
-    handle = str(settings.get("handle") or "").lstrip("@")
-    if not handle:
-        raise ConfigError("handle is missing", where="[channels.bluesky]",
-                          fix='set handle = "you.bsky.social"')
-    password = get_secret(str(settings.get("app_password_env", SECRETS[0])),
-                          purpose="posting to Bluesky")
-    http = HttpClient(NAME, str(settings.get("pds_url", "https://bsky.social")),
-                      timeout=float(settings.get("timeout", 30.0)))
-    return BlueskyChannel(http, handle=handle, password=password)
 
 
 def _session_from(data: Mapping[str, Any]) -> Session:

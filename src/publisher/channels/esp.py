@@ -6,14 +6,13 @@ BatchResult. The List-* headers are the same ones `message.py` writes for SMTP.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from email.headerregistry import Address
 from email.utils import parseaddr
-from typing import Any
 
+from publisher.channels import ChannelContext, ChannelSettings
 from publisher.channels.http import REPLY_CHARS
 from publisher.channels.message import ONE_CLICK, list_id_value, list_unsubscribe_value
-from publisher.config.secrets import get_secret, masked_excerpt
+from publisher.config.secrets import masked_excerpt
 from publisher.config.settings import Site
 from publisher.edition.newsletter import placeholders
 from publisher.errors import ConfigError
@@ -24,32 +23,21 @@ KNOWN_SETTINGS = frozenset({
 })
 
 
-def check_settings(name: str, settings: Mapping[str, Any], allowed: frozenset[str]) -> None:
-    """Reject unknown keys in [channels.<name>] so a typo is not silently ignored."""
-    unknown = set(settings) - allowed
-    if unknown:
-        raise ConfigError(
-            f"unknown key {sorted(unknown)[0]!r}",
-            where=f"[channels.{name}]",
-            fix=f"use one of: {', '.join(sorted(allowed))}",
-        )
-
-
-def batch_size(name: str, settings: Mapping[str, Any], maximum: int) -> int:
+def batch_size(settings: ChannelSettings, maximum: int) -> int:
     """The configured batch size, within the provider's limit."""
-    size = settings.get("batch_size", maximum)
-    if not isinstance(size, int) or not 1 <= size <= maximum:
+    size = settings.integer("batch_size", maximum)
+    if not 1 <= size <= maximum:
         raise ConfigError(
             f"batch_size must be between 1 and {maximum}",
-            where=f"[channels.{name}]",
+            where=settings.where,
             fix=f"set batch_size = {maximum} or less",
         )
     return size
 
 
-def api_key(settings: Mapping[str, Any], default_env: str, purpose: str) -> str:
+def api_key(context: ChannelContext, default_env: str, purpose: str) -> str:
     """The API key from the environment/.env/keyring (the variable name is configurable)."""
-    return get_secret(str(settings.get("api_key_env", default_env)), purpose=purpose)
+    return context.secret(context.settings.text("api_key_env", default_env), purpose=purpose)
 
 
 def sender(site: Site) -> tuple[str, str]:
@@ -90,7 +78,7 @@ def subject_for(newsletter: Newsletter, recipient: Recipient) -> str:
     return placeholders.fill(placeholders.split(newsletter.subject), values)
 
 
-def error_detail(body: Any, *keys: str) -> str:
+def error_detail(body: object, *keys: str) -> str:
     """The human part of a provider's JSON error, whichever shape it has."""
     if isinstance(body, dict):
         if isinstance(body.get("errors"), list) and body["errors"]:

@@ -24,15 +24,14 @@ A thread is never scheduled here: its replies would need the id of a status not 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from publisher.channels import CAPABILITIES, Capabilities, Receipt
+from publisher.channels import ChannelContext, Facts, Hints, Receipt
 from publisher.channels.http import HttpClient
 from publisher.channels.images import ImageFile, ImageLoader
-from publisher.config.secrets import get_secret
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
 from publisher.schedule import Window, iso
@@ -56,12 +55,33 @@ class MastodonChannel:
     max_polls: int = 30
     sleep: Callable[[float], None] = time.sleep
     name: str = NAME
-    idempotent: bool = True
-    capabilities: Capabilities = CAPABILITIES[NAME]
-    schedule: Window = SCHEDULE
+    # Idempotency-Key makes a retried create return the first status; PUT edits in place.
+    facts: ClassVar[Facts] = Facts(
+        kind="social", network="mastodon", idempotent=True, can_edit=True, can_delete=True,
+        attaches_images=True, secrets=SECRETS,
+        docs="https://docs.joinmastodon.org/methods/statuses/",
+    )
+    schedule: ClassVar[Window] = SCHEDULE
     _media: dict[str, str] = field(default_factory=dict)  # post key → uploaded media id
 
-    def preflight(self) -> Mapping[str, int]:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """The channel for `[channels.mastodon]`: `instance_url`, optional `access_token_env`.
+
+        The hero image goes with the thread's first post, alt text as its description, unless
+        `attach_image = false`.
+        """
+        settings = context.settings
+        instance = settings.text("instance_url")
+        if not instance.startswith(("https://", "http://")):
+            raise ConfigError("instance_url is missing", where=settings.where,
+                              fix='set instance_url = "https://mastodon.social" (your server)')
+        token = context.secret(settings.text("access_token_env", SECRETS[0]),
+                               purpose="posting to Mastodon")
+        http = context.client(instance, headers={"Authorization": f"Bearer {token}"})
+        return cls(http, attach_image=settings.flag("attach_image", True))
+
+    def preflight(self) -> Hints:
         """Check the token and read this instance's status limits."""
         # https://docs.joinmastodon.org/methods/accounts/#verify_credentials
         self._call("GET", "/api/v1/accounts/verify_credentials")
@@ -178,23 +198,6 @@ class MastodonChannel:
                     fix=f"create a new token (Preferences → Development) and set {SECRETS[0]}",
                 ) from exc
             raise
-
-
-def from_config(settings: Mapping[str, Any]) -> MastodonChannel:
-    """The channel for `[channels.mastodon]`: `instance_url`, optional `access_token_env`.
-
-    The hero image goes with the thread's first post, alt text as its description, unless
-    `attach_image = false`.
-    """
-    instance = str(settings.get("instance_url") or "")
-    if not instance.startswith(("https://", "http://")):
-        raise ConfigError("instance_url is missing", where="[channels.mastodon]",
-                          fix='set instance_url = "https://mastodon.social" (your server)')
-    token_name = str(settings.get("access_token_env", SECRETS[0]))
-    token = get_secret(token_name, purpose="posting to Mastodon")
-    http = HttpClient(NAME, instance, headers={"Authorization": f"Bearer {token}"},
-                      timeout=float(settings.get("timeout", 30.0)))
-    return MastodonChannel(http, attach_image=bool(settings.get("attach_image", True)))
 
 
 def _iso639_1(lang: str) -> str:

@@ -13,32 +13,40 @@ from contextlib import suppress
 from datetime import UTC, datetime
 from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from publisher.channels import CAPABILITIES, BatchResult, EmailBatch, Receipt
+from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints, Receipt
 from publisher.channels.message import MessageBuilder
 from publisher.config.settings import Site
 from publisher.errors import ConfigError, os_fault
 from publisher.model import Edition, SocialPost
 from publisher.source.faq import jsonld_text
 
+if TYPE_CHECKING:
+    from publisher.channels.images import ImageLoader
+
 NAME = "outbox"
-SECRETS: tuple[str, ...] = ()
 
 
 class Outbox:
     """Writes the newsletter as .eml and each social post as a text file under one folder."""
 
+    # Rewriting the same file cannot duplicate anything; it rewrites or removes its files.
+    facts: ClassVar[Facts] = Facts(kind="both", batch_size=50, idempotent=True, can_edit=True,
+                                   can_delete=True)
     name = NAME
-    batch_size = 50
-    idempotent = True  # rewriting the same file cannot duplicate anything
-    capabilities = CAPABILITIES[NAME]
 
     def __init__(self, folder: Path, site: Site) -> None:
         self.folder = folder
         self.site = site
+        self.batch_size = self.facts.batch_size
 
-    def preflight(self) -> Mapping[str, int]:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """The folder from the context's `folder` setting (the run's outbox folder)."""
+        return cls(Path(context.settings.text("folder", "outbox")), context.site)
+
+    def preflight(self) -> Hints:
         """The folder must be creatable and writable."""
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -66,6 +74,10 @@ class Outbox:
             write_atomic(path, data)
             accepted[recipient.email] = str(path)
         return BatchResult(accepted=accepted)
+
+    def prepare_media(self, post: SocialPost, *, key: str, images: ImageLoader | None = None
+                      ) -> None:
+        """The outbox writes text only; never asked (facts.attaches_images is false)."""
 
     def send_post(
         self,

@@ -10,15 +10,13 @@ recipient) also bounces the subscriber. Not idempotent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from publisher.channels import BatchResult, EmailBatch
+from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
 from publisher.channels.esp import (
     KNOWN_SETTINGS,
     api_key,
     batch_size,
-    check_settings,
     list_headers,
     mailbox,
     sender,
@@ -44,8 +42,11 @@ INACTIVE_RECIPIENT = 406
 class PostmarkChannel:
     """Email through Postmark's batch API."""
 
+    facts: ClassVar[Facts] = Facts(
+        kind="email", batch_size=BATCH_SIZE, secrets=SECRETS,
+        docs="https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails",
+    )
     name = NAME
-    idempotent = False
 
     def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
                  stream: str = DEFAULT_STREAM, list_id: str = "") -> None:
@@ -56,9 +57,22 @@ class PostmarkChannel:
         self.list_id = list_id
         self.from_field = mailbox(*sender(site))
 
-    def preflight(self) -> None:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """Build from [channels.postmark] (base_url, batch_size, message_stream, list_id…)."""
+        settings = context.settings
+        settings.allow(KNOWN_SETTINGS | {"webhook_user"})
+        token = api_key(context, SECRETS[0], "sending through Postmark")
+        http = context.client(settings.text("base_url", BASE_URL), headers={
+            "X-Postmark-Server-Token": token, "Accept": "application/json"})
+        return cls(http, context.site, batch_size=batch_size(settings, BATCH_SIZE),
+                   stream=settings.text("message_stream", DEFAULT_STREAM),
+                   list_id=settings.text("list_id"))
+
+    def preflight(self) -> Hints:
         """`GET /server` proves the server token works."""
         self.http.request("GET", "/server")
+        return {}
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
         """One /email/batch call; per-entry ErrorCode splits accepted from rejected."""
@@ -106,20 +120,3 @@ class PostmarkChannel:
     def close(self) -> None:
         """Release pooled connections."""
         self.http.close()
-
-
-def from_config(settings: Mapping[str, Any], site: Site) -> PostmarkChannel:
-    """Build from [channels.postmark] (base_url, batch_size, message_stream, timeout, list_id)."""
-    check_settings(NAME, settings, KNOWN_SETTINGS | {"webhook_user"})
-    token = api_key(settings, SECRETS[0], "sending through Postmark")
-    http = HttpClient(
-        channel=NAME,
-        base_url=str(settings.get("base_url", BASE_URL)),
-        headers={"X-Postmark-Server-Token": token, "Accept": "application/json"},
-        timeout=float(settings.get("timeout", 30.0)),
-    )
-    return PostmarkChannel(
-        http, site, batch_size=batch_size(NAME, settings, BATCH_SIZE),
-        stream=str(settings.get("message_stream", DEFAULT_STREAM)),
-        list_id=str(settings.get("list_id", "")),
-    )

@@ -20,17 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from publisher.channels import BatchResult, EmailBatch
+from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
 from publisher.channels.esp import (
     KNOWN_SETTINGS,
     api_key,
     batch_size,
-    check_settings,
     error_detail,
     list_headers,
     mailbox,
@@ -54,8 +53,11 @@ MAX_KEY = 256
 class ResendChannel:
     """Email through Resend's batch API with idempotency keys."""
 
+    facts: ClassVar[Facts] = Facts(
+        kind="email", batch_size=BATCH_SIZE, idempotent=True, secrets=SECRETS,
+        docs="https://resend.com/docs/api-reference/emails/send-batch-emails",
+    )
     name = NAME
-    idempotent = True
     schedule = Window(latest=timedelta(days=30))
 
     def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
@@ -66,7 +68,18 @@ class ResendChannel:
         self.list_id = list_id
         self.from_field = mailbox(*sender(site))
 
-    def preflight(self) -> None:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """Build from [channels.resend] (base_url, batch_size, timeout, list_id, api_key_env)."""
+        settings = context.settings
+        settings.allow(KNOWN_SETTINGS - {"message_stream"})
+        key = api_key(context, SECRETS[0], "sending through Resend")
+        http = context.client(settings.text("base_url", BASE_URL),
+                              headers={"Authorization": f"Bearer {key}"})
+        return cls(http, context.site, batch_size=batch_size(settings, BATCH_SIZE),
+                   list_id=settings.text("list_id"))
+
+    def preflight(self) -> Hints:
         """`GET /domains`; a sending-only key answers 401 restricted_api_key, which is fine."""
         response = self.http.request("GET", "/domains", ok=(200, 401))
         if response.status_code == 401 and _name(response) != "restricted_api_key":
@@ -74,6 +87,7 @@ class ResendChannel:
                 f"HTTP 401: {error_detail(_json(response), 'message')}", where=NAME,
                 fix="check RESEND_API_KEY",
             )
+        return {}
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
         """One /emails/batch call under the batch's Idempotency-Key (scheduled: one per email)."""
@@ -194,17 +208,3 @@ def _name(response: Any) -> str:
     """Resend's error name."""
     body = _json(response)
     return str(body.get("name", "")) if isinstance(body, dict) else ""
-
-
-def from_config(settings: Mapping[str, Any], site: Site) -> ResendChannel:
-    """Build from [channels.resend] (base_url, batch_size, timeout, list_id, api_key_env)."""
-    check_settings(NAME, settings, KNOWN_SETTINGS - {"message_stream"})
-    key = api_key(settings, SECRETS[0], "sending through Resend")
-    http = HttpClient(
-        channel=NAME,
-        base_url=str(settings.get("base_url", BASE_URL)),
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=float(settings.get("timeout", 30.0)),
-    )
-    return ResendChannel(http, site, batch_size=batch_size(NAME, settings, BATCH_SIZE),
-                         list_id=str(settings.get("list_id", "")))

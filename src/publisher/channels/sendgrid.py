@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import hashlib
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from publisher.channels import BatchResult, EmailBatch
+from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
 from publisher.channels.esp import (
     KNOWN_SETTINGS,
     api_key,
     batch_size,
-    check_settings,
     list_headers,
     sender,
     subject_for,
@@ -63,8 +62,11 @@ class Content:
 class SendGridChannel:
     """Email through SendGrid's v3 Mail Send API."""
 
+    facts: ClassVar[Facts] = Facts(
+        kind="email", batch_size=BATCH_SIZE, secrets=SECRETS,
+        docs="https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send",
+    )
     name = NAME
-    idempotent = False
     schedule = Window(latest=timedelta(hours=72))
 
     def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
@@ -75,7 +77,18 @@ class SendGridChannel:
         self.list_id = list_id
         self.from_name, self.from_email = sender(site)
 
-    def preflight(self) -> None:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """Build from [channels.sendgrid] (base_url, batch_size, timeout, list_id, api_key_env)."""
+        settings = context.settings
+        settings.allow((KNOWN_SETTINGS - {"message_stream"}) | {"webhook_public_key"})
+        key = api_key(context, SECRETS[0], "sending through SendGrid")
+        http = context.client(settings.text("base_url", BASE_URL),
+                              headers={"Authorization": f"Bearer {key}"})
+        return cls(http, context.site, batch_size=batch_size(settings, BATCH_SIZE),
+                   list_id=settings.text("list_id"))
+
+    def preflight(self) -> Hints:
         """A cheap authenticated call that also proves the key may send mail."""
         scopes = self.http.request("GET", "/v3/scopes").json().get("scopes", [])
         if "mail.send" not in scopes:
@@ -83,6 +96,7 @@ class SendGridChannel:
                 "the API key lacks the mail.send scope", where=NAME,
                 fix="create a key with Mail Send access and set SENDGRID_API_KEY",
             )
+        return {}
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
         """One mail/send call for the whole batch."""
@@ -199,17 +213,3 @@ def _party(name: str, email: str) -> dict[str, str]:
 def _split(mailbox: str) -> tuple[str, str]:
     """(name, address) of "Name <addr>"."""
     return parseaddr(mailbox)
-
-
-def from_config(settings: Mapping[str, Any], site: Site) -> SendGridChannel:
-    """Build from [channels.sendgrid] (base_url, batch_size, timeout, list_id, api_key_env)."""
-    check_settings(NAME, settings, (KNOWN_SETTINGS - {"message_stream"}) | {"webhook_public_key"})
-    key = api_key(settings, SECRETS[0], "sending through SendGrid")
-    http = HttpClient(
-        channel=NAME,
-        base_url=str(settings.get("base_url", BASE_URL)),
-        headers={"Authorization": f"Bearer {key}"},
-        timeout=float(settings.get("timeout", 30.0)),
-    )
-    return SendGridChannel(http, site, batch_size=batch_size(NAME, settings, BATCH_SIZE),
-                           list_id=str(settings.get("list_id", "")))

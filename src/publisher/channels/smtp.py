@@ -19,17 +19,16 @@ import re
 import smtplib
 import ssl
 import threading
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
-from typing import Any
+from typing import Any, ClassVar, Self
 
-from publisher.channels import BatchResult, EmailBatch
+from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
 from publisher.channels.message import MessageBuilder
-from publisher.config.secrets import get_secret, mask, remember
+from publisher.config.secrets import mask, remember
 from publisher.config.settings import Site
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import Recipient
@@ -80,8 +79,11 @@ class _Ambiguous(Exception):
 class SmtpChannel:
     """Email over SMTP with connection reuse and optional parallel connections."""
 
+    facts: ClassVar[Facts] = Facts(
+        kind="email", batch_size=BATCH_SIZE, secrets=SECRETS,  # the password only with a user
+        docs="https://www.rfc-editor.org/rfc/rfc5321",
+    )
     name = NAME
-    idempotent = False
 
     def __init__(self, settings: SmtpSettings, site: Site, *, batch_size: int = BATCH_SIZE,
                  connections: int = 1, list_id: str = "", message_id_domain: str = "") -> None:
@@ -95,9 +97,40 @@ class SmtpChannel:
         self._cached: tuple[Any, str, MessageBuilder] | None = None
         self._lock = threading.Lock()
 
-    def preflight(self) -> None:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """Build from [channels.smtp]: host, port, security, user, timeout, connections, ca_file…"""
+        settings = context.settings
+        settings.allow(SETTINGS)
+        security = settings.text("security", "starttls")
+        if security not in SECURITY_PORTS:
+            raise ConfigError(f"security must be one of {', '.join(SECURITY_PORTS)}",
+                              where=settings.where, fix='e.g. security = "starttls"')
+        user = settings.text("user")
+        password = ""
+        if user:
+            password = context.secret(settings.text("password_env", SECRETS[0]),
+                                      purpose=f"SMTP login as {user}")
+            remember_login(user, password)
+        smtp = SmtpSettings(
+            host=settings.text("host", "localhost"),
+            port=settings.integer("port", SECURITY_PORTS[security]),
+            security=security, user=user, password=password,
+            timeout=settings.number("timeout", 30.0),
+            ca_file=settings.text("ca_file"),
+            local_hostname=settings.text("local_hostname") or None,
+        )
+        return cls(
+            smtp, context.site, batch_size=settings.integer("batch_size", BATCH_SIZE),
+            connections=settings.integer("connections", 1),
+            list_id=settings.text("list_id"),
+            message_id_domain=settings.text("message_id_domain"),
+        )
+
+    def preflight(self) -> Hints:
         """Connect, EHLO, STARTTLS and log in, as a send would."""
         self.pool[0].open()
+        return {}
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
         """Send each recipient its own message; split across the connections."""
@@ -357,35 +390,3 @@ def _close_quietly(smtp: smtplib.SMTP | None) -> None:
     if smtp is not None:
         with suppress(OSError):
             smtp.close()
-
-
-def from_config(settings: Mapping[str, Any], site: Site) -> SmtpChannel:
-    """Build from [channels.smtp]: host, port, security, user, timeout, connections, ca_file…"""
-    unknown = set(settings) - SETTINGS
-    if unknown:
-        raise ConfigError(f"unknown key {sorted(unknown)[0]!r}", where="[channels.smtp]",
-                          fix=f"use one of: {', '.join(sorted(SETTINGS))}")
-    security = str(settings.get("security", "starttls"))
-    if security not in SECURITY_PORTS:
-        raise ConfigError(f"security must be one of {', '.join(SECURITY_PORTS)}",
-                          where="[channels.smtp]", fix='e.g. security = "starttls"')
-    user = str(settings.get("user", ""))
-    password = ""
-    if user:
-        password = get_secret(str(settings.get("password_env", SECRETS[0])),
-                              purpose=f"SMTP login as {user}")
-        remember_login(user, password)
-    smtp = SmtpSettings(
-        host=str(settings.get("host", "localhost")),
-        port=int(settings.get("port", SECURITY_PORTS[security])),
-        security=security, user=user, password=password,
-        timeout=float(settings.get("timeout", 30.0)),
-        ca_file=str(settings.get("ca_file", "")),
-        local_hostname=settings.get("local_hostname") or None,
-    )
-    return SmtpChannel(
-        smtp, site, batch_size=int(settings.get("batch_size", BATCH_SIZE)),
-        connections=int(settings.get("connections", 1)),
-        list_id=str(settings.get("list_id", "")),
-        message_id_domain=str(settings.get("message_id_domain", "")),
-    )

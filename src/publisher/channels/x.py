@@ -25,15 +25,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 from urllib.parse import urlsplit, urlunsplit
 
-from publisher.channels import CAPABILITIES, Capabilities, Receipt
+from publisher.channels import ChannelContext, Facts, Hints, Receipt
 from publisher.channels.http import HttpClient, status_error
 from publisher.channels.images import ImageFile, ImageLoader
-from publisher.config.secrets import get_secret
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
 
@@ -91,8 +90,11 @@ class XChannel:
     sleep: Callable[[float], None] = time.sleep
     max_polls: int = 30
     name: str = NAME
-    idempotent: bool = False
-    capabilities: Capabilities = CAPABILITIES[NAME]
+    # The X API has no edit; a retried create may post twice (the ledger resolves duplicates).
+    facts: ClassVar[Facts] = Facts(
+        kind="social", network="x", can_delete=True, attaches_images=True, secrets=SECRETS,
+        docs="https://docs.x.com/x-api/posts/create-post",
+    )
     _me: dict[str, str] = field(default_factory=dict)
     _tried: set[str] = field(default_factory=set)
     _media: dict[str, str] = field(default_factory=dict)
@@ -102,7 +104,41 @@ class XChannel:
         """tweepy's flag: OAuth 1.0a user context rather than a Bearer token."""
         return self.auth is not None
 
-    def preflight(self) -> Mapping[str, int]:
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """The channel for `[channels.x]`: optional `api_base`, `auth` ("oauth1" or "oauth2").
+
+        `attach_image = true` attaches the hero image to the first post; by default X shows its
+        own link card from the article's Open Graph tags, which an attachment would replace.
+        """
+        import tweepy
+        from requests_oauthlib import OAuth1  # type: ignore[import-untyped]
+
+        settings = context.settings
+        api_base = settings.text("api_base", PUBLIC_HOSTS[1]).rstrip("/")
+        mode = settings.text("auth", "oauth1")
+        if mode == "oauth1":
+            key, secret, token, token_secret = (
+                context.secret(name, purpose="posting to X") for name in SECRETS)
+            client = tweepy.Client(consumer_key=key, consumer_secret=secret, access_token=token,
+                                   access_token_secret=token_secret, return_type=dict)
+            auth: Any = OAuth1(key, secret, token, token_secret)
+            headers: dict[str, str] = {}
+        elif mode == "oauth2":
+            bearer = context.secret(OAUTH2_SECRET, purpose="posting to X")
+            client = tweepy.Client(bearer_token=bearer, return_type=dict)
+            auth, headers = None, {"Authorization": f"Bearer {bearer}"}
+        else:
+            raise ConfigError(f"unknown auth {mode!r}", where=settings.where,
+                              fix='use auth = "oauth1" or "oauth2"')
+        adapter = host_override_adapter("" if api_base in PUBLIC_HOSTS else api_base,
+                                        settings.number("timeout", 30.0))
+        for host in PUBLIC_HOSTS:
+            client.session.mount(f"{host}/", adapter)
+        http = context.client(PUBLIC_HOSTS[1], headers=headers, session=client.session)
+        return cls(client, http, auth, attach_image=settings.flag("attach_image", False))
+
+    def preflight(self) -> Hints:
         """Check the credentials with GET /2/users/me."""
         self._whoami()
         return {"limit": LIMIT}
@@ -144,7 +180,7 @@ class XChannel:
         return _receipt(str(created["data"]["id"]))
 
     def edit_post(self, receipt: Receipt, post: SocialPost, *, attempted_before: bool) -> bool:
-        """X posts cannot be edited through the API; the core never asks (see CAPABILITIES)."""
+        """X posts cannot be edited through the API; the core never asks (facts.can_edit)."""
         raise PermanentDeliveryError("X posts cannot be edited through the API", where=NAME,
                                      fix="retract the post, then --resend")
 
@@ -258,40 +294,6 @@ class XChannel:
         except requests.ConnectionError as exc:
             raise TransientDeliveryError("connection failed", where=NAME,
                                          maybe_delivered=True) from exc
-
-
-def from_config(settings: Mapping[str, Any]) -> XChannel:
-    """The channel for `[channels.x]`: optional `api_base`, `auth` ("oauth1" or "oauth2").
-
-    `attach_image = true` attaches the hero image to the first post; by default X shows its
-    own link card from the article's Open Graph tags, which an attachment would replace.
-    """
-    import tweepy
-    from requests_oauthlib import OAuth1  # type: ignore[import-untyped]
-
-    api_base = str(settings.get("api_base", PUBLIC_HOSTS[1])).rstrip("/")
-    timeout = float(settings.get("timeout", 30.0))
-    mode = str(settings.get("auth", "oauth1"))
-    if mode == "oauth1":
-        key, secret, token, token_secret = (
-            get_secret(name, purpose="posting to X") for name in SECRETS)
-        client = tweepy.Client(consumer_key=key, consumer_secret=secret, access_token=token,
-                               access_token_secret=token_secret, return_type=dict)
-        auth: Any = OAuth1(key, secret, token, token_secret)
-        headers: dict[str, str] = {}
-    elif mode == "oauth2":
-        bearer = get_secret(OAUTH2_SECRET, purpose="posting to X")
-        client = tweepy.Client(bearer_token=bearer, return_type=dict)
-        auth, headers = None, {"Authorization": f"Bearer {bearer}"}
-    else:
-        raise ConfigError(f"unknown auth {mode!r}", where="[channels.x]",
-                          fix='use auth = "oauth1" or "oauth2"')
-    adapter = host_override_adapter("" if api_base in PUBLIC_HOSTS else api_base, timeout)
-    for host in PUBLIC_HOSTS:
-        client.session.mount(f"{host}/", adapter)
-    http = HttpClient(NAME, PUBLIC_HOSTS[1], headers=headers, timeout=timeout,
-                      session=client.session)
-    return XChannel(client, http, auth, attach_image=bool(settings.get("attach_image", False)))
 
 
 def _receipt(tweet_id: str) -> Receipt:

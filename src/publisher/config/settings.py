@@ -16,8 +16,6 @@ SECRET_WORDS = ("password", "secret", "token", "api_key", "apikey", "passwd", "p
                 "credential")
 SECRET_NAME_WORDS = frozenset({"key", "pass", "pwd"})  # as the last word: smtp_pass, not key_points
 URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-CHANNELS = ("smtp", "sendgrid", "postmark", "resend", "x", "bluesky", "mastodon")
-TRANSPORTS = ("outbox", "smtp", "sendgrid", "postmark", "resend")
 # (section, key) → the inclusive range a number must fall in
 RANGES: Mapping[tuple[str, str], tuple[int, int]] = {
     ("", "max_attempts"): (1, 100),
@@ -287,19 +285,22 @@ def _example(key: str, section: str) -> str:
 
 def _check_choices(sections: Mapping[str, Any], channels: Mapping[str, Any], where: str) -> None:
     """Transports, networks and channel tables must be ones publisher knows."""
+    from publisher.channels import registry  # the one list of channels
+
+    transports = (registry.OUTBOX, *registry.EMAIL)
     newsletter = sections.get("newsletter")
-    if newsletter is not None and newsletter.transport not in TRANSPORTS:
+    if newsletter is not None and newsletter.transport not in transports:
         raise ConfigError(f"unknown transport {newsletter.transport!r}",
-                          where=f"{where} [newsletter]", fix=f"use one of: {', '.join(TRANSPORTS)}")
+                          where=f"{where} [newsletter]", fix=f"use one of: {', '.join(transports)}")
     social = sections.get("social")
     for network in social.networks if social is not None else ():
         if network not in NETWORKS:
             raise ConfigError(f"unknown network {network!r}", where=f"{where} [social]",
                               fix=f"networks may hold: {', '.join(NETWORKS)}")
     for name, table in channels.items():
-        if name not in CHANNELS:
+        if name not in registry.names():
             raise ConfigError(f"unknown channel table [channels.{name}]", where=where,
-                              fix=f"use one of: {', '.join(CHANNELS)}")
+                              fix=f"use one of: {', '.join(registry.names())}")
         if not isinstance(table, Mapping):
             raise ConfigError(f"channels.{name} must be a table", where=where,
                               fix=f"write it as [channels.{name}] with keys")

@@ -3,22 +3,26 @@
 Each deletion is an action in the ledger, written pending before the provider call and done
 after it, like a delivery. A run killed mid-call leaves the action pending; the next run asks the
 network whether the post still exists before deleting, so nothing is deleted twice. What a
-channel can do is data (`publisher.channels.CAPABILITIES`), read here, never probed.
+channel can do is data (its `facts`: can_delete, can_edit), read here, never probed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from publisher.channels import Receipt
+from publisher.channels import Receipt, SocialChannel
 from publisher.config.settings import Config
 from publisher.errors import DeliveryError, InputError
+from publisher.model import SocialPost
 from publisher.networks import NAMES as NETWORK_NAMES
 from publisher.plan import OUTBOX, channel_name
 from publisher.stores.ledger import DeliveryLedger, Row
+
+if TYPE_CHECKING:
+    from publisher.delivery.pipeline import Options, Prepared
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ def newsletter_readers(ledger: DeliveryLedger, post: str) -> int:
 
 
 def retract(
-    ledger: DeliveryLedger, post: str, targets: list[LivePost], channels: dict[str, Any],
+    ledger: DeliveryLedger, post: str, targets: list[LivePost],
+    channels: Mapping[str, SocialChannel],
 ) -> Retraction:
     """Delete each live post once: pending before the call, done after, 404 as already gone."""
     report = Retraction(newsletter_readers=newsletter_readers(ledger, post))
@@ -113,7 +118,7 @@ def retract(
     return report
 
 
-def _retract_one(ledger: DeliveryLedger, post: str, target: LivePost, channel: Any,
+def _retract_one(ledger: DeliveryLedger, post: str, target: LivePost, channel: SocialChannel,
                  report: Retraction) -> None:
     """One post: every row recording it moves pending → done (or failed) together."""
     from publisher.channels.http import with_retries
@@ -143,22 +148,21 @@ def _retract_one(ledger: DeliveryLedger, post: str, target: LivePost, channel: A
         report.removed_urls.append(target.url)
 
 
-def open_deleters(config: Config, targets: Iterable[LivePost]) -> dict[str, Any]:
+def open_deleters(config: Config, targets: Iterable[LivePost]) -> dict[str, SocialChannel]:
     """The channels that can delete these posts, preflighted (the outbox deletes files)."""
-    from publisher.channels import CAPABILITIES
+    from publisher.channels import registry
     from publisher.channels.http import with_retries
     from publisher.channels.outbox import Outbox
-    from publisher.delivery.pipeline import channel_from_config
 
-    channels: dict[str, Any] = {}
+    channels: dict[str, SocialChannel] = {}
     try:
         for name in sorted({t.channel for t in targets}):
-            if not CAPABILITIES[name].delete:
+            if not registry.facts(name).can_delete:
                 continue
             if name == OUTBOX:
                 channels[name] = Outbox(Path(config.outbox), config.site)
                 continue
-            channels[name] = channel_from_config(name, config)
+            channels[name] = registry.build_social(name, config)
             with_retries(channels[name].preflight)
     except BaseException:
         for channel in channels.values():
@@ -192,7 +196,7 @@ class Update:
     current: bool = False  # the article is already the edition that was sent
 
 
-def update(post_path: Path, config: Config, options: Any) -> Update:
+def update(post_path: Path, config: Config, options: Options) -> Update:
     """Correct the live posts of an article that changed since it was sent, then adopt it.
 
     The first edition's shape (single post or thread) is kept; live posts whose text changed
@@ -259,7 +263,8 @@ def _shape(live: dict[str, Row]) -> dict[str, int]:
     return shape
 
 
-def refuse_reshaped(social: Any, shape: dict[str, int], source: Path) -> None:
+def refuse_reshaped(social: Mapping[str, tuple[SocialPost, ...]], shape: dict[str, int],
+                    source: Path) -> None:
     """An edit keeps each post; a fix that changes a thread's length or overflows is refused."""
     for output, count in sorted(shape.items()):
         posts = social.get(output, ())
@@ -276,10 +281,9 @@ def refuse_reshaped(social: Any, shape: dict[str, int], source: Path) -> None:
                                  f"{post.limit}, over the limit", where=str(source), fix=fix)
 
 
-def _edit_changed(ledger: DeliveryLedger, prepared: Any, live: dict[str, Row],
+def _edit_changed(ledger: DeliveryLedger, prepared: Prepared, live: dict[str, Row],
                   previous: str) -> Update:
     """Edit, once each, the live posts whose text changed, where the channel can edit."""
-    from publisher.channels import CAPABILITIES
     from publisher.channels.http import with_retries
     from publisher.delivery.send import text_digest
 
@@ -296,13 +300,13 @@ def _edit_changed(ledger: DeliveryLedger, prepared: Any, live: dict[str, Row],
             if row.extra.get("text") == text_digest(social.text):
                 report.unchanged[name] = report.unchanged.get(name, 0) + 1
                 continue
-            if not CAPABILITIES[row.channel].edit:
+            if not prepared.live.facts(row.channel).can_edit:
                 report.cannot_edit[name] = report.cannot_edit.get(name, 0) + 1
                 continue
             state = edits.get((row.channel, item))
             if state != "done":
                 ledger.mark_action(previous, post, row.channel, item, "edit", target=current)
-                with_retries(_editor(prepared.channels[row.channel], row, social,
+                with_retries(_editor(prepared.live.social[row.channel], row, social,
                                      attempted=state == "pending"))
                 ledger.mark_action(previous, post, row.channel, item, "edit", target=current,
                                    state="done")
@@ -312,7 +316,8 @@ def _edit_changed(ledger: DeliveryLedger, prepared: Any, live: dict[str, Row],
     return report
 
 
-def _editor(channel: Any, row: Row, social: Any, *, attempted: bool) -> Any:
+def _editor(channel: SocialChannel, row: Row, social: SocialPost, *, attempted: bool
+            ) -> Callable[[], bool]:
     """One edit call; its retries first check whether the previous try landed."""
     tried = [attempted]
 
@@ -324,7 +329,7 @@ def _editor(channel: Any, row: Row, social: Any, *, attempted: bool) -> Any:
     return edit
 
 
-def _rewrite_files(prepared: Any, config: Config) -> None:
+def _rewrite_files(prepared: Prepared, config: Config) -> None:
     """The outbox's edition files, web and FAQ outputs follow the corrected article."""
     from publisher.channels.outbox import write_artifacts
     from publisher.delivery.pipeline import sample_recipients

@@ -5,10 +5,9 @@ The CLI calls `prepare` and `publish`; everything it prints comes from the value
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from publisher.source.faq import jsonld_text
 from publisher.source.read import is_wordpress_ref, parse_article, read_post
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
+    from publisher.channels import EmailChannel, Hints, LiveChannels, SocialChannel
     from publisher.channels.images import ImageLoader
     from publisher.delivery.send import Outcome, SharedSend
     from publisher.stores.ledger import DeliveryLedger
@@ -63,13 +63,20 @@ class Prepared:
     edition: Edition
     plan: Plan
     folder: Path
-    channels: dict[str, Any] = field(default_factory=dict)
+    channels: LiveChannels | None = None  # None for a dry run: nothing is opened
     subscribers: int | None = None  # active subscribers in the list; None without a list
+
+    @property
+    def live(self) -> LiveChannels:
+        """The opened channels (a dry run has none)."""
+        if self.channels is None:
+            raise AssertionError("a dry run opens no channels")  # pragma: no cover
+        return self.channels
 
     def close(self) -> None:
         """Release every channel's connections."""
-        for channel in self.channels.values():
-            channel.close()
+        if self.channels is not None:
+            self.channels.close()
 
 
 def load_article(path: Path, config: Config | None = None) -> Article:
@@ -91,8 +98,8 @@ def prepare(options: Options, config: Config, *, article: Article | None = None)
     article = article or load_article(options.post, config)
     templates = load_templates(_templates_dir(options, config))
     folder = (options.out or Path(config.outbox)) / (article.slug or "post")
-    channels: dict[str, Any] = {}
-    hints: dict[str, Mapping[str, int]] = {}
+    channels: LiveChannels | None = None
+    hints: dict[str, Hints] = {}
     if not options.dry_run:
         refuse_demo_identity(config)
         wanted = [email_route(config)] if options.proof else None  # a proof needs only email
@@ -101,11 +108,12 @@ def prepare(options: Options, config: Config, *, article: Article | None = None)
                             missing_image=missing_image(article, config))
     plan = build_plan(edition, config)
     prepared = Prepared(article, edition, plan, folder, channels, subscriber_count(config))
-    if not options.dry_run and not (options.strict and edition.warnings):
+    if channels is not None and not (options.strict and edition.warnings):
         from publisher.channels.outbox import Outbox
 
-        channels[OUTBOX] = Outbox(folder, config.site)
-        channels[OUTBOX].preflight()
+        outbox = Outbox(folder, config.site)
+        outbox.preflight()
+        channels.email[OUTBOX] = channels.social[OUTBOX] = outbox
     return prepared
 
 
@@ -214,7 +222,7 @@ def publish(
             kept = tuple(s for s in prepared.plan.steps if channel_name(s.output) in chosen)
             run = Run(
                 ledger=ledger, edition=prepared.edition,
-                plan=replace(prepared.plan, steps=kept), channels=prepared.channels,
+                plan=replace(prepared.plan, steps=kept), channels=prepared.live,
                 recipients=recipients or (lambda: recipients_for(config)),
                 retry_pending=options.retry_pending, progress=progress,
                 shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
@@ -248,7 +256,7 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     from publisher.stores.ledger import open_ledger
 
     route = email_route(config)
-    channel = prepared.channels[route]
+    channel = prepared.live.email[route]
     news = prepared.edition.newsletter
     batch = EmailBatch(
         key=f"proof-{secrets.token_hex(12)}",  # every proof is new: never an idempotent replay
@@ -261,7 +269,7 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     plan = prepared.plan
     try:
         try:
-            policy = RetryPolicy(retry_uncertain=channel.idempotent)
+            policy = RetryPolicy(retry_uncertain=channel.facts.idempotent)
             result = with_retries(lambda: channel.send_batch(batch), policy)
         except DeliveryError as exc:
             outcome.error = exc.one_line()
@@ -561,13 +569,15 @@ def syndicate(post: Path, outcomes: list[Outcome]) -> bool:
 
 
 def open_channels(config: Config, names: list[str] | None = None
-                  ) -> tuple[dict[str, Any], dict[str, Mapping[str, int]]]:
+                  ) -> tuple[LiveChannels, dict[str, Hints]]:
     """Build and preflight every live channel first, so one bad channel fails before any sends.
 
     names limits this to some channels (a proof opens only the email transport).
     """
-    channels: dict[str, Any] = {}
-    hints: dict[str, Mapping[str, int]] = {}
+    from publisher.channels import LiveChannels
+
+    channels = LiveChannels()
+    hints: dict[str, Hints] = {}
     if email_route(config) != OUTBOX:
         from publisher.unsubscribe.tokens import unsubscribe_secret
 
@@ -576,13 +586,22 @@ def open_channels(config: Config, names: list[str] | None = None
         for name in live_channel_names(config):
             if names is not None and name not in names:
                 continue
-            channels[name] = channel_from_config(name, config)
-            hints[name] = preflight(channels[name])
+            hints[name] = open_channel(channels, name, config)
     except BaseException:
-        for channel in channels.values():
-            channel.close()
+        channels.close()
         raise
     return channels, hints
+
+
+def open_channel(channels: LiveChannels, name: str, config: Config) -> Hints:
+    """Build one live channel into `channels` (the newsletter's, or a network's), preflighted."""
+    from publisher.channels.registry import build_email, build_social
+
+    if name == email_route(config):
+        email = channels.email[name] = build_email(name, config)
+        return preflight(email)
+    social = channels.social[name] = build_social(name, config)
+    return preflight(social)
 
 
 def live_channel_names(config: Config) -> list[str]:
@@ -591,16 +610,18 @@ def live_channel_names(config: Config) -> list[str]:
     return sorted(names - {OUTBOX})
 
 
-def check_channels(config: Config) -> dict[str, Mapping[str, int]]:
+def check_channels(config: Config) -> dict[str, Hints]:
     """`publish check`: preflight every live channel, then release them."""
+    from publisher.channels import LiveChannels
+
     refuse_demo_identity(config)
-    results: dict[str, Mapping[str, int]] = {}
+    results: dict[str, Hints] = {}
     for name in live_channel_names(config):
-        channel = channel_from_config(name, config)
+        channels = LiveChannels()
         try:
-            results[name] = preflight(channel)
+            results[name] = open_channel(channels, name, config)
         finally:
-            channel.close()
+            channels.close()
     return results
 
 
@@ -618,7 +639,7 @@ def config_summary(config: Config) -> str:
     return f"{source} is valid: " + "; ".join(parts)
 
 
-def preflight(channel: Any) -> Mapping[str, int]:
+def preflight(channel: EmailChannel | SocialChannel) -> Hints:
     """A channel's preflight; a refusal before anything was sent is a configuration problem.
 
     A refused credential, a server without STARTTLS or an unknown account is something to fix in
@@ -628,33 +649,9 @@ def preflight(channel: Any) -> Mapping[str, int]:
     from publisher.errors import PermanentDeliveryError
 
     try:
-        return with_retries(channel.preflight) or {}
+        return with_retries(channel.preflight)
     except PermanentDeliveryError as exc:
         raise ConfigError(exc.problem, where=exc.where, fix=exc.fix) from exc
-
-
-def channel_from_config(name: str, config: Config) -> Any:
-    """Import publisher.channels.<name> and build it from its [channels.<name>] table."""
-    from publisher.channels import EMAIL_CHANNELS
-
-    try:
-        module = importlib.import_module(f"publisher.channels.{name}")
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"unknown channel {name!r}",
-            where=config.source or "publisher.toml",
-            fix="use outbox, smtp, sendgrid, postmark, resend, x, bluesky or mastodon",
-        ) from exc
-    settings = config.channels.get(name, {})
-    try:
-        if name in EMAIL_CHANNELS:  # email channels also need the sender's identity
-            return module.from_config(settings, config.site)
-        return module.from_config(settings)
-    except (TypeError, ValueError) as exc:  # e.g. port = "twenty-five"
-        raise ConfigError(
-            f"a setting has the wrong type ({exc})", where=f"[channels.{name}]",
-            fix="check the numbers and strings of this table against the README",
-        ) from exc
 
 
 def recipients_for(config: Config) -> Iterator[Recipient]:

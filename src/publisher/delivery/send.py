@@ -13,9 +13,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
-from publisher.channels import BatchResult, EmailBatch, EmailChannel, Receipt, SocialChannel
+from publisher.channels import (
+    BatchResult,
+    EmailBatch,
+    EmailChannel,
+    LiveChannels,
+    Receipt,
+    SocialChannel,
+)
 from publisher.channels.http import RetryPolicy, with_retries
 from publisher.channels.images import ImageLoader
 from publisher.errors import (
@@ -38,6 +45,7 @@ from publisher.stores.ledger import (
     Row,
 )
 
+T = TypeVar("T")
 Progress = Callable[[int], None]
 # What became of an item that was not delivered, for the run's stderr lines (see report.py):
 BOUNCED = "bounced"  # refused for good, the address is bad: the subscriber is suppressed
@@ -113,7 +121,7 @@ class Run:
     ledger: DeliveryLedger
     edition: Edition
     plan: Plan
-    channels: Mapping[str, Any]
+    channels: LiveChannels
     recipients: Callable[[], Iterable[Recipient]]
     retry_pending: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
@@ -146,11 +154,11 @@ def deliver(run: Run) -> list[Outcome]:
         outcome = Outcome(step.output, step.channel, step.measure)
         try:
             if step.kind == "email" and run.shared:
-                send_shared_newsletter(run, step, run.channels[step.channel], outcome)
+                send_shared_newsletter(run, step, run.channels.email[step.channel], outcome)
             elif step.kind == "email":
-                send_newsletter(run, step, run.channels[step.channel], outcome)
+                send_newsletter(run, step, run.channels.email[step.channel], outcome)
             else:
-                send_thread(run, step, run.channels[step.channel], outcome)
+                send_thread(run, step, run.channels.social[step.channel], outcome)
         except DeliveryError as exc:
             outcome.error = exc.one_line()
         except LedgerConflict as exc:  # this output only; the others go on
@@ -247,7 +255,7 @@ def _sort_recipients(
             outcome.already += 1
         elif row.state == "failed":
             _note_settled(outcome, row)
-        elif channel.idempotent or run.retry_pending:
+        elif channel.facts.idempotent or run.retry_pending:
             retry.setdefault(row.batch, []).append(recipient)
         else:
             outcome.uncertain += 1
@@ -273,7 +281,8 @@ def _send_batch(
     try:
         result = _retrying(run, channel, lambda: channel.send_batch(batch))
     except DeliveryError as exc:
-        if _record_failure(ledger, edition, step.channel, emails, exc) and not channel.idempotent:
+        maybe = _record_failure(ledger, edition, step.channel, emails, exc)
+        if maybe and not channel.facts.idempotent:
             outcome.lost += len(emails)
             outcome.note(LOST, exc.problem, emails)
         raise
@@ -336,7 +345,7 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
             _note_settled(outcome, row)
             return  # the rest of the thread would reply to a post that does not exist
         elif row is not None and row.state == "pending" and not (
-            channel.idempotent or run.retry_pending
+            channel.facts.idempotent or run.retry_pending
         ):
             outcome.uncertain += 1
             outcome.note(UNCERTAIN, row.error, [item])
@@ -399,7 +408,8 @@ def _send_post(
         _record_failure(ledger, edition, step.channel, [item], failure)
         raise failure from exc
     except DeliveryError as exc:
-        if _record_failure(ledger, edition, step.channel, [item], exc) and not channel.idempotent:
+        maybe = _record_failure(ledger, edition, step.channel, [item], exc)
+        if maybe and not channel.facts.idempotent:
             outcome.lost += 1
             outcome.note(LOST, exc.problem, [item])
         raise
@@ -415,15 +425,17 @@ def _prepare_media(
 
     Nothing was posted yet, so the post is failed (retried next run), never left uncertain.
     """
-    prepare = getattr(channel, "prepare_media", None)  # only channels that attach images
-    if prepare is None:
+    if not channel.facts.attaches_images:
         return
+
+    def prepare() -> None:
+        channel.prepare_media(post, key=key, images=run.images)
+
     try:
         if run.sleep is None:
-            with_retries(lambda: prepare(post, key=key, images=run.images), run.policy)
+            with_retries(prepare, run.policy)
         else:
-            with_retries(lambda: prepare(post, key=key, images=run.images), run.policy,
-                         sleep=run.sleep)
+            with_retries(prepare, run.policy, sleep=run.sleep)
     except (InputError, DeliveryError) as exc:
         problem = exc.problem if "image" in exc.problem else f"the image: {exc.problem}"
         failure: DeliveryError = PermanentDeliveryError(problem, where=step.channel, fix=exc.fix)
@@ -458,9 +470,9 @@ def failure_kind(exc: DeliveryError) -> str:
     return TRANSIENT if isinstance(exc, TransientDeliveryError) else STOPPED
 
 
-def _retrying(run: Run, channel: EmailChannel | SocialChannel, call: Callable[[], Any]) -> Any:
+def _retrying(run: Run, channel: EmailChannel | SocialChannel, call: Callable[[], T]) -> T:
     """The shared retry loop; a call that may have landed is retried only if it cannot duplicate."""
-    policy = run.policy if channel.idempotent else replace(run.policy, retry_uncertain=False)
+    policy = run.policy if channel.facts.idempotent else replace(run.policy, retry_uncertain=False)
     if run.sleep is None:
         return with_retries(call, policy)
     return with_retries(call, policy, sleep=run.sleep)

@@ -80,13 +80,13 @@ def providers_to_sync(config: Config, only: Sequence[str] = ()) -> list[str]:
 
 def sync(config: Config, store: SubscriberStore, only: Sequence[str] = ()) -> list[SyncResult]:
     """Sync every chosen provider; one provider's failure is reported and the others go on."""
-    from publisher.delivery.pipeline import channel_from_config
+    from publisher.channels.registry import build_email
 
     results = []
     for name in providers_to_sync(config, only):
         result = SyncResult(name)
         try:
-            channel = channel_from_config(name, config)
+            channel = build_email(name, config)
         except ConfigError as exc:
             if only or config.newsletter.transport == name:
                 raise
@@ -184,12 +184,12 @@ SYNCERS: Mapping[str, Callable[[Any, SubscriberStore, SyncResult], None]] = {
 
 def scope_warnings(config: Config) -> list[str]:
     """What `publish check` warns about: ESP keys that cannot read what sync needs."""
-    from publisher.delivery.pipeline import channel_from_config
+    from publisher.channels.registry import build_email
 
     warnings = []
     for name in [n for n in ESPS if n in config.channels or config.newsletter.transport == n]:
         try:
-            channel = channel_from_config(name, config)
+            channel = build_email(name, config)
         except ConfigError as exc:  # the transport's own problems fail `check` before this
             warnings.append(f"{name}: cannot check what sync may read ({exc.problem})")
             continue

@@ -1,0 +1,128 @@
+"""The channel registry: every channel publisher can build, by name, checked by mypy.
+
+A loader imports its module only when the channel is used (a run that sends through SendGrid
+never imports tweepy), and its return type makes mypy check the class against `EmailChannel`
+or `SocialChannel`. `build_email`/`build_social` are the one way the core constructs a channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Final
+
+from publisher.channels import (
+    ChannelContext,
+    ChannelSettings,
+    EmailChannel,
+    Facts,
+    SocialChannel,
+)
+from publisher.errors import ConfigError
+
+if TYPE_CHECKING:
+    from publisher.config.settings import Config
+
+
+def _smtp() -> type[EmailChannel]:
+    from publisher.channels.smtp import SmtpChannel
+
+    return SmtpChannel
+
+
+def _sendgrid() -> type[EmailChannel]:
+    from publisher.channels.sendgrid import SendGridChannel
+
+    return SendGridChannel
+
+
+def _postmark() -> type[EmailChannel]:
+    from publisher.channels.postmark import PostmarkChannel
+
+    return PostmarkChannel
+
+
+def _resend() -> type[EmailChannel]:
+    from publisher.channels.resend import ResendChannel
+
+    return ResendChannel
+
+
+def _x() -> type[SocialChannel]:
+    from publisher.channels.x import XChannel
+
+    return XChannel
+
+
+def _bluesky() -> type[SocialChannel]:
+    from publisher.channels.bluesky import BlueskyChannel
+
+    return BlueskyChannel
+
+
+def _mastodon() -> type[SocialChannel]:
+    from publisher.channels.mastodon import MastodonChannel
+
+    return MastodonChannel
+
+
+# name → loader; the name is the [channels.<name>] table (and, for email, the transport)
+EMAIL: Final[Mapping[str, Callable[[], type[EmailChannel]]]] = {
+    "smtp": _smtp,
+    "sendgrid": _sendgrid,
+    "postmark": _postmark,
+    "resend": _resend,
+}
+SOCIAL: Final[Mapping[str, Callable[[], type[SocialChannel]]]] = {
+    "x": _x,
+    "bluesky": _bluesky,
+    "mastodon": _mastodon,
+}
+OUTBOX: Final = "outbox"  # the built-in folder channel: no table, no secrets (outbox.py)
+
+
+def names() -> tuple[str, ...]:
+    """Every registered channel, email first, in registry order."""
+    return (*EMAIL, *SOCIAL)
+
+
+def facts(name: str) -> Facts:
+    """A registered channel's declared facts (its module is imported)."""
+    if name == OUTBOX:
+        from publisher.channels.outbox import Outbox
+
+        return Outbox.facts
+    if name in EMAIL:
+        return EMAIL[name]().facts
+    if name in SOCIAL:
+        return SOCIAL[name]().facts
+    raise _unknown(name, "")
+
+
+def social_for(network: str) -> str | None:
+    """The channel that posts for a network: its own name, when one is registered."""
+    return network if network in SOCIAL else None
+
+
+def context(name: str, config: Config) -> ChannelContext:
+    """The one construction argument: the channel's table, the site, secrets and HTTP."""
+    return ChannelContext(ChannelSettings(name, dict(config.channels.get(name, {}))), config.site)
+
+
+def build_email(name: str, config: Config) -> EmailChannel:
+    """The email channel `name`, built from its [channels.<name>] table (not preflighted)."""
+    if name not in EMAIL:
+        raise _unknown(name, config.source)
+    return EMAIL[name]().from_config(context(name, config))
+
+
+def build_social(name: str, config: Config) -> SocialChannel:
+    """The social channel `name`, built from its [channels.<name>] table (not preflighted)."""
+    if name not in SOCIAL:
+        raise _unknown(name, config.source)
+    return SOCIAL[name]().from_config(context(name, config))
+
+
+def _unknown(name: str, source: str) -> ConfigError:
+    """One line naming the known channels."""
+    return ConfigError(f"unknown channel {name!r}", where=source or "publisher.toml",
+                       fix=f"use {OUTBOX}, {', '.join(names())}")

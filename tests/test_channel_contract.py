@@ -1,0 +1,323 @@
+"""The channel contract: one table, every registered channel against its fake, over real sockets.
+
+Modelled on apprise's `AppriseURLTester` (test/helpers/rest.py in caronc/apprise): each row says
+how to start a channel's fake and which settings and secrets it accepts or refuses; the same
+checks then run for every channel. The cases are parametrized from the registry, so a channel
+that is registered without a row here fails the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import cast
+
+import pytest
+
+from fakes.bluesky import FakeBluesky
+from fakes.mail import SITE, Sleeps, batch, recipients
+from fakes.mastodon import FakeMastodon
+from fakes.postmark import PostmarkFake
+from fakes.resend import ResendFake
+from fakes.sendgrid import SendGridFake
+from fakes.server import FakeHTTPServer, Faults
+from fakes.smtp import SmtpFake
+from fakes.support import thread_posts
+from fakes.x import FakeX
+from publisher.channels import BatchResult, EmailChannel, SocialChannel, registry
+from publisher.channels.http import RetryPolicy, with_retries
+from publisher.config.settings import Config
+from publisher.delivery.pipeline import preflight
+from publisher.errors import ConfigError, DeliveryError, TransientDeliveryError
+from publisher.plan import NETWORK_NAMES
+
+# The plain-text SMTP fake asks for AUTH without TLS on purpose (local tests only).
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
+RESET = 7  # seconds the fakes' 429s ask the client to wait
+INJECTED = "internal server error (injected)"  # what a fake's injected 500 says, in its own shape
+PEOPLE = recipients(3)
+
+
+@dataclass
+class Harness:
+    """One channel's fake, running, and what it accepts: a row of the contract table."""
+
+    settings: dict[str, object]  # a [channels.<name>] table pointing at the fake
+    secrets: dict[str, str]  # credentials the fake accepts
+    bad_secrets: dict[str, str]  # a credential the fake refuses
+    delivered: Callable[[], int]  # messages or posts the fake has accepted so far
+    throttle: Callable[[], None]  # the next call is rate limited
+    fail: Callable[[], None]  # the next call fails with the provider's error body
+    error_text: str = INJECTED  # what the one-line error must quote of that body
+    reset: float | None = RESET  # the wait a 429 asks for; None: the protocol has none (SMTP)
+    duplicates: Callable[[], dict[str, int]] = field(default=lambda: {})
+
+
+def http_faults(server: FakeHTTPServer, kind: str) -> Callable[[], None]:
+    """Make the fake's next request fail with `kind` (a 429 carries the reset headers)."""
+    def arm() -> None:
+        server.faults = Faults(rate=1.0, kinds=(kind,), only_first=1, reset_seconds=RESET)
+    return arm
+
+
+def smtp_replies(fake: SmtpFake, reply: str) -> Callable[[], None]:
+    """Make the SMTP fake answer RCPT with `reply` for every contract recipient."""
+    def arm() -> None:
+        fake.reject.update({person.email.lower(): reply for person in PEOPLE})
+    return arm
+
+
+def smtp_row(stack: ExitStack) -> Harness:
+    fake = stack.enter_context(SmtpFake(credentials=("mailer", "smtp-right-pass-1")).running())
+    return Harness(
+        settings={"host": "127.0.0.1", "port": fake.port, "security": "none", "user": "mailer",
+                  "timeout": 5},
+        secrets={"SMTP_PASSWORD": "smtp-right-pass-1"},
+        bad_secrets={"SMTP_PASSWORD": "smtp-wrong-pass-2"},
+        delivered=lambda: len(fake.received), duplicates=fake.deliveries.duplicates,
+        # SMTP has no reset header: a 4xx is a deferral, reported per recipient (RFC 5321 4.2.1)
+        throttle=smtp_replies(fake, "451 4.7.1 Rate limit exceeded, try again later"), reset=None,
+        fail=smtp_replies(fake, "554 5.7.1 Message refused by policy"),
+        error_text="554 5.7.1 Message refused by policy",
+    )
+
+
+def sendgrid_row(stack: ExitStack) -> Harness:
+    key = "SG.contract-key-abcdefghijklmnopqrstuvwxyz"
+    fake = stack.enter_context(SendGridFake(key).running())
+    return Harness(
+        settings={"base_url": fake.url, "timeout": 2},
+        secrets={"SENDGRID_API_KEY": key},
+        bad_secrets={"SENDGRID_API_KEY": "SG.wrong-contract-key-0000000000"},
+        delivered=lambda: len(fake.deliveries.messages), duplicates=fake.deliveries.duplicates,
+        throttle=http_faults(fake.server, "429"), fail=http_faults(fake.server, "500"),
+    )
+
+
+def postmark_row(stack: ExitStack) -> Harness:
+    token = "pm-contract-token-0123456789abcdef"
+    fake = stack.enter_context(PostmarkFake(token).running())
+    return Harness(
+        settings={"base_url": fake.url, "timeout": 2},
+        secrets={"POSTMARK_SERVER_TOKEN": token},
+        bad_secrets={"POSTMARK_SERVER_TOKEN": "pm-wrong-contract-token-000"},
+        delivered=lambda: len(fake.deliveries.messages), duplicates=fake.deliveries.duplicates,
+        throttle=http_faults(fake.server, "429"), fail=http_faults(fake.server, "500"),
+    )
+
+
+def resend_row(stack: ExitStack) -> Harness:
+    key = "re_contract_key_0123456789abcdef"
+    fake = stack.enter_context(ResendFake(key).running())
+    return Harness(
+        settings={"base_url": fake.url, "timeout": 2},
+        secrets={"RESEND_API_KEY": key},
+        bad_secrets={"RESEND_API_KEY": "re_wrong_contract_key_0000"},
+        delivered=lambda: len(fake.deliveries.messages), duplicates=fake.deliveries.duplicates,
+        throttle=http_faults(fake.server, "429"), fail=http_faults(fake.server, "500"),
+    )
+
+
+def x_row(stack: ExitStack) -> Harness:
+    fake = FakeX()
+    stack.callback(fake.close)
+    good = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",
+            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}
+    return Harness(
+        settings={"api_base": fake.url, "timeout": 2.0},
+        secrets=good, bad_secrets={**good, "X_ACCESS_TOKEN_SECRET": "x-stale-secret-77"},
+        delivered=lambda: len(fake.tweets),
+        throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
+    )
+
+
+def bluesky_row(stack: ExitStack) -> Harness:
+    fake = FakeBluesky(handle="editor.example.com", password="contract-app-pass-1")
+    stack.callback(fake.close)
+    return Harness(
+        settings={"handle": "editor.example.com", "pds_url": fake.url, "timeout": 2.0},
+        secrets={"BLUESKY_APP_PASSWORD": "contract-app-pass-1"},
+        bad_secrets={"BLUESKY_APP_PASSWORD": "revoked-app-pass-9"},
+        delivered=lambda: len(fake.posts),
+        throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
+    )
+
+
+def mastodon_row(stack: ExitStack) -> Harness:
+    fake = FakeMastodon(token="mastodon-contract-token-1")
+    stack.callback(fake.close)
+    return Harness(
+        settings={"instance_url": fake.url, "timeout": 2.0},
+        secrets={"MASTODON_ACCESS_TOKEN": "mastodon-contract-token-1"},
+        bad_secrets={"MASTODON_ACCESS_TOKEN": "expired-contract-token-0"},
+        delivered=lambda: len(fake.statuses),
+        throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
+    )
+
+
+# channel name → how to run it against its fake; one row per registered channel
+CONTRACT: dict[str, Callable[[ExitStack], Harness]] = {
+    "smtp": smtp_row,
+    "sendgrid": sendgrid_row,
+    "postmark": postmark_row,
+    "resend": resend_row,
+    "x": x_row,
+    "bluesky": bluesky_row,
+    "mastodon": mastodon_row,
+}
+
+
+@pytest.fixture(params=registry.names())
+def name(request: pytest.FixtureRequest) -> str:
+    """Every registered channel; one without a row in CONTRACT fails here."""
+    channel: str = request.param
+    if channel not in CONTRACT:
+        pytest.fail(f"channel {channel!r} is registered but has no row in CONTRACT")
+    return channel
+
+
+@pytest.fixture
+def harness(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Iterator[Harness]:
+    """The channel's fake, running, with its good secrets in the environment."""
+    monkeypatch.setenv("PUBLISHER_NO_KEYRING", "1")
+    monkeypatch.chdir(str(tmp_path))  # no .env of the developer's is read
+    with ExitStack() as stack:
+        row = CONTRACT[name](stack)
+        for variable, value in row.secrets.items():
+            monkeypatch.setenv(variable, value)
+        yield row
+
+
+def build(name: str, harness: Harness) -> EmailChannel | SocialChannel:
+    """The channel as the core builds it: through the registry, from a [channels] table."""
+    config = Config(site=SITE, channels={name: harness.settings})
+    if name in registry.EMAIL:
+        return registry.build_email(name, config)
+    return registry.build_social(name, config)
+
+
+def send_once(channel: EmailChannel | SocialChannel, key: str = "contract-1"
+              ) -> BatchResult | str:
+    """One delivery: a batch of three recipients, or one post; the provider id of a post."""
+    if channel.facts.kind == "social":
+        social = cast(SocialChannel, channel)
+        [post] = thread_posts(social.facts.network, ["契約テストの投稿です。"])
+        return social.send_post(post, key=key, reply_to=None, root=None).provider_id
+    return cast(EmailChannel, channel).send_batch(batch(PEOPLE, key=key))
+
+
+def units(name: str) -> int:
+    """What one send_once delivers: three messages, or one post."""
+    return len(PEOPLE) if name in registry.EMAIL else 1
+
+
+def test_every_row_is_a_registered_channel() -> None:
+    assert sorted(CONTRACT) == sorted(registry.names())
+
+
+def test_the_declared_facts_agree_with_the_registry(name: str) -> None:
+    facts = registry.facts(name)
+    if name in registry.EMAIL:
+        assert facts.kind == "email" and facts.network == "" and facts.batch_size >= 1
+    else:
+        assert facts.kind == "social" and facts.network in NETWORK_NAMES
+        assert registry.social_for(facts.network) == name
+    assert facts.docs.startswith("https://")
+    assert facts.secrets and all(s.isupper() for s in facts.secrets)
+
+
+def test_preflight_passes_with_good_credentials(name: str, harness: Harness) -> None:
+    channel = build(name, harness)
+    try:
+        hints = preflight(channel)
+    finally:
+        channel.close()
+    if name in registry.SOCIAL:
+        assert hints["limit"] > 0  # the composer's limit for this account
+    else:
+        assert hints == {}
+    assert harness.delivered() == 0
+
+
+def test_bad_credentials_are_refused_at_preflight_in_one_line(
+    name: str, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable, value in harness.bad_secrets.items():
+        monkeypatch.setenv(variable, value)
+    channel = build(name, harness)
+    try:
+        with pytest.raises(ConfigError) as caught:
+            preflight(channel)
+    finally:
+        channel.close()
+    line = str(caught.value)
+    assert caught.value.exit_code == 3 and "\n" not in line
+    assert not any(secret in line for secret in harness.bad_secrets.values())
+    assert harness.delivered() == 0
+
+
+def test_a_missing_secret_names_a_declared_one(
+    name: str, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in harness.secrets:
+        monkeypatch.delenv(variable)
+    with pytest.raises(ConfigError) as caught:
+        build(name, harness)
+    assert any(secret in str(caught.value) for secret in registry.facts(name).secrets)
+
+
+def test_a_send_is_recorded_exactly_once(name: str, harness: Harness) -> None:
+    channel = build(name, harness)
+    try:
+        preflight(channel)
+        first = send_once(channel)
+        assert harness.delivered() == units(name)
+        if isinstance(first, BatchResult):
+            assert sorted(first.accepted) == sorted(p.email for p in PEOPLE)
+        else:
+            assert first
+        if channel.facts.idempotent:  # the fact is a promise: the same key delivers nothing new
+            again = send_once(channel)
+            assert harness.delivered() == units(name) and again == first
+    finally:
+        channel.close()
+    assert harness.duplicates() == {}
+
+
+def test_a_429_reset_is_honoured_or_reported(name: str, harness: Harness) -> None:
+    channel = build(name, harness)
+    sleeps = Sleeps()
+    try:
+        preflight(channel)
+        harness.throttle()
+        result = with_retries(lambda: send_once(channel), RetryPolicy(attempts=3), sleep=sleeps)
+    finally:
+        channel.close()
+    if harness.reset is None:  # no reset header in the protocol: deferred, to retry next run
+        assert isinstance(result, BatchResult) and sorted(result.deferred) == sorted(
+            p.email for p in PEOPLE)
+        assert all("\n" not in why and "451" in why for why in result.deferred.values())
+        return
+    assert len(sleeps.delays) == 1 and harness.reset - 1.5 <= sleeps.delays[0] <= harness.reset + 1
+    assert harness.delivered() == units(name)
+
+
+def test_an_error_body_becomes_one_line(name: str, harness: Harness) -> None:
+    channel = build(name, harness)
+    try:
+        preflight(channel)
+        harness.fail()
+        try:
+            result = send_once(channel)
+        except DeliveryError as exc:
+            assert isinstance(exc, TransientDeliveryError)  # a 5xx is worth a retry
+            lines = [str(exc)]
+        else:
+            assert isinstance(result, BatchResult) and not result.accepted
+            lines = list(result.rejected.values())
+    finally:
+        channel.close()
+    assert lines and all("\n" not in line and harness.error_text in line for line in lines)
+    assert all(len(line) < 600 for line in lines)
