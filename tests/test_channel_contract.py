@@ -30,7 +30,7 @@ from publisher.channels.http import RetryPolicy, with_retries
 from publisher.config.settings import Config
 from publisher.delivery.pipeline import preflight
 from publisher.errors import ConfigError, DeliveryError, TransientDeliveryError
-from publisher.plan import NETWORK_NAMES
+from publisher.networks import NAMES as NETWORK_NAMES
 
 # The plain-text SMTP fake asks for AUTH without TLS on purpose (local tests only).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
