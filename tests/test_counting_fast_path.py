@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import twitter_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from twitter_text.regexp import emoji as twitter_emoji
 
-from publisher.networks.counting import EMOJI_FREE_RE, _twitter_text, measure, x_length
+from publisher.networks.counting import EMOJI_FREE_RE, measure, x_length
 
 
 def _admitted(code_point: int) -> bool:
@@ -17,14 +19,14 @@ def _admitted(code_point: int) -> bool:
 
 
 def test_no_admitted_code_point_is_an_emoji_on_its_own() -> None:
-    emoji_re = _twitter_text().regexp.emoji.emoji
+    emoji_re = twitter_emoji.emoji
     admitted = [cp for cp in range(0x110000) if _admitted(cp)]
     assert len(admitted) > 20000  # ASCII, Latin-1, kana and the CJK ideographs
     assert [hex(cp) for cp in admitted if emoji_re.search(chr(cp))] == []
 
 
 def test_every_emoji_sequence_needs_a_code_point_outside_the_fast_path() -> None:
-    emoji_list = _twitter_text().regexp.emoji.emoji_list
+    emoji_list = twitter_emoji.emoji_list
     sequences = [e.emoji for e in emoji_list] + [
         "".join(chr(int(cp, 16)) for cp in e.codepoint.split()) for e in emoji_list
     ]
@@ -45,7 +47,7 @@ PIECES = st.sampled_from([
 @settings(max_examples=4000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(PIECES, max_size=60).map("".join))
 def test_fast_path_equals_twitter_text(text: str) -> None:
-    parsed = _twitter_text().parse_tweet(text)
+    parsed = twitter_text.parse_tweet(text)
     assert x_length(text) == parsed.weightedLength
     result = measure("x", text)
     rejected = bool(text) and not parsed.valid  # as measure() read parse_tweet before
@@ -55,7 +57,7 @@ def test_fast_path_equals_twitter_text(text: str) -> None:
 @settings(max_examples=1000, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=80))
 def test_fast_path_equals_twitter_text_on_any_text(text: str) -> None:
-    assert x_length(text) == _twitter_text().parse_tweet(text).weightedLength
+    assert x_length(text) == twitter_text.parse_tweet(text).weightedLength
 
 
 def test_counting_a_text_without_url_or_emoji_does_not_import_twitter_text() -> None:
@@ -67,19 +69,3 @@ def test_counting_a_text_without_url_or_emoji_does_not_import_twitter_text() -> 
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-def test_a_url_loads_only_twitter_texts_url_module_and_restores_re_compile() -> None:
-    code = (
-        "import re, sys\n"
-        "compile_before = re.compile\n"
-        "from publisher.networks.counting import find_urls, measure\n"
-        "assert measure('x', '新駅 https://example.com/news').length == 28\n"
-        "assert [u.url for u in find_urls('see example.jp/a.')] == ['example.jp/a']\n"
-        "loaded = any(n.startswith('twitter_text') for n in sys.modules)\n"
-        "print(re.compile is compile_before, loaded)\n"
-        "import twitter_text\n"
-        "print(twitter_text.parse_tweet('新駅 https://example.com/news').weightedLength)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.split() == ["True", "False", "28"]

@@ -8,6 +8,7 @@ HTMLParser, URL runs vs twitter-text on the whole text, the reused nh3 Cleaner v
 from __future__ import annotations
 
 import html
+import operator
 import random
 from typing import Any
 
@@ -149,7 +150,8 @@ def test_style_replay_declines_markup_beyond_nh3_output() -> None:
 
 
 def test_url_runs_find_what_twitter_text_finds_in_the_whole_text() -> None:
-    extract = counting._url_extractor()
+    from twitter_text import extract_urls_with_indices as extract
+
     rng = random.Random(5)
     alphabet = [
         *"abcxyz019.:/?#@_-~%&=()[]'\"!*,;$+ \n\t\u3000\u00a0\u202aあ日。、．＠#💡",
@@ -171,3 +173,20 @@ def test_reused_cleaner_equals_nh3_clean() -> None:
             expected = nh3.clean(rendered, **sanitize._options(relative))
             assert sanitize._clean(rendered, relative) == expected
     assert html.unescape(sanitize.clean_html("<script>x</script>&amp;")) == "&"
+
+
+def test_shared_tokens_are_read_only_and_rendering_images_does_not_touch_them() -> None:
+    markdown.clear_caches()
+    text = "See ![a *map*](m.png) and [it](https://example.com)."
+    tokens = markdown.parse_tokens(text)
+    inline = next(t for t in tokens if t.type == "inline")
+    image = next(c for c in inline.children or () if c.type == "image")
+    for mutate in (lambda: setattr(inline, "content", "x"), lambda: image.attrSet("alt", "x"),
+                   lambda: operator.setitem(image.meta, "x", 1)):
+        with pytest.raises(TypeError):
+            mutate()
+    first = markdown.render_html(text)
+    markdown.render_html.cache_clear()
+    assert markdown.render_html(text) == first and 'alt="a map"' in first
+    assert image.attrGet("alt") == ""
+    assert markdown.parse_tokens(text) is tokens

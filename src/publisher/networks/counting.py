@@ -1,23 +1,22 @@
 """Post length exactly as each network counts it; the composer and `publish measure` share it.
 
-Heavy libraries (twitter-text's regexes, `regex`) load on first use so the CLI starts fast.
+Patterns compile on first use (URLs, emoji, `regex`'s graphemes) so the CLI starts fast; URLs and
+emoji are found with twitter-text's own patterns, built in `urls.py` without importing it.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from publisher.errors import InputError
 from publisher.networks import get_network
 from publisher.networks.network import Counting, Network
+from publisher.networks.tlds import CCTLDS, GTLDS
+from publisher.networks.urls import LATIN_ACCENTS, emoji_pattern, extract_urls
 from publisher.text.controls import lone_surrogate
 
 if TYPE_CHECKING:
@@ -26,11 +25,6 @@ if TYPE_CHECKING:
 DEFAULT_URL_LENGTH = 23
 # Mastodon's Extractor::MAX_DOMAIN_LENGTH: a remote mention with a longer domain is plain text.
 MASTODON_MAX_DOMAIN_LENGTH = 253
-# twitter-text's LATIN_ACCENTS (lib/twitter-text/regex.rb), used by end_mention_match.
-LATIN_ACCENTS = (
-    "\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u00ff\u0100-\u024f\u0253\u0254\u0256\u0257\u0259"
-    "\u025b\u0263\u0268\u026f\u0272\u0289\u028b\u02bb\u0300-\u036f\u1e00-\u1eff"
-)
 # twitter-text v3 weights: code points in these ranges count 1, all others 2, a URL 23, an emoji
 # sequence 2; weights are scaled by 100 (https://github.com/twitter/twitter-text/blob/master/config/v3.json).
 X_LIGHT_RANGES = ((0, 4351), (8192, 8205), (8208, 8223), (8242, 8247))
@@ -228,16 +222,14 @@ def _url_spans(text: str) -> tuple[UrlSpan, ...]:
     character behind and ahead of it, so only the dotted runs between spaces and line breaks
     are scanned, each with its neighbours: the same matches, without scanning long CJK runs.
     """
-    extract = _url_extractor()
     spans: list[UrlSpan] = []
     for run in DOTTED_RUN_RE.finditer(text):
         end = _url_run_end(run.group())
         if not end:
             continue
         low, high = max(run.start() - 1, 0), min(run.start() + end + 1, len(text))
-        for entity in extract(text[low:high]):
-            start, end = entity["indices"]
-            spans.append(UrlSpan(start + low, end + low, entity["url"]))
+        spans.extend(UrlSpan(url.start + low, url.end + low, url.url)
+                     for url in extract_urls(text[low:high]))
     return tuple(spans)
 
 
@@ -254,7 +246,7 @@ def _url_run_end(run: str) -> int:
     end = 0
     for label in TLD_CANDIDATE_RE.finditer(run):
         ascii_label = label.group(1)
-        if ascii_label is None or not tlds:
+        if ascii_label is None:
             return len(run)
         if ascii_label.lower() in tlds:
             end = label.end()
@@ -291,8 +283,8 @@ def _is_emoji(cluster: str) -> bool:
 
 def _x_weighted(text: str) -> tuple[int, bool]:
     """(weightedLength, valid) exactly as twitter-text's parse_tweet gives them, in linear time
-    (its own URL regex backtracks quadratically on long runs), without its emoji scan (and
-    without importing it at all when there is no URL) when no emoji can match."""
+    (its URL regex backtracks quadratically on long runs), without the emoji scan when no
+    emoji can match."""
     normalized = LINE_ENDING_RE.sub("\n", unicodedata.normalize("NFC", text))  # as parse_tweet
     # extract_urls_with_indices returns [] for a text without "." before running its regexes.
     urls = {} if "." not in normalized else {s.start: len(s.url) for s in _url_spans(normalized)}
@@ -322,7 +314,7 @@ def _x_weighted(text: str) -> tuple[int, bool]:
 
 def _x_emoji_lengths(text: str) -> dict[int, int]:
     """Start → length of every emoji twitter-text's emoji regex finds (one linear scan)."""
-    return {m.start(): len(m.group()) for m in _twitter_text().regexp.emoji.emoji.finditer(text)}
+    return {m.start(): len(m.group()) for m in emoji_pattern().finditer(text)}
 
 
 def _x_run_weight(text: str, start: int, end: int) -> int:
@@ -336,99 +328,9 @@ def _x_run_weight(text: str, start: int, end: int) -> int:
 
 
 @cache
-def _twitter_text() -> Any:
-    """The twitter-text port, imported on first use (its regexes take ~0.1 s to build)."""
-    if "pkg_resources" in sys.modules:
-        import twitter_text
-    else:  # its emoji table is read with pkg_resources, which alone costs ~90 ms to import
-        sys.modules["pkg_resources"] = _ResourceReader()  # type: ignore[assignment]
-        try:
-            import twitter_text
-        finally:
-            del sys.modules["pkg_resources"]
-    return twitter_text
-
-
-@cache
-def _url_extractor() -> Callable[[str], list[dict[str, Any]]]:
-    """twitter-text's extract_urls_with_indices without its package __init__, which would also
-    build the emoji table (~50 ms) that text without emoji never needs."""
-    if "twitter_text" in sys.modules:
-        _read_tld_sources()
-        return _twitter_text().extract_urls_with_indices  # type: ignore[no-any-return]
-    spec = importlib.util.find_spec("twitter_text")
-    if spec is None:
-        raise ImportError("twitter_text")
-    # The package module is registered uninitialized just while its URL module loads; then
-    # every twitter_text module is dropped again, so a later `import twitter_text` runs whole.
-    sys.modules["twitter_text"] = importlib.util.module_from_spec(spec)
-    # Its regexp modules compile ~20 patterns only to paste their source into 4 bigger ones;
-    # while they load, re.compile hands out patterns that compile on first use (~60% saved).
-    re.compile = _compile_on_first_use
-    try:
-        from twitter_text.extract_urls import extract_urls_with_indices
-
-        _read_tld_sources()
-    finally:
-        re.compile = _REAL_COMPILE
-        for name in [n for n in sys.modules if n.split(".")[0] == "twitter_text"]:
-            del sys.modules[name]
-    return extract_urls_with_indices  # type: ignore[no-any-return]
-
-
-_REAL_COMPILE = re.compile
-_TLD_SOURCES: list[str] = []  # twitter-text's gTLD and ccTLD patterns, read on import
-
-
-def _read_tld_sources() -> None:
-    """Keep the sources of twitter-text's TLD patterns (their modules are loaded by now)."""
-    from twitter_text.regexp.valid_cctld import valid_cctld
-    from twitter_text.regexp.valid_gtld import valid_gtld
-
-    _TLD_SOURCES[:] = [valid_gtld.pattern, valid_cctld.pattern]
-
-
-@cache
 def _ascii_tlds() -> frozenset[str]:
-    """twitter-text's ASCII gTLDs and ccTLDs, lower case (empty if its patterns changed shape,
-    and then every dotted run is scanned)."""
-    _url_extractor()  # reads the TLD patterns with the URL module
-    names: set[str] = set()
-    for source in _TLD_SOURCES:
-        head, sep, _ = source.partition(")(?=")
-        if sep and head.startswith("(?:(?:"):
-            names.update(n for n in head[6:].split("|") if n.isascii() and n.isalnum())
-    return frozenset(n.lower() for n in names) if len(names) > 500 else frozenset()
-
-
-def _compile_on_first_use(pattern: Any, flags: int = 0) -> Any:
-    """re.compile for the URL import: a str pattern becomes a _LazyPattern."""
-    if isinstance(pattern, str):
-        return _LazyPattern(pattern, int(flags))
-    return _REAL_COMPILE(pattern, flags)
-
-
-class _LazyPattern:
-    """A pattern's source and flags (all regex_supplant reads), compiled when first matched."""
-
-    def __init__(self, pattern: str, flags: int) -> None:
-        self.pattern = pattern
-        self.flags = flags
-
-    def __getattr__(self, name: str) -> Any:
-        """finditer, match, search…: of the compiled pattern, kept on the instance after."""
-        value = getattr(_REAL_COMPILE(self.pattern, self.flags), name)
-        setattr(self, name, value)
-        return value
-
-
-class _ResourceReader:
-    """The one pkg_resources call twitter_text makes (regexp/emoji.py), without setuptools."""
-
-    @staticmethod
-    def resource_string(module: str, name: str) -> bytes:
-        """A data file beside a module's source, as pkg_resources.resource_string reads it."""
-        return (Path(str(sys.modules[module].__file__)).parent / name).read_bytes()
+    """twitter-text's ASCII gTLDs and ccTLDs, lower case."""
+    return frozenset(n.lower() for n in (*GTLDS, *CCTLDS) if n.isascii() and n.isalnum())
 
 
 @cache

@@ -1,13 +1,18 @@
 """One configured Markdown parser for the whole pipeline, so every output reads the same syntax.
 
 Each output (blocks, e-mail HTML, plain text, FAQ, social) reads the same block texts, so the
-parses and renders are memoized here: one edition parses each distinct text once.
+parses and renders are memoized here: one edition parses each distinct text once. Every token
+handed out is a `SharedToken`, read-only by construction: assigning to one, or to its attrs or
+meta, raises, so no caller can change what the next one reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields
 from functools import cache, lru_cache
+from types import MappingProxyType
+from typing import Any, NoReturn
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -29,6 +34,56 @@ def markdown_parser() -> MarkdownIt:
     return md
 
 
+EMPTY: Mapping[str, Any] = MappingProxyType({})  # the attrs and meta of most shared tokens
+
+
+class SharedToken(Token):
+    """A token of a memoized parse, shared by every caller: it cannot be assigned to."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        """Refuse: the next reader of this parse must see it as parsed."""
+        raise TypeError(f"shared Markdown tokens are read-only (token.{name}); copy it first")
+
+
+def _shared(tokens: Iterable[Token]) -> tuple[Token, ...]:
+    """The tokens made read-only in place (attrs and meta as read-only mappings, children a
+    tuple): they are fresh from a parse or built for lending, and nobody else holds them yet."""
+    out = tuple(tokens)
+    for token in out:
+        if token.__class__ is SharedToken:
+            continue
+        # Token declares a list and dicts; the read-only forms are read the same way.
+        if token.children:
+            token.children = _shared(token.children)  # type: ignore[assignment]
+        token.attrs = MappingProxyType(token.attrs) if token.attrs else EMPTY  # type: ignore[assignment]
+        token.meta = MappingProxyType(token.meta) if token.meta else EMPTY  # type: ignore[assignment]
+        token.__class__ = SharedToken
+    return out
+
+
+def _writable(token: Token) -> Token:
+    """A plain copy of a token, for markdown-it's image rule, which sets the image's alt."""
+    copy = Token(**{f.name: getattr(token, f.name) for f in fields(Token)})
+    copy.attrs = dict(token.attrs)
+    copy.meta = dict(token.meta)
+    copy.children = list(token.children) if token.children is not None else None
+    return copy
+
+
+def _renderable(tokens: Sequence[Token]) -> list[Token]:
+    """Tokens for markdown-it's renderer: shared ones, with each image (and the inline token
+    holding it) copied, since rendering an image writes its alt text onto it."""
+    out = list(tokens)
+    for index, token in enumerate(out):
+        if token.children and any(child.type == "image" for child in token.children):
+            inline = _writable(token)
+            inline.children = [_writable(c) if c.type == "image" else c for c in token.children]
+            out[index] = inline
+    return out
+
+
 # Tokens of texts cut out of a larger parse (a body's blocks), known equal to parsing the text
 # alone; parse_tokens hands them out instead of parsing the text a second time.
 _lent_tokens: dict[str, tuple[Token, ...]] = {}
@@ -43,7 +98,7 @@ def parse_tokens(markdown_text: str) -> Sequence[Token]:
 @lru_cache(maxsize=CACHE_SIZE)
 def _parse_tokens(markdown_text: str) -> tuple[Token, ...]:
     """The memoized parse behind parse_tokens."""
-    return tuple(markdown_parser().parse(markdown_text))
+    return _shared(markdown_parser().parse(markdown_text))
 
 
 # A block ending in one of these is closed by the blank line that joins it to the next block,
@@ -126,7 +181,7 @@ def lend_tokens(markdown_text: str, tokens: Sequence[Token]) -> None:
     """Remember `tokens` as the parse of `markdown_text` (the caller proved them equal)."""
     if len(_lent_tokens) >= CACHE_SIZE:
         _lent_tokens.clear()
-    _lent_tokens[markdown_text] = tuple(tokens)
+    _lent_tokens[markdown_text] = _shared(tokens)
 
 
 def parse_inline_tokens(markdown_text: str) -> Sequence[Token]:
@@ -138,7 +193,7 @@ def parse_inline_tokens(markdown_text: str) -> Sequence[Token]:
 @lru_cache(maxsize=CACHE_SIZE)
 def _parse_inline_tokens(markdown_text: str) -> tuple[Token, ...]:
     """The memoized parse behind parse_inline_tokens."""
-    return tuple(markdown_parser().parseInline(markdown_text))
+    return _shared(markdown_parser().parseInline(markdown_text))
 
 
 _lent_inline_tokens: dict[str, tuple[Token, ...]] = {}
@@ -150,15 +205,14 @@ def lend_inline_tokens(markdown_text: str, children: list[Token]) -> None:
     if len(_lent_inline_tokens) >= CACHE_SIZE:
         _lent_inline_tokens.clear()
     inline = Token("inline", "", 0, map=[0, 1], content=markdown_text, children=children)
-    _lent_inline_tokens[markdown_text] = (inline,)
+    _lent_inline_tokens[markdown_text] = _shared((inline,))
 
 
 @lru_cache(maxsize=CACHE_SIZE)
 def render_html(markdown_text: str, *, base_url: str = "") -> str:
     """Markdown to sanitized HTML: raw HTML in an article is content, never code."""
     md = markdown_parser()
-    # The renderer only sets an image's "alt" from its own children: same value on every render.
-    html = md.renderer.render(list(parse_tokens(markdown_text)), md.options, {})
+    html = md.renderer.render(_renderable(parse_tokens(markdown_text)), md.options, {})
     return clean_html(html, base_url=base_url)
 
 
@@ -167,7 +221,7 @@ def render_inline_html(markdown_text: str, *, base_url: str = "") -> str:
     """Inline Markdown (a question, a list item) to sanitized HTML without a wrapping <p>."""
     md = markdown_parser()
     # md.renderInline(text) is this render of md.parseInline(text), which is memoized here.
-    html = md.renderer.render(list(parse_inline_tokens(markdown_text)), md.options, {})
+    html = md.renderer.render(_renderable(parse_inline_tokens(markdown_text)), md.options, {})
     return clean_html(html, base_url=base_url)
 
 
