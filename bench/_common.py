@@ -139,9 +139,10 @@ def run_measured(argv: Sequence[str], *, cwd: Path | None = None,
 def seed_subscribers(path: Path, count: int) -> None:
     """A subscriber store with `count` active addresses, written in one transaction."""
     sys.path.insert(0, str(REPO / "src"))
-    from publisher.stores.subscribers import SubscriberStore, new_uid
+    from publisher.stores.addresses import new_uid
+    from publisher.stores.sqlite import SqliteSubscriberStore
 
-    SubscriberStore(path).close()  # creates the schema exactly as the product does
+    SqliteSubscriberStore(path).close()  # creates the schema exactly as the product does
     db = sqlite3.connect(path, isolation_level=None)
     now = time.time()
     db.execute("BEGIN")

@@ -26,7 +26,7 @@ from publisher.edition.newsletter.render import load_templates
 from publisher.model import Recipient
 from publisher.plan import build_plan
 from publisher.source.read import parse_article, read_post
-from publisher.stores.ledger import Ledger
+from publisher.stores.sqlite import SqliteLedger
 
 MESSAGES = 3000
 TARGET_RATE = 300.0
@@ -46,7 +46,7 @@ def send(port: int, connections: int, folder: Path, tag: str) -> float:
     people = [Recipient(email=f"{tag}{i}@example.org", name="読者" if i % 2 else "",
                         unsubscribe_url=f"https://example.com/unsubscribe?t={tag}{i}")
               for i in range(MESSAGES)]
-    ledger = Ledger(folder / f"ledger-{tag}.sqlite3")
+    ledger = SqliteLedger(folder / f"ledger-{tag}.sqlite3")
     try:
         start = time.perf_counter()
         outcome = deliver(Run(ledger=ledger, edition=edition, plan=plan,

@@ -19,7 +19,7 @@ from publisher.channels.http import RetryPolicy
 from publisher.config.settings import config_from_mapping
 from publisher.delivery.pipeline import Options, image_loader, prepare
 from publisher.delivery.send import Run, deliver
-from publisher.stores.ledger import Ledger
+from publisher.stores.sqlite import SqliteLedger
 
 SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",
            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}
@@ -44,7 +44,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeX]:
     server.close()
 
 
-def run_for(tmp_path: Path, fake: FakeX, image: str, *, attempts: int = 2) -> tuple[Run, Ledger]:
+def run_for(
+    tmp_path: Path, fake: FakeX, image: str, *, attempts: int = 2
+) -> tuple[Run, SqliteLedger]:
     """A delivery run of a one-post article to X with images attached, and its ledger."""
     folder = tmp_path / "posts"
     folder.mkdir(exist_ok=True)
@@ -56,7 +58,7 @@ def run_for(tmp_path: Path, fake: FakeX, image: str, *, attempts: int = 2) -> tu
         "channels": {"x": {"api_base": fake.url, "attach_image": True, "timeout": 2.0}},
     })
     prepared = prepare(Options(folder / "tools.md"), config)
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
     run = Run(ledger=ledger, edition=prepared.edition, plan=prepared.plan,
               channels=prepared.live, recipients=lambda: iter(()),
               policy=RetryPolicy(attempts=attempts), sleep=Sleeps(),

@@ -42,7 +42,7 @@ from fakes.resend import ResendFake
 from fakes.sendgrid import SendGridFake
 from fakes.smtp import SmtpFake
 from fakes.x import FakeX
-from publisher.stores.subscribers import SubscriberStore
+from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.unsubscribe.tokens import verify_token
 
 ACTIVE = emails(7)
@@ -128,7 +128,7 @@ def test_every_active_subscriber_gets_exactly_one_personal_message(
 
     received = mailer.received()
     assert Counter(d.email for d in received) == Counter(ACTIVE)
-    store = SubscriberStore(workdir / ".publisher" / "subscribers.sqlite3")
+    store = SqliteSubscriberStore(workdir / ".publisher" / "subscribers.sqlite3")
     for delivered in received:
         links = LINK.findall(delivered.headers["List-Unsubscribe"])
         uid = verify_token(_token(links[0]), UNSUBSCRIBE_SECRET).uid

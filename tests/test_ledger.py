@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import LedgerConflict
-from publisher.stores.ledger import Ledger
+from publisher.stores.sqlite import SqliteLedger
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite3")
+def ledger(tmp_path: Path) -> SqliteLedger:
+    return SqliteLedger(tmp_path / "ledger.sqlite3")
 
 
-def test_rows_go_pending_then_sent_with_the_provider_id(ledger: Ledger) -> None:
+def test_rows_go_pending_then_sent_with_the_provider_id(ledger: SqliteLedger) -> None:
     ledger.mark_pending("ed1", "post", "smtp", ["a@example.com", "b@example.com"], batch="k1")
     assert ledger.get("ed1", "smtp", "a@example.com").state == "pending"  # type: ignore[union-attr]
     ledger.mark_sent("ed1", "smtp", {"a@example.com": ("id-1", "", {})})
@@ -30,14 +30,14 @@ def test_rows_go_pending_then_sent_with_the_provider_id(ledger: Ledger) -> None:
     assert (tally.sent, tally.pending, tally.failed) == (1, 0, 1)
 
 
-def test_states_reads_many_items_across_chunks(ledger: Ledger) -> None:
+def test_states_reads_many_items_across_chunks(ledger: SqliteLedger) -> None:
     emails = [f"r{i}@example.com" for i in range(1200)]
     ledger.mark_pending("ed", "post", "sendgrid", emails, batch="b")
     found = ledger.states("ed", "sendgrid", [*emails, "absent@example.com"])
     assert len(found) == 1200 and "absent@example.com" not in found
 
 
-def test_a_changed_article_needs_resend(ledger: Ledger) -> None:
+def test_a_changed_article_needs_resend(ledger: SqliteLedger) -> None:
     ledger.mark_pending("old", "post", "outbox", ["x#1"])
     ledger.mark_sent("old", "outbox", {"x#1": ("p", "", {})})
     with pytest.raises(LedgerConflict, match="changed") as caught:
@@ -47,8 +47,8 @@ def test_a_changed_article_needs_resend(ledger: Ledger) -> None:
     ledger.check_edition("post", "old", resend=False, source="posts/a.md")
 
 
-def test_the_send_lock_admits_one_holder(ledger: Ledger, tmp_path: Path) -> None:
-    other = Ledger(tmp_path / "ledger.sqlite3")
+def test_the_send_lock_admits_one_holder(ledger: SqliteLedger, tmp_path: Path) -> None:
+    other = SqliteLedger(tmp_path / "ledger.sqlite3")
     with (
         ledger.lock("post"),
         pytest.raises(LedgerConflict, match="another publish run"),
@@ -60,7 +60,7 @@ def test_the_send_lock_admits_one_holder(ledger: Ledger, tmp_path: Path) -> None
 
 
 def _hold_lock_then_die(path: str, ready: str) -> None:
-    ledger = Ledger(Path(path))
+    ledger = SqliteLedger(Path(path))
     with ledger.lock("post"):
         Path(ready).touch()
         time.sleep(60)
@@ -75,7 +75,7 @@ def test_a_dead_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
     deadline = time.monotonic() + 20
     while not ready.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    ledger = Ledger(tmp_path / "l.sqlite3")
+    ledger = SqliteLedger(tmp_path / "l.sqlite3")
     with pytest.raises(LedgerConflict), ledger.lock("post"):
         pass
     os.kill(child.pid or 0, 9)
@@ -87,7 +87,7 @@ def test_a_dead_holder_does_not_block_the_next_run(tmp_path: Path) -> None:
 def _open_at(path: str, start: float) -> None:
     while time.time() < start:
         time.sleep(0.001)
-    Ledger(Path(path)).close()
+    SqliteLedger(Path(path)).close()
 
 
 def test_runs_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:

@@ -20,14 +20,15 @@ if os.environ.get("CI", "").lower() != "true":  # under CI a missing driver must
 from tests.pg import PgServer, pg_server, pg_url, without_password
 
 from publisher.errors import ConfigError, LedgerConflict
-from publisher.stores.ledger import Claim, DeliveryLedger, Ledger, open_ledger
-from publisher.stores.ledger_pg import PgLedger
+from publisher.stores.backends import open_ledger, open_store
+from publisher.stores.ledger import Claim, Ledger
 from publisher.stores.pgurl import masked_url
-from publisher.stores.subscribers_pg import PgSubscriberStore, open_store
+from publisher.stores.postgres import PostgresLedger, PostgresSubscriberStore
+from publisher.stores.sqlite import SqliteLedger
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 
-Opener = Callable[[], DeliveryLedger]
+Opener = Callable[[], Ledger]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -36,9 +37,9 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     target = str(tmp_path / "ledger.sqlite3")
     if request.param == "postgresql":
         target = request.getfixturevalue("pg_url")
-    opened: list[DeliveryLedger] = []
+    opened: list[Ledger] = []
 
-    def open_one() -> DeliveryLedger:
+    def open_one() -> Ledger:
         opened.append(open_ledger(target))
         return opened[-1]
 
@@ -48,19 +49,23 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
 
 
 @pytest.fixture
-def ledger(opener: Opener) -> DeliveryLedger:
+def ledger(opener: Opener) -> Ledger:
     return opener()
 
 
 # --- the same behaviour on both backends ---------------------------------------------------
 
 
-def test_open_ledger_picks_the_backend_from_the_setting(opener: Opener, tmp_path: Path) -> None:
+def test_open_ledger_picks_the_backend_from_the_setting(
+    opener: Opener, request: pytest.FixtureRequest
+) -> None:
     ledger = opener()
-    assert isinstance(ledger, PgLedger | Ledger)
+    expected = PostgresLedger if request.node.callspec.params["opener"] == "postgresql" else \
+        SqliteLedger
+    assert type(ledger) is expected and ledger.shared is (expected is PostgresLedger)
 
 
-def test_rows_go_pending_then_sent_with_the_provider_id(ledger: DeliveryLedger) -> None:
+def test_rows_go_pending_then_sent_with_the_provider_id(ledger: Ledger) -> None:
     ledger.mark_pending("ed1", "post", "smtp", ["a@example.com", "b@example.com"], batch="k1")
     assert ledger.get("ed1", "smtp", "a@example.com").state == "pending"  # type: ignore[union-attr]
     ledger.mark_sent("ed1", "smtp", {"a@example.com": ("id-1", "", {"n": "ü"})})
@@ -74,7 +79,7 @@ def test_rows_go_pending_then_sent_with_the_provider_id(ledger: DeliveryLedger) 
 
 
 def test_actions_move_on_and_an_update_carries_the_edition_over(
-    ledger: DeliveryLedger,
+    ledger: Ledger,
 ) -> None:
     ledger.mark_pending("e1", "post", "x", ["x#1"], batch="k1")
     ledger.mark_sent("e1", "x", {"x#1": ("111", "https://x.com/i/web/status/111", {"of": 1})})
@@ -93,7 +98,7 @@ def test_actions_move_on_and_an_update_carries_the_edition_over(
     assert len(ledger.actions("skip", edition="e1")) == 1
 
 
-def test_a_second_pending_mark_counts_the_attempt(ledger: DeliveryLedger) -> None:
+def test_a_second_pending_mark_counts_the_attempt(ledger: Ledger) -> None:
     ledger.mark_pending("ed", "post", "x", ["x#1"], batch="k1")
     ledger.mark_failed("ed", "x", {"x#1": "boom"})
     ledger.mark_pending("ed", "post", "x", ["x#1"], batch="k2")
@@ -102,7 +107,7 @@ def test_a_second_pending_mark_counts_the_attempt(ledger: DeliveryLedger) -> Non
         "pending", 2, "k2", "")
 
 
-def test_states_reads_many_items_across_chunks(ledger: DeliveryLedger) -> None:
+def test_states_reads_many_items_across_chunks(ledger: Ledger) -> None:
     emails = [f"r{i}@example.com" for i in range(1200)]
     ledger.mark_pending("ed", "post", "sendgrid", emails, batch="b")
     found = ledger.states("ed", "sendgrid", [*emails, "absent@example.com"])
@@ -110,7 +115,7 @@ def test_states_reads_many_items_across_chunks(ledger: DeliveryLedger) -> None:
     assert ledger.states("ed", "sendgrid", []) == {}
 
 
-def test_rows_filter_and_order_alike(ledger: DeliveryLedger) -> None:
+def test_rows_filter_and_order_alike(ledger: Ledger) -> None:
     ledger.mark_pending("ed", "post", "smtp", ["b@x", "a@x", "B@x"])
     ledger.mark_pending("ed", "post", "bluesky", ["bluesky#1"])
     ledger.mark_sent("ed", "smtp", {"a@x": ("1", "", {})})
@@ -120,7 +125,7 @@ def test_rows_filter_and_order_alike(ledger: DeliveryLedger) -> None:
     assert [t.channel for t in ledger.tally("ed")] == ["bluesky", "smtp"]
 
 
-def test_editions_newest_activity_first(ledger: DeliveryLedger) -> None:
+def test_editions_newest_activity_first(ledger: Ledger) -> None:
     ledger.mark_pending("old", "post", "outbox", ["faq"])
     time.sleep(0.01)  # distinct timestamps, not a timing assertion
     ledger.mark_pending("new", "post", "outbox", ["faq"])
@@ -128,7 +133,7 @@ def test_editions_newest_activity_first(ledger: DeliveryLedger) -> None:
     assert ledger.editions("another") == []
 
 
-def test_a_changed_article_needs_resend(ledger: DeliveryLedger) -> None:
+def test_a_changed_article_needs_resend(ledger: Ledger) -> None:
     ledger.mark_pending("old", "post", "outbox", ["x#1"])
     ledger.mark_sent("old", "outbox", {"x#1": ("p", "", {})})
     with pytest.raises(LedgerConflict, match="changed") as caught:
@@ -199,7 +204,7 @@ def _ids(values: list[int]) -> Callable[[int], Iterator[int]]:
 
 
 def test_planning_cuts_contiguous_ranges_and_is_idempotent(pg_url: str) -> None:
-    ledger = PgLedger(pg_url)
+    ledger = PostgresLedger(pg_url)
     ids = [2, 3, 5, 8, 13, 21, 34]
     assert ledger.plan_batches("ed", "sendgrid", 3, _ids(ids), reopen=False) == 3
     assert ledger.plan_batches("ed", "sendgrid", 3, _ids(ids), reopen=False) == 0
@@ -215,7 +220,7 @@ def test_planning_cuts_contiguous_ranges_and_is_idempotent(pg_url: str) -> None:
 
 
 def test_two_senders_never_claim_the_same_batch(pg_url: str) -> None:
-    one, two = PgLedger(pg_url), PgLedger(pg_url)
+    one, two = PostgresLedger(pg_url), PostgresLedger(pg_url)
     one.plan_batches("ed", "sg", 10, _ids(list(range(1, 101))), reopen=True)
     taken: list[Claim] = []
     while True:
@@ -229,7 +234,7 @@ def test_two_senders_never_claim_the_same_batch(pg_url: str) -> None:
 
 
 def test_a_claim_held_in_an_open_transaction_is_skipped_not_waited_for(pg_url: str) -> None:
-    one, two = PgLedger(pg_url), PgLedger(pg_url)
+    one, two = PostgresLedger(pg_url), PostgresLedger(pg_url)
     one.plan_batches("ed", "sg", 1, _ids([1, 2]), reopen=True)
     with one.db.transaction():  # one has locked batch 0's row and not yet committed
         one.db.execute("SELECT * FROM batches WHERE number=0 FOR UPDATE")
@@ -240,7 +245,7 @@ def test_a_claim_held_in_an_open_transaction_is_skipped_not_waited_for(pg_url: s
 
 
 def test_finished_batches_stay_done_until_the_next_lead_reopens_them(pg_url: str) -> None:
-    ledger = PgLedger(pg_url)
+    ledger = PostgresLedger(pg_url)
     ledger.plan_batches("ed", "sg", 2, _ids([1, 2, 3]), reopen=True)
     first = ledger.claim_batch("ed", "sg")
     assert first is not None
@@ -258,7 +263,7 @@ def test_finished_batches_stay_done_until_the_next_lead_reopens_them(pg_url: str
 
 
 def test_an_abandoned_claim_is_taken_over(pg_url: str) -> None:
-    dead, alive = PgLedger(pg_url), PgLedger(pg_url, stale_claim_seconds=30)
+    dead, alive = PostgresLedger(pg_url), PostgresLedger(pg_url, stale_claim_seconds=30)
     dead.plan_batches("ed", "sg", 5, _ids(list(range(1, 6))), reopen=True)
     claim = dead.claim_batch("ed", "sg")
     assert claim is not None
@@ -274,7 +279,7 @@ def test_an_abandoned_claim_is_taken_over(pg_url: str) -> None:
 
 
 def test_a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(pg_url: str) -> None:
-    ledger = PgLedger(pg_url)
+    ledger = PostgresLedger(pg_url)
     ledger.plan_batches("ed", "sg", 5, _ids([1]), reopen=True)
     assert ledger.claim_batch("ed", "sg") is not None
     ledger.db.execute("UPDATE batches SET pid = 2147483646")  # no such process
@@ -329,7 +334,7 @@ def test_the_pg_store_streams_ranges_and_never_resubscribes_an_opt_out(
     pg_url: str, tmp_path: Path
 ) -> None:
     store = open_store(pg_url)
-    assert isinstance(store, PgSubscriberStore)
+    assert isinstance(store, PostgresSubscriberStore)
     csv = tmp_path / "list.csv"
     csv.write_text("email,name\n" + "".join(f"r{i}@example.com,R{i}\n" for i in range(25))
                    + "not-an-address,X\n", encoding="utf-8")
@@ -372,7 +377,7 @@ def test_one_click_unsubscribe_is_served_from_the_pg_store(pg_url: str) -> None:
             """No access log in test output."""
 
     secret = "serve-test-secret-abcdefghijklmnop"
-    store = PgSubscriberStore(pg_url)
+    store = PostgresSubscriberStore(pg_url)
     for address in ("hanako@example.jp", "taro@example.jp"):
         store.add(address)
     server = make_server("127.0.0.1", 0, make_app(store, secret),  # type: ignore[arg-type]

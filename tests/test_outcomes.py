@@ -313,10 +313,10 @@ def test_a_full_disk_is_one_line_and_leaves_no_half_files(workdir: Path) -> None
 
 def test_a_disk_that_fills_mid_send_is_a_system_fault_naming_the_ledger(workdir: Path) -> None:
     from publisher.errors import SystemFault
-    from publisher.stores.ledger import Ledger
+    from publisher.stores.sqlite import SqliteLedger
 
     with tiny_disk(workdir / "tiny", "1m") as disk:
-        ledger = Ledger(disk / "ledger.sqlite3")
+        ledger = SqliteLedger(disk / "ledger.sqlite3")
         try:
             free = os.statvfs(disk).f_bavail * os.statvfs(disk).f_frsize
             (disk / "filler").write_bytes(b"\0" * max(0, free - 4096))

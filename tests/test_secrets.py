@@ -23,9 +23,9 @@ from publisher.cli import app as cli
 from publisher.config.secrets import get_secret, mask, masked_excerpt, remember
 from publisher.config.settings import config_from_mapping
 from publisher.errors import ConfigError, PermanentDeliveryError
-from publisher.stores.ledger import Ledger, open_ledger
+from publisher.stores.backends import open_ledger, open_store
 from publisher.stores.pgurl import is_database_url
-from publisher.stores.subscribers_pg import open_store
+from publisher.stores.sqlite import SqliteLedger
 
 
 def build(settings: dict[str, object]) -> smtp.SmtpChannel:
@@ -114,7 +114,7 @@ def test_a_provider_reply_is_masked_before_it_is_cut(monkeypatch: pytest.MonkeyP
 def test_the_ledger_stores_failures_masked(tmp_path: Path) -> None:
     secret = "ledger-column-secret-2a9f"
     remember(secret)
-    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    ledger = SqliteLedger(tmp_path / "ledger.sqlite3")
     ledger.mark_pending("ed", "post", "bluesky", ["0"], batch="b")
     ledger.mark_failed("ed", "bluesky", {"0": f"HTTP 400: bad token {secret}"})
     [row] = ledger.rows("ed", "bluesky")

@@ -18,6 +18,7 @@ from tests.conftest import run_publish
 from tests.e2e import free_port, serving_unsubscribe
 
 from publisher.config.settings import Site
+from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscribers import SubscriberStore, Suppression
 from publisher.unsubscribe.app import make_app, make_server
 from publisher.unsubscribe.tokens import make_address_token, make_token, recipient_for, verify_token
@@ -29,7 +30,7 @@ ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 @pytest.fixture
 def store(tmp_path: Path) -> SubscriberStore:
-    store = SubscriberStore(tmp_path / "subs.sqlite3")
+    store = SqliteSubscriberStore(tmp_path / "subs.sqlite3")
     for address in ("hanako@example.jp", "taro@example.jp", "ken@example.jp"):
         store.add(address)
     return store
@@ -204,7 +205,7 @@ def test_publish_serve_logs_no_token_or_address_and_refuses_a_busy_port(tmp_path
     (tmp_path / "publisher.toml").write_text('[site]\nname = "Example News"\n', encoding="utf-8")
     assert run_publish("subscribers", "add", "reader@example.com", cwd=tmp_path,
                        env=env).returncode == 0
-    store = SubscriberStore(tmp_path / ".publisher" / "subscribers.sqlite3")
+    store = SqliteSubscriberStore(tmp_path / ".publisher" / "subscribers.sqlite3")
     token = make_token(store.get("reader@example.com").uid, SECRET)  # type: ignore[union-attr]
     port = free_port()
     with serving_unsubscribe(tmp_path, port, env) as base:
@@ -237,7 +238,7 @@ def test_make_app_without_arguments_is_the_production_factory(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PUBLISHER_NO_KEYRING", "1")
     monkeypatch.setenv("PUBLISHER_UNSUBSCRIBE_SECRET", SECRET)
-    store = SubscriberStore(tmp_path / ".publisher" / "subscribers.sqlite3")
+    store = SqliteSubscriberStore(tmp_path / ".publisher" / "subscribers.sqlite3")
     store.add("reader@example.com")
     server = make_server("127.0.0.1", 0, make_app())  # as in gunicorn
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -8,7 +8,9 @@ import pytest
 
 from publisher.config.settings import Site
 from publisher.errors import InputError
-from publisher.stores.subscribers import Subscriber, SubscriberStore
+from publisher.stores.addresses import Subscriber
+from publisher.stores.sqlite import SqliteSubscriberStore
+from publisher.stores.subscribers import SubscriberStore
 from publisher.unsubscribe.tokens import (
     make_address_token,
     make_token,
@@ -22,7 +24,7 @@ SECRET = "test-unsubscribe-secret-0123456789"
 
 @pytest.fixture
 def store(tmp_path: Path) -> SubscriberStore:
-    return SubscriberStore(tmp_path / "subs.sqlite3")
+    return SqliteSubscriberStore(tmp_path / "subs.sqlite3")
 
 
 def write_csv(path: Path, text: str) -> Path:
@@ -113,7 +115,7 @@ def test_export_round_trips_through_import(store: SubscriberStore, tmp_path: Pat
     store.set_status("b@example.com", "bounced")
     out = tmp_path / "out.csv"
     assert store.export_csv(out) == 2
-    other = SubscriberStore(tmp_path / "other.sqlite3")
+    other = SqliteSubscriberStore(tmp_path / "other.sqlite3")
     report = other.import_csv(out)
     assert report.added == 2 and not report.problems
     copied = other.get("b@example.com")

@@ -18,6 +18,7 @@ from tests.e2e import free_port, serving_unsubscribe
 from tests.fakes.webhooks import SendGridSigner, SvixSigner, postmark_post
 
 from publisher.config.settings import Site
+from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscribers import SubscriberStore
 from publisher.unsubscribe.app import make_app, make_server
 from publisher.unsubscribe.webhooks import Material, Webhooks
@@ -29,7 +30,7 @@ PM_USER, PM_PASSWORD = "pm-hooks", "pm-hook-password-81"
 
 @pytest.fixture
 def store(tmp_path: Path) -> SubscriberStore:
-    store = SubscriberStore(tmp_path / "subs.sqlite3")
+    store = SqliteSubscriberStore(tmp_path / "subs.sqlite3")
     for address in READERS:
         store.add(address)
     return store

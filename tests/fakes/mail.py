@@ -10,7 +10,7 @@ from publisher.channels.http import RetryPolicy, with_retries
 from publisher.config.settings import Site
 from publisher.edition.newsletter.placeholders import NAME, UNSUBSCRIBE_URL, marker
 from publisher.model import Newsletter, Recipient
-from publisher.stores.subscribers import Subscriber
+from publisher.stores.addresses import Subscriber
 from publisher.unsubscribe.tokens import recipient_for
 
 SECRET = "email-test-unsubscribe-secret-0123456789"

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from publisher.delivery.send import BOUNCED, GIVEN_UP, LOST, REFUSED, RETRY, UNCERTAIN, Outcome
-from publisher.stores.ledger import PERMANENT, ChannelTally, DeliveryLedger, Row
+from publisher.stores.ledger import PERMANENT, ChannelTally, Ledger, Row
 
 ADDRESS = re.compile(r"<?[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+>?")
 SHOWN = 3  # addresses named per reason
@@ -106,7 +106,7 @@ def _tail(fate: str, max_attempts: int) -> str:
 
 
 def status_report(
-    ledger: DeliveryLedger, edition: str, post: str, *, max_attempts: int,
+    ledger: Ledger, edition: str, post: str, *, max_attempts: int,
     failed_only: bool = False,
 ) -> dict[str, Any]:
     """`publish status --json`: the documented contract (README, "What a run tells you")."""

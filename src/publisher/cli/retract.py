@@ -32,7 +32,7 @@ def retract_command(
     )
     from publisher.delivery.pipeline import load_article
     from publisher.errors import InputError
-    from publisher.stores.ledger import open_ledger
+    from publisher.stores.backends import open_ledger
 
     check_network(network)
     settings = load_settings(config)

@@ -162,7 +162,7 @@ def _proof_addresses(given: list[str], **others: Any) -> tuple[str, ...]:
     if not given:
         return ()
     from publisher.errors import InputError
-    from publisher.stores.subscribers import normalize_email
+    from publisher.stores.addresses import normalize_email
 
     clash = [name for name, value in others.items() if value]
     if clash:

@@ -16,7 +16,7 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
 ) -> None:
     """Serve the unsubscribe page (RFC 8058 one-click POST) and the providers' webhooks."""
-    from publisher.stores.subscribers_pg import open_store
+    from publisher.stores.backends import open_store
     from publisher.unsubscribe.app import make_app, make_server
     from publisher.unsubscribe.tokens import unsubscribe_secret
     from publisher.unsubscribe.webhooks import PROVIDERS, Webhooks

@@ -23,7 +23,7 @@ def status_command(
     """Show, per channel, what of POST was sent; list failed and uncertain deliveries."""
     from publisher.cli.report import status_report
     from publisher.delivery.pipeline import load_article
-    from publisher.stores.ledger import open_ledger
+    from publisher.stores.backends import open_ledger
 
     settings = load_settings(config)
     article = load_article(post, settings)

@@ -19,7 +19,7 @@ ResubscribeOpt = Annotated[bool, typer.Option(
 
 def _store(config: Path | None) -> Any:
     """The configured subscriber store."""
-    from publisher.stores.subscribers_pg import open_store
+    from publisher.stores.backends import open_store
 
     return open_store(load_settings(config).subscribers)
 
@@ -80,7 +80,7 @@ def subscribers_add(
 
 def _log_resubscribed(email: str, before: Any) -> None:
     """The stderr record of an explicit resubscribe: who, and what status it overrode."""
-    from publisher.stores.subscribers import describe_status
+    from publisher.stores.addresses import describe_status
 
     render.console(stderr=True).print(
         f"[yellow]resubscribed[/] {render.escape(email)} (was {before.status}: "
@@ -101,7 +101,7 @@ def subscribers_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List addresses with their status, and why and since when they have it."""
-    from publisher.stores.subscribers import check_status, iso_time
+    from publisher.stores.addresses import check_status, iso_time
 
     if status is not None:
         check_status(status)

@@ -19,7 +19,7 @@ from publisher.errors import DeliveryError, InputError
 from publisher.model import SocialPost
 from publisher.networks import NAMES as NETWORK_NAMES
 from publisher.plan import OUTBOX, channel_name
-from publisher.stores.ledger import DeliveryLedger, Row
+from publisher.stores.ledger import Ledger, Row
 
 if TYPE_CHECKING:
     from publisher.delivery.pipeline import Options, Prepared
@@ -78,7 +78,7 @@ def check_network(network: str | None) -> None:
                          fix=f"use one of {', '.join(NETWORK_NAMES)}")
 
 
-def live_posts(ledger: DeliveryLedger, post: str, network: str | None) -> list[LivePost]:
+def live_posts(ledger: Ledger, post: str, network: str | None) -> list[LivePost]:
     """The posts this article has on the networks (all its editions), replies before roots."""
     retractions = {(a.channel, a.item, a.target): a.state
                    for a in ledger.actions("retract", post=post)}
@@ -99,7 +99,7 @@ def live_posts(ledger: DeliveryLedger, post: str, network: str | None) -> list[L
                                         -_position(p.rows[0].item)))
 
 
-def newsletter_readers(ledger: DeliveryLedger, post: str) -> int:
+def newsletter_readers(ledger: Ledger, post: str) -> int:
     """How many recipients the newsletter of this post reached, over its editions."""
     readers: set[str] = set()
     for edition in ledger.editions(post):
@@ -108,7 +108,7 @@ def newsletter_readers(ledger: DeliveryLedger, post: str) -> int:
 
 
 def retract(
-    ledger: DeliveryLedger, post: str, targets: list[LivePost],
+    ledger: Ledger, post: str, targets: list[LivePost],
     channels: Mapping[str, SocialChannel],
 ) -> Retraction:
     """Delete each live post once: pending before the call, done after, 404 as already gone."""
@@ -118,7 +118,7 @@ def retract(
     return report
 
 
-def _retract_one(ledger: DeliveryLedger, post: str, target: LivePost, channel: SocialChannel,
+def _retract_one(ledger: Ledger, post: str, target: LivePost, channel: SocialChannel,
                  report: Retraction) -> None:
     """One post: every row recording it moves pending → done (or failed) together."""
     from publisher.channels.http import with_retries
@@ -208,7 +208,7 @@ def update(post_path: Path, config: Config, options: Options) -> Update:
 
     from publisher.delivery.pipeline import load_article, prepare
     from publisher.networks import NETWORKS
-    from publisher.stores.ledger import open_ledger
+    from publisher.stores.backends import open_ledger
 
     article = load_article(post_path, config)
     ledger = open_ledger(config.ledger)
@@ -235,7 +235,7 @@ def update(post_path: Path, config: Config, options: Options) -> Update:
         ledger.close()
 
 
-def _sent_edition(ledger: DeliveryLedger, post: str, current: str, source: Path) -> str:
+def _sent_edition(ledger: Ledger, post: str, current: str, source: Path) -> str:
     """The newest other edition of the post that delivered something."""
     found = ledger.other_editions(post, current)
     for edition in ledger.editions(post):
@@ -245,7 +245,7 @@ def _sent_edition(ledger: DeliveryLedger, post: str, current: str, source: Path)
                      where=str(source), fix="send it with `publish POST`")
 
 
-def _live_rows(ledger: DeliveryLedger, post: str, edition: str) -> dict[str, Row]:
+def _live_rows(ledger: Ledger, post: str, edition: str) -> dict[str, Row]:
     """The edition's sent social posts that were not retracted, by ledger item."""
     retracted = {(a.channel, a.item, a.target) for a in ledger.actions("retract", post=post)
                  if a.state != "failed"}
@@ -281,7 +281,7 @@ def refuse_reshaped(social: Mapping[str, tuple[SocialPost, ...]], shape: dict[st
                                  f"{post.limit}, over the limit", where=str(source), fix=fix)
 
 
-def _edit_changed(ledger: DeliveryLedger, prepared: Prepared, live: dict[str, Row],
+def _edit_changed(ledger: Ledger, prepared: Prepared, live: dict[str, Row],
                   previous: str) -> Update:
     """Edit, once each, the live posts whose text changed, where the channel can edit."""
     from publisher.channels.http import with_retries
@@ -339,7 +339,7 @@ def _rewrite_files(prepared: Prepared, config: Config) -> None:
     write_artifacts(prepared.folder, prepared.edition, edition_json(prepared.edition, reader))
 
 
-def adopt_edits(ledger: DeliveryLedger, edition: str, live: dict[str, Row]) -> None:
+def adopt_edits(ledger: Ledger, edition: str, live: dict[str, Row]) -> None:
     """The corrected edition's rows remember the edited texts' fingerprints."""
     for item, row in live.items():
         ledger.mark_sent(edition, row.channel, {item: (row.provider_id, row.url, row.extra)})

@@ -33,8 +33,8 @@ if TYPE_CHECKING:  # delivery modules load only when something is delivered, not
     from publisher.channels import EmailChannel, Hints, LiveChannels, SocialChannel
     from publisher.channels.images import ImageLoader
     from publisher.delivery.send import Outcome, SharedSend
-    from publisher.stores.ledger import DeliveryLedger
-    from publisher.stores.subscribers import Subscriber
+    from publisher.stores.addresses import Subscriber
+    from publisher.stores.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def subscriber_count(config: Config) -> int | None:
     target = str(config.subscribers)
     if not is_database_url(target) and not Path(target).is_file():
         return None  # nothing imported yet (and a dry run opens no database for nothing)
-    from publisher.stores.subscribers_pg import open_store
+    from publisher.stores.backends import open_store
 
     store = open_store(target)
     try:
@@ -192,7 +192,7 @@ def publish(
     from publisher.channels.outbox import write_artifacts
     from publisher.delivery.send import Run, deliver
     from publisher.edition.build import edition_json
-    from publisher.stores.ledger import open_ledger
+    from publisher.stores.backends import open_ledger
 
     sharing = recipients is None and can_share(config)
     if options.join and not sharing:
@@ -253,7 +253,7 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     from publisher.channels.http import RetryPolicy, with_retries
     from publisher.delivery.send import LOST, Outcome
     from publisher.errors import DeliveryError
-    from publisher.stores.ledger import open_ledger
+    from publisher.stores.backends import open_ledger
 
     route = email_route(config)
     channel = prepared.live.email[route]
@@ -305,7 +305,7 @@ def proof_recipients(config: Config, addresses: tuple[str, ...]) -> Iterator[Rec
             found = _listed(config, address)
             yield replace(sample, email=address, name=found.name if found else "")
         return
-    from publisher.stores.subscribers import new_uid
+    from publisher.stores.addresses import new_uid
     from publisher.unsubscribe.tokens import (
         unsubscribe_base,
         unsubscribe_mailto,
@@ -328,7 +328,7 @@ def _listed(config: Config, address: str) -> Subscriber | None:
     """The subscriber the list has for this address (None when it is not on the list)."""
     if not _has_subscriber_list(config.subscribers):
         return None
-    from publisher.stores.subscribers_pg import open_store
+    from publisher.stores.backends import open_store
 
     store = open_store(config.subscribers)
     try:
@@ -344,7 +344,7 @@ def _has_subscriber_list(target: str | Path) -> bool:
     return is_database_url(target) or Path(target).is_file()
 
 
-def remember_left_out(ledger: DeliveryLedger, plan: Plan, chosen: frozenset[str]) -> None:
+def remember_left_out(ledger: Ledger, plan: Plan, chosen: frozenset[str]) -> None:
     """Record the channels --only/--skip left out, so status shows them and a later run sends them.
 
     A channel this run delivers is no longer left out.
@@ -366,15 +366,15 @@ def in_plan_order(plan: Plan, delivered: list[Outcome], chosen: frozenset[str]) 
 
 
 def can_share(config: Config) -> bool:
-    """Whether senders can split the email send: ledger and list on PostgreSQL, a live provider."""
-    from publisher.stores.pgurl import is_database_url
+    """Whether senders can split the email send: ledger and list both shared, a live provider."""
+    from publisher.stores.backends import ledger_class, store_class
 
-    return (is_database_url(config.ledger) and is_database_url(config.subscribers)
+    return (ledger_class(config.ledger).shared and store_class(config.subscribers).shared
             and email_route(config) != OUTBOX)
 
 
 def take_lock_or_join(
-    held: ExitStack, ledger: DeliveryLedger, prepared: Prepared, options: Options
+    held: ExitStack, ledger: Ledger, prepared: Prepared, options: Options
 ) -> bool:
     """True when this run holds the post's send lock; False when it joins the holder's send."""
     try:
@@ -386,17 +386,15 @@ def take_lock_or_join(
     return True
 
 
-def shared_send(held: ExitStack, ledger: DeliveryLedger, config: Config, *, lead: bool
+def shared_send(held: ExitStack, ledger: Ledger, config: Config, *, lead: bool
                 ) -> SharedSend:
     """The email send as claimable batches of subscriber ids, read from the PostgreSQL list."""
     from publisher.delivery.send import SharedSend
-    from publisher.stores.ledger_pg import PgLedger
-    from publisher.stores.subscribers_pg import PgSubscriberStore
+    from publisher.stores.backends import open_store
     from publisher.unsubscribe.tokens import recipient_for, unsubscribe_secret
 
-    assert isinstance(ledger, PgLedger)
     secret = unsubscribe_secret()
-    store = PgSubscriberStore(config.subscribers)
+    store = open_store(config.subscribers)
     held.callback(store.close)
 
     def between(first_id: int, last_id: int) -> Iterator[Recipient]:
@@ -535,7 +533,7 @@ def is_own_digest(post: Path, folder: Path) -> bool:
     return post.name == "digest.md" and post.resolve().parent == folder.resolve()
 
 
-def record_faq_digest(ledger: DeliveryLedger, prepared: Prepared, *, skipped: bool = False
+def record_faq_digest(ledger: Ledger, prepared: Prepared, *, skipped: bool = False
                       ) -> Outcome:
     """The FAQ digest lands in the outbox as files; the ledger says whether that is news."""
     from publisher.delivery.send import Outcome
@@ -659,7 +657,7 @@ def recipients_for(config: Config) -> Iterator[Recipient]:
     if email_route(config) == OUTBOX:
         yield from sample_recipients(config)
         return
-    from publisher.stores.subscribers_pg import open_store
+    from publisher.stores.backends import open_store
     from publisher.unsubscribe.tokens import recipient_for, unsubscribe_secret
 
     secret = unsubscribe_secret()
@@ -675,8 +673,8 @@ def bounce_subscribers(config: Config) -> Callable[[Mapping[str, str]], None]:
     """Mark addresses a provider refused for good as bounced, with the reason and time."""
 
     def suppress(reasons: Mapping[str, str]) -> None:
+        from publisher.stores.backends import open_store
         from publisher.stores.subscribers import Suppression
-        from publisher.stores.subscribers_pg import open_store
 
         store = open_store(config.subscribers)
         try:
@@ -692,7 +690,7 @@ def audience_size(config: Config) -> int:
     """How many readers the newsletter goes to (one sample reader for the outbox)."""
     if email_route(config) == OUTBOX:
         return 1
-    from publisher.stores.subscribers_pg import open_store
+    from publisher.stores.backends import open_store
 
     store = open_store(config.subscribers)
     try:

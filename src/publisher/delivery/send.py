@@ -39,9 +39,8 @@ from publisher.stores.ledger import (
     PERMANENT,
     STOPPED,
     TRANSIENT,
-    BatchClaims,
     Claim,
-    DeliveryLedger,
+    Ledger,
     Row,
 )
 
@@ -107,7 +106,7 @@ class Outcome:
 class SharedSend:
     """An email send split into numbered batches that several senders claim (PostgreSQL)."""
 
-    claims: BatchClaims
+    claims: Ledger
     active_ids: Callable[[int], Iterable[int]]  # subscriber ids above an id, in order
     recipients_between: Callable[[int, int], Iterable[Recipient]]  # one batch's recipients
     lead: bool  # the lock holder: plans, reopens old batches, sends social posts and the digest
@@ -118,7 +117,7 @@ class SharedSend:
 class Run:
     """What one delivery run needs from the edge: ledger, live channels and options."""
 
-    ledger: DeliveryLedger
+    ledger: Ledger
     edition: Edition
     plan: Plan
     channels: LiveChannels
@@ -373,7 +372,7 @@ def refuse_reshaping(step: Step, posts: Sequence[SocialPost], rows: Mapping[str,
             fix=f"publish retract POST --network {channel_name(step.output)}")
 
 
-def retracted_ids(ledger: DeliveryLedger, edition: str, channel: str) -> dict[str, set[str]]:
+def retracted_ids(ledger: Ledger, edition: str, channel: str) -> dict[str, set[str]]:
     """Per item, the provider ids `publish retract` deleted (or is deleting) on this channel.
 
     Their number is the generation of the item's next key.
@@ -452,7 +451,7 @@ def _prepare_media(
 
 
 def _record_failure(
-    ledger: DeliveryLedger, edition: str, channel: str, items: list[str], exc: DeliveryError
+    ledger: Ledger, edition: str, channel: str, items: list[str], exc: DeliveryError
 ) -> bool:
     """A definite failure is marked failed (retried next run); a maybe-landed call stays pending.
 

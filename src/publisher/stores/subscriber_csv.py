@@ -21,14 +21,11 @@ import csv
 import io
 import stat
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from publisher.errors import InputError
-
-if TYPE_CHECKING:
-    from publisher.stores.subscribers import ImportReport, ImportRow
+from publisher.stores.addresses import validated_email
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FIELDS = ("email", "name", "first", "last", "status")
@@ -52,6 +49,38 @@ NOT_OPTED_IN = frozenset({"unconfirmed", "unactivated", "pending", "cold"})
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """A CSV row that was not imported, and why."""
+
+    line: int
+    value: str
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did; bad rows are listed, never fatal."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    kept_suppressed: int = 0  # rows that would have re-subscribed an opted-out address
+    resubscribed: list[str] = field(default_factory=list)  # only with resubscribe=True
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One valid CSV row: its line, the normalized address, its match key, name and status."""
+
+    line: int
+    email: str
+    key: str
+    name: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -102,8 +131,6 @@ def read_rows(path: Path, report: ImportReport, *, encoding: str | None = None,
                 continue
             first = seen.setdefault(found.key, line)
             if first != line:
-                from publisher.stores.subscribers import RowProblem
-
                 report.problems.append(RowProblem(line, found.email,
                                                   f"duplicate of line {first}: not imported"))
                 continue
@@ -201,8 +228,6 @@ def _columns(cells: Sequence[str], mapping: Mapping[str, str] | None, path: Path
 def _row(line: int, cells: Sequence[str], columns: Columns, report: ImportReport
          ) -> ImportRow | None:
     """One data row validated, or None with the problem reported."""
-    from publisher.stores.subscribers import ImportRow, RowProblem, validated_email
-
     def cell(index: int | None) -> str:
         return cells[index] if index is not None and index < len(cells) else ""
 

@@ -32,7 +32,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from publisher.config.settings import Site
 from publisher.errors import InputError, os_fault
-from publisher.stores.subscribers import SUPPRESSED, Subscriber, SubscriberStore
+from publisher.stores.addresses import SUPPRESSED, Subscriber
+from publisher.stores.subscribers import SubscriberStore
 from publisher.unsubscribe.body import FORM_BODY_LIMIT, BodyRefused, read_body
 from publisher.unsubscribe.tokens import TokenSubject, verify_token
 
@@ -104,7 +105,7 @@ def make_app(store: SubscriberStore | None = None, secret: str | None = None, *,
 
     if store is None or secret is None:
         from publisher.config.settings import load_config
-        from publisher.stores.subscribers_pg import open_store
+        from publisher.stores.backends import open_store
         from publisher.unsubscribe.tokens import unsubscribe_secret
 
         settings = config or load_config()

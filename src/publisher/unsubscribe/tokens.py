@@ -28,7 +28,7 @@ from publisher.model import Recipient
 
 if TYPE_CHECKING:
     from publisher.config.settings import Site
-    from publisher.stores.subscribers import Subscriber
+    from publisher.stores.addresses import Subscriber
 
 SECRET_NAME = "PUBLISHER_UNSUBSCRIBE_SECRET"
 PURPOSE = b"publisher-unsubscribe-v1\0"  # the address form, still verified

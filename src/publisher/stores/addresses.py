@@ -1,0 +1,117 @@
+"""Subscriber addresses and statuses: one canonical form per reader, and what each status means.
+
+Addresses are matched by one canonical form (`canonical_email`): the domain in its IDNA ASCII
+form, lower-cased, and the local part NFC-normalized and Unicode case-folded. RFC 5321 §2.4 lets a
+server treat local parts case-sensitively, but the providers we send through (SendGrid, Postmark,
+Resend) and the mailbox providers do not: their suppression lists match case-insensitively, so
+two case variants are one reader. Dots and `+tags` are left alone: only Gmail ignores them, and
+folding them would merge different people at every other provider.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+import unicodedata
+from dataclasses import dataclass
+
+from publisher.errors import InputError
+
+STATUSES = ("subscribed", "unsubscribed", "bounced", "complained")
+SUPPRESSED = frozenset(STATUSES[1:])
+# A suppression never weakens an address: a complaint outranks a bounce, a bounce an opt-out.
+# Sync applies several provider lists in turn; this order keeps a second sync a no-op.
+RANK = {"subscribed": 0, "unsubscribed": 1, "bounced": 2, "complained": 3}
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """One address on the list, with why and since when it has its status."""
+
+    email: str
+    name: str = ""
+    status: str = "subscribed"
+    id: int = 0
+    reason: str = ""
+    status_at: float = 0.0
+    uid: str = ""  # random, per subscriber: what unsubscribe tokens carry instead of the address
+
+
+
+def canonical_email(address: str) -> str:
+    """The match key: case-folded NFC local part @ lower-case IDNA (ASCII) domain."""
+    from email_validator import EmailNotValidError, validate_email
+
+    text = address.strip()
+    try:
+        found = validate_email(text, check_deliverability=False)
+    except EmailNotValidError:
+        local, _, domain = text.rpartition("@")
+        return _key(local, _ascii_domain(domain))
+    return _key(found.local_part, found.ascii_domain)
+
+
+def validated_email(address: str) -> tuple[str, str]:
+    """The normalized address and its match key, or InputError saying what is wrong."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        found = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise InputError(f"invalid address {address!r}: {exc}", where="subscribers",
+                         fix="correct the address") from exc
+    return str(found.normalized), _key(found.local_part, found.ascii_domain)
+
+
+def normalize_email(email: str) -> str:
+    """The address in normalized form, or InputError saying what is wrong with it."""
+    return validated_email(email)[0]
+
+
+def loose_address(address: str) -> str:
+    """A provider's address as we store it: normalized if valid, else as given (still matched)."""
+    try:
+        return validated_email(address)[0]
+    except InputError:
+        return address.strip()
+
+
+def _key(local: str, ascii_domain: str) -> str:
+    """Join the folded parts."""
+    return f"{unicodedata.normalize('NFC', local.casefold())}@{ascii_domain.lower()}"
+
+
+def _ascii_domain(domain: str) -> str:
+    """A domain's IDNA form (UTS #46), or the lower-cased text when it is not a valid name."""
+    import idna
+
+    try:
+        return str(idna.encode(domain, uts46=True).decode("ascii"))
+    except idna.IDNAError:
+        return domain.lower()
+
+
+def new_uid() -> str:
+    """A fresh random subscriber id for unsubscribe tokens (96 bits, URL-safe)."""
+    return secrets.token_urlsafe(12)
+
+
+def check_status(status: str) -> None:
+    """InputError for a status the store does not know."""
+    if status not in STATUSES:
+        raise InputError(f"unknown status {status!r}", where="subscribers",
+                         fix=f"use one of: {', '.join(STATUSES)}")
+
+
+def iso_time(stamp: float) -> str:
+    """A status time as ISO 8601 UTC to the second ('' when unknown)."""
+    if not stamp:
+        return ""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp))
+
+
+def describe_status(subscriber: Subscriber) -> str:
+    """`reason, since <time>` for messages and `subscribers list`."""
+    reason = subscriber.reason or "reason not recorded"
+    when = iso_time(subscriber.status_at)
+    return f"{reason}, since {when}" if when else reason
