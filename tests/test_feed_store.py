@@ -11,6 +11,7 @@ if os.environ.get("CI", "").lower() != "true":  # under CI a missing driver must
     pytest.importorskip("psycopg")
 from tests.pg import pg_server, pg_url
 
+from publisher.stores.backends import open_ledger
 from publisher.stores.feeds import (
     PASSED,
     PENDING,
@@ -19,7 +20,6 @@ from publisher.stores.feeds import (
     Validators,
     open_feed_log,
 )
-from publisher.stores.ledger import open_ledger
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 FEED = "https://blog.example/feed/"

@@ -23,7 +23,7 @@ from publisher.stores.migrations import LEDGER, ledger_step, recorded_version
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 
 DATA = Path(__file__).parent / "data"
-TABLES = ("deliveries", "actions", "locks", "batches")
+TABLES = ("deliveries", "actions", "locks", "batches", "feed_sources", "feed_items")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -63,7 +63,7 @@ def migrated(target: str) -> Iterator[Ledger]:
 
 
 def test_the_previous_release_ledger_migrates_to_the_last_step(migrated: Ledger) -> None:
-    assert recorded_version(migrated.db, "ledger") == len(LEDGER) >= 4
+    assert recorded_version(migrated.db, "ledger") == len(LEDGER) >= 5
     assert set(TABLES) <= migrated.db.tables()
 
 

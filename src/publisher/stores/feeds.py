@@ -13,37 +13,19 @@ backup, one CI cache or one database holds everything that makes publishing exac
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
-from publisher.errors import ConfigError
 from publisher.source.feed.choose import PASSED, PENDING, PUBLISHED
-from publisher.stores.pgurl import check_setting, is_database_url
+from publisher.stores.database import text
+
+if TYPE_CHECKING:  # the ledger loads when a feed is read for publishing, not for Validators
+    from publisher.stores.ledger import Ledger
 
 __all__ = ["PASSED", "PENDING", "PUBLISHED", "FeedItemRow", "FeedLog", "Validators",
            "open_feed_log"]
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS feed_sources (
-    feed TEXT PRIMARY KEY,
-    etag TEXT NOT NULL DEFAULT '',
-    last_modified TEXT NOT NULL DEFAULT '',
-    updated_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS feed_items (
-    feed TEXT NOT NULL,
-    guid TEXT NOT NULL,
-    post TEXT NOT NULL,
-    edition TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL CHECK (state IN ('pending', 'published', 'passed')),
-    updated_at DOUBLE PRECISION NOT NULL,
-    PRIMARY KEY (feed, guid)
-);
-CREATE INDEX IF NOT EXISTS feed_items_by_post ON feed_items (post);
-"""
 
 
 @dataclass(frozen=True)
@@ -69,128 +51,60 @@ class Validators:
         return {name: value for name, value in found.items() if value}
 
 
-class _Database(Protocol):
-    """The two statements a backend runs; SQL uses `?` placeholders."""
-
-    def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
-    def read(self, sql: str, args: Sequence[Any]) -> list[Mapping[str, Any]]: ...
-    def close(self) -> None: ...
-
-
 class FeedLog:
-    """The feed tables of one ledger."""
+    """The feed tables of one ledger (made by its migration step 5)."""
 
-    def __init__(self, database: _Database) -> None:
-        self.db = database
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger, self.db = ledger, ledger.db
 
     def close(self) -> None:
-        """Close the connection."""
-        self.db.close()
+        """Close the ledger."""
+        self.ledger.close()
+
+    def _write(self, sql: str, row: tuple[str | float, ...]) -> None:
+        """One statement in its own transaction."""
+        with self.db.transaction():
+            self.db.execute(sql, row)
 
     def known(self, feed: str) -> Validators | None:
         """The feed's validators, or None when no run ever finished reading it."""
-        rows = self.db.read("SELECT etag, last_modified FROM feed_sources WHERE feed=?", [feed])
-        return Validators(rows[0]["etag"], rows[0]["last_modified"]) if rows else None
+        row = self.db.execute("SELECT etag, last_modified FROM feed_sources WHERE feed=?",
+                              (feed,)).fetchone()
+        return Validators(text(row["etag"]), text(row["last_modified"])) if row else None
 
     def remember(self, feed: str, validators: Validators) -> None:
         """Record a complete read (validators empty when the next read must be a full one)."""
-        self.db.write(
+        self._write(
             "INSERT INTO feed_sources (feed, etag, last_modified, updated_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (feed) DO UPDATE SET etag=excluded.etag,"
             " last_modified=excluded.last_modified, updated_at=excluded.updated_at",
-            [(feed, validators.etag, validators.last_modified, time.time())])
+            (feed, validators.etag, validators.last_modified, time.time()))
 
     def items(self, feed: str) -> dict[str, FeedItemRow]:
         """Every item of the feed the ledger knows, by guid."""
-        rows = self.db.read(
-            "SELECT guid, post, edition, state FROM feed_items WHERE feed=?", [feed])
-        return {r["guid"]: FeedItemRow(r["guid"], r["post"], r["edition"], r["state"])
-                for r in rows}
+        rows = self.db.execute(
+            "SELECT guid, post, edition, state FROM feed_items WHERE feed=?", (feed,))
+        found = (FeedItemRow(text(r["guid"]), text(r["post"]), text(r["edition"]),
+                             text(r["state"])) for r in rows)
+        return {row.guid: row for row in found}
 
     def post_taken(self, post: str, feed: str, guid: str) -> bool:
         """Whether another item (of any feed) already publishes under this ledger post name."""
-        rows = self.db.read("SELECT feed, guid FROM feed_items WHERE post=?", [post])
+        rows = self.db.execute("SELECT feed, guid FROM feed_items WHERE post=?", (post,))
         return any((r["feed"], r["guid"]) != (feed, guid) for r in rows)
 
     def mark(self, feed: str, item: FeedItemRow) -> None:
         """Record an item's post name, edition and state."""
-        self.db.write(
+        self._write(
             "INSERT INTO feed_items (feed, guid, post, edition, state, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (feed, guid) DO UPDATE SET"
             " post=excluded.post, edition=excluded.edition, state=excluded.state,"
             " updated_at=excluded.updated_at",
-            [(feed, item.guid, item.post, item.edition, item.state, time.time())])
+            (feed, item.guid, item.post, item.edition, item.state, time.time()))
 
 
 def open_feed_log(target: str | Path) -> FeedLog:
     """The feed tables of the ledger a setting names: a SQLite file, or a postgresql:// URL."""
-    if is_database_url(target):
-        check_setting(str(target), key="ledger")
-        return FeedLog(_Postgres(str(target)))
-    return FeedLog(_Sqlite(Path(target)))
+    from publisher.stores.backends import open_ledger
 
-
-class _Sqlite:
-    """The tables in the SQLite ledger file."""
-
-    def __init__(self, path: Path) -> None:
-        from publisher.stores.sqlite import connect
-
-        self.path = path
-        try:
-            self.conn = connect(path, SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"cannot open the ledger ({exc})", where=str(path),
-                              fix="check the `ledger` path") from exc
-        self.conn.row_factory = sqlite3.Row
-
-    def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement per row in one transaction."""
-        from publisher.errors import SystemFault
-
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.executemany(sql, rows)
-            self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise SystemFault(f"cannot write the ledger ({exc})", where=str(self.path),
-                              fix="free disk space or make its folder writable") from exc
-
-    def read(self, sql: str, args: Sequence[Any]) -> list[Mapping[str, Any]]:
-        """Rows of a query as mappings."""
-        return [dict(r) for r in self.conn.execute(sql, args)]
-
-    def close(self) -> None:
-        """Close the database."""
-        self.conn.close()
-
-
-class _Postgres:
-    """The tables in the PostgreSQL ledger."""
-
-    def __init__(self, setting: str) -> None:
-        from psycopg.rows import dict_row
-
-        from publisher.stores.ledger_pg import SCHEMA_LOCK
-        from publisher.stores.pgurl import connect
-
-        self.conn = connect(setting, key="ledger")
-        self.conn.row_factory = dict_row
-        with self.conn.transaction():
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            self.conn.execute(SCHEMA)
-
-    def write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run one statement per row in one transaction."""
-        with self.conn.transaction(), self.conn.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), rows)
-
-    def read(self, sql: str, args: Sequence[Any]) -> list[Mapping[str, Any]]:
-        """Rows of a query as mappings."""
-        return list(self.conn.execute(sql.replace("?", "%s"), args))
-
-    def close(self) -> None:
-        """Close the connection."""
-        self.conn.close()
+    return FeedLog(open_ledger(target))

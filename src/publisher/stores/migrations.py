@@ -232,3 +232,25 @@ def match_keys(db: Database) -> None:
     db.execute("CREATE UNIQUE INDEX subscribers_key ON subscribers (key)")
     db.execute("CREATE UNIQUE INDEX subscribers_uid ON subscribers (uid)")
     db.execute("DROP INDEX IF EXISTS subscribers_email")  # PostgreSQL's lower(email) rule
+
+
+@ledger_step(5)
+def feed_tables(db: Database) -> None:
+    """Which feed items were published, and each feed's HTTP validators (see stores/feeds.py)."""
+    script(db, """
+CREATE TABLE IF NOT EXISTS feed_sources (
+    feed TEXT PRIMARY KEY,
+    etag TEXT NOT NULL DEFAULT '',
+    last_modified TEXT NOT NULL DEFAULT '',
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feed_items (
+    feed TEXT NOT NULL,
+    guid TEXT NOT NULL,
+    post TEXT NOT NULL,
+    edition TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL CHECK (state IN ('pending', 'published', 'passed')),
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (feed, guid)
+);
+CREATE INDEX IF NOT EXISTS feed_items_by_post ON feed_items (post)""")
