@@ -259,7 +259,7 @@ def _shape(live: dict[str, Row]) -> dict[str, int]:
     shape: dict[str, int] = {}
     for item, row in live.items():
         output = item.split("#", 1)[0]
-        shape[output] = max(shape.get(output, 0), int(row.extra.get("of", _position(item))))
+        shape[output] = max(shape.get(output, 0), int(str(row.extra.get("of", _position(item)))))
     return shape
 
 

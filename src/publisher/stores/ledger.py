@@ -46,7 +46,7 @@ COLUMNS = ("edition, post, channel, item, batch, state, provider_id, url, extra,
            " updated_at, failure")
 ACTION_COLUMNS = "edition, post, channel, item, kind, target, state, error"
 CHUNK = 500  # items per IN (…) list: well under SQLite's 32766 parameters
-Extra = Mapping[str, str | int]  # a channel's references to a post (Bluesky's uri and cid…)
+Extra = Mapping[str, object]  # a channel's references to a post (Bluesky's uri and cid…), JSON
 Receipts = Mapping[str, tuple[str, str, Extra]]  # item → (provider id, public URL, extra)
 
 
