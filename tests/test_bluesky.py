@@ -55,11 +55,6 @@ def posts(texts: list[str] = TEXTS, card: LinkCard | None = None) -> list[Social
     return thread_posts("bluesky", texts, card=card, facets=[facets_for(t) for t in texts])
 
 
-def test_preflight_logs_in(channel: bluesky.BlueskyChannel, fake: FakeBluesky) -> None:
-    assert channel.preflight() == {"limit": 300, "max_bytes": 3000}
-    assert fake.sessions_created == 1
-
-
 def test_thread_of_four_with_facets_and_reply_refs(
     channel: bluesky.BlueskyChannel, fake: FakeBluesky
 ) -> None:
@@ -119,19 +114,6 @@ def test_token_near_expiry_is_refreshed_before_the_call(
     channel = build({"handle": HANDLE, "pds_url": fake.url})
     send_thread(channel, posts()[:2])
     assert fake.refreshes >= 1 and len(fake.posts) == 2
-
-
-def test_wrong_app_password_is_one_clear_line_without_the_secret(
-    fake: FakeBluesky, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("BLUESKY_APP_PASSWORD", "revoked-app-password-9")
-    channel = build({"handle": HANDLE, "pds_url": fake.url})
-    with pytest.raises(PermanentDeliveryError) as caught:
-        send_thread(channel, posts())
-    message = str(caught.value)
-    assert "\n" not in message and "app password" in message
-    assert "revoked-app-password-9" not in message
-    assert fake.posts == []
 
 
 def test_large_thumbnail_is_shrunk_under_one_megabyte(

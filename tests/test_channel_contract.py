@@ -29,7 +29,12 @@ from publisher.channels import BatchResult, EmailChannel, SocialChannel, registr
 from publisher.channels.http import RetryPolicy, with_retries
 from publisher.config.settings import Config
 from publisher.delivery.pipeline import preflight
-from publisher.errors import ConfigError, DeliveryError, TransientDeliveryError
+from publisher.errors import (
+    ConfigError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from publisher.networks import NAMES as NETWORK_NAMES
 
 # The plain-text SMTP fake asks for AUTH without TLS on purpose (local tests only).
@@ -53,6 +58,7 @@ class Harness:
     error_text: str = INJECTED  # what the one-line error must quote of that body
     reset: float | None = RESET  # the wait a 429 asks for; None: the protocol has none (SMTP)
     duplicates: Callable[[], dict[str, int]] = field(default=lambda: {})
+    hints: dict[str, int] = field(default_factory=dict)  # what its preflight tells the composer
 
 
 def http_faults(server: FakeHTTPServer, kind: str) -> Callable[[], None]:
@@ -128,7 +134,7 @@ def x_row(stack: ExitStack) -> Harness:
     return Harness(
         settings={"api_base": fake.url, "timeout": 2.0},
         secrets=good, bad_secrets={**good, "X_ACCESS_TOKEN_SECRET": "x-stale-secret-77"},
-        delivered=lambda: len(fake.tweets),
+        delivered=lambda: len(fake.tweets), hints={"limit": 280},
         throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
     )
 
@@ -140,7 +146,7 @@ def bluesky_row(stack: ExitStack) -> Harness:
         settings={"handle": "editor.example.com", "pds_url": fake.url, "timeout": 2.0},
         secrets={"BLUESKY_APP_PASSWORD": "contract-app-pass-1"},
         bad_secrets={"BLUESKY_APP_PASSWORD": "revoked-app-pass-9"},
-        delivered=lambda: len(fake.posts),
+        delivered=lambda: len(fake.posts), hints={"limit": 300, "max_bytes": 3000},
         throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
     )
 
@@ -152,7 +158,7 @@ def mastodon_row(stack: ExitStack) -> Harness:
         settings={"instance_url": fake.url, "timeout": 2.0},
         secrets={"MASTODON_ACCESS_TOKEN": "mastodon-contract-token-1"},
         bad_secrets={"MASTODON_ACCESS_TOKEN": "expired-contract-token-0"},
-        delivered=lambda: len(fake.statuses),
+        delivered=lambda: len(fake.statuses), hints={"limit": 1000, "url_length": 23},
         throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
     )
 
@@ -234,27 +240,27 @@ def test_preflight_passes_with_good_credentials(name: str, harness: Harness) -> 
         hints = preflight(channel)
     finally:
         channel.close()
-    if name in registry.SOCIAL:
-        assert hints["limit"] > 0  # the composer's limit for this account
-    else:
-        assert hints == {}
+    assert hints == harness.hints  # email: none; social: the limits the composer writes to
     assert harness.delivered() == 0
 
 
-def test_bad_credentials_are_refused_at_preflight_in_one_line(
+def test_bad_credentials_are_refused_in_one_line_and_nothing_is_sent(
     name: str, harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for variable, value in harness.bad_secrets.items():
         monkeypatch.setenv(variable, value)
     channel = build(name, harness)
     try:
-        with pytest.raises(ConfigError) as caught:
+        with pytest.raises(ConfigError) as at_preflight:  # `publish check`/`publish`: exit 3
             preflight(channel)
+        with pytest.raises(PermanentDeliveryError) as at_send:  # not worth a retry
+            send_once(channel)
     finally:
         channel.close()
-    line = str(caught.value)
-    assert caught.value.exit_code == 3 and "\n" not in line
-    assert not any(secret in line for secret in harness.bad_secrets.values())
+    assert at_preflight.value.exit_code == 3
+    for line in (str(at_preflight.value), str(at_send.value)):
+        assert "\n" not in line
+        assert not any(secret in line for secret in harness.bad_secrets.values())
     assert harness.delivered() == 0
 
 

@@ -77,36 +77,6 @@ def test_the_fake_enforces_the_1000_personalization_limit(fake: SendGridFake) ->
         channel(fake, batch_size=1001)
 
 
-def test_bad_key_is_permanent_one_line_and_masked(
-    fake: SendGridFake, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    wrong = "SG.wrong-key-0000000000000000000000"
-    monkeypatch.setenv("SENDGRID_API_KEY", wrong)
-    sg = channel(fake)
-    with pytest.raises(PermanentDeliveryError) as caught:
-        sg.preflight()
-    line = str(caught.value)
-    assert "\n" not in line and "HTTP 401" in line and "check the credentials" in line
-    assert wrong not in line
-    with pytest.raises(PermanentDeliveryError, match="authorization grant is invalid"):
-        sg.send_batch(batch(recipients(2)))
-
-
-def test_missing_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("SENDGRID_API_KEY")
-    with pytest.raises(ConfigError, match="SENDGRID_API_KEY"):
-        build({})
-
-
-def test_429_is_transient_with_the_reset_header_as_wait() -> None:
-    faults = Faults(rate=1.0, kinds=("429",), reset_seconds=7)
-    with SendGridFake(KEY, faults=faults).running() as fake:
-        with pytest.raises(TransientDeliveryError) as caught:
-            channel(fake).send_batch(batch(recipients(3)))
-        assert caught.value.retry_after is not None and 5 <= caught.value.retry_after <= 8
-        assert fake.deliveries.messages == []
-
-
 def test_5xx_and_drops_are_transient_and_a_retried_send_lands_exactly_once() -> None:
     faults = Faults(rate=0.5, kinds=("500", "429", "drop"), seed=1, reset_seconds=3)
     with SendGridFake(KEY, faults=faults).running() as fake:

@@ -112,21 +112,7 @@ def test_a_server_that_keeps_dropping_fails_the_batch_before_anything_is_sent() 
         assert server.received == []
 
 
-def test_login_and_a_wrong_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    with SmtpFake(credentials=("mailer", "right-password-123")).running() as server:
-        monkeypatch.setenv("SMTP_PASSWORD", "wrong-password-456")
-        with pytest.raises(PermanentDeliveryError) as caught:
-            channel(server.port, user="mailer").preflight()
-        assert "refused the login" in str(caught.value)
-        assert "wrong-password-456" not in str(caught.value)
-        monkeypatch.setenv("SMTP_PASSWORD", "right-password-123")
-        result = channel(server.port, user="mailer").send_batch(batch(recipients(2)))
-        assert len(result.accepted) == 2
-
-
-def test_missing_password_for_a_user_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="SMTP_PASSWORD"):
-        build({"user": "mailer"})
+def test_an_unknown_security_mode_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="security"):
         build({"security": "ssl3"})
 
