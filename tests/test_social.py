@@ -502,11 +502,11 @@ def test_sample_posts_match_goldens(path: Path) -> None:
 
 
 def test_a_cut_never_ends_on_text_a_network_would_linkify() -> None:
-    from publisher.edition.social import _cut
+    from publisher.edition.layout import cut
 
-    assert _cut("The answer is e.g.city") == "The answer is…"
-    assert _cut("Visit example.com") == "Visit…"
-    assert _cut("A plain ending") == "A plain ending…"
+    assert cut("The answer is e.g.city") == "The answer is…"
+    assert cut("Visit example.com") == "Visit…"
+    assert cut("A plain ending") == "A plain ending…"
 
 
 # --- overrides for every network and the hashtag count (issue 14, item 6) --------------------

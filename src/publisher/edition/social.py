@@ -1,25 +1,36 @@
 """Social posts an editor would send: the right words, the link, hashtags, each within its limit.
 
 Text comes from (in order) the editor's `social.<network>`, else the summary `lede` chooses
-(front-matter summary, summary section, the lead read as an inverted pyramid). Posts never
-stop mid-sentence unless they must, and then at a phrase boundary with `…`; lengths are
-checked with `counting`.
+(front-matter summary, summary section, the lead read as an inverted pyramid). What each
+network allows comes from its `Network` facts; how a text is cut and laid out within one post
+is `layout`. Names: a `SocialPost` is a post; a str of its text is a text; a network's name is
+a name and its facts a `Network`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from publisher.config.settings import SocialSettings
+from publisher.edition.layout import (
+    MAX_MEASURED_CHARS,
+    Fits,
+    Piece,
+    fill,
+    join_sentences,
+    prefixed,
+    shorten,
+    suffixed,
+    tailed,
+    with_tail,
+)
 from publisher.edition.lede import key_points, summary_points, summary_sentences
 from publisher.errors import InputError
 from publisher.model import Article, Facet, FaqDigest, Highlight, LinkCard, SocialPost
-from publisher.networks import NETWORKS, get_network, output_network
+from publisher.networks import get_network, output_network
 from publisher.networks.counting import (
     DEFAULT_URL_LENGTH,
     Measurement,
@@ -27,57 +38,18 @@ from publisher.networks.counting import (
     find_urls,
     measure,
 )
-from publisher.networks.facets import detect_facets, link_spans, tag_spans
+from publisher.networks.facets import detect_facets, tag_spans
 from publisher.networks.hashtags import hashtags
 from publisher.networks.network import Card, Network
 from publisher.source.condense import answer_sentences, qualifies
-from publisher.text.sentences import URL_RE, split_sentences
+from publisher.text.sentences import split_sentences
 
-ELLIPSIS = "…"
 MAX_FAQ_HIGHLIGHTS = 2
 CARD_DESCRIPTION_CHARS = 300
 WORDS: dict[str, dict[str, str]] = {
     "en": {"key_points": "Key points:", "read_more": "Read the full article:", "bullet": "• "},
     "ja": {"key_points": "【要点】", "read_more": "記事全文はこちら：", "bullet": "・"},
 }
-# Trailing characters that must not sit just before an ellipsis.
-DANGLING = " \t\n、，,;；:：・-–—/／。．.!?！？"
-CLAUSE_MARKS = ("、", ",", "，", ";", "；", ":", "：", "—")
-CLAUSE_KEEP = 0.75  # cut at a clause only when it keeps three quarters of what would fit
-WEAK_ENDINGS = frozenset(
-    (
-        "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "by", "from", "and", "or",
-        "but", "as", "that", "which", "who", "is", "are", "was", "were", "be", "its", "their",
-        "his", "her", "our", "your", "this", "these", "those",
-    )
-)
-# No post of any network is longer than this many characters: a candidate longer than it is
-# not measured (it could fit only as dozens of kilobyte-long URLs, each counted as 23).
-MAX_MEASURED_CHARS = 4 * max(network.limit for network in NETWORKS.values())
-BRACKETS = {"「": "」", "『": "』", "（": "）", "(": ")", "【": "】", "“": "”", '"': '"'}
-Fits = Callable[[str], bool]
-# Full-width sentence ends (and the quotes closing them) are never followed by a space.
-CJK_STOPS = frozenset("。！？」』）")
-
-
-@dataclass(frozen=True)
-class Piece:
-    """A sentence or list line of a post body, with what separates it from the text before."""
-
-    text: str
-    before: str = ""  # "" joins as prose; "\n" or "\n\n" start a new line or paragraph
-
-    def joined_to(self, previous: str) -> str:
-        """This piece appended to `previous` text, as a reader expects the two joined."""
-        if self.before:
-            return self.before + self.text
-        if previous and _is_cjk(previous[-1]) and self.text and _is_cjk(self.text[0]):
-            return self.text
-        if previous and previous[-1] in CJK_STOPS:
-            return self.text  # no space after 。, whatever follows (JIS X 4051)
-        return " " + self.text
-
-
 @dataclass(frozen=True)
 class Target:
     """One network as the composer sees it: how it counts and how much room it gives."""
@@ -107,15 +79,15 @@ def compose_social(
     """Posts per network in settings.networks; a thread where the network has them, when asked."""
     as_thread = thread if thread is not None else (article.thread or settings.thread)
     posts: dict[str, tuple[SocialPost, ...]] = {}
-    for network in settings.networks:
-        target = target_for(network, settings)
-        link = tracked_link(article.url, settings.utm.get(network, {}))
-        tags = hashtags(article.tags, network, limit=settings.hashtags)
+    for name in settings.networks:
+        target = target_for(name, settings)
+        link = tracked_link(article.url, settings.utm.get(name, {}))
+        tags = hashtags(article.tags, name, limit=settings.hashtags)
         if as_thread and target.network.thread:
             texts = _thread_texts(article, digest, target, link, tags)
         else:
             texts = [_single_text(article, target, link, tags)]
-        posts[network] = _finish(article, target, texts, link)
+        posts[name] = _finish(article, target, texts, link)
     return posts
 
 
@@ -125,16 +97,16 @@ def compose_faq_posts(
     """One post per FAQ item (question, short answer, link), to thread or spread over days."""
     pairs = _faq_pairs(article, digest)
     posts: dict[str, tuple[SocialPost, ...]] = {}
-    for network in settings.networks:
-        target = target_for(network, settings)
-        link = tracked_link(article.url, settings.utm.get(network, {}))
-        tags = hashtags(article.tags, network, limit=settings.hashtags)
+    for name in settings.networks:
+        target = target_for(name, settings)
+        link = tracked_link(article.url, settings.utm.get(name, {}))
+        tags = hashtags(article.tags, name, limit=settings.hashtags)
         texts = [
-            _with_tail(target.fits, _qa_body(pair, lang=article.lang), link, tags)
+            with_tail(target.fits, _qa_body(pair, lang=article.lang), link, tags)
             for pair in pairs
         ]
         texts = [t for t in texts if t.strip()]
-        posts[network] = _finish(article, target, texts, link) if texts else ()
+        posts[name] = _finish(article, target, texts, link) if texts else ()
     return posts
 
 
@@ -184,10 +156,10 @@ def _single_text(article: Article, target: Target, link: str, tags: list[str]) -
         pieces = _summary_pieces(article, lang)
     # Keep room for one hashtag unless the opening sentence needs it to stay whole.
     reserve = tags[:1]
-    if pieces and not _tailed(target.fits, link, reserve)(pieces[0].text):
+    if pieces and not tailed(target.fits, link, reserve)(pieces[0].text):
         reserve = []
-    body_fits = _tailed(target.fits, link, reserve)
-    return _with_tail(target.fits, _fill(pieces, body_fits, lang), link, tags)
+    body_fits = tailed(target.fits, link, reserve)
+    return with_tail(target.fits, fill(pieces, body_fits, lang), link, tags)
 
 
 def _editor_text(article: Article, target: Target, text: str, link: str, tags: list[str]) -> str:
@@ -204,7 +176,7 @@ def _editor_text(article: Article, target: Target, text: str, link: str, tags: l
         )
     if "#" in text or "＃" in text:
         return with_link
-    return _with_tail(target.fits, text, link, tags) or with_link
+    return with_tail(target.fits, text, link, tags) or with_link
 
 
 def _has_link(text: str, url: str) -> bool:
@@ -252,22 +224,22 @@ def _thread_texts(
     """Lead, key points, one or two FAQ highlights, then the link; numbered like `1/4`."""
     for digits in (1, 2):
         marker = "\n\n" + "9" * digits + "/" + "9" * digits
-        fits = _suffixed(target.fits, marker)
-        pieces = [_thread_lead(article, target, fits)]
-        pieces.extend(_key_point_posts(article, fits, pieces[0]))
-        pieces.extend(
-            _with_tail(fits, _qa_body(pair, lang=article.lang), "", [])
+        fits = suffixed(target.fits, marker)
+        texts = [_thread_lead(article, target, fits)]
+        texts.extend(_key_point_texts(article, fits, texts[0]))
+        texts.extend(
+            with_tail(fits, _qa_body(pair, lang=article.lang), "", [])
             for pair in _faq_pairs(article, digest)[:MAX_FAQ_HIGHLIGHTS]
         )
         if link:
-            pieces.append(_link_post(article, fits, link, tags))
-        pieces = [p for p in pieces if p]
-        if len(str(len(pieces))) <= digits:
+            texts.append(_link_text(article, fits, link, tags))
+        texts = [t for t in texts if t]
+        if len(str(len(texts))) <= digits:
             break
-    total = len(pieces)
+    total = len(texts)
     if total == 1:
-        return pieces
-    return [f"{text}\n\n{i}/{total}" for i, text in enumerate(pieces, start=1)]
+        return texts
+    return [f"{text}\n\n{i}/{total}" for i, text in enumerate(texts, start=1)]
 
 
 def _thread_lead(article: Article, target: Target, fits: Fits) -> str:
@@ -284,40 +256,40 @@ def _thread_lead(article: Article, target: Target, fits: Fits) -> str:
             )
         return editor
     lang = _lang(article)
-    title = _shorten(_title(article), fits, lang) or ""
+    title = shorten(_title(article), fits, lang) or ""
     sentences = [Piece(s) for s in _hook_sentences(article) if s != _title(article)]
-    body = _fill(sentences, lambda b: fits(f"{title}\n\n{b}"), lang)
+    body = fill(sentences, lambda b: fits(f"{title}\n\n{b}"), lang)
     return f"{title}\n\n{body}" if body else title
 
 
-def _key_point_posts(article: Article, fits: Fits, lead: str) -> list[str]:
-    """The summary section's points, packed under a heading into as few posts as fit."""
+def _key_point_texts(article: Article, fits: Fits, lead: str) -> list[str]:
+    """The summary section's points, packed under a heading into as few post texts as fit."""
     lang = _lang(article)
     heading, bullet = _words(lang)["key_points"], _words(lang)["bullet"]
     points = [p for p in key_points(article) if p not in lead]
-    posts: list[str] = []
+    texts: list[str] = []
     current = heading
     for point in points:
         line = bullet + point
         if current != heading and not fits(f"{current}\n{line}"):
-            posts.append(current)
+            texts.append(current)
             current = heading
-        shortened = _shorten(line, _prefixed(fits, current + "\n"), lang)
+        shortened = shorten(line, prefixed(fits, current + "\n"), lang)
         if shortened:
             current = f"{current}\n{shortened}"
     if current != heading:
-        posts.append(current)
-    return posts
+        texts.append(current)
+    return texts
 
 
-def _link_post(article: Article, fits: Fits, link: str, tags: list[str]) -> str:
+def _link_text(article: Article, fits: Fits, link: str, tags: list[str]) -> str:
     """The last post: where to read the whole article, with hashtags while they fit."""
     lang = _lang(article)
     lead_in = _words(lang)["read_more"]
     sep = "" if lang == "ja" else " "
-    title = _shorten(_title(article), _tailed(lambda t: fits(f"{lead_in}{sep}{t}"), link, []), lang)
+    title = shorten(_title(article), tailed(lambda t: fits(f"{lead_in}{sep}{t}"), link, []), lang)
     head = f"{lead_in}{sep}{title}" if title else lead_in.rstrip(":：")
-    return _with_tail(fits, head, link, tags)
+    return with_tail(fits, head, link, tags)
 
 
 # --- FAQ ------------------------------------------------------------------------------------
@@ -338,7 +310,7 @@ def _faq_pairs(article: Article, digest: FaqDigest) -> list[Answered]:
     shorts = list(digest.short_answers) + [""] * len(items)
     out = []
     for item, short in zip(items, shorts, strict=False):
-        whole = _join_sentences(answer_sentences(item.answer, base_url=article.url))
+        whole = join_sentences(answer_sentences(item.answer, base_url=article.url))
         out.append(Answered(plain_text(item.question), whole, short or whole))
     return out
 
@@ -356,198 +328,12 @@ def _qa_body(pair: Answered, *, lang: str) -> Callable[[Fits], str]:
             if answer and fits(f"{q_line}\nA. {answer}"):
                 return f"{q_line}\nA. {answer}"
         if pair.short and not any(qualifies(s) for s in split_sentences(pair.short)[1:]):
-            a_line = _shorten(f"A. {pair.short}", lambda t: fits(f"{q_line}\n{t}"), lang)
+            a_line = shorten(f"A. {pair.short}", lambda t: fits(f"{q_line}\n{t}"), lang)
             if a_line:
                 return f"{q_line}\n{a_line}"
-        return _shorten(q_line, fits, lang) or ""
+        return shorten(q_line, fits, lang) or ""
 
     return build
-
-
-# --- fitting --------------------------------------------------------------------------------
-
-
-def _with_tail(fits: Fits, body: str | Callable[[Fits], str], link: str, tags: list[str]) -> str:
-    """Body, then as many hashtags as fit, then the link on its own line."""
-    if callable(body):
-        body = body(_tailed(fits, link, []))
-    chosen: list[str] = []
-    for tag in tags:
-        if re.search(rf"(?<!\w){re.escape(tag)}(?!\w)", body, re.IGNORECASE):
-            continue
-        if fits(_layout(body, link, [*chosen, tag])):
-            chosen.append(tag)
-    return _layout(body, link, chosen)
-
-
-def _layout(body: str, link: str, tags: Sequence[str]) -> str:
-    """Body, a blank line, the hashtags line and the link line."""
-    tail = "\n".join(part for part in (" ".join(tags), link) if part)
-    if body and tail:
-        return f"{body}\n\n{tail}"
-    return body or tail
-
-
-def _tailed(fits: Fits, link: str, tags: list[str]) -> Fits:
-    """A fits() for a body that will get this link and these tags after it."""
-    return lambda body: fits(_layout(body, link, tags))
-
-
-def _suffixed(fits: Fits, suffix: str) -> Fits:
-    """A fits() that reserves room for a suffix such as the thread numbering."""
-    return lambda text: fits(text + suffix)
-
-
-def _prefixed(fits: Fits, prefix: str) -> Fits:
-    """A fits() for text that will follow `prefix` in the same post."""
-    return lambda text: fits(prefix + text)
-
-
-def _fill(pieces: list[Piece], fits: Fits, lang: str) -> str:
-    """Whole pieces in order while they fit; a lone first one too long is cut at a phrase."""
-    if not pieces:
-        return ""
-    first = pieces[0].text
-    body = first if fits(first) else _shorten(first, fits, lang) or ""
-    if body != first:
-        return body
-    for piece in pieces[1:]:
-        candidate = body + piece.joined_to(body)
-        if not fits(candidate):
-            break
-        body = candidate
-    return body
-
-
-def _join_sentences(sentences: Sequence[str]) -> str:
-    """Sentences as prose: no space after Japanese punctuation, one after Latin text."""
-    out = ""
-    for sentence in sentences:
-        out = out + Piece(sentence).joined_to(out) if out else sentence
-    return out
-
-
-def _shorten(text: str, fits: Fits, lang: str) -> str | None:
-    """`text` whole if it fits, else cut at the last phrase boundary that fits, plus `…`."""
-    text = text.strip()
-    if not text:
-        return None
-    if fits(text):
-        return text
-    phrases = _phrases(text[:MAX_MEASURED_CHARS], lang)  # the last, partial one is never kept
-    low, high, best = 1, len(phrases) - 1, 0
-    while low <= high:
-        middle = (low + high) // 2
-        candidate = _cut("".join(phrases[:middle]))
-        if candidate and fits(candidate):
-            best, low = middle, middle + 1
-        else:
-            high = middle - 1
-    if not best:
-        return None
-    return _cut("".join(phrases[: _clause_end(phrases, best)]))
-
-
-def _clause_end(phrases: list[str], count: int) -> int:
-    """Prefer ending at a clause (after 、 or ,) when that keeps most of the text."""
-    kept = len("".join(phrases[:count]))
-    for end in range(count, 0, -1):
-        prefix = "".join(phrases[:end])
-        if len(prefix) < kept * CLAUSE_KEEP:
-            break
-        if prefix.rstrip().endswith(CLAUSE_MARKS):
-            return end
-    while count > 1 and phrases[count - 1].strip().lower() in WEAK_ENDINGS:
-        count -= 1  # never end on "a", "the", "of": the reader expects the next word
-    return count
-
-
-def _cut(prefix: str) -> str:
-    """A prefix ended cleanly: no dangling punctuation or URL, `…`, and brackets closed."""
-    prefix = prefix.rstrip(DANGLING)
-    start = _last_word_start(prefix)
-    while start < len(prefix) and _ends_in_url(prefix[start:]):
-        prefix = prefix[:start].rstrip(DANGLING)
-        start = _last_word_start(prefix)
-    prefix = prefix.rstrip("".join(BRACKETS) + DANGLING)
-    if not prefix:
-        return ""
-    return prefix + ELLIPSIS + _closers(prefix)
-
-
-def _last_word_start(text: str) -> int:
-    """Where the run of non-space characters ending `text` starts (len(text) if none).
-
-    A backward walk costs the word's length; `\\S+$` would retry from every position.
-    """
-    start = len(text)
-    while start and not text[start - 1].isspace():
-        start -= 1
-    return start
-
-
-def _ends_in_url(word: str) -> bool:
-    """Whether a link, or text X or Bluesky would linkify (`e.g.city`), runs to the word's end."""
-    return (
-        bool(URL_RE.search(word))
-        or any(u.end == len(word) for u in find_urls(word))
-        or any(s.end == len(word) for s in link_spans(word))
-    )
-
-
-def _closers(prefix: str) -> str:
-    """Closing brackets for those the cut left open, innermost first."""
-    stack: list[str] = []
-    for ch in prefix:
-        if ch in BRACKETS and not (ch == '"' and stack and stack[-1] == '"'):
-            stack.append(BRACKETS[ch])
-        elif stack and ch == stack[-1]:
-            stack.pop()
-    return "".join(reversed(stack))
-
-
-def _phrases(text: str, lang: str) -> list[str]:
-    """Phrase chunks: BudouX for Japanese, words for the rest; URLs are never split."""
-    pieces: list[str] = []
-    last = 0
-    for match in URL_RE.finditer(text):
-        pieces.extend(_split_prose(text[last : match.start()], lang))
-        pieces.append(match.group())
-        last = match.end()
-    pieces.extend(_split_prose(text[last:], lang))
-    return [p for p in pieces if p]
-
-
-def _split_prose(text: str, lang: str) -> list[str]:
-    """Chunks of plain prose where a reader accepts a cut."""
-    if not text:
-        return []
-    if lang == "ja" or any(_is_cjk(ch) for ch in text):
-        chunks: list[str] = []
-        for piece in _word_chunks(text):
-            chunks.extend(_ja_parser().parse(piece) if any(_is_cjk(c) for c in piece) else [piece])
-        return chunks
-    return _word_chunks(text)
-
-
-def _word_chunks(text: str) -> list[str]:
-    """Words with their trailing spaces, so joining them restores the text."""
-    chunks: list[str] = []
-    start = 0
-    for i in range(1, len(text)):
-        if text[i - 1].isspace() and not text[i].isspace():
-            chunks.append(text[start:i])
-            start = i
-    chunks.append(text[start:])
-    return chunks
-
-
-@cache
-def _ja_parser() -> Any:
-    """BudouX's Japanese phrase model, loaded once (it ships with the package, no download)."""
-    import budoux
-
-    return budoux.load_default_japanese_parser()
 
 
 # --- finishing ------------------------------------------------------------------------------
@@ -640,9 +426,9 @@ def _post_card(
 
 def link_card(article: Article, link: str) -> LinkCard:
     """The link, title, description and image a card shows; delivery uploads the image."""
-    description = _join_sentences(_hook_sentences(article))
+    description = join_sentences(_hook_sentences(article))
     if len(description) > CARD_DESCRIPTION_CHARS:
-        description = _shorten(description, lambda t: len(t) <= CARD_DESCRIPTION_CHARS, "") or ""
+        description = shorten(description, lambda t: len(t) <= CARD_DESCRIPTION_CHARS, "") or ""
     return LinkCard(uri=link, title=_title(article), description=description,
                     thumb=article.image, alt=article.image_alt.strip())
 
@@ -675,11 +461,6 @@ def _token_text(token: Any) -> str:
     if token.type == "image":
         return "".join(_token_text(t) for t in token.children or [])
     return ""
-
-
-def _is_cjk(ch: str) -> bool:
-    """Japanese/Chinese characters and full-width punctuation, where no spaces separate words."""
-    return "\u3000" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\uff00" <= ch <= "\uffef"
 
 
 def _lang(article: Article) -> str:
