@@ -27,6 +27,7 @@ SCRIPTS = [
     ["fanout_sendgrid.py"],
     ["fanout_memory.py"],
     ["smtp.py"],
+    ["feed.py"],
 ]
 QUICK = {"fanout_sendgrid.py": ["--subscribers", "20000"],
          "fanout_memory.py": ["--subscribers", "100000"]}

@@ -53,16 +53,17 @@ def feed_command(
                                              help="Leave these out this time.")] = None,
 ) -> None:
     """Publish each item of the feed not yet published, oldest first, exactly once."""
-    from publisher.cli.send import exit_for, print_outcomes
     from publisher.delivery.feed import FeedOptions, plan_feed, send_feed
-    from publisher.delivery.pipeline import Options
-    from publisher.plan import select_channels
 
     limits = _limits(latest, since, everything)
+    chosen = None
+    if only or skip:
+        from publisher.plan import select_channels
+
+        chosen = select_channels(only, skip)
     settings = load_settings(config)
-    post = Options(Path("feed"), out, templates, dry_run=dry_run, resend=resend, strict=strict,
-                   channels=select_channels(only, skip))
-    options = FeedOptions(url, limits, post)
+    options = FeedOptions(url, limits, resend=resend, strict=strict, out=out,
+                          templates=templates, channels=chosen)
     plan = plan_feed(options, settings)
     err = render.console(stderr=True)
     for warning in plan.warnings:
@@ -82,6 +83,8 @@ def feed_command(
     if dry_run:
         _print_dry_run(console, plan)
         return
+    from publisher.cli.send import exit_for, print_outcomes
+
     entries = send_feed(plan, options, settings)
     for entry in entries:
         print_outcomes(console, entry.prepared, entry.outcomes,

@@ -15,22 +15,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from publisher.config.settings import Config
-from publisher.delivery.pipeline import Options, Prepared, prepare, publish
 from publisher.errors import InputError
-from publisher.model import Article
 from publisher.source.feed.choose import PASSED, PENDING, PUBLISHED, Limits, choose
-from publisher.source.feed.parse import (
-    FeedItem,
-    item_article,
-    item_slug,
-    parse_feed,
-    unique_slug,
-)
+from publisher.source.feed.item import FeedItem
 from publisher.stores.feeds import FeedItemRow, FeedLog, Validators, open_feed_log
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the edition and delivery code loads only when the feed has changed
+    from publisher.config.settings import Config
+    from publisher.delivery.pipeline import Options, Prepared
     from publisher.delivery.send import Outcome
+    from publisher.model import Article
 
 FIRST_RUN_FIX = "pass --latest N, --since DATE or --all (e.g. --latest 1 for the newest item)"
 
@@ -40,8 +34,20 @@ class FeedOptions:
     """What the editor asked of one feed run."""
 
     url: str
-    limits: Limits = field(default_factory=Limits)
-    post: Options = field(default_factory=lambda: Options(Path("feed")))  # out, --only, …
+    limits: Limits
+    resend: bool = False
+    strict: bool = False
+    out: Path | None = None
+    templates: Path | None = None
+    channels: frozenset[str] | None = None  # --only/--skip; None: every channel
+
+    def for_item(self, item: FeedItem, *, dry_run: bool, resend: bool) -> Options:
+        """The options of one item's run through the pipeline, as `publish POST` would get."""
+        from publisher.delivery.pipeline import Options
+
+        run = Options(Path(item.link), self.out, self.templates, dry_run=dry_run,
+                      resend=resend, strict=self.strict)
+        return run if self.channels is None else replace(run, channels=self.channels)
 
 
 @dataclass
@@ -80,13 +86,15 @@ def plan_feed(options: FeedOptions, config: Config) -> FeedPlan:
         if known is None and not rows and not options.limits.given:
             raise InputError("this feed was never published from: say how much of it to send",
                              where=url, fix=FIRST_RUN_FIX)
-        plain = not options.limits.given and not options.post.resend
+        plain = not options.limits.given and not options.resend
         answer = fetch_feed(url, config.feed, known if plain else None)
         if answer.unchanged:
             return FeedPlan(url, unchanged=True, validators=answer.validators)
+        from publisher.source.feed.parse import parse_feed
+
         feed = parse_feed(answer.body, url=url, content_type=answer.content_type)
         states = {guid: row.state for guid, row in rows.items()}
-        choice = choose(feed.items, states, options.limits, resend=options.post.resend)
+        choice = choose(feed.items, states, options.limits, resend=options.resend)
         entries = [entry for item in choice.publish
                    if (entry := _entry(item, rows.get(item.guid), log, options, config))]
     finally:
@@ -100,23 +108,30 @@ def plan_feed(options: FeedOptions, config: Config) -> FeedPlan:
 def _entry(item: FeedItem, row: FeedItemRow | None, log: FeedLog, options: FeedOptions,
            config: Config) -> FeedEntry | None:
     """The item's article and dry-run edition; None for a published item whose text is the same."""
+    from publisher.delivery.pipeline import prepare
+    from publisher.source.feed.parse import item_article
+
     slug = row.post if row else _new_slug(item, log, options.url)
     article = item_article(item, slug=slug, feed_url=options.url)
     resend = row is not None and row.state == PUBLISHED
     if resend and row is not None and article.content_hash == row.edition:
         return None
-    dry = replace(options.post, post=Path(item.link), dry_run=True)
+    dry = options.for_item(item, dry_run=True, resend=resend)
     return FeedEntry(item, article, resend, prepare(dry, config, article=article))
 
 
 def _new_slug(item: FeedItem, log: FeedLog, feed: str) -> str:
     """The ledger post name of an item seen for the first time: its slug, unless taken."""
+    from publisher.source.feed.parse import item_slug, unique_slug
+
     slug = item_slug(item)
     return unique_slug(slug, item.guid) if log.post_taken(slug, feed, item.guid) else slug
 
 
 def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[FeedEntry]:
     """Publish each planned item, oldest first; record guids; keep validators if all went."""
+    from publisher.delivery.pipeline import prepare, publish
+
     log = open_feed_log(config.ledger)
     clean = True
     try:
@@ -127,8 +142,7 @@ def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[Feed
             row = FeedItemRow(entry.item.guid, entry.article.slug, edition, PENDING)
             if not entry.resend:
                 log.mark(plan.url, row)
-            run = replace(options.post, post=Path(entry.item.link), dry_run=False,
-                          resend=entry.resend)
+            run = options.for_item(entry.item, dry_run=False, resend=entry.resend)
             entry.prepared = prepare(run, config, article=entry.article)
             entry.outcomes = publish(entry.prepared, config, run)
             if _settled(entry.outcomes):

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from publisher.source.feed.parse import FeedItem, oldest_first
+from publisher.source.feed.item import FeedItem, oldest_first
 
 PENDING, PUBLISHED, PASSED = "pending", "published", "passed"
 
