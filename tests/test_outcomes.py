@@ -148,6 +148,19 @@ def test_a_reply_lost_after_data_is_exit_7_in_that_run(workdir: Path) -> None:
     assert sorted(smtp.deliveries.emails()) == sorted([*READERS, entry["item"]])
 
 
+def test_status_masks_the_addresses_of_sent_lines_and_json_keeps_them(workdir: Path) -> None:
+    smtp = SmtpFake()
+    with smtp.running():
+        env = smtp_setup(workdir, smtp)
+        assert run_publish(EN_POST, cwd=workdir, env=env).returncode == 0
+    shown = run_publish("status", EN_POST, cwd=workdir, env=env)
+    assert shown.returncode == 0, shown.stderr
+    sent = [line for line in lines_of(shown.stdout, "sent ") if " smtp " in line]
+    assert len(sent) == len(READERS) and all(" o@… → " in line for line in sent)
+    assert [r for r in READERS if r in shown.stdout] == []
+    assert set(READERS) <= {row["item"] for row in status(EN_POST, workdir, env)["sent"]}
+
+
 # --- Postmark: 200 with a per-entry ErrorCode 406 -------------------------------------------
 
 

@@ -3,7 +3,8 @@
 A run prints one stderr line per channel with failures and one per channel with uncertain
 deliveries. Reasons are grouped after removing the addresses servers echo in their replies, and
 at most a few addresses are shown, masked to their first character (`a@…`): stderr ends up in
-CI logs, and personal data does not belong there. `publish status` reads the full rows.
+CI logs, and personal data does not belong there. `publish status` masks the addresses on its
+`sent` lines the same way; `publish status --json` carries the full rows, for scripts.
 """
 
 from __future__ import annotations

@@ -44,6 +44,8 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
     """Per-channel counts, what was left out or retracted, every failed and uncertain delivery."""
     from rich.table import Table
 
+    from publisher.cli.report import masked_item
+
     console = render.console()
     if "channels" in report:
         if not report["channels"] and not report["skipped"]:
@@ -77,7 +79,8 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
     for row in report["retracted"]:
         console.print(f"retracted {row['channel']} {row['item']} ({row['provider_id']})")
     for row in report["sent"][:20]:
-        console.print(f"sent {row['channel']} {row['item']} → {row['provider_id']} {row['url']}"
+        item = render.escape(masked_item(row["item"]))  # a reader's address is personal data
+        console.print(f"sent {row['channel']} {item} → {row['provider_id']} {row['url']}"
                       .rstrip())
     if report["proofs"]:
         count = len(report["proofs"])
