@@ -317,6 +317,20 @@ def test_no_secret_reaches_output_files_or_the_ledger(workdir: Path, nets: Netwo
             assert secret.encode() not in path.read_bytes(), (name, path)
 
 
+def test_check_says_what_each_channel_can_do_from_its_facts(workdir: Path, nets: Networks
+                                                              ) -> None:
+    write_config(workdir, networks=list(NETWORKS), channels={
+        "x": {"api_base": nets.x.url},
+        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
+        "mastodon": {"instance_url": nets.mastodon.url}})
+    result = run_publish("check", cwd=workdir, env=SOCIAL_SECRETS)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "ok mastodon (limit=1000, url_length=23; can edit, delete, attach images)" in lines
+    assert "ok bluesky (limit=300, max_bytes=3000; can delete, attach images)" in lines
+    assert "ok x (limit=280; can delete, attach images)" in lines
+
+
 def test_an_unreadable_card_image_fails_that_network_only_and_leaves_nothing_uncertain(
     workdir: Path, nets: Networks
 ) -> None:
