@@ -1,7 +1,8 @@
 """Post length exactly as each network counts it; the composer and `publish measure` share it.
 
-Patterns compile on first use (URLs, emoji, `regex`'s graphemes) so the CLI starts fast; URLs and
-emoji are found with twitter-text's own patterns, built in `urls.py` without importing it.
+Patterns compile on first use (URLs, emoji, `regex`'s graphemes), and `urls.py` with its TLD
+lists loads only for a text with a "." or an emoji, so the CLI starts fast; URLs and emoji are
+found with twitter-text's own patterns, built there without importing twitter-text.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from typing import TYPE_CHECKING
 from publisher.errors import InputError
 from publisher.networks import get_network
 from publisher.networks.network import Counting, Network
-from publisher.networks.tlds import CCTLDS, GTLDS
-from publisher.networks.urls import LATIN_ACCENTS, emoji_pattern, extract_urls
 from publisher.text.controls import lone_surrogate
 
 if TYPE_CHECKING:
@@ -222,6 +221,8 @@ def _url_spans(text: str) -> tuple[UrlSpan, ...]:
     character behind and ahead of it, so only the dotted runs between spaces and line breaks
     are scanned, each with its neighbours: the same matches, without scanning long CJK runs.
     """
+    from publisher.networks.urls import extract_urls
+
     spans: list[UrlSpan] = []
     for run in DOTTED_RUN_RE.finditer(text):
         end = _url_run_end(run.group())
@@ -314,6 +315,8 @@ def _x_weighted(text: str) -> tuple[int, bool]:
 
 def _x_emoji_lengths(text: str) -> dict[int, int]:
     """Start → length of every emoji twitter-text's emoji regex finds (one linear scan)."""
+    from publisher.networks.urls import emoji_pattern
+
     return {m.start(): len(m.group()) for m in emoji_pattern().finditer(text)}
 
 
@@ -330,6 +333,8 @@ def _x_run_weight(text: str, start: int, end: int) -> int:
 @cache
 def _ascii_tlds() -> frozenset[str]:
     """twitter-text's ASCII gTLDs and ccTLDs, lower case."""
+    from publisher.networks.tlds import CCTLDS, GTLDS
+
     return frozenset(n.lower() for n in (*GTLDS, *CCTLDS) if n.isascii() and n.isalnum())
 
 
@@ -359,6 +364,8 @@ def _mention_re() -> regex_module.Pattern[str]:
 def _end_mention_re() -> regex_module.Pattern[str]:
     """twitter-text's end_mention_match: an at sign, a Latin accent or "://" right after."""
     import regex
+
+    from publisher.networks.urls import LATIN_ACCENTS
 
     return regex.compile(f"[@＠{LATIN_ACCENTS}]|://")
 
