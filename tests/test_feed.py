@@ -286,3 +286,18 @@ def test_choose_by_guid_not_by_place_or_text(feed: FakeFeed) -> None:
     assert [i.guid for i in latest.passed] == guids[:3]
     resent = choose(items, states, Limits(), resend=True)
     assert [i.guid for i in resent.publish] == [guids[0], *guids[2:]]
+
+
+def test_polling_an_unchanged_feed_loads_no_edition_or_delivery_code(
+    workdir: Path, feed: FakeFeed
+) -> None:
+    from tests.test_dry_run_imports import modules_after
+
+    local_config(workdir)
+    url = f"{feed.url}/feed.xml"
+    assert publish_feed(workdir, url, "--latest", "1")[0] == 0
+    loaded = modules_after(["feed", url], workdir)
+    assert feed.answers(304) == 1 and "requests" in loaded  # it did ask the server
+    heavy = ("publisher.delivery.pipeline", "publisher.edition.build", "publisher.delivery.send",
+             "feedparser", "bs4", "mjml")
+    assert sorted(loaded & set(heavy)) == []
