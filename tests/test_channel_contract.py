@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from fakes.bluesky import FakeBluesky
-from fakes.mail import SITE, Sleeps, batch, recipients
+from fakes.buttondown import ButtondownFake
+from fakes.ghost import GhostFake
+from fakes.listmonk import ListmonkFake
+from fakes.mail import SITE, Sleeps, batch, newsletter, recipients
+from fakes.mailchimp import MailchimpFake
 from fakes.mastodon import FakeMastodon
 from fakes.postmark import PostmarkFake
 from fakes.resend import ResendFake
@@ -25,8 +29,9 @@ from fakes.server import FakeHTTPServer, Faults
 from fakes.smtp import SmtpFake
 from fakes.support import thread_posts
 from fakes.x import FakeX
-from publisher.channels import BatchResult, EmailChannel, SocialChannel, registry
+from publisher.channels import BatchResult, CampaignChannel, EmailChannel, SocialChannel, registry
 from publisher.channels.http import RetryPolicy, with_retries
+from publisher.channels.platform import deliver
 from publisher.config.settings import Config
 from publisher.delivery.pipeline import preflight
 from publisher.errors import (
@@ -43,6 +48,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 RESET = 7  # seconds the fakes' 429s ask the client to wait
 INJECTED = "internal server error (injected)"  # what a fake's injected 500 says, in its own shape
 PEOPLE = recipients(3)
+READERS = [person.email for person in PEOPLE]  # a platform's own list, for its rows
 
 
 @dataclass
@@ -163,12 +169,60 @@ def mastodon_row(stack: ExitStack) -> Harness:
     )
 
 
+def buttondown_row(stack: ExitStack) -> Harness:
+    key = "bd-contract-key-0123456789"
+    fake = stack.enter_context(ButtondownFake(key, subscribers=READERS).running())
+    return platform_harness(fake, {"base_url": fake.url}, "BUTTONDOWN_API_KEY", key,
+                            "bd-wrong-contract-key-000")
+
+
+def listmonk_row(stack: ExitStack) -> Harness:
+    token = "lm-contract-token-0123456789"
+    fake = stack.enter_context(ListmonkFake("publisher", token, subscribers=READERS).running())
+    return platform_harness(
+        fake, {"base_url": fake.url, "api_user": "publisher", "lists": ["Newsletter"]},
+        "LISTMONK_API_TOKEN", token, "lm-wrong-contract-token-000")
+
+
+def ghost_row(stack: ExitStack) -> Harness:
+    key = "6489b2a1c0ffee0001a2b3c4:" + "c0" * 32
+    fake = stack.enter_context(GhostFake(key, newsletters=["weekly"], subscribers=READERS)
+                               .running())
+    return platform_harness(fake, {"base_url": fake.url, "newsletter": "weekly"},
+                            "GHOST_ADMIN_API_KEY", key, key[:25] + "0d" * 32)
+
+
+def mailchimp_row(stack: ExitStack) -> Harness:
+    key = "0123456789abcdef0123456789abcdef-us6"
+    fake = stack.enter_context(MailchimpFake(key, lists=["a1b2c3d4e5"], subscribers=READERS)
+                               .running())
+    row = platform_harness(fake, {"base_url": fake.url, "list_id": "a1b2c3d4e5"},
+                           "MAILCHIMP_API_KEY", key, "ffffffffffffffffffffffffffffffff-us6")
+    row.reset = None  # Mailchimp's 429 names no wait: the shared backoff decides
+    return row
+
+
+def platform_harness(fake: Any, settings: dict[str, object], variable: str, good: str,
+                     bad: str) -> Harness:
+    """A newsletter platform's row: what it delivered is one copy per reader on its list."""
+    return Harness(
+        settings={**settings, "timeout": 2}, secrets={variable: good},
+        bad_secrets={variable: bad}, delivered=lambda: len(fake.audience.deliveries.messages),
+        duplicates=fake.audience.deliveries.duplicates,
+        throttle=http_faults(fake.server, "429"), fail=http_faults(fake.server, "500"),
+    )
+
+
 # channel name → how to run it against its fake; one row per registered channel
 CONTRACT: dict[str, Callable[[ExitStack], Harness]] = {
     "smtp": smtp_row,
     "sendgrid": sendgrid_row,
     "postmark": postmark_row,
     "resend": resend_row,
+    "buttondown": buttondown_row,
+    "listmonk": listmonk_row,
+    "ghost": ghost_row,
+    "mailchimp": mailchimp_row,
     "x": x_row,
     "bluesky": bluesky_row,
     "mastodon": mastodon_row,
@@ -196,17 +250,23 @@ def harness(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Ite
         yield row
 
 
-def build(name: str, harness: Harness) -> EmailChannel | SocialChannel:
+def build(name: str, harness: Harness) -> EmailChannel | SocialChannel | CampaignChannel:
     """The channel as the core builds it: through the registry, from a [channels] table."""
     config = Config(site=SITE, channels={name: harness.settings})
+    if name in registry.PLATFORM:
+        return registry.build_campaign(name, config)
     if name in registry.EMAIL:
         return registry.build_email(name, config)
     return registry.build_social(name, config)
 
 
-def send_once(channel: EmailChannel | SocialChannel, key: str = "contract-1"
-              ) -> BatchResult | str:
-    """One delivery: a batch of three recipients, or one post; the provider id of a post."""
+def send_once(channel: EmailChannel | SocialChannel | CampaignChannel,
+              key: str = "contract-1") -> BatchResult | str:
+    """One delivery: a batch of three recipients, one post or one campaign; a post's or a
+    campaign's provider id."""
+    if channel.facts.kind == "campaign":
+        campaign = cast(CampaignChannel, channel)
+        return deliver(campaign, campaign.draft(newsletter(), key * 2, "契約テスト")).provider_id
     if channel.facts.kind == "social":
         social = cast(SocialChannel, channel)
         [post] = thread_posts(social.facts.network, ["契約テストの投稿です。"])
@@ -215,8 +275,8 @@ def send_once(channel: EmailChannel | SocialChannel, key: str = "contract-1"
 
 
 def units(name: str) -> int:
-    """What one send_once delivers: three messages, or one post."""
-    return len(PEOPLE) if name in registry.EMAIL else 1
+    """What one send_once delivers: three messages (a platform: one per reader), or one post."""
+    return len(PEOPLE) if name in registry.EMAIL or name in registry.PLATFORM else 1
 
 
 def test_every_row_is_a_registered_channel() -> None:
@@ -227,6 +287,8 @@ def test_the_declared_facts_agree_with_the_registry(name: str) -> None:
     facts = registry.facts(name)
     if name in registry.EMAIL:
         assert facts.kind == "email" and facts.network == "" and facts.batch_size >= 1
+    elif name in registry.PLATFORM:
+        assert facts.kind == "campaign" and facts.network == "" and facts.idempotent
     else:
         assert facts.kind == "social" and facts.network in NETWORK_NAMES
         assert registry.social_for(facts.network) == name
@@ -301,6 +363,9 @@ def test_a_429_reset_is_honoured_or_reported(name: str, harness: Harness) -> Non
         result = with_retries(lambda: send_once(channel), RetryPolicy(attempts=3), sleep=sleeps)
     finally:
         channel.close()
+    if harness.reset is None and not isinstance(result, BatchResult):  # backoff's own wait
+        assert len(sleeps.delays) == 1 and harness.delivered() == units(name)
+        return
     if harness.reset is None:  # no reset header in the protocol: deferred, to retry next run
         assert isinstance(result, BatchResult) and sorted(result.deferred) == sorted(
             p.email for p in PEOPLE)

@@ -16,6 +16,7 @@ GMAIL_CLIP_BYTES = 102 * 1024  # Gmail clips HTML bodies past about 102 KB
 # its `<network>-faq` posts) and `faq`, the FAQ digest files.
 CHANNEL_NAMES = ("newsletter", *NETWORK_NAMES, "faq")
 FAQ_DIGEST = "faq"
+CAMPAIGN = "campaign"  # the one ledger item of a newsletter handed to a platform
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,7 @@ class Step:
 
     output: str
     channel: str
-    kind: Literal["email", "social"]
+    kind: Literal["email", "social", "campaign"]  # campaign: a platform mails its own list
     items: tuple[str, ...]
     measure: str
 
@@ -76,6 +77,21 @@ def email_route(config: Config) -> str:
     return config.newsletter.transport or OUTBOX
 
 
+def is_platform(route: str) -> bool:
+    """Whether the newsletter goes to a platform that owns the list (Buttondown, Ghost …)."""
+    if route == OUTBOX:  # the outbox: the channel modules need not load
+        return False
+    from publisher.channels.registry import PLATFORM
+
+    return route in PLATFORM
+
+
+def sends_to_own_list(config: Config) -> bool:
+    """Whether publisher mails its own subscriber list (an SMTP or email-API transport)."""
+    route = email_route(config)
+    return route != OUTBOX and not is_platform(route)
+
+
 def social_route(network: str, config: Config) -> str:
     """A network goes live only when it has a [channels.<network>] table; else to the outbox."""
     if network not in config.channels:  # no table: the channel modules need not load
@@ -89,12 +105,14 @@ def build_plan(edition: Edition, config: Config) -> Plan:
     """Decide every delivery of this edition."""
     news = edition.newsletter
     html_size = news.html_bytes or len(news.html.encode())
+    route = email_route(config)
+    platform = is_platform(route)
     steps = [
         Step(
             output="newsletter",
-            channel=email_route(config),
-            kind="email",
-            items=(),
+            channel=route,
+            kind="campaign" if platform else "email",
+            items=(CAMPAIGN,) if platform else (),
             measure=f"{html_size / 1024:.1f} KB / {GMAIL_CLIP_BYTES // 1024} KB",
         )
     ]

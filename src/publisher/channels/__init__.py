@@ -43,9 +43,10 @@ if TYPE_CHECKING:
 
     from publisher.channels.http import HttpClient
     from publisher.channels.images import ImageLoader
+    from publisher.channels.platform import Campaign, Draft
 
 Hints = Mapping[str, int]  # what a preflight tells the composer, e.g. {"limit": 500}
-Kind = Literal["email", "social", "both"]
+Kind = Literal["email", "social", "both", "campaign"]  # campaign: a platform owns the list
 T = TypeVar("T", str, int, float, bool)
 
 
@@ -296,17 +297,58 @@ class SocialChannel(Protocol):
         """Release connections."""
 
 
+class CampaignChannel(Protocol):
+    """A newsletter platform that owns the list: one campaign per edition (channels/platform.py).
+
+    `platform.deliver` drives it: find this edition's campaign before creating one, start it only
+    if it has not gone out, so a resumed run sends the same campaign once.
+    """
+
+    facts: ClassVar[Facts]
+    name: str
+
+    @classmethod
+    def from_config(cls, context: ChannelContext) -> Self:
+        """Build from the channel's settings, the site and the secrets."""
+
+    def preflight(self) -> Hints:
+        """Check the credentials and that the configured list or newsletter exists."""
+
+    def draft(self, newsletter: Newsletter, key: str, title: str) -> Draft:
+        """The edition's campaign in this platform's template language."""
+
+    def find(self, draft: Draft) -> Campaign | None:
+        """This edition's campaign, if an earlier run created it."""
+
+    def create(self, draft: Draft) -> Campaign:
+        """A new campaign that is not sent yet."""
+
+    def start(self, campaign: Campaign, draft: Draft) -> Campaign:
+        """Give the campaign its content if needed and send it to the list."""
+
+    def test_send(self, campaign: Campaign, draft: Draft, addresses: Sequence[str]) -> None:
+        """The platform's own test send of the campaign to a few addresses (`--proof`)."""
+
+    def lookup(self, campaign_id: str) -> Campaign:
+        """The campaign's current state."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
 @dataclass
 class LiveChannels:
     """The channels one run opened, by name; the outbox sits in both maps."""
 
     email: dict[str, EmailChannel] = field(default_factory=dict)
     social: dict[str, SocialChannel] = field(default_factory=dict)
+    campaign: dict[str, CampaignChannel] = field(default_factory=dict)
 
     def close(self) -> None:
         """Release every channel's connections, each once."""
         seen: set[int] = set()
-        every: list[EmailChannel | SocialChannel] = [*self.email.values(), *self.social.values()]
+        every: list[EmailChannel | SocialChannel | CampaignChannel] = [
+            *self.email.values(), *self.social.values(), *self.campaign.values()]
         for channel in every:
             if id(channel) not in seen:
                 seen.add(id(channel))
@@ -314,7 +356,8 @@ class LiveChannels:
 
     def facts(self, name: str) -> Facts:
         """The facts of an open channel."""
-        found: EmailChannel | SocialChannel | None = self.email.get(name) or self.social.get(name)
+        found: EmailChannel | SocialChannel | CampaignChannel | None = (
+            self.email.get(name) or self.social.get(name) or self.campaign.get(name))
         if found is None:
             raise KeyError(name)
         return found.facts

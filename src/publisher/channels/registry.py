@@ -1,8 +1,9 @@
 """The channel registry: every channel publisher can build, by name, checked by mypy.
 
 A loader imports its module only when the channel is used (a run that sends through SendGrid
-never imports tweepy), and its return type makes mypy check the class against `EmailChannel`
-or `SocialChannel`. `build_email`/`build_social` are the one way the core constructs a channel.
+never imports tweepy), and its return type makes mypy check the class against `EmailChannel`,
+`SocialChannel` or `CampaignChannel`. `build_email`/`build_social`/`build_campaign` are the one
+way the core constructs a channel.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final
 
 from publisher.channels import (
+    CampaignChannel,
     ChannelContext,
     ChannelSettings,
     EmailChannel,
@@ -65,6 +67,30 @@ def _mastodon() -> type[SocialChannel]:
     return MastodonChannel
 
 
+def _buttondown() -> type[CampaignChannel]:
+    from publisher.channels.buttondown import ButtondownChannel
+
+    return ButtondownChannel
+
+
+def _listmonk() -> type[CampaignChannel]:
+    from publisher.channels.listmonk import ListmonkChannel
+
+    return ListmonkChannel
+
+
+def _ghost() -> type[CampaignChannel]:
+    from publisher.channels.ghost import GhostChannel
+
+    return GhostChannel
+
+
+def _mailchimp() -> type[CampaignChannel]:
+    from publisher.channels.mailchimp import MailchimpChannel
+
+    return MailchimpChannel
+
+
 # name → loader; the name is the [channels.<name>] table (and, for email, the transport)
 EMAIL: Final[Mapping[str, Callable[[], type[EmailChannel]]]] = {
     "smtp": _smtp,
@@ -77,12 +103,24 @@ SOCIAL: Final[Mapping[str, Callable[[], type[SocialChannel]]]] = {
     "bluesky": _bluesky,
     "mastodon": _mastodon,
 }
+# Newsletter platforms that own the list: the transport hands them one campaign per edition.
+PLATFORM: Final[Mapping[str, Callable[[], type[CampaignChannel]]]] = {
+    "buttondown": _buttondown,
+    "listmonk": _listmonk,
+    "ghost": _ghost,
+    "mailchimp": _mailchimp,
+}
 OUTBOX: Final = "outbox"  # the built-in folder channel: no table, no secrets (outbox.py)
 
 
 def names() -> tuple[str, ...]:
     """Every registered channel, email first, in registry order."""
-    return (*EMAIL, *SOCIAL)
+    return (*EMAIL, *PLATFORM, *SOCIAL)
+
+
+def transports() -> tuple[str, ...]:
+    """What `[newsletter] transport` may name: the outbox, an email channel or a platform."""
+    return (OUTBOX, *EMAIL, *PLATFORM)
 
 
 def facts(name: str) -> Facts:
@@ -95,6 +133,8 @@ def facts(name: str) -> Facts:
         return EMAIL[name]().facts
     if name in SOCIAL:
         return SOCIAL[name]().facts
+    if name in PLATFORM:
+        return PLATFORM[name]().facts
     raise _unknown(name, "")
 
 
@@ -120,6 +160,13 @@ def build_social(name: str, config: Config) -> SocialChannel:
     if name not in SOCIAL:
         raise _unknown(name, config.source)
     return SOCIAL[name]().from_config(context(name, config))
+
+
+def build_campaign(name: str, config: Config) -> CampaignChannel:
+    """The newsletter platform `name`, built from its [channels.<name>] table (not preflighted)."""
+    if name not in PLATFORM:
+        raise _unknown(name, config.source)
+    return PLATFORM[name]().from_config(context(name, config))
 
 
 def _unknown(name: str, source: str) -> ConfigError:

@@ -127,7 +127,8 @@ def status_report(
         "channels": [_tally(t, gone) for t in ledger.tally(edition)],
         "pending": [{"channel": r.channel, "item": r.item, "batch": r.batch} for r in pending],
         "sent": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
-                  "url": r.url} for r in sent if r not in gone],
+                  "url": r.url, "state": str(r.extra.get("state", ""))}  # a platform's word
+                 for r in sent if r not in gone],
         "skipped": [a.item for a in ledger.actions("skip", edition=edition)],
         "retracted": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
                        "url": r.url,

@@ -195,7 +195,9 @@ def _print_plan(console: Console, prepared: Prepared, chosen: frozenset[str]) ->
     for column in ("output", "length / limit", "channel", "items"):
         table.add_column(column)
     for step in prepared.plan.steps:
-        items = _audience(prepared, step.channel) if step.kind == "email" else str(len(step.items))
+        items = (_audience(prepared, step.channel) if step.kind == "email"
+                 else f"1 campaign to {step.channel}'s list" if step.kind == "campaign"
+                 else str(len(step.items)))
         if channel_name(step.output) not in chosen:
             items = "skipped"
         table.add_row(step.output, step.measure, step.channel, items)

@@ -80,8 +80,9 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
         console.print(f"retracted {row['channel']} {row['item']} ({row['provider_id']})")
     for row in report["sent"][:20]:
         item = render.escape(masked_item(row["item"]))  # a reader's address is personal data
-        console.print(f"sent {row['channel']} {item} → {row['provider_id']} {row['url']}"
-                      .rstrip())
+        state = f" ({render.escape(row['state'])})" if row["state"] else ""
+        console.print(f"sent {row['channel']} {item} → {row['provider_id']}{state}"
+                      f" {row['url']}".rstrip())
     if report["proofs"]:
         count = len(report["proofs"])
         console.print(f"{count} proof{'s' if count > 1 else ''} sent (not counted as deliveries)")

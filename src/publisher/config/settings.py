@@ -287,7 +287,7 @@ def _check_choices(sections: Mapping[str, Any], channels: Mapping[str, Any], whe
     """Transports, networks and channel tables must be ones publisher knows."""
     from publisher.channels import registry  # the one list of channels
 
-    transports = (registry.OUTBOX, *registry.EMAIL)
+    transports = registry.transports()
     newsletter = sections.get("newsletter")
     if newsletter is not None and newsletter.transport not in transports:
         raise ConfigError(f"unknown transport {newsletter.transport!r}",

@@ -24,13 +24,21 @@ from publisher.plan import (
     build_plan,
     channel_name,
     email_route,
+    is_platform,
+    sends_to_own_list,
     social_route,
 )
 from publisher.source.faq import jsonld_text
 from publisher.source.read import is_wordpress_ref, parse_article, read_post
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
-    from publisher.channels import EmailChannel, Hints, LiveChannels, SocialChannel
+    from publisher.channels import (
+        CampaignChannel,
+        EmailChannel,
+        Hints,
+        LiveChannels,
+        SocialChannel,
+    )
     from publisher.channels.images import ImageLoader
     from publisher.delivery.send import Outcome, SharedSend
     from publisher.stores.addresses import Subscriber
@@ -229,7 +237,7 @@ def publish(
                 audience=audience_size(config) if progress and recipients is None else 0,
                 resend=options.resend, images=image_loader(prepared.article, config),
                 max_attempts=config.max_attempts, retry_failed=options.retry_failed,
-                suppress=bounce_subscribers(config) if email_route(config) != OUTBOX else None,
+                suppress=bounce_subscribers(config) if sends_to_own_list(config) else None,
             )
             return [*faq, *in_plan_order(prepared.plan, deliver(run), chosen)]
     finally:
@@ -256,6 +264,8 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     from publisher.stores.backends import open_ledger
 
     route = email_route(config)
+    if is_platform(route):
+        return platform_proof(prepared, config, addresses)
     channel = prepared.live.email[route]
     news = prepared.edition.newsletter
     batch = EmailBatch(
@@ -291,6 +301,39 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
             outcome.note(LOST, "the answer was lost (maybe delivered)", list(result.uncertain))
         if refused:
             outcome.error = "; ".join(f"{a}: {why}" for a, why in refused.items())
+        return outcome
+    finally:
+        ledger.close()
+        prepared.close()
+
+
+def platform_proof(prepared: Prepared, config: Config, addresses: tuple[str, ...]) -> Outcome:
+    """--proof through a platform: its own test send of the edition's campaign (made a draft).
+
+    The platform marks the subject itself; the proofed draft is the campaign the real send
+    starts, and the ledger logs the proof as a proof, never as a delivery.
+    """
+    from publisher.channels.http import with_retries
+    from publisher.channels.platform import proof
+    from publisher.delivery.send import Outcome
+    from publisher.errors import DeliveryError
+    from publisher.stores.backends import open_ledger
+
+    plan, route = prepared.plan, email_route(config)
+    channel = prepared.live.campaign[route]
+    draft = channel.draft(prepared.edition.newsletter, plan.edition, prepared.article.title)
+    outcome = Outcome("newsletter (proof)", route, plan.steps[0].measure)
+    ledger = open_ledger(config.ledger)
+    try:
+        try:
+            receipt = with_retries(lambda: proof(channel, draft, addresses))
+            outcome.new = len(addresses)
+            outcome.destinations.append(receipt.provider_id)
+        except DeliveryError as exc:
+            outcome.error = exc.one_line()
+        for address in addresses:
+            ledger.mark_action(plan.edition, plan.post, route, address, "proof", target=draft.tag,
+                               state="failed" if outcome.error else "done", error=outcome.error)
         return outcome
     finally:
         ledger.close()
@@ -370,7 +413,7 @@ def can_share(config: Config) -> bool:
     from publisher.stores.backends import ledger_class, store_class
 
     return (ledger_class(config.ledger).shared and store_class(config.subscribers).shared
-            and email_route(config) != OUTBOX)
+            and sends_to_own_list(config))
 
 
 def take_lock_or_join(
@@ -576,7 +619,7 @@ def open_channels(config: Config, names: list[str] | None = None
 
     channels = LiveChannels()
     hints: dict[str, Hints] = {}
-    if email_route(config) != OUTBOX:
+    if sends_to_own_list(config):  # a platform signs its own unsubscribe links
         from publisher.unsubscribe.tokens import unsubscribe_secret
 
         unsubscribe_secret()
@@ -593,8 +636,11 @@ def open_channels(config: Config, names: list[str] | None = None
 
 def open_channel(channels: LiveChannels, name: str, config: Config) -> Hints:
     """Build one live channel into `channels` (the newsletter's, or a network's), preflighted."""
-    from publisher.channels.registry import build_email, build_social
+    from publisher.channels.registry import build_campaign, build_email, build_social
 
+    if name == email_route(config) and is_platform(name):
+        campaign = channels.campaign[name] = build_campaign(name, config)
+        return preflight(campaign)
     if name == email_route(config):
         email = channels.email[name] = build_email(name, config)
         return preflight(email)
@@ -637,7 +683,7 @@ def config_summary(config: Config) -> str:
     return f"{source} is valid: " + "; ".join(parts)
 
 
-def preflight(channel: EmailChannel | SocialChannel) -> Hints:
+def preflight(channel: EmailChannel | SocialChannel | CampaignChannel) -> Hints:
     """A channel's preflight; a refusal before anything was sent is a configuration problem.
 
     A refused credential, a server without STARTTLS or an unknown account is something to fix in
@@ -688,7 +734,7 @@ def bounce_subscribers(config: Config) -> Callable[[Mapping[str, str]], None]:
 
 def audience_size(config: Config) -> int:
     """How many readers the newsletter goes to (one sample reader for the outbox)."""
-    if email_route(config) == OUTBOX:
+    if not sends_to_own_list(config):
         return 1
     from publisher.stores.backends import open_store
 

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from publisher.channels import (
     BatchResult,
+    CampaignChannel,
     EmailBatch,
     EmailChannel,
     LiveChannels,
@@ -156,6 +157,8 @@ def deliver(run: Run) -> list[Outcome]:
                 send_shared_newsletter(run, step, run.channels.email[step.channel], outcome)
             elif step.kind == "email":
                 send_newsletter(run, step, run.channels.email[step.channel], outcome)
+            elif step.kind == "campaign":
+                send_campaign(run, step, run.channels.campaign[step.channel], outcome)
             else:
                 send_thread(run, step, run.channels.social[step.channel], outcome)
         except DeliveryError as exc:
@@ -175,6 +178,36 @@ def send_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcom
         run.ledger.heartbeat(run.plan.post)  # a long send must not look stale to other hosts
         if tick:
             tick(len(chunk))
+
+
+def send_campaign(run: Run, step: Step, channel: CampaignChannel, outcome: Outcome) -> None:
+    """The newsletter as one campaign to a platform's own list, framed by the ledger.
+
+    A row left pending by a killed run is simply tried again: `platform.deliver` finds the
+    campaign that run created and starts it only if it has not gone out.
+    """
+    from publisher.channels.platform import deliver as deliver_campaign
+
+    [item] = step.items
+    ledger, edition = run.ledger, run.plan.edition
+    row = ledger.get(edition, step.channel, item)
+    if row is not None and row.state == "sent":
+        outcome.already += 1
+        return
+    if row is not None and row.state == "failed" and not run.may_retry(row):
+        _note_settled(outcome, row)
+        return
+    draft = channel.draft(run.edition.newsletter, edition, run.edition.article.title)
+    ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=draft.tag)
+    try:
+        receipt = _retrying(run, channel, lambda: deliver_campaign(channel, draft))
+    except DeliveryError as exc:
+        _record_failure(ledger, edition, step.channel, [item], exc)
+        raise
+    ledger.mark_sent(edition, step.channel,
+                     {item: (receipt.provider_id, receipt.url, dict(receipt.extra))})
+    outcome.new += 1
+    outcome.destinations.append(receipt.provider_id)
 
 
 def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcome) -> None:
@@ -469,7 +502,8 @@ def failure_kind(exc: DeliveryError) -> str:
     return TRANSIENT if isinstance(exc, TransientDeliveryError) else STOPPED
 
 
-def _retrying(run: Run, channel: EmailChannel | SocialChannel, call: Callable[[], T]) -> T:
+def _retrying(run: Run, channel: EmailChannel | SocialChannel | CampaignChannel,
+              call: Callable[[], T]) -> T:
     """The shared retry loop; a call that may have landed is retried only if it cannot duplicate."""
     policy = run.policy if channel.facts.idempotent else replace(run.policy, retry_uncertain=False)
     if run.sleep is None:
