@@ -24,14 +24,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from publisher.errors import ConfigError, DeliveryError
 from publisher.stores.subscribers import SubscriberStore, Suppression, SuppressReport
 
 if TYPE_CHECKING:
+    from publisher.channels import EmailChannel
     from publisher.channels.http import HttpClient
+    from publisher.channels.postmark import PostmarkChannel
+    from publisher.channels.resend import ResendChannel
+    from publisher.channels.sendgrid import SendGridChannel
     from publisher.config.settings import Config
+
+C = TypeVar("C", bound="EmailChannel")
 
 ESPS = ("sendgrid", "postmark", "resend")
 SENDGRID_PAGE = 500
@@ -78,32 +84,61 @@ def providers_to_sync(config: Config, only: Sequence[str] = ()) -> list[str]:
     return chosen
 
 
-def sync(config: Config, store: SubscriberStore, only: Sequence[str] = ()) -> list[SyncResult]:
-    """Sync every chosen provider; one provider's failure is reported and the others go on."""
-    from publisher.channels.registry import build_email
+@dataclass(frozen=True)
+class Provider(Generic[C]):
+    """One ESP whose suppressions are read: its channel class, the reader and the scope check."""
 
-    results = []
-    for name in providers_to_sync(config, only):
+    load: Callable[[], type[C]]
+    pull: Callable[[C, SubscriberStore, SyncResult], None]
+    warn: Callable[[C], str]
+
+    def open(self, name: str, config: Config) -> C:
+        """The provider's channel, built like any channel from its [channels.<name>] table."""
+        from publisher.channels.registry import context
+
+        return self.load().from_config(context(name, config))
+
+    def sync(self, name: str, config: Config, store: SubscriberStore, *, required: bool
+             ) -> SyncResult:
+        """Pull the suppressions; a table that cannot build a channel is skipped unless required."""
         result = SyncResult(name)
         try:
-            channel = build_email(name, config)
+            channel = self.open(name, config)
         except ConfigError as exc:
-            if only or config.newsletter.transport == name:
+            if required:
                 raise
             result.skipped = f"not synced: {exc.one_line()}"  # e.g. a table for webhooks only
-            results.append(result)
-            continue
+            return result
         try:
-            SYNCERS[name](channel, store, result)
+            self.pull(channel, store, result)
         except DeliveryError as exc:
             result.error = exc.one_line()
         finally:
             channel.close()
-        results.append(result)
-    return results
+        return result
+
+    def warning(self, name: str, config: Config) -> str:
+        """What the key cannot read that sync needs ('' when it can read everything)."""
+        try:
+            channel = self.open(name, config)
+        except ConfigError as exc:  # the transport's own problems fail `check` before this
+            return f"cannot check what sync may read ({exc.problem})"
+        try:
+            return self.warn(channel)
+        except DeliveryError as exc:
+            return f"cannot check what sync may read ({exc.problem})"
+        finally:
+            channel.close()
 
 
-def _sendgrid(channel: Any, store: SubscriberStore, result: SyncResult) -> None:
+def sync(config: Config, store: SubscriberStore, only: Sequence[str] = ()) -> list[SyncResult]:
+    """Sync every chosen provider; one provider's failure is reported and the others go on."""
+    return [PROVIDERS[name].sync(name, config, store,
+                                 required=bool(only) or config.newsletter.transport == name)
+            for name in providers_to_sync(config, only)]
+
+
+def _sendgrid(channel: SendGridChannel, store: SubscriberStore, result: SyncResult) -> None:
     """Every suppression list, then the blocks count."""
     http: HttpClient = channel.http
 
@@ -132,7 +167,7 @@ def _sendgrid_pages(http: HttpClient, name: str) -> Iterator[Mapping[str, Any]]:
         offset += SENDGRID_PAGE
 
 
-def _postmark(channel: Any, store: SubscriberStore, result: SyncResult) -> None:
+def _postmark(channel: PostmarkChannel, store: SubscriberStore, result: SyncResult) -> None:
     """The configured message stream's suppression dump."""
     stream = str(channel.stream)
     dump = _get(channel.http, f"/message-streams/{stream}/suppressions/dump")
@@ -146,7 +181,7 @@ def _postmark(channel: Any, store: SubscriberStore, result: SyncResult) -> None:
     )
 
 
-def _resend(channel: Any, store: SubscriberStore, result: SyncResult) -> None:
+def _resend(channel: ResendChannel, store: SubscriberStore, result: SyncResult) -> None:
     """The team's suppressions, unless the key may only send."""
     http: HttpClient = channel.http
     first = http.request("GET", "/suppressions", params={"limit": RESEND_PAGE}, ok=(200, 401))
@@ -177,34 +212,17 @@ def _resend_entries(http: HttpClient, page: Any) -> Iterator[Suppression]:
                                                    "after": items[-1].get("id", "")})
 
 
-SYNCERS: Mapping[str, Callable[[Any, SubscriberStore, SyncResult], None]] = {
-    "sendgrid": _sendgrid, "postmark": _postmark, "resend": _resend,
-}
-
-
 def scope_warnings(config: Config) -> list[str]:
     """What `publish check` warns about: ESP keys that cannot read what sync needs."""
-    from publisher.channels.registry import build_email
-
     warnings = []
     for name in [n for n in ESPS if n in config.channels or config.newsletter.transport == n]:
-        try:
-            channel = build_email(name, config)
-        except ConfigError as exc:  # the transport's own problems fail `check` before this
-            warnings.append(f"{name}: cannot check what sync may read ({exc.problem})")
-            continue
-        try:
-            warning = WARNERS[name](channel)
-        except DeliveryError as exc:
-            warning = f"cannot check what sync may read ({exc.problem})"
-        finally:
-            channel.close()
+        warning = PROVIDERS[name].warning(name, config)
         if warning:
             warnings.append(f"{name}: {warning}")
     return warnings
 
 
-def _sendgrid_warning(channel: Any) -> str:
+def _sendgrid_warning(channel: SendGridChannel) -> str:
     """Which suppression scopes the key lacks."""
     scopes = set(_get(channel.http, "/v3/scopes").get("scopes", []))
     if "suppression.read" in scopes:
@@ -217,7 +235,7 @@ def _sendgrid_warning(channel: Any) -> str:
             " (give it Suppressions read access)")
 
 
-def _postmark_warning(channel: Any) -> str:
+def _postmark_warning(channel: PostmarkChannel) -> str:
     """Whether the configured stream's suppressions can be read."""
     from publisher.errors import PermanentDeliveryError
 
@@ -228,7 +246,7 @@ def _postmark_warning(channel: Any) -> str:
     return ""
 
 
-def _resend_warning(channel: Any) -> str:
+def _resend_warning(channel: ResendChannel) -> str:
     """Whether the key may read suppressions (a sending-only key may not)."""
     reply = channel.http.request("GET", "/suppressions", params={"limit": 1}, ok=(200, 401))
     if reply.status_code == 200:
@@ -237,8 +255,29 @@ def _resend_warning(channel: Any) -> str:
             " its webhook (RESEND_WEBHOOK_SECRET) or use a full-access key")
 
 
-WARNERS: Mapping[str, Callable[[Any], str]] = {
-    "sendgrid": _sendgrid_warning, "postmark": _postmark_warning, "resend": _resend_warning,
+def _sendgrid_class() -> type[SendGridChannel]:
+    from publisher.channels.sendgrid import SendGridChannel
+
+    return SendGridChannel
+
+
+def _postmark_class() -> type[PostmarkChannel]:
+    from publisher.channels.postmark import PostmarkChannel
+
+    return PostmarkChannel
+
+
+def _resend_class() -> type[ResendChannel]:
+    from publisher.channels.resend import ResendChannel
+
+    return ResendChannel
+
+
+PROVIDERS: Mapping[str, Provider[SendGridChannel] | Provider[PostmarkChannel]
+                   | Provider[ResendChannel]] = {
+    "sendgrid": Provider(_sendgrid_class, _sendgrid, _sendgrid_warning),
+    "postmark": Provider(_postmark_class, _postmark, _postmark_warning),
+    "resend": Provider(_resend_class, _resend, _resend_warning),
 }
 
 
