@@ -8,7 +8,9 @@ PostgreSQL (tests/pg.py starts a throwaway server, or skips, or fails under CI).
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +18,9 @@ import pytest
 from tests.pg import pg_server, pg_url
 
 from publisher.errors import ConfigError, LedgerConflict
-from publisher.stores.backends import open_ledger
+from publisher.stores.backends import open_ledger, open_store
 from publisher.stores.ledger import Ledger
-from publisher.stores.migrations import LEDGER, ledger_step, recorded_version
+from publisher.stores.migrations import LEDGER, SUBSCRIBERS, ledger_step, recorded_version
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 
@@ -137,3 +139,27 @@ def test_steps_are_numbered_in_order() -> None:
     with pytest.raises(ValueError, match="follows step"):
         ledger_step(len(LEDGER) + 2)(lambda db: None)
     assert len(LEDGER) >= 4
+
+
+def _open_both_at(target: str, start: float, store_first: bool) -> None:
+    while time.time() < start:
+        time.sleep(0.001)
+    for opener in (open_store, open_ledger) if store_first else (open_ledger, open_store):
+        opener(target).close()
+
+
+def test_runs_opening_a_new_database_at_once_migrate_it_once(target: str) -> None:
+    context = multiprocessing.get_context("spawn")
+    start = time.time() + 2.0
+    children = [context.Process(target=_open_both_at, args=(target, start, n % 2 == 0))
+                for n in range(6)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    assert [child.exitcode for child in children] == [0] * 6
+    ledger = open_ledger(target)
+    rows = ledger.db.execute("SELECT component, version FROM schema_versions ORDER BY component")
+    assert [(r["component"], r["version"]) for r in rows] == [
+        ("ledger", len(LEDGER)), ("subscribers", len(SUBSCRIBERS))]
+    ledger.close()

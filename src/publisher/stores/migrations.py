@@ -37,7 +37,7 @@ def migrate(db: Database, component: str) -> None:
     if recorded_version(db, component) == len(steps):
         return
     with db.transaction():
-        db.lock(f"schema:{component}")
+        db.lock("schema")  # one lock for every store: a database may hold them all
         db.execute(
             "CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY,"
             " version INTEGER NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
