@@ -216,6 +216,17 @@ def test_strict_stops_every_item_when_one_has_a_warning(workdir: Path, feed: Fak
     assert not (workdir / "outbox").exists()
 
 
+def test_items_that_share_a_link_are_published_as_posts_of_their_own(
+    workdir: Path, feed: FakeFeed
+) -> None:
+    local_config(workdir)
+    feed.items[:] = [replace(item, slug="news") for item in feed.items[:3]]  # one link for all
+    code, out, err = publish_feed(workdir, f"{feed.url}/feed.xml", "--all")
+    assert code == 0, err
+    assert "3 published" in out
+    assert len(list((workdir / "outbox").iterdir())) == 3
+
+
 def test_json_prints_each_published_edition(workdir: Path, feed: FakeFeed) -> None:
     local_config(workdir)
     result = run_publish("feed", f"{feed.url}/feed.xml", "--latest", "2", "--json",
@@ -223,6 +234,10 @@ def test_json_prints_each_published_edition(workdir: Path, feed: FakeFeed) -> No
     assert result.returncode == 0, result.stderr
     editions = json.loads(result.stdout)
     assert [e["article"]["slug"] for e in editions] == ["story-4", "story-5"]
+    planned = run_publish("feed", f"{feed.url}/feed.xml", "--all", "--dry-run", "--json",
+                          cwd=workdir, env=ENV)
+    assert [e["article"]["slug"] for e in json.loads(planned.stdout)] == [
+        "story-1", "story-2", "story-3"]
 
 
 # --- parsing and choosing (pure) ---------------------------------------------------------------

@@ -82,6 +82,7 @@ def feed_command(
         return
     if dry_run:
         _print_dry_run(console, plan)
+        _write_json([_edition(entry.prepared, settings) for entry in plan.entries], as_json)
         return
     from publisher.cli.send import exit_for, print_outcomes
 

@@ -95,8 +95,9 @@ def plan_feed(options: FeedOptions, config: Config) -> FeedPlan:
         feed = parse_feed(answer.body, url=url, content_type=answer.content_type)
         states = {guid: row.state for guid, row in rows.items()}
         choice = choose(feed.items, states, options.limits, resend=options.resend)
+        taken: set[str] = set()  # post names given to new items of this run
         entries = [entry for item in choice.publish
-                   if (entry := _entry(item, rows.get(item.guid), log, options, config))]
+                   if (entry := _entry(item, rows.get(item.guid), log, options, config, taken))]
     finally:
         log.close()
     warnings = (*feed.warnings, *(w for e in entries for w in e.prepared.edition.warnings))
@@ -106,12 +107,12 @@ def plan_feed(options: FeedOptions, config: Config) -> FeedPlan:
 
 
 def _entry(item: FeedItem, row: FeedItemRow | None, log: FeedLog, options: FeedOptions,
-           config: Config) -> FeedEntry | None:
+           config: Config, taken: set[str]) -> FeedEntry | None:
     """The item's article and dry-run edition; None for a published item whose text is the same."""
     from publisher.delivery.pipeline import prepare
     from publisher.source.feed.parse import item_article
 
-    slug = row.post if row else _new_slug(item, log, options.url)
+    slug = row.post if row else _new_slug(item, log, options.url, taken)
     article = item_article(item, slug=slug, feed_url=options.url)
     resend = row is not None and row.state == PUBLISHED
     if resend and row is not None and article.content_hash == row.edition:
@@ -120,12 +121,16 @@ def _entry(item: FeedItem, row: FeedItemRow | None, log: FeedLog, options: FeedO
     return FeedEntry(item, article, resend, prepare(dry, config, article=article))
 
 
-def _new_slug(item: FeedItem, log: FeedLog, feed: str) -> str:
-    """The ledger post name of an item seen for the first time: its slug, unless taken."""
+def _new_slug(item: FeedItem, log: FeedLog, feed: str, taken: set[str]) -> str:
+    """The ledger post name of an item seen for the first time: its slug, unless another item
+    (in the ledger, or earlier in this run) holds it; the name is then added to `taken`."""
     from publisher.source.feed.parse import item_slug, unique_slug
 
     slug = item_slug(item)
-    return unique_slug(slug, item.guid) if log.post_taken(slug, feed, item.guid) else slug
+    if slug in taken or log.post_taken(slug, feed, item.guid):
+        slug = unique_slug(slug, item.guid)
+    taken.add(slug)
+    return slug
 
 
 def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[FeedEntry]:
@@ -135,8 +140,10 @@ def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[Feed
     log = open_feed_log(config.ledger)
     clean = True
     try:
+        taken = {entry.article.slug for entry in plan.entries}
         for item in plan.passed:
-            log.mark(plan.url, FeedItemRow(item.guid, _new_slug(item, log, plan.url), "", PASSED))
+            post = _new_slug(item, log, plan.url, taken)
+            log.mark(plan.url, FeedItemRow(item.guid, post, "", PASSED))
         for entry in plan.entries:
             edition = entry.article.content_hash
             row = FeedItemRow(entry.item.guid, entry.article.slug, edition, PENDING)
