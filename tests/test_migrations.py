@@ -25,7 +25,8 @@ from publisher.stores.migrations import LEDGER, SUBSCRIBERS, ledger_step, record
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 
 DATA = Path(__file__).parent / "data"
-TABLES = ("deliveries", "actions", "locks", "batches", "feed_sources", "feed_items")
+TABLES = ("deliveries", "actions", "locks", "batches", "feed_sources", "feed_items",
+          "schedules")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -92,6 +93,25 @@ def test_a_migrated_ledger_takes_new_rows_and_the_lock(migrated: Ledger) -> None
     assert [a.target for a in migrated.actions("retract", edition="ed1")] == ["111"]
     with migrated.lock("post"):
         migrated.heartbeat("post")
+
+
+def test_a_migrated_ledger_keeps_schedules_once_and_renews_a_cancelled_one(
+    migrated: Ledger,
+) -> None:
+    from publisher.stores.schedules import Scheduled, ScheduleLog
+
+    log = ScheduleLog(migrated)
+    first = Scheduled("ed1", "post", "posts/a.md", "newsletter", "sendgrid",
+                      "2026-12-02T08:00:00+09:00", "provider", handle="b1", nonce="n1")
+    log.add([first, Scheduled("ed1", "post", "posts/a.md", "x", "x", first.at, "queued")])
+    log.add([Scheduled(**{**first.__dict__, "handle": "b2"})])  # a rerun: the first row holds
+    assert [(r.output, r.handle) for r in log.rows(post="post")] == [("newsletter", "b1"),
+                                                                     ("x", "")]
+    log.set_state("ed1", ["newsletter", "x"], "cancelled")
+    log.add([Scheduled(**{**first.__dict__, "handle": "b3"})])  # scheduled again after cancel
+    assert [(r.output, r.state, r.handle) for r in log.rows(post="post")] == [
+        ("newsletter", "scheduled", "b3"), ("x", "cancelled", "")]
+    assert [r.output for r in log.rows(state="scheduled")] == ["newsletter"]
 
 
 def test_a_migrated_ledger_has_the_columns_of_a_new_one(migrated: Ledger, tmp_path: Path) -> None:

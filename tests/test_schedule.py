@@ -21,6 +21,7 @@ from publisher.errors import InputError, PermanentDeliveryError
 from publisher.schedule import PROVIDER, QUEUED, Placement, Window, is_due, parse_at, place
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+MASTODON = mastodon.MastodonChannel.facts.schedule
 SG_KEY = "SG.schedule-test-key-abcdefghijklmnop"
 RE_KEY = "re_schedule_test_key_0123456789"
 TOKEN = "mastodon-schedule-token-456"
@@ -51,14 +52,14 @@ def test_a_time_without_zone_unreadable_or_past_is_one_input_error(text: str, wo
 
 
 def test_placement_follows_each_providers_window() -> None:
-    sg = sendgrid.SendGridChannel.schedule
+    sg = sendgrid.SendGridChannel.facts.schedule
     assert place(sg, NOW + timedelta(hours=71), now=NOW).mode == PROVIDER
     beyond = place(sg, NOW + timedelta(hours=73), now=NOW, provider="sendgrid")
     assert beyond.mode == QUEUED and "at most 72 hours ahead" in beyond.reason
-    soon = place(mastodon.SCHEDULE, NOW + timedelta(minutes=4), now=NOW, provider="mastodon")
+    soon = place(MASTODON, NOW + timedelta(minutes=4), now=NOW, provider="mastodon")
     assert soon.mode == QUEUED and "more than 7 minutes ahead" in soon.reason
-    assert place(mastodon.SCHEDULE, NOW + timedelta(hours=1), now=NOW).mode == PROVIDER
-    thread = place(mastodon.SCHEDULE, NOW + timedelta(hours=1), now=NOW, posts=3,
+    assert place(MASTODON, NOW + timedelta(hours=1), now=NOW).mode == PROVIDER
+    thread = place(MASTODON, NOW + timedelta(hours=1), now=NOW, posts=3,
                    provider="mastodon")
     assert thread.mode == QUEUED and "thread" in thread.reason
     assert place(None, NOW + timedelta(days=9), now=NOW) == Placement(QUEUED)

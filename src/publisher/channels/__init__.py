@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, Self, TypeVar
 from publisher.config.settings import Site
 from publisher.errors import ConfigError
 from publisher.model import Newsletter, Recipient, SocialPost
+from publisher.schedule import Window
 
 if TYPE_CHECKING:
     import requests
@@ -62,8 +63,15 @@ class Facts:
     can_delete: bool = False  # delete a live post (`publish retract`)
     attaches_images: bool = False  # uploads the post's image (`prepare_media`) before sending
     secrets: tuple[str, ...] = ()  # the secrets it reads by default (env, .env or keyring)
-    can_schedule: bool = False  # the provider can hold a post or email until a given time
+    # `publish POST --at`: how far ahead the provider holds a post or email until a given time
+    # (None: it cannot; the ledger queues the output for `publish due`)
+    schedule: Window | None = None
     docs: str = ""  # the provider API reference the module follows
+
+    @property
+    def can_schedule(self) -> bool:
+        """Whether the provider can hold a send until a time (within `schedule`)."""
+        return self.schedule is not None
 
 
 @dataclass(frozen=True)
@@ -250,6 +258,16 @@ class SchedulingChannel(Protocol):
 
     def cancel_schedule(self, handle: str, provider_ids: Sequence[str]) -> int:
         """Cancel a scheduled send at the provider; how many scheduled items it cancelled."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+class PostScheduler(Protocol):
+    """A social channel whose server posts a status at a time (Mastodon's `scheduled_at`)."""
+
+    def schedule_post(self, post: SocialPost, *, key: str, at: datetime) -> Receipt:
+        """Hand one post to the server to publish at `at`; a retry under key returns the same."""
 
 
 class SocialChannel(Protocol):

@@ -42,7 +42,6 @@ URL_LENGTH = 23  # default characters_reserved_per_url
 SECRETS = ("MASTODON_ACCESS_TOKEN",)
 MEDIA_MAX_BYTES = 8_000_000  # well under the default image_size_limit (16 MB)
 DESCRIPTION_CHARS = 1500  # default description_limit (configuration.media_attachments)
-SCHEDULE = Window(earliest=timedelta(minutes=5), single_posts_only=True)  # see the docstring
 
 
 @dataclass
@@ -59,9 +58,10 @@ class MastodonChannel:
     facts: ClassVar[Facts] = Facts(
         kind="social", network="mastodon", idempotent=True, can_edit=True, can_delete=True,
         attaches_images=True, secrets=SECRETS,
+        # scheduled_at ≥ 5 minutes ahead; a thread's replies need a posted parent
+        schedule=Window(earliest=timedelta(minutes=5), single_posts_only=True),
         docs="https://docs.joinmastodon.org/methods/statuses/",
     )
-    schedule: ClassVar[Window] = SCHEDULE
     _media: dict[str, str] = field(default_factory=dict)  # post key → uploaded media id
 
     @classmethod

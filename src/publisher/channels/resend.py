@@ -55,10 +55,10 @@ class ResendChannel:
 
     facts: ClassVar[Facts] = Facts(
         kind="email", batch_size=BATCH_SIZE, idempotent=True, secrets=SECRETS,
+        schedule=Window(latest=timedelta(days=30)),  # scheduled_at, see the docstring
         docs="https://resend.com/docs/api-reference/emails/send-batch-emails",
     )
     name = NAME
-    schedule = Window(latest=timedelta(days=30))
 
     def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
                  list_id: str = "") -> None:

@@ -64,10 +64,10 @@ class SendGridChannel:
 
     facts: ClassVar[Facts] = Facts(
         kind="email", batch_size=BATCH_SIZE, secrets=SECRETS,
+        schedule=Window(latest=timedelta(hours=72)),  # send_at, see the docstring
         docs="https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send",
     )
     name = NAME
-    schedule = Window(latest=timedelta(hours=72))
 
     def __init__(self, http: HttpClient, site: Site, *, batch_size: int = BATCH_SIZE,
                  list_id: str = "") -> None:

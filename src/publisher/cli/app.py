@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 from publisher.cli import (
     check,
     digest,
+    due,
     feed,
     keys,
     lint,
@@ -30,6 +31,7 @@ from publisher.cli import (
     serve,
     status,
     subscribers,
+    unschedule,
 )
 from publisher.errors import PublisherError, SystemFault
 
@@ -63,6 +65,8 @@ app.command("measure")(measure.measure_command)
 app.command("feed")(feed.feed_command)
 app.command("status")(status.status_command)
 app.command("retract")(retract.retract_command)
+app.command("due")(due.due_command)
+app.command("unschedule")(unschedule.unschedule_command)
 app.command("check")(check.check_command)
 app.command("preview")(preview.preview_command)
 app.command("lint")(lint.lint_command)

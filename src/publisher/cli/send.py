@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -63,6 +64,10 @@ def run_command(
     retry_failed: Annotated[
         bool, typer.Option(help="Try refused and given-up deliveries again (after a fix).")
     ] = False,
+    at: Annotated[str | None, typer.Option(
+        "--at", metavar="TIME",
+        help="Send at this time (ISO 8601 with a zone): providers that can schedule hold it, "
+             "the rest wait for `publish due`.")] = None,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
     from publisher.delivery.pipeline import (
@@ -77,14 +82,17 @@ def run_command(
 
     _refuse_write_back_to_wordpress(post, write_back)
     chosen = select_channels(only, skip)
+    now, when = _when(at, join=join, write_back=write_back)
     proofs = _proof_addresses(proof or [], only=only, skip=skip, dry_run=dry_run, resend=resend,
-                              join=join, retry_pending=retry_pending, write_back=write_back)
+                              join=join, retry_pending=retry_pending, write_back=write_back,
+                              at=bool(at))
     settings = load_settings(config)
     options = Options(post, out, templates, thread, dry_run, resend, retry_pending, join=join,
-                      strict=strict, channels=chosen, proof=proofs, retry_failed=retry_failed)
+                      strict=strict, channels=chosen, proof=proofs, retry_failed=retry_failed,
+                      at=when, now=now)
     if update:
         _update(post, settings, options, dry_run=dry_run, resend=resend, only=only, skip=skip,
-                proof=bool(proofs), join=join)
+                proof=bool(proofs), join=join, at=bool(at))
         return
     prepared = prepare(options, settings)
     if as_json:
@@ -114,6 +122,21 @@ def run_command(
         if syndicate(post, outcomes):
             console.print(f"wrote syndication links into {post}")
     exit_for(outcomes)
+
+
+def _when(at: str | None, **others: bool) -> tuple[datetime, datetime | None]:
+    """The clock, read once here, and --at parsed against it (refused before anything runs)."""
+    from publisher.errors import InputError
+    from publisher.schedule import parse_at
+
+    now = datetime.now(UTC)
+    if at is None:
+        return now, None
+    clash = [name for name, value in others.items() if value]
+    if clash:
+        raise InputError(f"--at cannot be combined with --{clash[0].replace('_', '-')}",
+                         where="--at", fix="schedule the post alone")
+    return now, parse_at(at, now=now)
 
 
 def _refuse_write_back_to_wordpress(post: Path, write_back: bool) -> None:
@@ -254,6 +277,9 @@ def print_outcomes(
     for line in uncertain_lines(outcomes, post=prepared.article.source):
         errors.print(f"[yellow]uncertain:[/] {render.safe(line)}")
     settled = not any(o.error or o.failed or o.uncertain or o.lost for o in outcomes)
+    if any(o.queued or o.scheduled_for for o in outcomes):
+        _print_schedule(console, outcomes)
+        return
     if settled and all(o.new == 0 for o in outcomes):
         left = [o.output for o in outcomes if o.skipped]
         retracted = [o.output for o in outcomes if o.retracted]
@@ -299,3 +325,14 @@ def _progress_factory() -> Any:
 
     return start
 
+
+
+def _print_schedule(console: Console, outcomes: list[Outcome]) -> None:
+    """After `--at`: what the providers hold, and what waits for `publish due`."""
+    held = [o.output for o in outcomes if o.scheduled_for and not o.undelivered]
+    queued = [o.output for o in outcomes if o.queued]
+    if held:
+        console.print(f"Scheduled at the provider: {', '.join(held)}.")
+    if queued:
+        console.print(f"Queued in the ledger: {', '.join(queued)} — run `publish due` at or after"
+                      " the time (cron or CI); it sends each exactly once.")

@@ -9,35 +9,74 @@ from typing import Annotated, Any
 import typer
 
 from publisher.cli import render
-from publisher.cli.common import ConfigOpt, JsonOpt, PostArg, load_settings
+from publisher.cli.common import ConfigOpt, JsonOpt, load_settings
+
+OptionalPost = Annotated[Path | None, typer.Argument(
+    metavar="[POST]", help="The article; without it, everything scheduled in the ledger.")]
 
 
 def status_command(
-    post: PostArg,
+    post: OptionalPost = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     failed: Annotated[
         bool, typer.Option("--failed", help="List only failed and uncertain deliveries.")
     ] = False,
 ) -> None:
-    """Show, per channel, what of POST was sent; list failed and uncertain deliveries."""
+    """Show, per channel, what of POST was sent and what is scheduled; without POST, every
+    scheduled send (provider-scheduled or queued, time, ids)."""
     from publisher.cli.report import status_report
     from publisher.delivery.pipeline import load_article
+    from publisher.delivery.scheduling import schedule_entries
     from publisher.stores.backends import open_ledger
 
     settings = load_settings(config)
+    if post is None:
+        ledger = open_ledger(settings.ledger)
+        try:
+            entries = schedule_entries(ledger)
+        finally:
+            ledger.close()
+        if as_json:
+            print(json.dumps({"scheduled": entries}, ensure_ascii=False))
+            return
+        _print_scheduled(entries, title="Scheduled")
+        return
     article = load_article(post, settings)
     edition = article.content_hash
     ledger = open_ledger(settings.ledger)
     try:
         report = status_report(ledger, edition, article.slug,
                                max_attempts=settings.max_attempts, failed_only=failed)
+        report["scheduled"] = schedule_entries(ledger, post=article.slug)
     finally:
         ledger.close()
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
         return
     _print_status(article.title, report, post)
+    if report["scheduled"]:
+        _print_scheduled(report["scheduled"], title=f"{article.title}: scheduled")
+
+
+def _print_scheduled(entries: list[dict[str, Any]], *, title: str) -> None:
+    """One row per scheduled output: where it waits, until when, its state and the ids."""
+    from rich.table import Table
+
+    console = render.console()
+    if not entries:
+        console.print("Nothing is scheduled.")
+        return
+    table = Table(title=render.escape(title))
+    for column in ("post", "output", "channel", "where", "at", "state", "ids"):
+        table.add_column(column)
+    for e in entries:
+        ids = e["handle"] or ", ".join(e["provider_ids"][:3]) + (
+            f" (+{len(e['provider_ids']) - 3})" if len(e["provider_ids"]) > 3 else "")
+        where = e["where"] + (f": {e['reason']}" if e["reason"] else "")
+        table.add_row(render.escape(e["source"]), e["output"], e["channel"],
+                      render.escape(where), e["at"], e["state"], render.escape(ids))
+    console.print(table)
 
 
 def _print_status(title: str, report: dict[str, Any], post: Path) -> None:

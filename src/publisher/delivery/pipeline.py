@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # delivery modules load only when something is delivered, not
         SocialChannel,
     )
     from publisher.channels.images import ImageLoader
+    from publisher.delivery.scheduling import Timing
     from publisher.delivery.send import Outcome, SharedSend
     from publisher.stores.addresses import Subscriber
     from publisher.stores.ledger import Ledger
@@ -61,6 +63,9 @@ class Options:
     channels: frozenset[str] = frozenset(CHANNEL_NAMES)  # --only/--skip: what this run delivers
     proof: tuple[str, ...] = ()  # --proof: send only the newsletter, to these addresses
     retry_failed: bool = False  # try refused and given-up deliveries again
+    at: datetime | None = None  # --at: providers that can hold the send get it, the rest queue
+    now: datetime | None = None  # the clock, read once by the CLI, for placing --at
+    due_outputs: frozenset[str] | None = None  # `publish due`: only these plan outputs
 
 
 @dataclass
@@ -198,6 +203,7 @@ def publish(
     send instead of stopping (PostgreSQL ledger and subscribers only).
     """
     from publisher.channels.outbox import write_artifacts
+    from publisher.delivery.scheduling import run_timing
     from publisher.delivery.send import Run, deliver
     from publisher.edition.build import edition_json
     from publisher.stores.backends import open_ledger
@@ -217,17 +223,18 @@ def publish(
                 prepared.plan.post, prepared.plan.edition,
                 resend=options.resend, source=str(options.post),
             )
-            chosen = options.channels
+            timing = run_timing(ledger, prepared, options)
             faq: list[Outcome] = []
             if lead:
-                remember_left_out(ledger, prepared.plan, chosen)
+                if timing.plain:
+                    remember_left_out(ledger, prepared.plan, options.channels)
                 reader = next(sample_recipients(config))
                 write_artifacts(
                     prepared.folder, prepared.edition, edition_json(prepared.edition, reader),
-                    faq=FAQ_DIGEST in chosen and not is_own_digest(options.post, prepared.folder),
+                    faq=timing.faq and not is_own_digest(options.post, prepared.folder),
                 )
-                faq = [record_faq_digest(ledger, prepared, skipped=FAQ_DIGEST not in chosen)]
-            kept = tuple(s for s in prepared.plan.steps if channel_name(s.output) in chosen)
+                faq = faq_outcomes(ledger, prepared, timing)
+            kept = tuple(s for s in prepared.plan.steps if s.output in timing.outputs)
             run = Run(
                 ledger=ledger, edition=prepared.edition,
                 plan=replace(prepared.plan, steps=kept), channels=prepared.live,
@@ -238,8 +245,9 @@ def publish(
                 resend=options.resend, images=image_loader(prepared.article, config),
                 max_attempts=config.max_attempts, retry_failed=options.retry_failed,
                 suppress=bounce_subscribers(config) if sends_to_own_list(config) else None,
+                at=timing.at, schedule_ids=timing.handles, key_salts=timing.salts,
             )
-            return [*faq, *in_plan_order(prepared.plan, deliver(run), chosen)]
+            return [*faq, *in_plan_order(prepared.plan, deliver(run), timing)]
     finally:
         ledger.close()
         prepared.close()
@@ -398,14 +406,36 @@ def remember_left_out(ledger: Ledger, plan: Plan, chosen: frozenset[str]) -> Non
     ledger.drop_actions(plan.edition, "skip", sorted(present & chosen))
 
 
-def in_plan_order(plan: Plan, delivered: list[Outcome], chosen: frozenset[str]) -> list[Outcome]:
-    """The run's outcomes in plan order, with a `skipped` line for each output left out."""
+def in_plan_order(plan: Plan, delivered: list[Outcome], timing: Timing) -> list[Outcome]:
+    """The run's outcomes in plan order: a `skipped` line for each output --only/--skip left
+    out, a `queued` line for each output `--at` queued; a `due` run shows only what it sent."""
+    from publisher.delivery.scheduling import label, queued_outcome
     from publisher.delivery.send import Outcome
 
     done = iter(delivered)
-    return [next(done) if channel_name(step.output) in chosen
-            else Outcome(step.output, step.channel, step.measure, skipped=True)
-            for step in plan.steps]
+    shown: list[Outcome] = []
+    for step in plan.steps:
+        if step.output in timing.outputs:
+            shown.append(label(next(done), timing))
+        elif step.output in timing.rows:
+            shown.append(queued_outcome(step, timing.rows[step.output]))
+        elif timing.plain:
+            shown.append(Outcome(step.output, step.channel, step.measure, skipped=True))
+    return shown
+
+
+def faq_outcomes(ledger: Ledger, prepared: Prepared, timing: Timing) -> list[Outcome]:
+    """The FAQ digest's line: written now, queued by --at, left out, or not part of a due run."""
+    from publisher.delivery.scheduling import queued_outcome
+    from publisher.plan import Step
+
+    if FAQ_DIGEST in timing.rows:
+        digest = Step("faq digest", OUTBOX, "email", (),
+                      f"{len(prepared.edition.faq.items)} questions")
+        return [queued_outcome(digest, timing.rows[FAQ_DIGEST])]
+    if not timing.faq and not timing.plain:
+        return []
+    return [record_faq_digest(ledger, prepared, skipped=not timing.faq)]
 
 
 def can_share(config: Config) -> bool:

@@ -11,9 +11,10 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from publisher.channels import (
     BatchResult,
@@ -21,6 +22,7 @@ from publisher.channels import (
     EmailBatch,
     EmailChannel,
     LiveChannels,
+    PostScheduler,
     Receipt,
     SocialChannel,
 )
@@ -73,6 +75,8 @@ class Outcome:
     retracted: int = 0  # live posts deleted by `publish retract`, not posted again
     skipped: bool = False  # left out by --only/--skip
     refused: bool = False  # the ledger forbade it (exit 5), e.g. a thread under a single post
+    queued: str = ""  # `--at` queued it in the ledger until this time (and why): `publish due`
+    scheduled_for: str = ""  # `--at` handed it to the provider, which sends it at this time
     problems: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (fate, why) → items
 
     def note(self, fate: str, reason: str, items: Iterable[str]) -> None:
@@ -89,18 +93,23 @@ class Outcome:
         """A short word for the summary table."""
         if self.skipped:
             return "skipped"
+        if self.queued:
+            return f"queued for {self.queued}"
         if self.error:
             return "refused" if self.refused else "failed"
+        held = bool(self.scheduled_for)
         parts = [
             f"{n} {word}"
             for n, word in (
-                (self.new, "new"), (self.already, "already sent"),
+                (self.new, "scheduled" if held else "new"),
+                (self.already, "already scheduled" if held else "already sent"),
                 (self.retracted, "retracted"),
                 (self.uncertain + self.lost, "uncertain"), (self.failed, "failed"),
             )
             if n
         ]
-        return ", ".join(parts) or "nothing to send"
+        words = ", ".join(parts) or "nothing to send"
+        return f"{words} for {self.scheduled_for} (at the provider)" if held else words
 
 
 @dataclass
@@ -133,6 +142,9 @@ class Run:
     max_attempts: int = MAX_ATTEMPTS  # runs that try a transient failure before giving up
     retry_failed: bool = False  # --retry-failed: try refused and given-up items again
     suppress: Callable[[Mapping[str, str]], None] | None = None  # bounce addresses (email → why)
+    at: datetime | None = None  # `--at`: every step of this run is handed to its provider for then
+    schedule_ids: Mapping[str, str] = field(default_factory=dict)  # channel → provider handle
+    key_salts: Mapping[str, str] = field(default_factory=dict)  # output → its schedule's nonce
 
     def may_retry(self, row: Row) -> bool:
         """Whether a failed row is tried again in this run."""
@@ -268,7 +280,8 @@ def _send_chunk(
     for key, recipients in retry.items():
         _send_batch(run, step, channel, key, recipients, outcome)
     if fresh:
-        _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh),
+        _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh,
+                                                  salt=run.key_salts.get(step.output, "")),
                     fresh, outcome)
 
 
@@ -309,7 +322,8 @@ def _send_batch(
     ledger, edition = run.ledger, run.plan.edition
     emails = [r.email for r in recipients]
     ledger.mark_pending(edition, run.plan.post, step.channel, emails, batch=key)
-    batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang)
+    batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang,
+                       send_at=run.at, schedule_id=run.schedule_ids.get(step.channel, ""))
     try:
         result = _retrying(run, channel, lambda: channel.send_batch(batch))
     except DeliveryError as exc:
@@ -385,7 +399,8 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
         else:
             generation = len(retractions.get(item, ()))
             key = row.batch if row is not None and row.batch else batch_key(
-                run.plan.edition, step.channel, [item], generation=generation)
+                run.plan.edition, step.channel, [item], generation=generation,
+                salt=run.key_salts.get(step.output, ""))
             receipt = _send_post(run, step, channel, item, post, parent, root, outcome, key=key,
                                  attempted_before=row is not None)
             outcome.new += 1
@@ -431,10 +446,14 @@ def _send_post(
     ledger, edition = run.ledger, run.plan.edition
     _prepare_media(run, step, channel, item, post, key)
     ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
+    def call() -> Receipt:
+        if run.at is not None:  # placed at the provider (its `schedule` window): one post
+            return cast(PostScheduler, channel).schedule_post(post, key=key, at=run.at)
+        return channel.send_post(post, key=key, reply_to=parent, root=root,
+                                 attempted_before=attempted_before)
+
     try:
-        receipt: Receipt = _retrying(run, channel, lambda: channel.send_post(
-            post, key=key, reply_to=parent, root=root, attempted_before=attempted_before,
-        ))
+        receipt: Receipt = _retrying(run, channel, call)
     except InputError as exc:  # e.g. an unreadable card image: the post was never sent
         failure = PermanentDeliveryError(exc.problem, where=step.channel, fix=exc.fix)
         _record_failure(ledger, edition, step.channel, [item], failure)
@@ -512,7 +531,7 @@ def _retrying(run: Run, channel: EmailChannel | SocialChannel | CampaignChannel,
 
 
 def batch_key(edition: str, channel: str, members: Iterable[Recipient | str], *,
-              generation: int = 0) -> str:
+              generation: int = 0, salt: str = "") -> str:
     """A key stable across retries: the same edition, channel and members give the same key.
 
     generation counts retractions: a post sent again after `publish retract` gets a fresh
@@ -523,6 +542,8 @@ def batch_key(edition: str, channel: str, members: Iterable[Recipient | str], *,
         digest.update(b"\0" + (member if isinstance(member, str) else member.email).encode())
     if generation:
         digest.update(f"\0#{generation}".encode())
+    if salt:  # a scheduled send: a new schedule after `unschedule` never replays the cancelled one
+        digest.update(f"\0@{salt}".encode())
     return digest.hexdigest()[:32]
 
 

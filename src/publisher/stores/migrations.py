@@ -254,3 +254,25 @@ CREATE TABLE IF NOT EXISTS feed_items (
     PRIMARY KEY (feed, guid)
 );
 CREATE INDEX IF NOT EXISTS feed_items_by_post ON feed_items (post)""")
+
+
+@ledger_step(6)
+def schedules_table(db: Database) -> None:
+    """Where each output of a `--at` edition waits: at its provider or queued (schedules.py)."""
+    script(db, """
+CREATE TABLE IF NOT EXISTS schedules (
+    edition TEXT NOT NULL,
+    post TEXT NOT NULL,
+    source TEXT NOT NULL,
+    output TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    at TEXT NOT NULL,
+    mode TEXT NOT NULL CHECK (mode IN ('provider', 'queued')),
+    state TEXT NOT NULL CHECK (state IN ('scheduled', 'sent', 'cancelled')),
+    handle TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    nonce TEXT NOT NULL DEFAULT '',
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (edition, output)
+);
+CREATE INDEX IF NOT EXISTS schedules_by_state ON schedules (state, at)""")
