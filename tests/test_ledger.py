@@ -8,8 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.conftest import run_publish
 
 from publisher.errors import LedgerConflict
+from publisher.stores.backends import ledger_class, store_class
 from publisher.stores.sqlite import SqliteLedger
 
 
@@ -102,3 +104,17 @@ def test_runs_opening_a_new_ledger_at_once_all_succeed(tmp_path: Path) -> None:
     for child in children:
         child.join(30)
     assert [child.exitcode for child in children] == [0] * 6
+
+
+def test_only_postgresql_backends_are_shared_by_several_senders(tmp_path: Path) -> None:
+    url = "postgresql://news@db.example/news"
+    assert ledger_class(url).shared and store_class(url).shared
+    assert not ledger_class(tmp_path / "l.sqlite3").shared
+    assert not store_class(tmp_path / "s.sqlite3").shared
+
+
+def test_join_with_a_sqlite_ledger_is_refused_before_anything_opens(workdir: Path) -> None:
+    result = run_publish("posts/city-composting.md", "--join", cwd=workdir)
+    assert result.returncode == 3, result.stderr
+    assert "--join needs the ledger and the subscribers on PostgreSQL" in result.stderr
+    assert not (workdir / ".publisher" / "ledger.sqlite3").exists()
