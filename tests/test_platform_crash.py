@@ -167,3 +167,6 @@ def test_proof_goes_through_the_platforms_test_send(
     sent = run_publish(EN_POST, cwd=workdir, env=spec.env)
     assert sent.returncode == 0, sent.stderr
     assert len(fake.audience.sends) == 1  # the proofed draft is the campaign that went out
+    late = run_publish(EN_POST, "--proof", "editor@platform.example", cwd=workdir, env=spec.env)
+    assert late.returncode == 4 and "already went to the list" in late.stdout + late.stderr
+    assert len(fake.audience.proofs) == 1
