@@ -259,3 +259,23 @@ def test_a_schedule_killed_mid_request_resumes_without_scheduling_twice(
     assert len(live.sendgrid.scheduled) == 1
     waiting = scheduled(workdir, live.env)
     assert waiting["mastodon"]["provider_ids"] == [live.mastodon.scheduled[0]["id"]]
+
+
+def test_unschedule_after_a_crash_says_which_sends_it_could_not_cancel(workdir: Path) -> None:
+    key = EMAIL_KEYS["resend"][1]
+    with ResendFake(api_key=key).running() as fake:
+        write_config(workdir, transport="resend", channels={"resend": {"base_url": fake.url}})
+        env = email_env("resend")
+        seed_subscribers(workdir, READERS, env)
+        gate = install_gate(fake.server, "/emails", nth=2)
+        early = crash_mid_request(gate, EN_POST, "--at", at_text(timedelta(days=1)),
+                                  cwd=workdir, env=env)
+        assert early is None, early
+        assert len(fake.emails) == 2  # two emails were scheduled; the run died before the ids
+        cancelled = run_publish("unschedule", EN_POST, cwd=workdir, env=env)
+        assert cancelled.returncode == 7, (cancelled.stdout, cancelled.stderr)
+        assert "3 scheduled send(s) left no id" in cancelled.stderr
+        assert "check the provider" in cancelled.stderr and "Traceback" not in cancelled.stderr
+        report = json.loads(run_publish("status", EN_POST, "--json", cwd=workdir,
+                                        env=env).stdout)
+        assert {p["item"] for p in report["pending"]} == set(READERS)

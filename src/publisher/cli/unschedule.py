@@ -5,7 +5,14 @@ from __future__ import annotations
 import typer
 
 from publisher.cli import render
-from publisher.cli.common import EXIT_DELIVERY_FAILED, ConfigOpt, JsonOpt, PostArg, load_settings
+from publisher.cli.common import (
+    EXIT_DELIVERY_FAILED,
+    EXIT_UNCERTAIN,
+    ConfigOpt,
+    JsonOpt,
+    PostArg,
+    load_settings,
+)
 
 
 def unschedule_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
@@ -28,5 +35,11 @@ def unschedule_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt
         else:
             console.print(f"{r.output} ({r.channel}): cancelled at the provider"
                           f" ({r.count} scheduled send{'' if r.count == 1 else 's'})")
+        if r.uncertain:
+            errors.print(f"[yellow]uncertain:[/] {r.output} ({r.channel}): {r.uncertain} scheduled"
+                         " send(s) left no id (the answer was lost), so they could not be"
+                         f" cancelled — check the provider; `publish status {post}` lists them")
     if any(r.error for r in results):
         raise typer.Exit(EXIT_DELIVERY_FAILED)
+    if any(r.uncertain for r in results):
+        raise typer.Exit(EXIT_UNCERTAIN)

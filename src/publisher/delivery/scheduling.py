@@ -236,6 +236,7 @@ class Unscheduled:
     where: str  # provider-scheduled or queued
     count: int = 0  # scheduled sends the provider cancelled
     error: str = ""
+    uncertain: int = 0  # sends whose answer was lost: no id to cancel them by (kept pending)
 
 
 def unschedule(post: Path, config: Config) -> list[Unscheduled]:
@@ -279,12 +280,16 @@ def cancel_at_provider(ledger: Ledger, row: Scheduled, channel: SchedulingChanne
     from publisher.channels.http import with_retries
 
     sends = _deliveries(ledger, row)
-    ids = [r.provider_id for r in sends if r.provider_id]
+    # A batch handle (SendGrid's batch_id) covers every send made with it, answered or not;
+    # otherwise only a send with an id can be cancelled.
+    covered = sends if row.handle else [r for r in sends if r.provider_id]
+    ids = [r.provider_id for r in covered if r.provider_id]
     try:
         count = with_retries(lambda: channel.cancel_schedule(row.handle, ids))
     except DeliveryError as exc:
         return Unscheduled(row.output, row.channel, "provider-scheduled", error=exc.one_line())
     log = ScheduleLog(ledger)
-    log.forget_deliveries(row.edition, row.channel, [r.item for r in sends])
+    log.forget_deliveries(row.edition, row.channel, [r.item for r in covered])
     log.set_state(row.edition, [row.output], CANCELLED)
-    return Unscheduled(row.output, row.channel, "provider-scheduled", count=count)
+    return Unscheduled(row.output, row.channel, "provider-scheduled", count=count,
+                       uncertain=len(sends) - len(covered))
