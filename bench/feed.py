@@ -32,6 +32,7 @@ from _common import (
 sys.path.insert(0, str(TESTS))
 
 from fakes.feed import FakeFeed, make_items  # type: ignore[import-not-found]
+
 from publisher.source.feed.choose import Limits, choose
 from publisher.source.feed.parse import item_article, item_slug, parse_feed
 

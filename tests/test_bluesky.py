@@ -10,14 +10,14 @@ import pytest
 import requests
 from PIL import Image
 
-from fakes.bluesky import TID_RE, FakeBluesky
-from fakes.server import Faults
-from fakes.support import Sleeps, send_thread, thread_posts
 from publisher.channels import bluesky, context_for
 from publisher.channels.http import RetryPolicy, with_retries
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import Facet, LinkCard, SocialPost
 from publisher.networks.facets import detect_facets
+from tests.fakes.bluesky import TID_RE, FakeBluesky
+from tests.fakes.server import Faults
+from tests.fakes.support import Sleeps, send_thread, thread_posts
 
 HANDLE = "editor.example.com"
 PASSWORD = "app-pass-word-1234"

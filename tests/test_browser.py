@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -19,23 +17,18 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from newsletter_samples import (
+from publisher.config.settings import Config
+from publisher.edition.newsletter.render import load_templates, personalize, render_newsletter
+from publisher.model import Article, FaqDigest, Recipient
+from tests.helpers.browser import FLAGS
+from tests.helpers.newsletter_samples import (
     blocks,
     english_article,
     english_digest,
     japanese_article,
     japanese_digest,
 )
-from publisher.config.settings import Config
-from publisher.edition.newsletter.render import load_templates, personalize, render_newsletter
-from publisher.model import Article, FaqDigest, Recipient
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--host-resolver-rules=MAP * ~NOTFOUND",
-]
 # Headless Chromium will not make a window narrower than 500 px, so the email is laid out in a
 # same-origin srcdoc iframe of the exact width, and measured from the parent once it has loaded.
 FRAME = """<!doctype html><html><body style="margin:0">
@@ -58,16 +51,6 @@ window.addEventListener('load', function () {{
 </script></body></html>"""
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """The browser binary; missing is a skip locally and a failure in CI."""
-    if Path(CHROMIUM).is_file():
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail("chromium is required in CI (apt-get install -y chromium)")
-    pytest.skip("chromium not installed")
 
 
 def stress(article: Article) -> Article:

@@ -15,20 +15,6 @@ from typing import Any, cast
 
 import pytest
 
-from fakes.bluesky import FakeBluesky
-from fakes.buttondown import ButtondownFake
-from fakes.ghost import GhostFake
-from fakes.listmonk import ListmonkFake
-from fakes.mail import SITE, Sleeps, batch, newsletter, recipients
-from fakes.mailchimp import MailchimpFake
-from fakes.mastodon import FakeMastodon
-from fakes.postmark import PostmarkFake
-from fakes.resend import ResendFake
-from fakes.sendgrid import SendGridFake
-from fakes.server import FakeHTTPServer, Faults
-from fakes.smtp import SmtpFake
-from fakes.support import thread_posts
-from fakes.x import FakeX
 from publisher.channels import BatchResult, CampaignChannel, EmailChannel, SocialChannel, registry
 from publisher.channels.http import RetryPolicy, with_retries
 from publisher.channels.platform import deliver
@@ -41,6 +27,20 @@ from publisher.errors import (
     TransientDeliveryError,
 )
 from publisher.networks import NAMES as NETWORK_NAMES
+from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.buttondown import ButtondownFake
+from tests.fakes.ghost import GhostFake
+from tests.fakes.listmonk import ListmonkFake
+from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients
+from tests.fakes.mailchimp import MailchimpFake
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.postmark import PostmarkFake
+from tests.fakes.resend import ResendFake
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import FakeHTTPServer, Faults
+from tests.fakes.smtp import SmtpFake
+from tests.fakes.support import thread_posts
+from tests.fakes.x import FakeX
 
 # The plain-text SMTP fake asks for AUTH without TLS on purpose (local tests only).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

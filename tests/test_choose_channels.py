@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import run_publish
-
-from e2e import EN_POST, status
+from tests.helpers import run_publish, table_rows
+from tests.helpers.e2e import EN_POST, status
 
 
 def _items(root: Path) -> set[str]:
@@ -31,8 +30,7 @@ def test_only_delivers_those_channels_and_a_later_run_sends_the_rest_once(workdi
 
     rest = run_publish(EN_POST, cwd=workdir)
     assert rest.returncode == 0, rest.stderr
-    rows = {line.split("│")[1].strip(): line.split("│")[4].strip()
-            for line in rest.stdout.splitlines() if line.count("│") == 5}
+    rows = table_rows(rest.stdout)
     assert rows["newsletter"] == "1 already sent" and rows["x"] == "1 already sent"
     assert rows["bluesky"] == "1 new" and rows["faq digest"] == "1 new"
     assert (folder / "social" / "bluesky-1.txt").is_file() and (folder / "faq.md").is_file()
@@ -66,7 +64,6 @@ def test_an_unknown_channel_name_is_one_line_and_exit_2(workdir: Path) -> None:
 def test_the_dry_run_plan_marks_what_is_left_out(workdir: Path) -> None:
     result = run_publish(EN_POST, "--dry-run", "--skip", "newsletter,mastodon", cwd=workdir)
     assert result.returncode == 0, result.stderr
-    rows = {line.split("│")[1].strip(): line.split("│")[4].strip()
-            for line in result.stdout.splitlines() if line.count("│") == 5}
+    rows = table_rows(result.stdout)
     assert rows["newsletter"] == "skipped" and rows["mastodon"] == "skipped"
     assert rows["x"] == "1"

@@ -23,12 +23,19 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import REPO, run_publish
 
-from e2e import EMAIL_KEYS, SOCIAL_SECRETS, email_env, emails, seed_subscribers, write_config
-from fakes.feed import FakeFeed
-from fakes.mastodon import FakeMastodon
-from fakes.sendgrid import SendGridFake
+from tests.fakes.feed import FakeFeed
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.sendgrid import SendGridFake
+from tests.helpers import REPO, run_publish
+from tests.helpers.e2e import (
+    EMAIL_KEYS,
+    SOCIAL_SECRETS,
+    email_env,
+    emails,
+    seed_subscribers,
+    write_config,
+)
 
 WORKFLOW = REPO / "examples" / "github-actions" / "publish.yml"
 EXPRESSION = re.compile(r"\$\{\{\s*([\w.]+)\s*\}\}")

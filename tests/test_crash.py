@@ -13,9 +13,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import (
+from tests.fakes.resend import ResendFake
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import read_deliveries
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     EMAIL_KEYS,
     EN_POST,
     crash_mid_request,
@@ -32,9 +35,6 @@ from e2e import (
     wait_for,
     write_config,
 )
-from fakes.resend import ResendFake
-from fakes.sendgrid import SendGridFake
-from fakes.server import read_deliveries
 
 SUBSCRIBERS = emails(3000)
 BATCH = 100  # 30 provider calls, so the kill lands with work done before and after it

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fakes.server import FakeHTTPServer, Faults, Reply
-from fakes.support import Sleeps
-from fakes.x import FakeX
 from publisher.channels.http import RetryPolicy
 from publisher.config.settings import config_from_mapping
 from publisher.delivery.pipeline import Options, image_loader, prepare
 from publisher.delivery.send import Run, deliver
 from publisher.stores.sqlite import SqliteLedger
+from tests.fakes.server import FakeHTTPServer, Faults, Reply
+from tests.fakes.support import Sleeps
+from tests.fakes.x import FakeX
 
 SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",
            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}
@@ -86,7 +86,7 @@ def test_a_dropped_image_download_fails_the_post_and_leaves_nothing_pending(
         outcomes = deliver(only_x(run))
     finally:
         images.stop()
-    assert outcomes[0].error and "x:" in outcomes[0].error
+    assert outcomes[0].error is not None and outcomes[0].error.startswith("x: "), outcomes[0].error
     rows = ledger.rows(run.plan.edition, "x")
     assert [r.state for r in rows] == ["failed"]  # a definite failure, not an uncertain post
     assert fake.tweets == [] and fake.media == {}

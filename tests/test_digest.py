@@ -15,7 +15,7 @@ from publisher.errors import InputError
 from publisher.model import Article
 from publisher.source.faq import build_digest, jsonld_text, question_text
 from publisher.source.read import parse_article, read_post
-from sample_posts import sample_posts
+from tests.helpers.sample_posts import sample_posts
 
 POSTS = Path(__file__).resolve().parents[1] / "posts"
 

@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import (
+from publisher.stores.sqlite import SqliteSubscriberStore
+from publisher.unsubscribe.tokens import verify_token
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.postmark import PostmarkFake
+from tests.fakes.resend import ResendFake
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.smtp import SmtpFake
+from tests.fakes.x import FakeX
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     EMAIL_KEYS,
     EN_POST,
     JA_POST,
@@ -36,14 +44,6 @@ from e2e import (
     wait_for,
     write_config,
 )
-from fakes.mastodon import FakeMastodon
-from fakes.postmark import PostmarkFake
-from fakes.resend import ResendFake
-from fakes.sendgrid import SendGridFake
-from fakes.smtp import SmtpFake
-from fakes.x import FakeX
-from publisher.stores.sqlite import SqliteSubscriberStore
-from publisher.unsubscribe.tokens import verify_token
 
 ACTIVE = emails(7)
 OPTED_OUT = "gone@e2e.example"
@@ -225,7 +225,8 @@ def test_one_bad_social_channel_stops_the_run_before_anything_is_sent(workdir: P
             seed_subscribers(workdir, ACTIVE, env)
             result = run_publish(EN_POST, cwd=workdir, env=env)
             assert result.returncode == 3, (result.stdout, result.stderr)
-            assert "x:" in result.stderr and "Traceback" not in result.stderr
+            assert re.search(r"^error: x: ", result.stderr, re.M), result.stderr
+            assert "Traceback" not in result.stderr
             assert sendgrid.deliveries.messages == []
             assert sendgrid.server.count("POST", "/v3/mail/send") == 0
         assert mastodon.statuses == [] and x.tweets == []

@@ -7,23 +7,22 @@ environment. The card image is served by a local HTTP server too: nothing leaves
 
 from __future__ import annotations
 
-import io
 import itertools
 import re
 import shutil
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import (
+from tests.fakes.hostile import HostileImageHost
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import Faults, Reply
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     BLUESKY_HANDLE,
     EMAIL_KEYS,
-    EN_POST,
     SOCIAL_SECRETS,
     TOOLS_POST,
     UNSUBSCRIBE_SECRET,
@@ -37,81 +36,11 @@ from e2e import (
     tallies,
     write_config,
 )
-from fakes.bluesky import FakeBluesky
-from fakes.hostile import HostileImageHost
-from fakes.mastodon import FakeMastodon
-from fakes.sendgrid import SendGridFake
-from fakes.server import FakeHTTPServer, Faults, Reply
-from fakes.x import FakeX
+from tests.helpers.social import NETWORKS, POST, Networks, card_png, configure, post_counts
 
-NETWORKS = ("bluesky", "mastodon", "x")
-POST = "posts/composting-e2e.md"
 THREAD = 5  # posts per network in the sample article's thread
 CREATE = {"x": "/2/tweets", "bluesky": "/xrpc/com.atproto.repo.createRecord",
           "mastodon": "/api/v1/statuses"}
-
-
-@dataclass
-class Networks:
-    """The three fakes and the image host, all running."""
-
-    x: FakeX
-    bluesky: FakeBluesky
-    mastodon: FakeMastodon
-    images: FakeHTTPServer
-
-    def server(self, network: str) -> Any:
-        """The HTTP server behind one network's fake."""
-        return getattr(self, network).http
-
-    def close(self) -> None:
-        """Stop every server."""
-        for fake in (self.x, self.bluesky, self.mastodon):
-            fake.close()
-        self.images.stop()
-
-
-def _card_png() -> bytes:
-    """A small PNG for the link card."""
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", (600, 315), (40, 120, 80)).save(out, "PNG")
-    return out.getvalue()
-
-
-@pytest.fixture
-def nets(workdir: Path) -> Iterator[Networks]:
-    """Running fakes, and a copy of the English sample whose card image is served locally."""
-    png = _card_png()
-    images = FakeHTTPServer(lambda request: Reply(200, png, {"Content-Type": "image/png"}))
-    images.start()
-    running = Networks(
-        x=FakeX(consumer=(SOCIAL_SECRETS["X_API_KEY"], SOCIAL_SECRETS["X_API_SECRET"]),
-                token=(SOCIAL_SECRETS["X_ACCESS_TOKEN"], SOCIAL_SECRETS["X_ACCESS_TOKEN_SECRET"])),
-        bluesky=FakeBluesky(handle=BLUESKY_HANDLE,
-                            password=SOCIAL_SECRETS["BLUESKY_APP_PASSWORD"]),
-        mastodon=FakeMastodon(token=SOCIAL_SECRETS["MASTODON_ACCESS_TOKEN"], processing_polls=0),
-        images=images,
-    )
-    source = (workdir / EN_POST).read_text(encoding="utf-8")
-    local = re.sub(r"(?m)^image: .*$", f"image: {images.url}/card.png", source, count=1)
-    (workdir / POST).write_text(local, encoding="utf-8")
-    try:
-        yield running
-    finally:
-        running.close()
-
-
-def configure(root: Path, nets: Networks, networks: tuple[str, ...] = NETWORKS) -> None:
-    """publisher.toml with live channels for the given networks (the newsletter to the outbox)."""
-    tables = {
-        "x": {"api_base": nets.x.url},
-        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
-        "mastodon": {"instance_url": nets.mastodon.url},
-    }
-    write_config(root, networks=list(networks),
-                 channels={n: tables[n] for n in networks})
 
 
 def publish(root: Path, *args: str) -> Any:
@@ -141,12 +70,6 @@ def assert_threaded(nets: Networks, network: str) -> None:
             reply = child["record"]["reply"]
             assert reply["parent"] == {"uri": parent["uri"], "cid": parent["cid"]}
             assert reply["root"] == {"uri": root["uri"], "cid": root["cid"]}
-
-
-def post_counts(nets: Networks) -> dict[str, int]:
-    """How many posts each network holds."""
-    return {"x": len(nets.x.tweets), "bluesky": len(nets.bluesky.posts),
-            "mastodon": len(nets.mastodon.statuses)}
 
 
 def test_a_thread_on_each_network_then_a_rerun_posts_nothing(workdir: Path, nets: Networks
@@ -352,7 +275,7 @@ def test_an_unreadable_card_image_fails_that_network_only_and_leaves_nothing_unc
 
     (workdir / "images").mkdir()  # next to the working directory: not where the post looks
     (workdir / "images" / "new.jpg").write_bytes(b"not an image")
-    (workdir / "posts" / "images" / "new.jpg").write_bytes(_card_png())  # next to the post
+    (workdir / "posts" / "images" / "new.jpg").write_bytes(card_png())  # next to the post
     fixed = run_publish(post, cwd=workdir, env=SOCIAL_SECRETS)
     assert fixed.returncode == 0, fixed.stderr
     assert_threaded(nets, "bluesky")
@@ -388,11 +311,11 @@ def test_an_image_that_cannot_be_fetched_fails_the_post_and_never_makes_it_uncer
 ) -> None:
     write_config(workdir, networks=["x"], channels={
         "x": {"api_base": nets.x.url, "attach_image": True}})
-    png = _card_png()
+    png = card_png()
     nets.images.handle = lambda request: Reply(404, b"gone", {"Content-Type": "text/plain"})
     failed = publish(workdir)
     assert failed.returncode == 4, (failed.stdout, failed.stderr)
-    assert "x:" in failed.stderr and "404" in failed.stderr
+    assert re.search(r"^error: x: HTTP 404 for image ", failed.stderr, re.M), failed.stderr
     report = status(POST, workdir, SOCIAL_SECRETS)
     assert report["pending"] == [] and tallies(report)["x"] == {"sent": 0, "pending": 0,
                                                                 "failed": 1}

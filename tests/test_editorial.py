@@ -387,7 +387,7 @@ def test_japanese_headlines_break_only_between_phrases() -> None:
 
 
 def test_publish_and_lint_both_print_the_faq_warning(tmp_path: Path) -> None:
-    from tests.conftest import run_publish
+    from tests.helpers import run_publish
 
     post = tmp_path / "notes.md"
     post.write_text(

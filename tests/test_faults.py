@@ -25,9 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import (
+from tests.fakes.bluesky import FakeBluesky
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.resend import ResendFake
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import FAULT_KINDS, Faults
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     BLUESKY_HANDLE,
     EMAIL_KEYS,
     EN_POST,
@@ -46,11 +51,6 @@ from e2e import (
     write_config,
     write_thread_articles,
 )
-from fakes.bluesky import FakeBluesky
-from fakes.mastodon import FakeMastodon
-from fakes.resend import ResendFake
-from fakes.sendgrid import SendGridFake
-from fakes.server import FAULT_KINDS, Faults
 
 SUBSCRIBERS = emails(2000)
 BATCH = 100

@@ -11,16 +11,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import EMAIL_KEYS, SOCIAL_SECRETS, email_env, emails, seed_subscribers, write_config
-from fakes.feed import FakeFeed, make_items
-from fakes.mastodon import FakeMastodon
-from fakes.sendgrid import SendGridFake
-from fakes.server import FakeHTTPServer, Reply
 from publisher.source.feed.choose import PASSED, PENDING, PUBLISHED, Limits, choose
 from publisher.source.feed.parse import item_article, item_slug, parse_feed
 from publisher.source.wordpress.article import WpPost, article_from_post
+from tests.fakes.feed import FakeFeed, make_items
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import FakeHTTPServer, Reply
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
+    EMAIL_KEYS,
+    SOCIAL_SECRETS,
+    email_env,
+    emails,
+    seed_subscribers,
+    write_config,
+)
 
 READERS = emails(3, domain="feed.example")
 ENV = {**email_env("sendgrid"), **SOCIAL_SECRETS}

@@ -9,8 +9,6 @@ import pytest
 
 if os.environ.get("CI", "").lower() != "true":  # under CI a missing driver must fail, not skip
     pytest.importorskip("psycopg")
-from tests.pg import pg_server, pg_url
-
 from publisher.stores.backends import open_ledger
 from publisher.stores.feeds import (
     PASSED,
@@ -20,6 +18,7 @@ from publisher.stores.feeds import (
     Validators,
     open_feed_log,
 )
+from tests.helpers.pg import pg_server, pg_url
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 FEED = "https://blog.example/feed/"

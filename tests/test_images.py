@@ -21,11 +21,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fakes.hostile import HostileImageHost
-from fakes.server import FakeHTTPServer, Reply, Request, serving
 from publisher.channels.images import ImageLoader, fit_image
 from publisher.config.settings import ImageSettings
 from publisher.errors import DeliveryError, InputError, PermanentDeliveryError
+from tests.fakes.hostile import HostileImageHost
+from tests.fakes.server import FakeHTTPServer, Reply, Request, serving
 
 LOOPBACK = ImageSettings(allow_private=("127.0.0.1",))
 

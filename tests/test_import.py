@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
+
+from tests.helpers import run_publish
 
 JA_NAMES = ["山田花子", "佐藤太郎", "鈴木一郎", "高橋美咲", "田中健太", "伊藤さくら", "渡辺翔太",
             "中村あかり", "小林大輔", "加藤ひなた"]

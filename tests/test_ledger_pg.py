@@ -1,7 +1,7 @@
 """The PostgreSQL ledger keeps the SQLite ledger's promises, and its batches are claimed once each.
 
 The behavioural cases run against both backends; the batch, URL and subscriber-store cases need
-a real PostgreSQL server (tests/pg.py starts one, or skips, or fails under CI).
+a real PostgreSQL server (tests/helpers/pg.py starts one, or skips, or fails under CI).
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import pytest
 
 if os.environ.get("CI", "").lower() != "true":  # under CI a missing driver must fail, not skip
     pytest.importorskip("psycopg")
-from tests.pg import PgServer, pg_server, pg_url, without_password
-
 from publisher.errors import ConfigError, LedgerConflict
 from publisher.stores.backends import open_ledger, open_store
 from publisher.stores.ledger import Claim, Ledger
 from publisher.stores.pgurl import masked_url
 from publisher.stores.postgres import PostgresLedger, PostgresSubscriberStore
 from publisher.stores.sqlite import SqliteLedger
+from tests.helpers.pg import PgServer, pg_server, pg_url, without_password
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 

@@ -7,13 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from newsletter_samples import (
-    blocks,
-    english_article,
-    english_digest,
-    japanese_article,
-    japanese_digest,
-)
 from publisher.config.settings import Config
 from publisher.edition.newsletter.lint import (
     Finding,
@@ -25,6 +18,13 @@ from publisher.edition.newsletter.placeholders import MARKER_CHARS
 from publisher.edition.newsletter.render import load_templates, render_newsletter
 from publisher.errors import LintFailed
 from publisher.model import Article, Newsletter, Recipient
+from tests.helpers.newsletter_samples import (
+    blocks,
+    english_article,
+    english_digest,
+    japanese_article,
+    japanese_digest,
+)
 
 TEMPLATES = load_templates(None)
 

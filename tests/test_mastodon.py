@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fakes.mastodon import FakeMastodon
-from fakes.server import Faults
-from fakes.support import Sleeps, send_thread, thread_posts
 from publisher.channels import context_for, mastodon
 from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import LinkCard
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.server import Faults
+from tests.fakes.support import Sleeps, send_thread, thread_posts
 
 TOKEN = "mastodon-test-token-123"
 TEXTS = ["一つ目の投稿です。https://example.com/a", "二つ目です。", "三つ目です。", "四つ目。"]

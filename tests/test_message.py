@@ -14,13 +14,18 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from newsletter_samples import english_article, english_digest, japanese_article, japanese_digest
 from publisher.channels.message import MessageBuilder, QpTemplate, sample_eml
 from publisher.config.settings import Config
 from publisher.edition.newsletter.placeholders import NAME, UNSUBSCRIBE_URL, marker
 from publisher.edition.newsletter.render import load_templates, render_newsletter
 from publisher.errors import InputError
 from publisher.model import Newsletter, Recipient
+from tests.helpers.newsletter_samples import (
+    english_article,
+    english_digest,
+    japanese_article,
+    japanese_digest,
+)
 
 SITE = replace(
     Config().site, reply_to="Editors <editors@example.com>",

@@ -3,7 +3,7 @@
 The fixtures tests/data/ledger-d833183.{sqlite,postgresql}.sql were written by the previous
 release's own code (d833183's `Ledger` and `PgLedger`) driven through a small send; see
 tests/data/make_previous_ledgers.py for how to make them again. Each case runs on SQLite and on
-PostgreSQL (tests/pg.py starts a throwaway server, or skips, or fails under CI).
+PostgreSQL (tests/helpers/pg.py starts a throwaway server, or skips, or fails under CI).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.pg import pg_server, pg_url
 
 from publisher.errors import ConfigError, LedgerConflict
 from publisher.stores.backends import open_ledger, open_store
 from publisher.stores.ledger import Ledger
 from publisher.stores.migrations import LEDGER, SUBSCRIBERS, ledger_step, recorded_version
+from tests.helpers.pg import pg_server, pg_url
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 

@@ -9,15 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from newsletter_samples import (
-    blocks,
-    digest,
-    english_article,
-    english_digest,
-    japanese_article,
-    japanese_digest,
-    section,
-)
 from publisher.channels.esp import subject_for
 from publisher.config.settings import Config, NewsletterSettings, config_from_mapping
 from publisher.edition.newsletter import placeholders
@@ -32,7 +23,16 @@ from publisher.edition.newsletter.render import (
 from publisher.errors import ConfigError
 from publisher.model import Article, FaqDigest, FaqItem, Newsletter, Recipient
 from publisher.source.read import parse_article
-from sample_posts import sample_posts
+from tests.helpers.newsletter_samples import (
+    blocks,
+    digest,
+    english_article,
+    english_digest,
+    japanese_article,
+    japanese_digest,
+    section,
+)
+from tests.helpers.sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "golden" / "newsletter"

@@ -12,12 +12,20 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import EMAIL_KEYS, EN_POST, email_env, emails, seed_subscribers, status, write_config
-from fakes.postmark import PostmarkFake
-from fakes.smtp import SmtpFake
-from fakes.x import FakeX
+from tests.fakes.postmark import PostmarkFake
+from tests.fakes.smtp import SmtpFake
+from tests.fakes.x import FakeX
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
+    EMAIL_KEYS,
+    EN_POST,
+    email_env,
+    emails,
+    seed_subscribers,
+    status,
+    write_config,
+)
 
 
 def not_warnings(stderr: str) -> list[str]:

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
-from tests.pg import pg_server, pg_url
 
-from e2e import (
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import Reply, Request
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     EMAIL_KEYS,
     EN_POST,
     crash_mid_request,
@@ -33,8 +34,7 @@ from e2e import (
     wait_for,
     write_config,
 )
-from fakes.sendgrid import SendGridFake
-from fakes.server import Reply, Request
+from tests.helpers.pg import pg_server, pg_url
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 

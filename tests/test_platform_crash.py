@@ -16,14 +16,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import EN_POST, sigkill, spawn_publish, status, tallies, wait_for, write_config
-from fakes.buttondown import ButtondownFake
-from fakes.ghost import GhostFake
-from fakes.listmonk import ListmonkFake
-from fakes.mailchimp import MailchimpFake
-from fakes.server import Reply, Request
+from tests.fakes.buttondown import ButtondownFake
+from tests.fakes.ghost import GhostFake
+from tests.fakes.listmonk import ListmonkFake
+from tests.fakes.mailchimp import MailchimpFake
+from tests.fakes.server import Reply, Request
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
+    EN_POST,
+    sigkill,
+    spawn_publish,
+    status,
+    tallies,
+    wait_for,
+    write_config,
+)
 
 READERS = [f"reader{i}@platform.example" for i in range(4)]
 GHOST_KEY = "6489b2a1c0ffee0001a2b3c4:" + "3c" * 32

@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from fakes.buttondown import ButtondownFake
-from fakes.ghost import GhostFake
-from fakes.listmonk import ListmonkFake
-from fakes.mail import SITE, newsletter
-from fakes.mailchimp import MailchimpFake
-from fakes.server import Faults
 from publisher.channels import buttondown, context_for, ghost, listmonk, mailchimp, registry
 from publisher.channels import platform as shared
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from tests.fakes.buttondown import ButtondownFake
+from tests.fakes.ghost import GhostFake
+from tests.fakes.listmonk import ListmonkFake
+from tests.fakes.mail import SITE, newsletter
+from tests.fakes.mailchimp import MailchimpFake
+from tests.fakes.server import Faults
 
 READERS = [f"reader{i}@example.org" for i in range(5)]
 GHOST_KEY = "6489b2a1c0ffee0001a2b3c4:" + "5e" * 32
@@ -262,6 +262,6 @@ def test_missing_settings_are_one_line_config_errors(name: str) -> None:
 
 
 def _request(method: str, path: str, auth: str) -> Any:
-    from fakes.server import Request
+    from tests.fakes.server import Request
 
     return Request(method=method, path=path, query={}, headers={"authorization": auth}, body=b"")

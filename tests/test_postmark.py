@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from fakes.mail import SITE, batch, recipients, send_all
-from fakes.postmark import PostmarkFake
 from publisher.channels import context_for, postmark
 from publisher.errors import ConfigError, PermanentDeliveryError
+from tests.fakes.mail import SITE, batch, recipients, send_all
+from tests.fakes.postmark import PostmarkFake
 
 TOKEN = "pm-local-test-token-0123456789abcdef"
 

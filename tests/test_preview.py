@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
 
 from publisher.edition.social import bluesky_facets, highlights
+from tests.helpers import run_publish
 
 EN_POST = "posts/city-composting.md"
 THREAD_POST = "posts/library-tool-lending.md"

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from tests.conftest import run_publish
-from tests.test_browser import FLAGS, chromium  # noqa: F401  (the fixture)
+
+from tests.helpers import run_publish
+from tests.helpers.browser import FLAGS
 
 POSTS = ["posts/library-tool-lending.md", "posts/city-composting.md",
          "posts/chuo-line-extension.md"]
@@ -101,7 +102,7 @@ def social_of(workdir: Path, post: str) -> dict[str, list[dict[str, Any]]]:
 
 @pytest.mark.parametrize("post", POSTS, ids=[Path(p).stem for p in POSTS])
 def test_every_network_mock_is_there_and_fits(
-    chromium: str, workdir: Path, tmp_path: Path, post: str  # noqa: F811
+    chromium: str, workdir: Path, tmp_path: Path, post: str
 ) -> None:
     result = run_publish("preview", post, "--thread", cwd=workdir)
     assert result.returncode == 0, result.stderr
@@ -126,7 +127,7 @@ def test_every_network_mock_is_there_and_fits(
 
 
 def test_the_dark_switch_reaches_into_the_email(
-    chromium: str, workdir: Path, tmp_path: Path  # noqa: F811
+    chromium: str, workdir: Path, tmp_path: Path
 ) -> None:
     from publisher.edition.newsletter.html import PALETTE
 
@@ -141,7 +142,7 @@ def test_the_dark_switch_reaches_into_the_email(
     assert {m["link"] for m in light["mails"]} != {f"rgb({r}, {g}, {b})"}
 
 
-def test_png_writes_the_screenshots(chromium: str, workdir: Path, tmp_path: Path  # noqa: F811
+def test_png_writes_the_screenshots(chromium: str, workdir: Path, tmp_path: Path
                                     ) -> None:
     result = run_publish("preview", POSTS[0], "--thread", "--png", cwd=workdir, timeout=300)
     assert result.returncode == 0, result.stderr

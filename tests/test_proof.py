@@ -8,9 +8,9 @@ from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.conftest import run_publish
-
-from e2e import (
+from tests.fakes.sendgrid import SendGridFake
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     EMAIL_KEYS,
     EN_POST,
     email_env,
@@ -20,7 +20,6 @@ from e2e import (
     tallies,
     write_config,
 )
-from fakes.sendgrid import SendGridFake
 
 FOLDER = Path("outbox") / "city-composting"
 

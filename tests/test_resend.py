@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
-from fakes.resend import ResendFake
-from fakes.server import Faults
 from publisher.channels import context_for, resend
 from publisher.errors import PermanentDeliveryError
+from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
+from tests.fakes.resend import ResendFake
+from tests.fakes.server import Faults
 
 KEY = "re_local_test_key_0123456789abcdef"
 

@@ -11,14 +11,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 import requests
 
-from fakes.mail import SITE, batch, recipients
-from fakes.mastodon import FakeMastodon
-from fakes.resend import ResendFake
-from fakes.sendgrid import SendGridFake
-from fakes.support import thread_posts
 from publisher.channels import context_for, mastodon, resend, sendgrid
 from publisher.errors import InputError, PermanentDeliveryError
 from publisher.schedule import PROVIDER, QUEUED, Placement, Window, is_due, parse_at, place
+from tests.fakes.mail import SITE, batch, recipients
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.resend import ResendFake
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.support import thread_posts
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 MASTODON = mastodon.MastodonChannel.facts.schedule

@@ -11,12 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import write_config
-from fakes.mail import SITE
-from fakes.sendgrid import SendGridFake
-from fakes.server import FakeHTTPServer, Reply, serving
 from publisher.channels import context_for, smtp
 from publisher.channels.http import HttpClient
 from publisher.cli import app as cli
@@ -26,6 +21,11 @@ from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.stores.backends import open_ledger, open_store
 from publisher.stores.pgurl import is_database_url
 from publisher.stores.sqlite import SqliteLedger
+from tests.fakes.mail import SITE
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import FakeHTTPServer, Reply, serving
+from tests.helpers import run_publish
+from tests.helpers.e2e import write_config
 
 
 def build(settings: dict[str, object]) -> smtp.SmtpChannel:

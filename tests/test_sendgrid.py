@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 
-from fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
-from fakes.sendgrid import SendGridFake
-from fakes.server import Faults
 from publisher.channels import context_for, sendgrid
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import Faults
 
 KEY = "SG.local-test-key-abcdefghijklmnopqrstuvwxyz"
 

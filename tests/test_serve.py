@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 import requests
-from tests.conftest import run_publish
-from tests.e2e import free_port, serving_unsubscribe
 
 from publisher.config.settings import Site
 from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscribers import SubscriberStore, Suppression
 from publisher.unsubscribe.app import make_app, make_server
 from publisher.unsubscribe.tokens import make_address_token, make_token, recipient_for, verify_token
-from publisher.unsubscribe.webhooks import Material, Webhooks
+from tests.helpers import run_publish
+from tests.helpers.e2e import free_port, serving_unsubscribe
+from tests.helpers.serving import serving
 
 SECRET = "serve-test-secret-abcdefghijklmnop"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -36,27 +36,16 @@ def store(tmp_path: Path) -> SubscriberStore:
     return store
 
 
-def serve_app(store: SubscriberStore, site: Site) -> Iterator[str]:
-    """The app on the threaded server, on a free port; yields the base URL."""
-    app = make_app(store, SECRET, site=site, webhooks=Webhooks(store, Material()))
-    server = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def base(store: SubscriberStore) -> Iterator[str]:
-    yield from serve_app(store, Site(name="The Daily Example"))
+    with serving(store, SECRET, site=Site(name="The Daily Example")) as url:
+        yield url
 
 
 @pytest.fixture
 def ja_base(store: SubscriberStore) -> Iterator[str]:
-    yield from serve_app(store, Site(name="まちの便り", lang="ja"))
+    with serving(store, SECRET, site=Site(name="まちの便り", lang="ja")) as url:
+        yield url
 
 
 def link_for(store: SubscriberStore, email: str, base: str) -> str:

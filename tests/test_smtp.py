@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from fakes.mail import SITE, batch, recipients
-from fakes.smtp import SmtpFake, _free_port, self_signed
 from publisher.channels import context_for, smtp
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from tests.fakes.mail import SITE, batch, recipients
+from tests.fakes.smtp import SmtpFake, _free_port, self_signed
 
 # The plain-text fake asks for AUTH without TLS on purpose (local tests only).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")

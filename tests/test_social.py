@@ -23,7 +23,7 @@ from publisher.errors import InputError
 from publisher.model import Article, Block, FaqDigest, FaqItem, Section, SocialPost
 from publisher.networks.counting import find_urls, measure
 from publisher.networks.hashtags import hashtag, hashtags
-from sample_posts import sample_posts
+from tests.helpers.sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden" / "social"

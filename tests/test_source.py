@@ -18,7 +18,7 @@ from publisher.errors import InputError
 from publisher.source.blocks import heading_role
 from publisher.source.lang import detect_lang
 from publisher.source.read import parse_article, read_post
-from sample_posts import sample_posts
+from tests.helpers.sample_posts import sample_posts
 
 REPO = Path(__file__).resolve().parents[1]
 POSTS = REPO / "posts"

@@ -1,7 +1,7 @@
 """The one subscriber store on both databases: migrations, canonical matching, suppression.
 
-Every case runs on SQLite and on PostgreSQL (tests/pg.py starts a throwaway server, or skips,
-or fails under CI).
+Every case runs on SQLite and on PostgreSQL (tests/helpers/pg.py starts a throwaway server, or
+skips, or fails under CI).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
-from tests.pg import pg_server, pg_url
 
 from publisher.errors import InputError
 from publisher.stores.addresses import canonical_email
 from publisher.stores.backends import open_store
 from publisher.stores.migrations import SUBSCRIBERS, recorded_version
 from publisher.stores.subscribers import SubscriberStore, Suppression
+from tests.helpers import run_publish
+from tests.helpers.pg import pg_server, pg_url
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 

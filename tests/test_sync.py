@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
-from tests.e2e import EMAIL_KEYS, email_env, write_config
+
 from tests.fakes.postmark import PostmarkFake
 from tests.fakes.resend import ResendFake
 from tests.fakes.sendgrid import SendGridFake
+from tests.helpers import run_publish
+from tests.helpers.e2e import EMAIL_KEYS, email_env, write_config
 
 READERS = [f"r{i:03d}@example.com" for i in range(12)]
 CREATED = 1764500000

@@ -20,9 +20,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import run_publish
-
-from e2e import (
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.resend import ResendFake
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import Reply, Request
+from tests.fakes.smtp import SmtpFake
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     EMAIL_KEYS,
     EN_POST,
     SOCIAL_SECRETS,
@@ -39,11 +43,6 @@ from e2e import (
     write_config,
     write_thread_articles,
 )
-from fakes.mastodon import FakeMastodon
-from fakes.resend import ResendFake
-from fakes.sendgrid import SendGridFake
-from fakes.server import Reply, Request
-from fakes.smtp import SmtpFake
 
 RECIPIENTS = 20_000
 SUBSCRIBERS = emails(RECIPIENTS)

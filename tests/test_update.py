@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import run_publish
-
-from e2e import (
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     SOCIAL_SECRETS,
     THREAD_LENGTH,
     crash_mid_request,
@@ -15,9 +14,8 @@ from e2e import (
     status,
     write_thread_articles,
 )
-from test_e2e_social import NETWORKS, POST, Networks, configure, nets, post_counts
+from tests.helpers.social import NETWORKS, POST, Networks, configure, post_counts
 
-__all__ = ["nets"]  # the fixture
 FIX = ("Riverton adds a weekly composting cart", "Riverton adds a weekly green cart")
 
 

@@ -6,22 +6,20 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from tests.conftest import run_publish
-from tests.e2e import free_port, serving_unsubscribe
-from tests.fakes.webhooks import SendGridSigner, SvixSigner, postmark_post
 
-from publisher.config.settings import Site
 from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscribers import SubscriberStore
-from publisher.unsubscribe.app import make_app, make_server
-from publisher.unsubscribe.webhooks import Material, Webhooks
+from publisher.unsubscribe.webhooks import Material
+from tests.fakes.webhooks import SendGridSigner, SvixSigner, postmark_post
+from tests.helpers import run_publish
+from tests.helpers.e2e import free_port, serving_unsubscribe
+from tests.helpers.serving import serving
 
 SECRET = "webhook-test-secret-abcdefghijklmnop"
 READERS = ("a@example.com", "b@example.com", "c@example.com", "d@example.com")
@@ -41,24 +39,13 @@ def signers() -> tuple[SendGridSigner, SvixSigner]:
     return SendGridSigner(), SvixSigner()
 
 
-def serving(store: SubscriberStore, material: Material) -> Iterator[str]:
-    """The app with these webhooks on the threaded server; yields the base URL."""
-    app = make_app(store, SECRET, site=Site(), webhooks=Webhooks(store, material))
-    server = make_server("127.0.0.1", 0, app)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def base(store: SubscriberStore, signers: tuple[SendGridSigner, SvixSigner]) -> Iterator[str]:
     material = Material(sendgrid_public_key=signers[0].public_key, postmark_user=PM_USER,
                         postmark_password=PM_PASSWORD, postmark_stream="broadcast",
                         resend_secret=signers[1].secret)
-    yield from serving(store, material)
+    with serving(store, SECRET, material=material) as url:
+        yield url
 
 
 def statuses(store: SubscriberStore) -> dict[str, str]:
@@ -161,7 +148,7 @@ def test_resend_svix_signature_window_and_permanent_bounces_only(
 
 
 def test_unconfigured_webhooks_answer_503_and_accept_nothing(store: SubscriberStore) -> None:
-    for base in serving(store, Material()):
+    with serving(store, SECRET) as base:
         signer = SendGridSigner()
         events = [{"email": "a@example.com", "event": "spamreport"}]
         assert signer.post(f"{base}/webhooks/sendgrid", events).status_code == 503

@@ -12,9 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import REPO, run_publish
-from tests.fakes.server import FakeHTTPServer, Reply, Request
-from tests.fakes.wordpress import FakeWordPress, post_json
 
 from publisher.config.settings import WordPressSettings
 from publisher.errors import ConfigError, InputError
@@ -22,6 +19,9 @@ from publisher.source.read import is_wordpress_ref, parse_article
 from publisher.source.wordpress.article import WpPost, article_from_post, post_markdown
 from publisher.source.wordpress.fetch import fetch_post, parse_ref
 from publisher.source.wordpress.html import html_to_markdown
+from tests.fakes.server import FakeHTTPServer, Reply, Request
+from tests.fakes.wordpress import FakeWordPress, post_json
+from tests.helpers import REPO, run_publish
 
 DATA = REPO / "tests" / "data" / "wordpress"
 GOLDEN = REPO / "tests" / "golden" / "wordpress"
@@ -324,9 +324,10 @@ def _no_lines(value: object) -> str:
 
 
 def test_a_markdown_post_loads_no_wordpress_code(tmp_path: Path) -> None:
-    from tests.test_dry_run_imports import JA_POST, modules_after
+    from tests.helpers import REPO, modules_after
 
-    loaded = modules_after([str(JA_POST), "--dry-run", "--json"], tmp_path)
+    ja_post = REPO / "posts" / "chuo-line-extension.md"
+    loaded = modules_after([str(ja_post), "--dry-run", "--json"], tmp_path)
     assert "publisher.edition.build" in loaded
     wordpress = {"publisher.source.wordpress.html", "publisher.source.wordpress.fetch"}
     assert not {"bs4", *wordpress} & loaded

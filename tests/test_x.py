@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from fakes.server import Faults
-from fakes.support import Sleeps, send_thread, thread_posts
-from fakes.x import FakeX
 from publisher.channels import context_for, x
 from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import LinkCard
+from tests.fakes.server import Faults
+from tests.fakes.support import Sleeps, send_thread, thread_posts
+from tests.fakes.x import FakeX
 
 SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",
            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}

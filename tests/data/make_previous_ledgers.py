@@ -18,7 +18,8 @@ import tempfile
 from pathlib import Path
 
 from publisher.ledger import PERMANENT, Ledger  # type: ignore[attr-defined]  # the old layout
-from tests.pg import find_bindir
+
+from tests.helpers.pg import find_bindir
 
 HERE = Path(__file__).parent
 TABLES = ("deliveries", "actions", "locks", "batches")
@@ -50,9 +51,9 @@ def sqlite_dump() -> str:
 def postgres_dump() -> str:
     """The PostgreSQL ledger: the release's schema script, then its rows as INSERTs."""
     import psycopg
-    from tests.pg import _throwaway_cluster
 
     from publisher import ledger_pg  # type: ignore[attr-defined]
+    from tests.helpers.pg import _throwaway_cluster
 
     owner = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
     bindir = find_bindir()

@@ -2,5 +2,6 @@
 
 `server` is the shared threaded HTTP server with fault injection and delivery records;
 `sendgrid`, `postmark` and `resend` enforce each email API's contract; `smtp` wraps aiosmtpd.
-Tests import them as `from fakes.sendgrid import SendGridFake` (pytest puts tests/ on sys.path).
+Tests import them as `from tests.fakes.sendgrid import SendGridFake`; `python -m fakes` runs one
+from tests/ on its own (see __main__.py).
 """

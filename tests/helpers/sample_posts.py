@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-POSTS = Path(__file__).resolve().parents[1] / "posts"
+from tests.helpers import REPO
+
+POSTS = REPO / "posts"
 NAMES = ("chuo-line-extension.md", "city-composting.md", "library-tool-lending.md")
 
 

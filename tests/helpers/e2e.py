@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import REPO, run_publish
-
-from fakes.server import Reply, Request
+from tests.fakes.server import Reply, Request
+from tests.helpers import REPO, run_publish
 
 UNSUBSCRIBE_SECRET = "e2e-unsubscribe-secret-4f1c9a7e2b"
 EMAIL_KEYS = {
