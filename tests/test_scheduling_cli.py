@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import run_publish
 
-from e2e import (
+from tests.fakes.mastodon import FakeMastodon
+from tests.fakes.resend import ResendFake
+from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.smtp import SmtpFake
+from tests.fakes.x import FakeX
+from tests.helpers import run_publish
+from tests.helpers.e2e import (
     EMAIL_KEYS,
     EN_POST,
     SOCIAL_SECRETS,
@@ -26,11 +31,6 @@ from e2e import (
     spawn_publish,
     write_config,
 )
-from fakes.mastodon import FakeMastodon
-from fakes.resend import ResendFake
-from fakes.sendgrid import SendGridFake
-from fakes.smtp import SmtpFake
-from fakes.x import FakeX
 
 READERS = emails(3)
 
