@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_publish
 
 from publisher.errors import LedgerConflict
 from publisher.stores.backends import ledger_class, store_class
 from publisher.stores.sqlite import SqliteLedger
+from tests.helpers import run_publish
 
 
 @pytest.fixture
