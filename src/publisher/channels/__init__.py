@@ -6,19 +6,21 @@ thread can reply to the post before it). Both raise delivery errors and never re
 
 Every channel class declares `facts` (kind, the network it posts for, batch size, edit, delete,
 images, secrets, scheduling), the way apprise's services declare theirs as class attributes
-(https://github.com/caronc/apprise/wiki/Development_API, `NotifyBase`); the core reads those
-flags and never probes a channel with getattr. Every channel is built the same way,
+(`body_maxlen`, `title_maxlen`, `request_rate_per_sec`, `setup_url` in
+https://github.com/caronc/apprise/blob/master/apprise/plugins/NotifyBase.py); the core reads
+those flags and never probes a channel with getattr. Every channel is built the same way,
 `Channel.from_config(context)`, from a `ChannelContext` (its settings table, the site, the
 secrets and the HTTP client factory), and mypy checks each registry entry against its protocol.
 
 How to add a channel (one module, its fake, a row in the contract table):
 
 1. `channels/<name>.py`: a class with `facts: ClassVar[Facts]`, `from_config(cls, context)`
-   and the methods of `EmailChannel` or `SocialChannel`; cite the provider's API docs in the
+   and the methods of `EmailChannel`, `CampaignChannel` (a newsletter platform that owns the
+   list) or `SocialChannel`; cite the provider's API docs in the
    module docstring. Read settings through `context.settings` (typed, a typo is refused) and
    secrets through `context.secret`; make every base URL configurable.
-2. Register it in `channels/registry.py`: a loader in `EMAIL` or `SOCIAL`. mypy refuses a
-   class that does not satisfy the protocol.
+2. Register it in `channels/registry.py`: a loader in `EMAIL`, `PLATFORM` or `SOCIAL`. mypy
+   refuses a class that does not satisfy the protocol.
 3. `tests/fakes/<name>.py`: a local fake that enforces the provider's contract (auth, body
    shape, limits, error bodies, 429 with reset headers).
 4. A row in `CONTRACT` in `tests/test_channel_contract.py`: how to start the fake, good and bad
