@@ -136,6 +136,48 @@ def run_measured(argv: Sequence[str], *, cwd: Path | None = None,
     return elapsed, usage.ru_maxrss * 1024, stdout, stderr
 
 
+@dataclass
+class Usage:
+    """What one child process cost, from its own wait4(): wall, CPU (user + system), peak RSS."""
+
+    wall: float
+    cpu: float
+    rss: int
+    stdout: str
+    stderr: str
+
+
+def run_usage(argv: Sequence[str], *, cwd: Path | None = None,
+              env: dict[str, str] | None = None) -> Usage:
+    """Run one child to the end and return its own resource use; a failure stops the bench."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({code}):\n{stderr[-3000:]}")
+    return Usage(elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024, stdout, stderr)
+
+
+def publish_argv(src: str = "") -> list[str]:
+    """The `publish` command; with `src`, the same CLI importing `publisher` from that tree
+    (a checkout of an older commit), so before and after run in one session."""
+    if not src:
+        return [publish_exe()]
+    code = f"import sys; sys.path.insert(0, {src!r}); from publisher.cli.app import main; main()"
+    return [sys.executable, "-c", code]
+
+
+def load() -> str:
+    """The 1-minute load average, to print beside wall times on a shared machine."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def seed_subscribers(path: Path, count: int) -> None:
     """A subscriber store with `count` active addresses, written in one transaction."""
     sys.path.insert(0, str(REPO / "src"))

@@ -1,9 +1,10 @@
 """Run a project fake (tests/fakes) in its own process for benchmarks, with lean bookkeeping.
 
 `python bench/_fake.py sendgrid|smtp` prints the URL (or SMTP port), then answers "stats" lines on
-stdin with one JSON line: requests per route, deliveries, distinct addresses and duplicates. The
-fakes keep every request and message in memory for tests; here only counts and a set of addresses
-are kept, so a million recipients fit.
+stdin with one JSON line: requests per route, deliveries, distinct addresses, duplicates and the
+fake's own CPU seconds so far (all its threads), so a benchmark can tell our time from the
+fake's. The fakes keep every request and message in memory for tests; here only counts and a set
+of addresses are kept, so a million recipients fit.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -77,7 +79,8 @@ def main() -> None:
         if line.strip() == "stats":
             with deliveries.lock, log.lock:
                 stats = {"routes": dict(log.routes), "deliveries": deliveries.total,
-                         "distinct": len(deliveries.seen), "duplicates": deliveries.duplicates}
+                         "distinct": len(deliveries.seen), "duplicates": deliveries.duplicates,
+                         "cpu": time.process_time()}
             print(json.dumps(stats), flush=True)
 
 
