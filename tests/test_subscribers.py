@@ -8,13 +8,14 @@ import pytest
 
 from publisher.config.settings import Site
 from publisher.errors import InputError
-from publisher.stores.addresses import Subscriber
+from publisher.stores.addresses import Subscriber, new_uid
 from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscribers import SubscriberStore
 from publisher.unsubscribe.tokens import (
     make_address_token,
     make_token,
     recipient_for,
+    recipients_for,
     unsubscribe_url,
     verify_token,
 )
@@ -147,6 +148,27 @@ def test_tokens_verify_and_resist_forgery() -> None:
     with pytest.raises(InputError):
         verify_token(make_address_token("other@example.jp", SECRET).split(".")[0] + "."
                      + legacy.split(".")[1], SECRET)
+
+
+def test_tokens_keep_their_format_in_bulk() -> None:
+    # Tokens signed before bulk signing existed (pinned here) must come out the same, so old
+    # links keep verifying; ids of every length and the refusals behave as `_unb64` says.
+    assert make_token("AbCdEfGhIjKlMnOp", SECRET) == "AbCdEfGhIjKlMnOp~O7N0jeHP-drizzNujfLtGg"
+    assert make_token("AbA", SECRET) == "AbA~IyS98fA4RXPGU0dt0jthew"
+    for bad in ("AbC", "AbCdE", "AbCd!fGh", "AbCd=", "ＡbCd"):
+        with pytest.raises(ValueError):
+            make_token(bad, SECRET)
+    site = Site(url="https://news.example.jp/", unsubscribe_mailto="leave@example.jp")
+    readers = [Subscriber(f"r{i}@example.jp", f"R {i}", uid=new_uid()) for i in range(300)]
+    streamed = list(recipients_for(iter(readers), site, SECRET))
+    assert streamed == [recipient_for(s, site, SECRET) for s in readers]
+    for reader, recipient in zip(readers, streamed, strict=True):
+        token = recipient.unsubscribe_url.partition("?t=")[2]
+        assert verify_token(token, SECRET).uid == reader.uid
+        assert recipient.unsubscribe_url == unsubscribe_url(
+            "https://news.example.jp/unsubscribe", reader.uid, SECRET)
+        assert recipient.unsubscribe_mailto == (
+            f"mailto:leave@example.jp?subject=unsubscribe%20{token}")
 
 
 def test_recipient_for_builds_personal_links() -> None:

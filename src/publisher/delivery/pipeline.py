@@ -464,15 +464,14 @@ def shared_send(held: ExitStack, ledger: Ledger, config: Config, *, lead: bool
     """The email send as claimable batches of subscriber ids, read from the PostgreSQL list."""
     from publisher.delivery.send import SharedSend
     from publisher.stores.backends import open_store
-    from publisher.unsubscribe.tokens import recipient_for, unsubscribe_secret
+    from publisher.unsubscribe.tokens import recipients_for, unsubscribe_secret
 
     secret = unsubscribe_secret()
     store = open_store(config.subscribers)
     held.callback(store.close)
 
     def between(first_id: int, last_id: int) -> Iterator[Recipient]:
-        for subscriber in store.iter_between(first_id, last_id):
-            yield recipient_for(subscriber, config.site, secret)
+        yield from recipients_for(store.iter_between(first_id, last_id), config.site, secret)
 
     return SharedSend(ledger, store.active_ids, between, lead=lead)
 
@@ -734,13 +733,12 @@ def recipients_for(config: Config) -> Iterator[Recipient]:
         yield from sample_recipients(config)
         return
     from publisher.stores.backends import open_store
-    from publisher.unsubscribe.tokens import recipient_for, unsubscribe_secret
+    from publisher.unsubscribe.tokens import recipients_for, unsubscribe_secret
 
     secret = unsubscribe_secret()
     store = open_store(config.subscribers)
     try:
-        for subscriber in store.iter_active():
-            yield recipient_for(subscriber, config.site, secret)
+        yield from recipients_for(store.iter_active(), config.site, secret)
     finally:
         store.close()
 
