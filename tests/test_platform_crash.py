@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,25 @@ def test_proof_goes_through_the_platforms_test_send(
     late = run_publish(EN_POST, "--proof", "editor@platform.example", cwd=workdir, env=spec.env)
     assert late.returncode == 4 and "already went to the list" in late.stdout + late.stderr
     assert len(fake.audience.proofs) == 1
+
+
+def test_buttondown_holds_an_at_send_and_unschedule_sets_it_back_to_a_draft(
+    workdir: Path
+) -> None:
+    spec = PLATFORMS["buttondown"]
+    at = (datetime.now(UTC) + timedelta(days=1)).replace(microsecond=0)
+    with spec.fake().running() as fake:
+        configure(workdir, "buttondown", spec, fake)
+        held = run_publish(EN_POST, "--at", at.isoformat(), cwd=workdir, env=spec.env)
+        assert held.returncode == 0, held.stderr
+        [email] = fake.emails.values()
+        assert email["status"] == "scheduled" and fake.audience.sends == {}
+        assert datetime.fromisoformat(email["publish_date"].replace("Z", "+00:00")) == at
+        again = run_publish(EN_POST, "--at", at.isoformat(), cwd=workdir, env=spec.env)
+        assert again.returncode == 0 and len(fake.emails) == 1, again.stderr
+        cancelled = run_publish("unschedule", EN_POST, cwd=workdir, env=spec.env)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert email["status"] == "draft" and fake.audience.sends == {}
+        now = run_publish(EN_POST, cwd=workdir, env=spec.env)
+        assert now.returncode == 0, now.stderr
+    assert fake.audience.sends == {email["id"]: 1}  # the same email, sent once

@@ -9,13 +9,16 @@ https://docs.buttondown.com/api-idempotency-keys, https://docs.buttondown.com/ap
 Buttondown templates with Django (https://docs.buttondown.com/using-templating): the unsubscribe
 link is `{{ unsubscribe_url }}`, and `{{`/`{%`/`{#` in the article are written with
 `{% templatetag %}` so they show as typed. Subscribers carry no name field, so the greeting uses
-its default.
+its default. `--at` is Buttondown's own scheduling: the draft becomes `scheduled` with that
+`publish_date`, and `publish unschedule` sets it back to a draft
+(https://docs.buttondown.com/scheduling-emails-via-the-api).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
 from publisher.channels import ChannelContext, Facts, Hints
@@ -23,8 +26,9 @@ from publisher.channels.http import HttpClient
 from publisher.channels.platform import Campaign, Draft, draft_for, secret
 from publisher.config.settings import Site
 from publisher.edition.newsletter import placeholders
-from publisher.errors import ConfigError
+from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import Newsletter
+from publisher.schedule import Window
 
 NAME = "buttondown"
 SECRETS = ("BUTTONDOWN_API_KEY",)
@@ -55,6 +59,7 @@ class ButtondownChannel:
     """Buttondown's v1 API for one newsletter."""
 
     facts: ClassVar[Facts] = Facts(kind="campaign", idempotent=True, secrets=SECRETS,
+                                   schedule=Window(),  # no documented limit on publish_date
                                    docs="https://docs.buttondown.com/api-emails-create")
     name = NAME
 
@@ -113,10 +118,29 @@ class ButtondownChannel:
         return _campaign(email)
 
     def start(self, campaign: Campaign, draft: Draft) -> Campaign:
-        """about_to_send: Buttondown mails the list."""
-        email = self.http.request("PATCH", f"/v1/emails/{campaign.id}",
-                                  json={"status": "about_to_send"}).json()
+        """about_to_send: Buttondown mails the list (scheduled: at the draft's send_at)."""
+        change: dict[str, str] = {"status": "about_to_send"}
+        if draft.send_at is not None:
+            when = draft.send_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            change = {"status": "scheduled", "publish_date": when}
+        email = self.http.request("PATCH", f"/v1/emails/{campaign.id}", json=change).json()
         return _campaign(email)
+
+    def open_schedule(self, at: datetime) -> str:
+        """Buttondown needs no handle: the scheduled email is cancelled by its own id."""
+        return ""
+
+    def cancel_schedule(self, handle: str, provider_ids: Sequence[str]) -> int:
+        """Set each scheduled email back to a draft; one already a draft counts as done."""
+        for email_id in provider_ids:
+            status = self.lookup(email_id).state
+            if status == "scheduled":
+                self.http.request("PATCH", f"/v1/emails/{email_id}", json={"status": "draft"})
+            elif status != "draft":
+                raise PermanentDeliveryError(
+                    f"email {email_id} is {status} and can no longer be unscheduled",
+                    where=NAME, fix="it went out already; nothing to unschedule")
+        return len(provider_ids)
 
     def test_send(self, campaign: Campaign, draft: Draft, addresses: Sequence[str]) -> None:
         """Buttondown's send-draft to the proof addresses."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from publisher.channels import ChannelContext, Receipt
@@ -44,6 +45,7 @@ class Draft:
     from_email: str
     reply_to: str
     title: str  # the article's title, for platforms that show one (Ghost posts, listmonk names)
+    send_at: datetime | None = None  # `--at` on a platform that holds the send (Buttondown)
 
     @property
     def tag(self) -> str:

@@ -97,7 +97,8 @@ def new_row(prepared: Prepared, step: Step, options: Options, at: datetime, now:
                       posts=max(1, len(step.items)), provider=step.channel)
     handle = ""
     if placement.mode == PROVIDER:
-        opened = live.email.get(step.channel) or live.social.get(step.channel)
+        opened = (live.email.get(step.channel) or live.social.get(step.channel)
+                  or live.campaign.get(step.channel))
         channel = cast(SchedulingChannel, opened)  # its facts declare a schedule window
         handle = with_retries(lambda: channel.open_schedule(at))
     return Scheduled(plan.edition, plan.post, str(options.post), step.output, step.channel,
@@ -269,8 +270,9 @@ def _build(name: str, config: Config) -> SchedulingChannel:
     """A channel that holds scheduled sends, built (not preflighted) to cancel them."""
     from publisher.channels import registry
 
-    built = registry.build_email(name, config) if name in registry.EMAIL else (
-        registry.build_social(name, config))
+    built = (registry.build_email(name, config) if name in registry.EMAIL
+             else registry.build_campaign(name, config) if name in registry.PLATFORM
+             else registry.build_social(name, config))
     return cast(SchedulingChannel, built)  # only a provider-held row names it
 
 

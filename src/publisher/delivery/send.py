@@ -209,7 +209,8 @@ def send_campaign(run: Run, step: Step, channel: CampaignChannel, outcome: Outco
     if row is not None and row.state == "failed" and not run.may_retry(row):
         _note_settled(outcome, row)
         return
-    draft = channel.draft(run.edition.newsletter, edition, run.edition.article.title)
+    draft = replace(channel.draft(run.edition.newsletter, edition, run.edition.article.title),
+                    send_at=run.at)  # set only when this platform holds the scheduled send
     ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=draft.tag)
     try:
         receipt = _retrying(run, channel, lambda: deliver_campaign(channel, draft))
