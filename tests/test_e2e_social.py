@@ -249,7 +249,8 @@ def test_check_says_what_each_channel_can_do_from_its_facts(workdir: Path, nets:
     result = run_publish("check", cwd=workdir, env=SOCIAL_SECRETS)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "ok mastodon (limit=1000, url_length=23; can edit, delete, attach images)" in lines
+    assert ("ok mastodon (limit=1000, url_length=23; can edit, delete, attach images, schedule)"
+            in lines)
     assert "ok bluesky (limit=300, max_bytes=3000; can delete, attach images)" in lines
     assert "ok x (limit=280; can delete, attach images)" in lines
 

@@ -31,7 +31,8 @@ def check_command(config: ConfigOpt = None) -> None:
 def abilities(facts: Facts) -> str:
     """What a channel declares it can do, in words: `publish check` shows it for each channel."""
     if facts.kind == "email":
-        return f"up to {facts.batch_size} per call" + (", idempotent" if facts.idempotent else "")
+        return (f"up to {facts.batch_size} per call" + (", idempotent" if facts.idempotent else "")
+                + (", can schedule" if facts.can_schedule else ""))
     can = [word for flag, word in ((facts.can_edit, "edit"), (facts.can_delete, "delete"),
                                    (facts.attaches_images, "attach images"),
                                    (facts.can_schedule, "schedule")) if flag]
