@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 
 from publisher.channels import context_for, sendgrid
+from publisher.channels.http import HttpClient
+from publisher.edition.newsletter.placeholders import NAME, marker
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from publisher.model import Newsletter, Recipient
 from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
 from tests.fakes.sendgrid import SendGridFake
 from tests.fakes.server import Faults
@@ -106,3 +111,23 @@ def test_substitution_tags_written_in_the_article_are_not_filled(fake: SendGridF
     assert forged in message["text"] and forged in message["subject"]
     assert forged in message["html"]
     assert message["text"].count(person.unsubscribe_url) == 1  # only the real footer link
+
+
+def test_the_encoded_body_is_exactly_the_json_of_body() -> None:
+    # The bytes sent are joined from pre-encoded pieces; they must be json.dumps of the dict
+    # body() describes, for hostile names, personal subjects, mailto links, reply-to and send_at.
+    odd = [Recipient(f"r{i}@example.com", name, f"https://x.example/u?a=1&t=tok{i}~x",
+                     "leave@example.com" if i % 2 else "")
+           for i, name in enumerate(["", 'Q "uote" \\ back', "改\n行\t 名", "\u2028 <b>&amp;",
+                                     "emoji 😀 \ud800x", "  spaced   out  "])]
+    site = replace(SITE, reply_to="Desk <desk@example.com>", unsubscribe_mailto="l@example.com")
+    plain = Newsletter(subject="no tags", preheader="", html="<p>x</p>", text="x\n")
+    personal = newsletter(subject=f"{marker(NAME, 'あなた')}さんへ")
+    for news in (newsletter(), personal, plain):
+        for at in (None, datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)):
+            sg = sendgrid.SendGridChannel(HttpClient("sendgrid", "http://127.0.0.1:9"), site,
+                                          list_id="weekly.example.com")
+            for people in (odd, recipients(5)):
+                cut = replace(batch(people, news=news), send_at=at,
+                              schedule_id="b1" if at else "")
+                assert sg.encoded_body(cut) == json.dumps(sg.body(cut)).encode("ascii")

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
@@ -38,6 +39,7 @@ from publisher.channels.esp import (
     subject_for,
 )
 from publisher.channels.http import HttpClient
+from publisher.channels.message import ONE_CLICK, list_id_value, list_unsubscribe_value
 from publisher.config.settings import Site
 from publisher.edition.newsletter import placeholders
 from publisher.errors import PermanentDeliveryError
@@ -48,6 +50,9 @@ NAME = "sendgrid"
 SECRETS = ("SENDGRID_API_KEY",)
 BATCH_SIZE = 1000
 BASE_URL = "https://api.sendgrid.com"  # EU subusers: https://api.eu.sendgrid.com
+JSON_HEADERS = {"Content-Type": "application/json"}
+_json = json.encoder.encode_basestring_ascii  # a str as JSON text, exactly as json.dumps writes it
+_ONE_CLICK = _json(ONE_CLICK)
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,25 @@ class SendGridChannel:
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
         """One mail/send call for the whole batch."""
-        response = self.http.request("POST", "/v3/mail/send", json=self.body(batch), ok=(200, 202))
+        response = self.http.request("POST", "/v3/mail/send", data=self.encoded_body(batch),
+                                     headers=JSON_HEADERS, ok=(200, 202))
         message_id = response.headers.get("X-Message-Id") or f"batch:{batch.key}"
         return BatchResult(accepted=dict.fromkeys((r.email for r in batch.recipients), message_id))
+
+    def encoded_body(self, batch: EmailBatch) -> bytes:
+        """`body` as the JSON bytes a client would send, joined from pieces encoded once.
+
+        The shared part (sender, subject, content) is encoded once per call and every
+        personalization is one format of pre-encoded keys and its own escaped strings; the
+        bytes are exactly `json.dumps(body(batch))` (tested), without building 1000 dicts.
+        """
+        shell = list(self.body(replace(batch, recipients=())).items())
+        cut = [key for key, _ in shell].index("personalizations")
+        head = json.dumps(dict(shell[:cut]))[:-1] + ', "personalizations": ['
+        rest = json.dumps(dict(shell[cut + 1:]))
+        tail = "]" + (", " + rest[1:] if len(shell) > cut + 1 else "}")
+        piece = _Pieces(self, batch)
+        return (head + ", ".join(map(piece, batch.recipients)) + tail).encode("ascii")
 
     def body(self, batch: EmailBatch) -> dict[str, Any]:
         """The mail/send JSON: shared content once, one personalization per recipient."""
@@ -202,6 +223,40 @@ def substitutions(content: Content, recipient: Recipient) -> dict[str, str]:
         value = values.get(key) or default
         out[tag] = html.escape(value) if escaped else value
     return out
+
+
+class _Pieces:
+    """Encodes one recipient's personalization as `json.dumps` would, from pre-encoded parts."""
+
+    def __init__(self, channel: SendGridChannel, batch: EmailBatch) -> None:
+        self.channel, self.batch = channel, batch
+        self.content = provider_content(batch.newsletter)
+        self.tags = [(_json(tag), key, default, escaped)
+                     for tag, key, default, escaped in self.content.tags]
+        self.list_id = _json(list_id_value(channel.site, channel.list_id))
+        self.personal_subject = placeholders.START in batch.newsletter.subject
+
+    def __call__(self, recipient: Recipient) -> str:
+        """One personalization's JSON text (key order and spacing as `_personalization`)."""
+        name = " ".join(recipient.name.split())
+        party = (f'{{"email": {_json(recipient.email)}, "name": {_json(name)}}}' if name
+                 else f'{{"email": {_json(recipient.email)}}}')
+        unsubscribe = _json(list_unsubscribe_value(recipient, self.channel.site))
+        out = (f'{{"to": [{party}], "headers": {{"List-Id": {self.list_id}, "List-Unsubscribe":'
+               f' {unsubscribe}, "List-Unsubscribe-Post": {_ONE_CLICK}}}')
+        if self.tags:
+            values = {placeholders.NAME: name,
+                      placeholders.UNSUBSCRIBE_URL: recipient.unsubscribe_url}
+            pairs = []
+            for tag, key, default, escaped in self.tags:
+                value = values.get(key) or default
+                pairs.append(f"{tag}: {_json(html.escape(value) if escaped else value)}")
+            out += ', "substitutions": {' + ", ".join(pairs) + "}"
+        if self.personal_subject:
+            subject = subject_for(self.batch.newsletter, recipient)
+            if subject != self.batch.newsletter.subject:
+                out += f', "subject": {_json(subject)}'
+        return out + "}"
 
 
 def _party(name: str, email: str) -> dict[str, str]:

@@ -211,26 +211,48 @@ class Ledger:
     def mark_pending(
         self, edition: str, post: str, channel: str, items: Iterable[str], batch: str = ""
     ) -> None:
-        """Record intent before the provider call, in one transaction."""
-        now = time.time()
-        self._write(
-            "INSERT INTO deliveries (edition, post, channel, item, batch, state, attempts,"
-            " updated_at) VALUES (?, ?, ?, ?, ?, 'pending', 1, ?)"
-            " ON CONFLICT (edition, channel, item) DO UPDATE SET state='pending',"
-            " batch=excluded.batch, attempts=deliveries.attempts+1, error='', failure='',"
-            " updated_at=excluded.updated_at",
-            [(edition, post, channel, item, batch, now) for item in items],
-        )
+        """Record intent before the provider call, in one transaction (one statement per CHUNK)."""
+        now, keys = time.time(), list(items)
+        with self.db.transaction():
+            for start in range(0, len(keys), CHUNK):
+                chunk = keys[start : start + CHUNK]
+                self.db.execute(
+                    "INSERT INTO deliveries (edition, post, channel, item, batch, state, attempts,"
+                    " updated_at) VALUES "
+                    + ", ".join(["(?, ?, ?, ?, ?, 'pending', 1, ?)"] * len(chunk))
+                    + " ON CONFLICT (edition, channel, item) DO UPDATE SET state='pending',"
+                    " batch=excluded.batch, attempts=deliveries.attempts+1, error='', failure='',"
+                    " updated_at=excluded.updated_at",
+                    [v for item in chunk for v in (edition, post, channel, item, batch, now)],
+                )
 
     def mark_sent(self, edition: str, channel: str, receipts: Receipts) -> None:
-        """Record provider ids (and public URLs) after a successful call."""
+        """Record provider ids (and public URLs) after a successful call, in one transaction.
+
+        Receipts that share an id, URL and extras (a batch provider gives one id per call) are
+        written by one UPDATE per CHUNK of items; the others one row at a time.
+        """
         now = time.time()
-        self._write(
-            "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?, error='',"
-            " updated_at=? WHERE edition=? AND channel=? AND item=?",
-            [(pid, url, json.dumps(dict(extra), ensure_ascii=False) if extra else "{}",
-              now, edition, channel, item) for item, (pid, url, extra) in receipts.items()],
-        )
+        groups: dict[tuple[str, str, str], list[str]] = {}
+        for item, (pid, url, extra) in receipts.items():
+            encoded = json.dumps(dict(extra), ensure_ascii=False) if extra else "{}"
+            groups.setdefault((pid, url, encoded), []).append(item)
+        single = [(*key, now, edition, channel, items[0])
+                  for key, items in groups.items() if len(items) == 1]
+        with self.db.transaction():
+            for (pid, url, encoded), items in groups.items():
+                for start in range(0, len(items) if len(items) > 1 else 0, CHUNK):
+                    chunk = items[start : start + CHUNK]
+                    self.db.execute(
+                        "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?,"
+                        " error='', updated_at=? WHERE edition=? AND channel=?"
+                        f" AND item IN ({marks(len(chunk))})",
+                        (pid, url, encoded, now, edition, channel, *chunk),
+                    )
+            self.db.executemany(
+                "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?, error='',"
+                " updated_at=? WHERE edition=? AND channel=? AND item=?", single,
+            )
 
     def mark_failed(
         self, edition: str, channel: str, reasons: Mapping[str, str], kind: str = TRANSIENT

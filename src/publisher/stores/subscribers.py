@@ -35,7 +35,7 @@ from publisher.stores.addresses import (
     new_uid,
     validated_email,
 )
-from publisher.stores.database import Database, Record, number, text, whole
+from publisher.stores.database import Database, Record, text, whole
 from publisher.stores.migrations import migrate
 from publisher.stores.subscriber_csv import ImportReport, ImportRow, read_rows, spreadsheet_safe
 
@@ -338,7 +338,7 @@ class SubscriberStore:
 
 
 def _subscriber(row: Record) -> Subscriber:
-    """A row of COLUMNS as a Subscriber."""
-    return Subscriber(text(row["email"]), text(row["name"]), text(row["status"]),
-                      whole(row["id"]), text(row["reason"]), number(row["status_at"]),
-                      text(row["uid"]))
+    """A row of COLUMNS as a Subscriber (email, name, status and reason are NOT NULL)."""
+    return Subscriber(str(row["email"]), str(row["name"]), str(row["status"]),
+                      int(row["id"] or 0), str(row["reason"]), float(row["status_at"] or 0),
+                      str(row["uid"] or ""))
