@@ -47,28 +47,34 @@ class Platform:
     fake: Callable[[], Any]
     settings: Callable[[Any], dict[str, Any]]
     start: re.Pattern[str]  # method and path of the request that makes the campaign go out
+    create: re.Pattern[str]  # … and of the one that creates it
+    made: Callable[[Any], int]  # how many campaigns the fake holds
 
 
 PLATFORMS = {
     "buttondown": Platform(
         {"BUTTONDOWN_API_KEY": "bd-e2e-key-1f2e3d"},
         lambda: ButtondownFake("bd-e2e-key-1f2e3d", subscribers=READERS),
-        lambda fake: {"base_url": fake.url}, re.compile(r"PATCH /v1/emails/[^/]+$")),
+        lambda fake: {"base_url": fake.url}, re.compile(r"PATCH /v1/emails/[^/]+$"),
+        re.compile(r"POST /v1/emails$"), lambda fake: len(fake.emails)),
     "listmonk": Platform(
         {"LISTMONK_API_TOKEN": "lm-e2e-token-4c5b6a"},
         lambda: ListmonkFake("publisher", "lm-e2e-token-4c5b6a", subscribers=READERS),
         lambda fake: {"base_url": fake.url, "api_user": "publisher", "lists": ["Newsletter"]},
-        re.compile(r"PUT /api/campaigns/\d+/status$")),
+        re.compile(r"PUT /api/campaigns/\d+/status$"), re.compile(r"POST /api/campaigns$"),
+        lambda fake: len(fake.campaigns)),
     "ghost": Platform(
         {"GHOST_ADMIN_API_KEY": GHOST_KEY},
         lambda: GhostFake(GHOST_KEY, newsletters=["weekly"], subscribers=READERS),
         lambda fake: {"base_url": fake.url, "newsletter": "weekly"},
-        re.compile(r"PUT /ghost/api/admin/posts/[^/]+/$")),
+        re.compile(r"PUT /ghost/api/admin/posts/[^/]+/$"),
+        re.compile(r"POST /ghost/api/admin/posts/$"), lambda fake: len(fake.posts)),
     "mailchimp": Platform(
         {"MAILCHIMP_API_KEY": MAILCHIMP_KEY},
         lambda: MailchimpFake(MAILCHIMP_KEY, lists=["a1b2c3d4e5"], subscribers=READERS),
         lambda fake: {"base_url": fake.url, "list_id": "a1b2c3d4e5"},
-        re.compile(r"POST /us19/3\.0/campaigns/[^/]+/actions/send$")),
+        re.compile(r"POST /us19/3\.0/campaigns/[^/]+/actions/send$"),
+        re.compile(r"POST /us19/3\.0/campaigns$"), lambda fake: len(fake.campaigns)),
 }
 
 
@@ -136,13 +142,15 @@ def test_one_run_sends_the_newsletter_and_a_second_run_sends_nothing(
     assert campaign in shown.stdout and row["state"] in shown.stdout
 
 
-@pytest.mark.parametrize("landed", [True, False], ids=["send-landed", "send-lost"])
+@pytest.mark.parametrize(("step", "landed"), [
+    ("start", True), ("start", False), ("create", True)],
+    ids=["send-landed", "send-lost", "create-landed"])
 def test_a_kill_between_create_and_send_leaves_one_campaign_sent_once(
-    workdir: Path, platform: tuple[str, Platform], fake: Any, landed: bool
+    workdir: Path, platform: tuple[str, Platform], fake: Any, step: str, landed: bool
 ) -> None:
     name, spec = platform
     configure(workdir, name, spec, fake)
-    gate = StartGate(fake.server.handle, spec.start, lose=not landed)
+    gate = StartGate(fake.server.handle, getattr(spec, step), lose=not landed)
     fake.server.handle = gate
     process = spawn_publish(EN_POST, cwd=workdir, env=spec.env)
     try:
@@ -154,10 +162,11 @@ def test_a_kill_between_create_and_send_leaves_one_campaign_sent_once(
         gate.released.set()
         if process.poll() is None:
             sigkill(process)
-    assert sum(fake.audience.sends.values()) == (1 if landed else 0)
+    assert sum(fake.audience.sends.values()) == (1 if landed and step == "start" else 0)
     rerun = run_publish(EN_POST, cwd=workdir, env=spec.env)
     assert rerun.returncode == 0, rerun.stderr
     assert len(fake.audience.sends) == 1 and set(fake.audience.sends.values()) == {1}
+    assert spec.made(fake) == 1  # the rerun found the campaign instead of making another
     assert fake.audience.copies() == {reader: 1 for reader in READERS}
     assert tallies(status(EN_POST, workdir, spec.env))[name] == {"sent": 1, "pending": 0,
                                                                 "failed": 0}
