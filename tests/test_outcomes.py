@@ -112,6 +112,9 @@ def test_a_550_bounces_the_reader_and_a_451_is_retried_then_given_up(workdir: Pa
         given_up = run_publish("status", EN_POST, "--failed", "--json", cwd=workdir, env=env)
         entry = {f["item"]: f for f in json.loads(given_up.stdout)["failed"]}[BUSY]
         assert entry["next"] == "given-up" and entry["attempts"] == 3
+        shown = run_publish("status", EN_POST, "--failed", cwd=workdir, env=env).stdout
+        assert len([line for line in shown.splitlines() if line.startswith("failed smtp o@… ")]) == 2
+        assert UNKNOWN not in shown and BUSY not in shown
 
         del smtp.reject[BUSY.lower()]
         fixed = run_publish(EN_POST, "--retry-failed", cwd=workdir, env=env)
@@ -147,6 +150,8 @@ def test_a_reply_lost_after_data_is_exit_7_in_that_run(workdir: Path) -> None:
         assert "in this run" in line and "stopped mid-send" not in line
         [entry] = status(EN_POST, workdir, env)["uncertain"]
         assert "before its reply" in entry["reason"] and entry["attempts"] == 1
+        shown = run_publish("status", EN_POST, cwd=workdir, env=env).stdout
+        assert f"uncertain smtp {entry['item'][0]}@… (batch" in shown and entry["item"] not in shown
 
         second = run_publish(EN_POST, cwd=workdir, env=env)
         assert second.returncode == 7 and "Nothing new" not in second.stdout

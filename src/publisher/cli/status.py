@@ -80,7 +80,10 @@ def _print_scheduled(entries: list[dict[str, Any]], *, title: str) -> None:
 
 
 def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
-    """Per-channel counts, what was left out or retracted, every failed and uncertain delivery."""
+    """Per-channel counts, what was left out or retracted, every failed and uncertain delivery.
+
+    Readers' addresses are masked (the text may land in a CI log); `--json` keeps them.
+    """
     from rich.table import Table
 
     from publisher.cli.report import masked_item
@@ -101,13 +104,13 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
         console.print(table)
     for row in report["failed"]:
         console.print(
-            f"[red]failed[/] {row['channel']} {render.escape(row['item'])}"
+            f"[red]failed[/] {row['channel']} {render.escape(masked_item(row['item']))}"
             f" — {render.escape(row['reason'])}"
             f" — {row['kind']}, {_attempts(row['attempts'])}, last {row['last_attempt']},"
             f" {_NEXT[row['next']]}")
     for row in report["uncertain"]:
         console.print(
-            f"[yellow]uncertain[/] {row['channel']} {render.escape(row['item'])}"
+            f"[yellow]uncertain[/] {row['channel']} {render.escape(masked_item(row['item']))}"
             f" (batch {row['batch']})"
             f" — {render.escape(row['reason'])} — {_attempts(row['attempts'])},"
             f" last {row['last_attempt']}; resend with `publish {post} --retry-pending`")
