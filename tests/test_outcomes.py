@@ -113,7 +113,8 @@ def test_a_550_bounces_the_reader_and_a_451_is_retried_then_given_up(workdir: Pa
         entry = {f["item"]: f for f in json.loads(given_up.stdout)["failed"]}[BUSY]
         assert entry["next"] == "given-up" and entry["attempts"] == 3
         shown = run_publish("status", EN_POST, "--failed", cwd=workdir, env=env).stdout
-        assert len([line for line in shown.splitlines() if line.startswith("failed smtp o@… ")]) == 2
+        failed_lines = [line for line in shown.splitlines() if line.startswith("failed smtp o@… ")]
+        assert len(failed_lines) == 2
         assert UNKNOWN not in shown and BUSY not in shown
 
         del smtp.reject[BUSY.lower()]
