@@ -44,6 +44,7 @@ TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
 RKEY_EPOCH_US = 1_672_531_200_000_000  # 2023-01-01T00:00:00Z
 RKEY_WINDOW_US = 365 * 86_400 * 1_000_000
 TOKEN_ERRORS = ("ExpiredToken", "InvalidToken")
+KNOWN_SETTINGS = frozenset({"handle", "pds_url", "app_password_env", "timeout"})
 
 
 @dataclass
@@ -83,6 +84,7 @@ class BlueskyChannel:
     def from_config(cls, context: ChannelContext) -> Self:
         """The channel for `[channels.bluesky]`: `handle`, `pds_url`, `app_password_env`."""
         settings = context.settings
+        settings.allow(KNOWN_SETTINGS)
         handle = settings.text("handle").lstrip("@")
         if not handle:
             raise ConfigError("handle is missing", where=settings.where,

@@ -42,6 +42,7 @@ URL_LENGTH = 23  # default characters_reserved_per_url
 SECRETS = ("MASTODON_ACCESS_TOKEN",)
 MEDIA_MAX_BYTES = 8_000_000  # well under the default image_size_limit (16 MB)
 DESCRIPTION_CHARS = 1500  # default description_limit (configuration.media_attachments)
+KNOWN_SETTINGS = frozenset({"instance_url", "access_token_env", "timeout", "attach_image"})
 
 
 @dataclass
@@ -72,6 +73,7 @@ class MastodonChannel:
         `attach_image = false`.
         """
         settings = context.settings
+        settings.allow(KNOWN_SETTINGS)
         instance = settings.text("instance_url")
         if not instance.startswith(("https://", "http://")):
             raise ConfigError("instance_url is missing", where=settings.where,

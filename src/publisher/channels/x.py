@@ -79,6 +79,9 @@ def host_override_adapter(target: str, default_timeout: float) -> Any:
     return HostOverride()
 
 
+KNOWN_SETTINGS = frozenset({"api_base", "auth", "timeout", "attach_image"})
+
+
 @dataclass
 class XChannel:
     """One X account."""
@@ -115,6 +118,7 @@ class XChannel:
         from requests_oauthlib import OAuth1  # type: ignore[import-untyped]
 
         settings = context.settings
+        settings.allow(KNOWN_SETTINGS)
         api_base = settings.text("api_base", PUBLIC_HOSTS[1]).rstrip("/")
         mode = settings.text("auth", "oauth1")
         if mode == "oauth1":
