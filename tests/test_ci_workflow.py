@@ -239,3 +239,16 @@ def test_the_cron_job_sends_what_is_due(repo: Repo) -> None:
     result = repo.run_job("due", {}, skip=("install", "feed"))
     assert [r.returncode for r in result] == [0], result[-1].stderr
     assert mails(repo) == 0 and repo.mastodon.statuses == []  # nothing was scheduled
+
+
+def test_a_rerun_saves_its_own_ledger_copy_and_artifact() -> None:
+    """A re-run attempt keeps the run id; a key without the attempt exists already, so
+    actions/cache/save skips it and the re-run's deliveries would be forgotten (and resent)."""
+    steps = [s for job in workflow()["jobs"].values() for s in job["steps"]]
+    saves = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache/save")]
+    uploads = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact")]
+    assert saves and uploads
+    for step in saves:
+        assert "github.run_attempt" in step["with"]["key"], step
+    for step in uploads:
+        assert "github.run_attempt" in step["with"]["name"], step
