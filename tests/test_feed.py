@@ -18,7 +18,7 @@ from publisher.source.wordpress.article import WpPost, article_from_post
 from tests.fakes.feed import FakeFeed, make_items
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.sendgrid import SendGridFake
-from tests.fakes.server import FakeHTTPServer, Reply
+from tests.fakes.server import FakeHTTPServer, Faults, Reply
 from tests.helpers import run_publish
 from tests.helpers.e2e import (
     EMAIL_KEYS,
@@ -149,7 +149,8 @@ def test_latest_leaves_the_archive_out_for_good_and_all_takes_it_later(
     assert sorted(p.name for p in (workdir / "outbox").iterdir()) == ["story-4", "story-5"]
     feed.items.append(make_items(6)[5])
     code, out, _ = publish_feed(workdir, url)
-    assert code == 0 and "1 published" in out
+    # the three held back were never published: the summary must not say they were
+    assert code == 0 and "1 published, 2 published before, 3 left out before." in out
     assert not (workdir / "outbox" / "story-1").exists()
     code, out, _ = publish_feed(workdir, url, "--all")
     assert code == 0 and "3 published, 3 published before" in out
@@ -323,3 +324,19 @@ def test_polling_an_unchanged_feed_loads_no_edition_or_delivery_code(
     heavy = ("publisher.delivery.pipeline", "publisher.edition.build", "publisher.delivery.send",
              "feedparser", "bs4", "mjml")
     assert sorted(loaded & set(heavy)) == []
+
+
+def test_an_item_whose_delivery_failed_is_not_counted_as_published(
+    workdir: Path, feed: FakeFeed, live: tuple[SendGridFake, FakeMastodon]
+) -> None:
+    _, mastodon = live
+    # a reset further away than the retry policy accepts fails the post at once
+    mastodon.set_faults(Faults(rate=1.0, kinds=("429",), reset_seconds=5000,
+                               paths=("/api/v1/statuses",)))
+    code, out, err = publish_feed(workdir, f"{feed.url}/feed.xml", "--latest", "1")
+    assert code == 4, err
+    assert "0 published, 1 not fully delivered" in out and "1 published" not in out
+    mastodon.set_faults(Faults())
+    code, out, err = publish_feed(workdir, f"{feed.url}/feed.xml")
+    assert code == 0, err
+    assert "1 published, 4 left out before." in out

@@ -138,10 +138,18 @@ def _print_dry_run(console: Console, plan: FeedPlan) -> None:
 
 def _summary(plan: FeedPlan, *, dry_run: bool = False) -> str:
     """One line: how many items went, were there before, or were left out."""
+    from publisher.delivery.feed import settled
+
     verb = "would publish" if dry_run else "published"
-    parts = [f"{len(plan.entries)} {verb}"]
+    done = [e for e in plan.entries if dry_run or settled(e.outcomes)]
+    parts = [f"{len(done)} {verb}"]
+    if len(done) < len(plan.entries):
+        parts.append(f"{len(plan.entries) - len(done)} not fully delivered (the next run"
+                     " takes it up again; see above)")
     if plan.already:
         parts.append(f"{plan.already} published before")
+    if plan.held:
+        parts.append(f"{plan.held} left out before")
     if plan.passed:
         parts.append(f"{len(plan.passed)} older left out by the limit")
     title = f"{plan.title}: " if plan.title else ""

@@ -70,7 +70,8 @@ class FeedPlan:
     unchanged: bool = False  # the server answered 304: nothing to read
     entries: list[FeedEntry] = field(default_factory=list)
     passed: tuple[FeedItem, ...] = ()
-    already: int = 0  # items published before (or left out before) and not sent now
+    already: int = 0  # items published before and not sent now
+    held: int = 0  # items an earlier limited run left out, still left out
     validators: Validators = field(default_factory=Validators)
     warnings: tuple[str, ...] = ()
 
@@ -101,8 +102,12 @@ def plan_feed(options: FeedOptions, config: Config) -> FeedPlan:
     finally:
         log.close()
     warnings = (*feed.warnings, *(w for e in entries for w in e.prepared.edition.warnings))
+    now = {e.item.guid for e in entries} | {i.guid for i in choice.passed}
+    rest = [states.get(guid) for guid in dict.fromkeys(i.guid for i in feed.items)
+            if guid not in now]
     return FeedPlan(url, feed.title, entries=entries, passed=choice.passed,
-                    already=len(feed.items) - len(entries) - len(choice.passed),
+                    already=sum(state != PASSED for state in rest),
+                    held=sum(state == PASSED for state in rest),
                     validators=answer.validators, warnings=tuple(warnings))
 
 
@@ -152,7 +157,7 @@ def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[Feed
             run = options.for_item(entry.item, dry_run=False, resend=entry.resend)
             entry.prepared = prepare(run, config, article=entry.article)
             entry.outcomes = publish(entry.prepared, config, run)
-            if _settled(entry.outcomes):
+            if settled(entry.outcomes):
                 log.mark(plan.url, replace(row, state=PUBLISHED))
             else:
                 clean = False
@@ -162,6 +167,6 @@ def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[Feed
     return plan.entries
 
 
-def _settled(outcomes: list[Outcome]) -> bool:
+def settled(outcomes: list[Outcome]) -> bool:
     """Every output delivered (or already): nothing failed, refused or uncertain."""
     return not any(o.undelivered or o.refused or o.uncertain or o.lost for o in outcomes)
