@@ -30,6 +30,7 @@ from publisher.networks import NAMES as NETWORK_NAMES
 from tests.fakes.bluesky import FakeBluesky
 from tests.fakes.buttondown import ButtondownFake
 from tests.fakes.ghost import GhostFake
+from tests.fakes.linkedin import FakeLinkedIn
 from tests.fakes.listmonk import ListmonkFake
 from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients
 from tests.fakes.mailchimp import MailchimpFake
@@ -40,6 +41,7 @@ from tests.fakes.sendgrid import SendGridFake
 from tests.fakes.server import FakeHTTPServer, Faults
 from tests.fakes.smtp import SmtpFake
 from tests.fakes.support import thread_posts
+from tests.fakes.threads import FakeThreads
 from tests.fakes.x import FakeX
 
 # The plain-text SMTP fake asks for AUTH without TLS on purpose (local tests only).
@@ -62,7 +64,8 @@ class Harness:
     throttle: Callable[[], None]  # the next call is rate limited
     fail: Callable[[], None]  # the next call fails with the provider's error body
     error_text: str = INJECTED  # what the one-line error must quote of that body
-    reset: float | None = RESET  # the wait a 429 asks for; None: the protocol has none (SMTP)
+    reset: float | None = RESET  # the wait a 429 asks for; None: the protocol has none (SMTP,
+    # Meta's and LinkedIn's 429s: the retry backs off by itself)
     duplicates: Callable[[], dict[str, int]] = field(default=lambda: {})
     hints: dict[str, int] = field(default_factory=dict)  # what its preflight tells the composer
 
@@ -213,6 +216,32 @@ def platform_harness(fake: Any, settings: dict[str, object], variable: str, good
     )
 
 
+def threads_row(stack: ExitStack) -> Harness:
+    fake = FakeThreads(token="threads-contract-token-1")
+    stack.callback(fake.close)
+    return Harness(
+        settings={"api_base": fake.url, "user_id": fake.user_id, "timeout": 2.0},
+        secrets={"THREADS_ACCESS_TOKEN": "threads-contract-token-1"},
+        bad_secrets={"THREADS_ACCESS_TOKEN": "expired-threads-token-0"},
+        delivered=lambda: len(fake.posts), hints={"limit": 500},
+        reset=None,  # X-App-Usage carries no reset time
+        throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
+    )
+
+
+def linkedin_row(stack: ExitStack) -> Harness:
+    fake = FakeLinkedIn(token="linkedin-contract-token-1")
+    stack.callback(fake.close)
+    return Harness(
+        settings={"api_base": fake.url, "author": fake.author, "timeout": 2.0},
+        secrets={"LINKEDIN_ACCESS_TOKEN": "linkedin-contract-token-1"},
+        bad_secrets={"LINKEDIN_ACCESS_TOKEN": "expired-linkedin-token-0"},
+        delivered=lambda: len(fake.posts), hints={"limit": 3000},
+        reset=None,  # LinkedIn sends no reset header
+        throttle=http_faults(fake.http, "429"), fail=http_faults(fake.http, "500"),
+    )
+
+
 # channel name → how to run it against its fake; one row per registered channel
 CONTRACT: dict[str, Callable[[ExitStack], Harness]] = {
     "smtp": smtp_row,
@@ -226,6 +255,8 @@ CONTRACT: dict[str, Callable[[ExitStack], Harness]] = {
     "x": x_row,
     "bluesky": bluesky_row,
     "mastodon": mastodon_row,
+    "threads": threads_row,
+    "linkedin": linkedin_row,
 }
 
 

@@ -31,7 +31,7 @@ How to add a channel (one module, its fake, a row in the contract table):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, Self, TypeVar
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from publisher.channels.platform import Campaign, Draft
 
 Hints = Mapping[str, int]  # what a preflight tells the composer, e.g. {"limit": 500}
+Checkpoint = Callable[[Mapping[str, str]], None]  # keeps a two-step post's first step in the ledger
 Kind = Literal["email", "social", "both", "campaign"]  # campaign: a platform owns the list
 T = TypeVar("T", str, int, float, bool)
 
@@ -68,6 +69,7 @@ class Facts:
     # `publish POST --at`: how far ahead the provider holds a post or email until a given time
     # (None: it cannot; the ledger queues the output for `publish due`)
     schedule: Window | None = None
+    two_step: bool = False  # a post takes two calls; the first one's result is kept in between
     docs: str = ""  # the provider API reference the module follows
 
     @property
@@ -354,6 +356,21 @@ class CampaignChannel(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+class TwoStepChannel(SocialChannel, Protocol):
+    """A social channel whose post takes two provider calls (Threads: container, then publish).
+
+    Asked (instead of `send_post`) only when `facts.two_step`: `checkpoint` records the first
+    call's result in the ledger before the second call, and `staged` is what an earlier,
+    interrupted run recorded, so a rerun finishes that post instead of starting another.
+    """
+
+    def send_staged(
+        self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None,
+        attempted_before: bool, staged: Mapping[str, str], checkpoint: Checkpoint,
+    ) -> Receipt:
+        """Publish one post, resuming from `staged`, or raise a DeliveryError."""
 
 
 @dataclass

@@ -91,6 +91,18 @@ def _mailchimp() -> type[CampaignChannel]:
     return MailchimpChannel
 
 
+def _threads() -> type[SocialChannel]:
+    from publisher.channels.threads import ThreadsChannel
+
+    return ThreadsChannel
+
+
+def _linkedin() -> type[SocialChannel]:
+    from publisher.channels.linkedin import LinkedInChannel
+
+    return LinkedInChannel
+
+
 # name → loader; the name is the [channels.<name>] table (and, for email, the transport)
 EMAIL: Final[Mapping[str, Callable[[], type[EmailChannel]]]] = {
     "smtp": _smtp,
@@ -102,6 +114,8 @@ SOCIAL: Final[Mapping[str, Callable[[], type[SocialChannel]]]] = {
     "x": _x,
     "bluesky": _bluesky,
     "mastodon": _mastodon,
+    "threads": _threads,
+    "linkedin": _linkedin,
 }
 # Newsletter platforms that own the list: the transport hands them one campaign per edition.
 PLATFORM: Final[Mapping[str, Callable[[], type[CampaignChannel]]]] = {

@@ -1,4 +1,4 @@
-"""`publish keys set NAME`: store a secret in the system keyring."""
+"""`publish keys set NAME`: store a secret in the keyring; `publish keys refresh threads`."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from publisher.cli import render
+from publisher.cli.common import ConfigOpt, load_settings
 
-keys_app = typer.Typer(help="Store secrets in the system keyring.", no_args_is_help=True)
+keys_app = typer.Typer(help="Store secrets in the system keyring; refresh tokens.",
+                       no_args_is_help=True)
 
 
 @keys_app.command("set")
@@ -35,3 +37,22 @@ def keys_set_command(
     set_secret(name, value)
     render.console().print(f"stored {name} in the keyring")
 
+
+@keys_app.command("refresh")
+def keys_refresh_command(
+    network: Annotated[str, typer.Argument(help="The network whose token to refresh: threads.")],
+    config: ConfigOpt = None,
+) -> None:
+    """Refresh a long-lived token before it expires; the new one replaces it where it was kept."""
+    from publisher.errors import InputError
+
+    if network != "threads":
+        raise InputError(f"no token refresh for {network!r}", where="publish keys refresh",
+                         fix="only threads tokens are refreshed (publish keys refresh threads)")
+    from publisher.channels import registry
+    from publisher.channels.threads import refresh_stored_token
+
+    settings = load_settings(config)
+    name, where, lifetime = refresh_stored_token(registry.context("threads", settings).settings)
+    days = lifetime // 86_400
+    render.console().print(f"refreshed {name}: valid for {days} more days, stored in {where}")

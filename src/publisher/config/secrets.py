@@ -40,6 +40,27 @@ def get_secret(name: str, *, required: bool = True, purpose: str = "") -> str:
     )
 
 
+def secret_source(name: str) -> str:
+    """Where the secret NAME is read from: "environment", ".env", "keyring", or "" (unset)."""
+    if os.environ.get(name):
+        return "environment"
+    if _dotenv().get(name):
+        return ".env"
+    return "keyring" if _keyring_get(name) else ""
+
+
+def replace_secret(name: str, value: str) -> str:
+    """Store a new value where NAME is read from now (.env or the keyring); say where."""
+    source = secret_source(name)
+    if source == ".env":
+        from dotenv import set_key
+
+        set_key(".env", name, clean_secret(name, value), quote_mode="never")
+        return ".env"
+    set_secret(name, value)
+    return "keyring"
+
+
 def clean_secret(name: str, raw: str) -> str:
     """The value without surrounding whitespace; a line break or control inside is refused."""
     remember(raw)

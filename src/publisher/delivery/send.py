@@ -25,6 +25,7 @@ from publisher.channels import (
     PostScheduler,
     Receipt,
     SocialChannel,
+    TwoStepChannel,
 )
 from publisher.channels.http import RetryPolicy, with_retries
 from publisher.channels.images import ImageLoader
@@ -48,6 +49,9 @@ from publisher.stores.ledger import (
 )
 
 T = TypeVar("T")
+# A two-step post's first step, kept on its pending row: "staged_<name>" values for the key.
+STAGED = "staged_"
+STAGED_KEY = "staged_key"
 Progress = Callable[[int], None]
 # What became of an item that was not delivered, for the run's stderr lines (see report.py):
 BOUNCED = "bounced"  # refused for good, the address is bad: the subscriber is suppressed
@@ -447,9 +451,13 @@ def _send_post(
     ledger, edition = run.ledger, run.plan.edition
     _prepare_media(run, step, channel, item, post, key)
     ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
+
     def call() -> Receipt:
         if run.at is not None:  # placed at the provider (its `schedule` window): one post
             return cast(PostScheduler, channel).schedule_post(post, key=key, at=run.at)
+        if channel.facts.two_step:
+            return _send_staged(run, step, cast(TwoStepChannel, channel), item, post, parent,
+                                root, key=key, attempted_before=attempted_before)
         return channel.send_post(post, key=key, reply_to=parent, root=root,
                                  attempted_before=attempted_before)
 
@@ -468,6 +476,32 @@ def _send_post(
     extra = {**receipt.extra, "of": post.of, "text": text_digest(post.text)}
     ledger.mark_sent(edition, step.channel, {item: (receipt.provider_id, receipt.url, extra)})
     return Receipt(receipt.provider_id, receipt.url, extra)
+
+
+def _send_staged(
+    run: Run, step: Step, channel: TwoStepChannel, item: str, post: SocialPost,
+    parent: Receipt | None, root: Receipt | None, *, key: str, attempted_before: bool,
+) -> Receipt:
+    """A two-step post, its first step's result kept on the pending row in between.
+
+    Threads makes a container, then publishes it: the container id is written to the ledger
+    before the publish, so a rerun after a crash publishes that container (or finds it
+    published) instead of making and publishing a second one. It is kept under the post's key
+    only, so a post sent again after a retraction never reuses the deleted post's container.
+    """
+    ledger, edition = run.ledger, run.plan.edition
+    row = ledger.get(edition, step.channel, item)
+    kept = row.extra if row is not None and row.extra.get(STAGED_KEY) == key else {}
+    staged = {k.removeprefix(STAGED): str(v) for k, v in kept.items()
+              if k.startswith(STAGED) and k != STAGED_KEY}
+
+    def checkpoint(progress: Mapping[str, str]) -> None:
+        ledger.mark_progress(edition, step.channel, item, {
+            STAGED_KEY: key, **{STAGED + name: value for name, value in progress.items()}})
+
+    return channel.send_staged(post, key=key, reply_to=parent, root=root,
+                               attempted_before=attempted_before, staged=staged,
+                               checkpoint=checkpoint)
 
 
 def _prepare_media(

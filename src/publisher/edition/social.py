@@ -411,7 +411,8 @@ def _char_offset(text: str, byte_offset: int) -> int:
 def _post_card(
     article: Article, network: Network, link: str, text: str, position: int
 ) -> LinkCard | None:
-    """Bluesky's link card on the first post and the link post; the hero image on X/Mastodon.
+    """A link card on the first post and the link post (Bluesky's embed, Threads' link
+    attachment, LinkedIn's article); the hero image on X/Mastodon.
 
     X and Mastodon draw their own preview card from the link; the card here carries the hero
     image and its alt text for the thread's first post, which the channel attaches unless its

@@ -4,7 +4,7 @@ https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares
 (`commentary`, "little" text format); a multi-image post holds up to 20 images.
 """
 
-from publisher.networks.network import Counting, Network
+from publisher.networks.network import Card, Counting, Network
 
 NETWORK = Network(
     name="linkedin",
@@ -15,5 +15,6 @@ NETWORK = Network(
     docs="https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares/posts-api",
     mentions=False,  # a mention is an annotation with the member's URN, not plain `@name`
     long_form=True,
+    card=Card.LINK_CARD,  # sent as content.article: source, title, description, thumbnail
     max_images=20,
 )

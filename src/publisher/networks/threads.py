@@ -5,7 +5,7 @@ a post links one topic tag (its first hashtag, at most 50 characters) and up to 
 a carousel holds up to 20 images. https://developers.facebook.com/documentation/threads/posts
 """
 
-from publisher.networks.network import Counting, HashtagRules, Network
+from publisher.networks.network import Card, Counting, HashtagRules, Network
 
 NETWORK = Network(
     name="threads",
@@ -16,5 +16,7 @@ NETWORK = Network(
     docs="https://developers.facebook.com/documentation/threads/posts",
     max_links=5,
     hashtags=HashtagRules(max_chars=50, linked_per_post=1),
+    thread=True,  # a reply names its parent with reply_to_id
+    card=Card.LINK_CARD,  # sent as link_attachment: the article's preview on the first post
     max_images=20,
 )

@@ -274,6 +274,14 @@ class Ledger:
             [(mask(why), now, edition, channel, item) for item, why in reasons.items()],
         )
 
+    def mark_progress(self, edition: str, channel: str, item: str, extra: Extra) -> None:
+        """Keep a two-step delivery's first step (Threads' container) as its pending row's extra."""
+        self._write(
+            "UPDATE deliveries SET extra=?, updated_at=?"
+            " WHERE edition=? AND channel=? AND item=? AND state='pending'",
+            [(json.dumps(dict(extra), ensure_ascii=False), time.time(), edition, channel, item)],
+        )
+
     # -- actions and corrections -----------------------------------------------------------
 
     def mark_action(
