@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from publisher.channels.http import RetryPolicy
-from publisher.config.settings import config_from_mapping
+from publisher.config.load import config_from_mapping
 from publisher.delivery.pipeline import Options, image_loader, prepare
 from publisher.delivery.send import Run, deliver
 from publisher.stores.sqlite import SqliteLedger

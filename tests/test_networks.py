@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from publisher.config.settings import SocialSettings, config_from_mapping
+from publisher.config.load import config_from_mapping
+from publisher.config.settings import SocialSettings
 from publisher.edition.social import compose_social, highlights, target_for
 from publisher.errors import ConfigError, InputError
 from publisher.model import Article, Block, FaqDigest

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from publisher.channels.esp import subject_for
-from publisher.config.settings import Config, NewsletterSettings, config_from_mapping
+from publisher.config.load import config_from_mapping
+from publisher.config.settings import Config, NewsletterSettings
 from publisher.edition.newsletter import placeholders
 from publisher.edition.newsletter.html import PALETTE
 from publisher.edition.newsletter.render import (

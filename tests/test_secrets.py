@@ -15,8 +15,8 @@ import pytest
 from publisher.channels import context_for, smtp
 from publisher.channels.http import HttpClient
 from publisher.cli import app as cli
+from publisher.config.load import config_from_mapping
 from publisher.config.secrets import get_secret, mask, masked_excerpt, remember
-from publisher.config.settings import config_from_mapping
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.stores.backends import open_ledger, open_store
 from publisher.stores.pgurl import is_database_url

@@ -537,7 +537,7 @@ def test_hashtags_zero_means_no_hashtag_anywhere() -> None:
 
 
 def test_hashtags_setting_must_be_a_count() -> None:
-    from publisher.config.settings import config_from_mapping
+    from publisher.config.load import config_from_mapping
     from publisher.errors import ConfigError
 
     assert config_from_mapping({"social": {"hashtags": 0}}).social.hashtags == 0

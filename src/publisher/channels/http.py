@@ -11,18 +11,16 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from publisher.config.secrets import mask, masked_excerpt
+from publisher.config.secrets import masked_excerpt
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
+from publisher.web import USER_AGENT, retry_after, without_query
 
 if TYPE_CHECKING:
     import requests
 
 T = TypeVar("T")
-USER_AGENT = "publisher/0.1 (+https://github.com/publisher-dev/publisher)"
 REPLY_CHARS = 300  # how much of a provider's error reply a message quotes
 
 
@@ -81,47 +79,6 @@ def status_error(channel: str, response: requests.Response) -> Exception:
         )
     fix = "check the credentials" if response.status_code in (401, 403) else "see the reply above"
     return PermanentDeliveryError(problem, where=channel, fix=fix)
-
-
-def without_query(url: str) -> str:
-    """The URL without query or fragment, which may carry a key (`?api_key=…`): safe to show."""
-    return mask(url.split("?", 1)[0].split("#", 1)[0])
-
-
-def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait, from Retry-After or the provider's rate-limit reset header."""
-    now = time.time() if now is None else now
-    lowered = {k.lower(): v for k, v in headers.items()}
-    if "retry-after" in lowered:  # RFC 9110 §10.2.3: delay-seconds or an HTTP-date
-        return _seconds_or_date(lowered["retry-after"], now)
-    for name in ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset"):
-        if name in lowered:
-            return _reset_value(lowered[name], now)
-    return None
-
-
-def _seconds_or_date(value: str, now: float) -> float | None:
-    """Parse a Retry-After value."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None
-
-
-def _reset_value(value: str, now: float) -> float | None:
-    """A reset given as epoch seconds (X, Bluesky), delta seconds, or ISO 8601 (Mastodon)."""
-    value = value.strip()
-    try:
-        number = float(value)
-    except ValueError:
-        try:
-            return max(0.0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now)
-        except ValueError:
-            return None
-    return max(0.0, number - now) if number > 1_000_000_000 else number
 
 
 @dataclass(frozen=True)

@@ -36,12 +36,13 @@ from publisher.channels.esp import (
     sender,
     subject_for,
 )
-from publisher.channels.http import HttpClient, retry_after
+from publisher.channels.http import HttpClient
 from publisher.config.settings import Site
 from publisher.edition.newsletter.render import personalize
 from publisher.errors import PermanentDeliveryError, TransientDeliveryError
 from publisher.model import Recipient
 from publisher.schedule import Window, iso
+from publisher.web import retry_after
 
 NAME = "resend"
 SECRETS = ("RESEND_API_KEY",)

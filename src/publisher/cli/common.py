@@ -25,6 +25,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 def load_settings(path: Path | None) -> Config:
     """Settings from the file, or the embedded defaults."""
-    from publisher.config.settings import load_config
+    from publisher.config.load import load_config
 
     return load_config(path)

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from publisher.errors import InputError
 from publisher.source.feed.choose import PASSED, PENDING, PUBLISHED, Limits, choose
+from publisher.source.feed.fetch import Validators
 from publisher.source.feed.item import FeedItem
-from publisher.stores.feeds import FeedItemRow, FeedLog, Validators, open_feed_log
+from publisher.stores.feeds import FeedItemRow, FeedLog, open_feed_log
 
 if TYPE_CHECKING:  # the edition and delivery code loads only when the feed has changed
     from publisher.config.settings import Config

@@ -34,8 +34,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from publisher.channels.http import USER_AGENT, retry_after, without_query
 from publisher.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from publisher.web import USER_AGENT, retry_after, without_query
 
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)

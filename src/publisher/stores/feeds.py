@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from publisher.source.feed.choose import PASSED, PENDING, PUBLISHED
+from publisher.source.feed.fetch import Validators
 from publisher.stores.database import text
 
 if TYPE_CHECKING:  # the ledger loads when a feed is read for publishing, not for Validators
@@ -36,19 +37,6 @@ class FeedItemRow:
     post: str
     edition: str
     state: str
-
-
-@dataclass(frozen=True)
-class Validators:
-    """The HTTP validators of a feed's last complete read."""
-
-    etag: str = ""
-    last_modified: str = ""
-
-    def headers(self) -> dict[str, str]:
-        """The conditional request headers they make (RFC 9110 §13.1.2, §13.1.3)."""
-        found = {"If-None-Match": self.etag, "If-Modified-Since": self.last_modified}
-        return {name: value for name, value in found.items() if value}
 
 
 class FeedLog:

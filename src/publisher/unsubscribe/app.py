@@ -104,7 +104,7 @@ def make_app(store: SubscriberStore | None = None, secret: str | None = None, *,
     from publisher.unsubscribe.webhooks import Webhooks as Hooks
 
     if store is None or secret is None:
-        from publisher.config.settings import load_config
+        from publisher.config.load import load_config
         from publisher.stores.backends import open_store
         from publisher.unsubscribe.tokens import unsubscribe_secret
 

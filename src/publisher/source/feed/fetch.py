@@ -16,10 +16,22 @@ from dataclasses import dataclass
 from publisher.config.settings import FeedSettings
 from publisher.errors import ConfigError, InputError, PermanentDeliveryError, TransientDeliveryError
 from publisher.source.fetch import FetchLimits, fetch_answer
-from publisher.stores.feeds import Validators
 
 ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+xml;q=0.9,"
           " application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1")
+
+
+@dataclass(frozen=True)
+class Validators:
+    """The HTTP validators of a feed's last complete read."""
+
+    etag: str = ""
+    last_modified: str = ""
+
+    def headers(self) -> dict[str, str]:
+        """The conditional request headers they make (RFC 9110 §13.1.2, §13.1.3)."""
+        found = {"If-None-Match": self.etag, "If-Modified-Since": self.last_modified}
+        return {name: value for name, value in found.items() if value}
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import requests
 
-from publisher.channels.http import USER_AGENT
 from publisher.config.secrets import get_secret, mask
 from publisher.config.settings import WordPressSettings
 from publisher.errors import ConfigError, InputError
 from publisher.source.read import URL_REF
 from publisher.source.wordpress.article import WpPost, post_from_json
 from publisher.source.wordpress.html import html_text
+from publisher.web import USER_AGENT
 
 SECRET = "WORDPRESS_APP_PASSWORD"
 MAX_BYTES = 10_000_000  # far above any post's JSON; a server streaming forever is cut off here
