@@ -27,10 +27,13 @@ SCRIPTS = [
     ["fanout_sendgrid.py"],
     ["fanout_memory.py"],
     ["smtp.py"],
+    ["subscribers_import.py"],
+    ["subscribers_import.py", "--rows", "1000000"],
     ["feed.py"],
 ]
 QUICK = {"fanout_sendgrid.py": ["--subscribers", "20000"],
-         "fanout_memory.py": ["--subscribers", "100000"]}
+         "fanout_memory.py": ["--subscribers", "100000"],
+         "subscribers_import.py": ["--rows", "20000"]}
 
 
 def run(script: list[str], quick: bool) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """SMTP throughput to a local aiosmtpd (the project's SmtpFake, in its own process).
 
-Target (issue 8): at least 300 messages/s with connection reuse and a few parallel connections.
+Target (issue 18): at least 1,500 messages/s with 4 connections (issue 8 asked for 300). The
+sink reports its own CPU time, so its ceiling (messages per second of its CPU) is printed beside
+ours: when the two are close, the sink, not `publish`, is what was measured.
 The send goes through the real delivery loop (`deliver`) with a real ledger, so every message is
 recorded pending before and sent after, exactly as `publish` does it.
 """
@@ -12,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import JAPANESE_SAMPLE, REPO, Result, report
+from _common import JAPANESE_SAMPLE, REPO, Result, load, report
 from fanout_sendgrid import FakeProcess
 
 sys.path.insert(0, str(REPO / "src"))
@@ -29,7 +31,7 @@ from publisher.source.read import parse_article, read_post
 from publisher.stores.sqlite import SqliteLedger
 
 MESSAGES = 3000
-TARGET_RATE = 300.0
+TARGET_RATE = 1500.0
 CONNECTIONS = (1, 4)
 
 
@@ -66,17 +68,22 @@ def main() -> None:
     fake = FakeProcess("smtp")
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            rates = {n: send(int(fake.address), n, Path(tmp), f"c{n}x") for n in CONNECTIONS}
+            rates, ceilings = {}, {}
+            for n in CONNECTIONS:
+                before = fake.stats()["cpu"]
+                rates[n] = send(int(fake.address), n, Path(tmp), f"c{n}x")
+                ceilings[n] = MESSAGES / max(fake.stats()["cpu"] - before, 1e-9)
         stats = fake.stats()
     finally:
         fake.stop()
     best = max(CONNECTIONS)
     report([Result(
         name="SMTP to local aiosmtpd",
-        measured=f"{rates[best]:.0f} messages/s with {best} connections",
+        measured=f"{rates[best]:.0f} messages/s with {best} connections; the sink's own ceiling"
+                 f" {ceilings[best]:.0f} messages/s of its CPU; load {load()}",
         target=f"≥ {TARGET_RATE:.0f} messages/s",
         met=rates[best] >= TARGET_RATE and stats["duplicates"] == 0,
-        baseline=f"1 connection {rates[1]:.0f} messages/s",
+        baseline=f"1 connection {rates[1]:.0f} messages/s (sink ceiling {ceilings[1]:.0f})",
         ratio=f"{rates[best] / rates[1]:.1f}×",
         notes=f"{MESSAGES} messages per run through deliver() with the ledger;"
               f" fake received {stats['deliveries']}, {stats['duplicates']} duplicates",

@@ -10,6 +10,9 @@ and its ledger write, and between batches. Then:
   whoever is missing belongs to a batch `publish status --json` lists as pending (uncertain);
   `--retry-pending` completes them, and copies exist only inside those reported batches.
 - Resend (Idempotency-Key) and Mastodon (Idempotency-Key): exactly once, with no uncertainty.
+
+With --run-slow, SendGrid is also killed twenty times at 100,000 recipients in batches of 1000,
+the size at which the ledger's multi-row writes and the pre-encoded bodies run (issue 18).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.resend import ResendFake
@@ -65,7 +70,8 @@ def torture_newsletter(
 
 
 def assert_uncertain_only_then_complete(
-    workdir: Path, env: dict[str, str], channel: str, delivered: Callable[[], list[str]]
+    workdir: Path, env: dict[str, str], channel: str, delivered: Callable[[], list[str]],
+    subscribers: list[str] = SUBSCRIBERS,
 ) -> None:
     """Resume, check the gaps are the reported uncertain batches, retry them, count copies."""
     resumed = run_publish(EN_POST, cwd=workdir, env=env)
@@ -76,8 +82,8 @@ def assert_uncertain_only_then_complete(
     assert len(batches) <= KILLS  # at most the batch in flight at each kill
     counts = Counter(delivered())
     assert max(counts.values()) == 1  # nothing uncertain was resent without being asked
-    assert set(SUBSCRIBERS) - set(counts) <= uncertain  # every gap is a reported batch
-    assert tallies(report)[channel] == {"sent": RECIPIENTS - len(uncertain),
+    assert set(subscribers) - set(counts) <= uncertain  # every gap is a reported batch
+    assert tallies(report)[channel] == {"sent": len(subscribers) - len(uncertain),
                                         "pending": len(uncertain), "failed": 0}
     if uncertain:
         assert f"{len(uncertain)} uncertain" in resumed.stdout
@@ -85,10 +91,10 @@ def assert_uncertain_only_then_complete(
     retried = run_publish(EN_POST, "--retry-pending", cwd=workdir, env=env)
     assert retried.returncode == 0, retried.stderr
     counts = Counter(delivered())
-    assert set(counts) == set(SUBSCRIBERS)  # nobody is missing
+    assert set(counts) == set(subscribers)  # nobody is missing
     assert {email for email, n in counts.items() if n > 1} <= uncertain
     assert tallies(status(EN_POST, workdir, env))[channel] == {
-        "sent": RECIPIENTS, "pending": 0, "failed": 0}
+        "sent": len(subscribers), "pending": 0, "failed": 0}
 
 
 def test_sendgrid_survives_twenty_kills_with_copies_only_in_reported_batches(
@@ -102,6 +108,21 @@ def test_sendgrid_survives_twenty_kills_with_copies_only_in_reported_batches(
         torture_newsletter(workdir, env, lambda: fake.server.count("POST", "/v3/mail/send"),
                            steps=(1, 8), jitter=0.02, seed=801)
         assert_uncertain_only_then_complete(workdir, env, "sendgrid", fake.deliveries.emails)
+
+
+@pytest.mark.slow
+def test_sendgrid_at_100000_recipients_survives_twenty_kills(workdir: Path) -> None:
+    # Issue 18: the same promise at the bulk writers' full size, 1000 recipients per call
+    # (100 calls; twenty kills of at most 4 calls each cannot finish it).
+    subscribers = emails(100_000)
+    env = email_env("sendgrid")
+    with SendGridFake(api_key=EMAIL_KEYS["sendgrid"][1], keep_bodies=False).running() as fake:
+        write_config(workdir, transport="sendgrid", channels={"sendgrid": {"base_url": fake.url}})
+        seed_subscribers(workdir, subscribers, env)
+        torture_newsletter(workdir, env, lambda: fake.server.count("POST", "/v3/mail/send"),
+                           steps=(1, 4), jitter=0.05, seed=1800)
+        assert_uncertain_only_then_complete(workdir, env, "sendgrid", fake.deliveries.emails,
+                                            subscribers)
 
 
 def test_smtp_survives_twenty_kills_with_copies_only_in_reported_batches(workdir: Path) -> None:
