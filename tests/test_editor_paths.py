@@ -77,3 +77,16 @@ def test_a_correct_social_channel_table_still_passes(
     assert result.returncode == 0, result.stderr
     assert [line.split()[1] for line in result.stdout.splitlines()[:3]] == [
         "bluesky", "mastodon", "x"]
+
+
+def test_check_against_an_unreachable_server_is_exit_3_naming_the_table(
+    workdir: Path, fakes: dict[str, FakeX | FakeBluesky | FakeMastodon],
+) -> None:
+    channels = tables(fakes)
+    fakes["mastodon"].close()  # nothing listens on its port any more
+    write_config(workdir, networks=["mastodon"], channels={"mastodon": channels["mastodon"]})
+    result = run_publish("check", cwd=workdir, env=SOCIAL_SECRETS)
+    assert result.returncode == 3, result.stderr  # the README: `publish check` exits 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "mastodon" in lines[0] and "[channels.mastodon]" in lines[0] and " — " in lines[0]

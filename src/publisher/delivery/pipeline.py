@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from publisher.config.settings import Config, refuse_demo_identity
 from publisher.edition.build import build_edition
 from publisher.edition.newsletter.render import load_templates
-from publisher.errors import ConfigError, InputError, LedgerConflict
+from publisher.errors import ConfigError, DeliveryError, InputError, LedgerConflict
 from publisher.model import Article, Edition, Recipient
 from publisher.plan import (
     CHANNEL_NAMES,
@@ -693,6 +693,10 @@ def check_channels(config: Config) -> dict[str, Hints]:
         channels = LiveChannels()
         try:
             results[name] = open_channel(channels, name, config)
+        except DeliveryError as exc:  # unreachable or failing now: the check did not pass (3)
+            raise ConfigError(exc.problem, where=f"[channels.{name}]", fix=exc.fix or (
+                "check its base URL and that the server is up, then run `publish check`"
+                " again")) from exc
         finally:
             channels.close()
     return results
