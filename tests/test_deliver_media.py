@@ -87,7 +87,7 @@ def test_a_dropped_image_download_fails_the_post_and_leaves_nothing_pending(
     finally:
         images.stop()
     assert outcomes[0].error is not None and outcomes[0].error.startswith("x: "), outcomes[0].error
-    rows = ledger.rows(run.plan.edition, "x")
+    rows = ledger.rows(run.plan.edition_id, "x")
     assert [r.state for r in rows] == ["failed"]  # a definite failure, not an uncertain post
     assert fake.tweets == [] and fake.media == {}
 
@@ -100,7 +100,7 @@ def test_the_image_next_to_the_post_is_uploaded_before_the_post_and_alt_text_set
     run, ledger = run_for(tmp_path, fake, "img/hero.png")
     outcomes = deliver(only_x(run))
     assert not outcomes[0].error, outcomes[0].error
-    assert [r.state for r in ledger.rows(run.plan.edition, "x")] == ["sent"]
+    assert [r.state for r in ledger.rows(run.plan.edition_id, "x")] == ["sent"]
     (media_id,) = fake.tweets[0]["media_ids"]
     assert fake.media[media_id]["alt_text"] == "Drills on a shelf"
 
@@ -110,8 +110,8 @@ def test_a_missing_image_on_a_pending_post_keeps_it_uncertain(
 ) -> None:
     run, ledger = run_for(tmp_path, fake, "img/none.png")
     step = next(s for s in run.plan.steps if s.channel == "x")
-    ledger.mark_pending(run.plan.edition, run.plan.post, "x", list(step.items), batch="b")
+    ledger.mark_pending(run.plan.edition_id, run.plan.post, "x", list(step.items), batch="b")
     run.retry_pending = True  # the editor asks to resend; the image is gone meanwhile
     outcomes = deliver(only_x(run))
     assert outcomes[0].error and "cannot read image" in outcomes[0].error
-    assert [r.state for r in ledger.rows(run.plan.edition, "x")] == ["pending"]
+    assert [r.state for r in ledger.rows(run.plan.edition_id, "x")] == ["pending"]

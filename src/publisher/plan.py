@@ -34,7 +34,7 @@ class Step:
 class Plan:
     """Everything one run will try to deliver, in order: email first, then each network."""
 
-    edition: str
+    edition_id: str
     post: str
     steps: tuple[Step, ...]
 
@@ -130,4 +130,5 @@ def build_plan(edition: Edition, config: Config) -> Plan:
                 + (f" ×{len(posts)}" if len(posts) > 1 else ""),
             )
         )
-    return Plan(edition=edition.article.content_hash, post=edition.article.slug, steps=tuple(steps))
+    article = edition.article
+    return Plan(edition_id=article.content_hash, post=article.slug, steps=tuple(steps))

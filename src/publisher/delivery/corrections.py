@@ -83,8 +83,8 @@ def live_posts(ledger: Ledger, post: str, network: str | None) -> list[LivePost]
     retractions = {(a.channel, a.item, a.target): a.state
                    for a in ledger.actions("retract", post=post)}
     grouped: dict[tuple[str, str], list[Row]] = {}
-    for edition in ledger.editions(post):
-        for row in ledger.rows(edition, state="sent"):
+    for edition_id in ledger.editions(post):
+        for row in ledger.rows(edition_id, state="sent"):
             if not is_social_item(row.item) or (network and social_network(row.item) != network):
                 continue
             if retractions.get((row.channel, row.item, row.provider_id)) == "done":
@@ -102,8 +102,8 @@ def live_posts(ledger: Ledger, post: str, network: str | None) -> list[LivePost]
 def newsletter_readers(ledger: Ledger, post: str) -> int:
     """How many recipients the newsletter of this post reached, over its editions."""
     readers: set[str] = set()
-    for edition in ledger.editions(post):
-        readers.update(r.item for r in ledger.rows(edition, state="sent") if "@" in r.item)
+    for edition_id in ledger.editions(post):
+        readers.update(r.item for r in ledger.rows(edition_id, state="sent") if "@" in r.item)
     return len(readers)
 
 
@@ -238,18 +238,18 @@ def update(post_path: Path, config: Config, options: Options) -> Update:
 def _sent_edition(ledger: Ledger, post: str, current: str, source: Path) -> str:
     """The newest other edition of the post that delivered something."""
     found = ledger.other_editions(post, current)
-    for edition in ledger.editions(post):
-        if edition in found:
-            return edition
+    for edition_id in ledger.editions(post):
+        if edition_id in found:
+            return edition_id
     raise InputError("nothing of this post was sent yet, so there is nothing to update",
                      where=str(source), fix="send it with `publish POST`")
 
 
-def _live_rows(ledger: Ledger, post: str, edition: str) -> dict[str, Row]:
+def _live_rows(ledger: Ledger, post: str, edition_id: str) -> dict[str, Row]:
     """The edition's sent social posts that were not retracted, by ledger item."""
     retracted = {(a.channel, a.item, a.target) for a in ledger.actions("retract", post=post)
                  if a.state != "failed"}
-    return {row.item: row for row in ledger.rows(edition, state="sent")
+    return {row.item: row for row in ledger.rows(edition_id, state="sent")
             if is_social_item(row.item)
             and (row.channel, row.item, row.provider_id) not in retracted}
 
@@ -287,7 +287,7 @@ def _edit_changed(ledger: Ledger, prepared: Prepared, live: dict[str, Row],
     from publisher.channels.http import with_retries
     from publisher.delivery.send import text_digest
 
-    report, current, post = Update(), prepared.plan.edition, prepared.plan.post
+    report, current, post = Update(), prepared.plan.edition_id, prepared.plan.post
     edits = {(a.channel, a.item): a.state
              for a in ledger.actions("edit", edition=previous) if a.target == current}
     for output, posts in prepared.edition.social.items():
@@ -339,7 +339,7 @@ def _rewrite_files(prepared: Prepared, config: Config) -> None:
     write_artifacts(prepared.folder, prepared.edition, edition_json(prepared.edition, reader))
 
 
-def adopt_edits(ledger: Ledger, edition: str, live: dict[str, Row]) -> None:
+def adopt_edits(ledger: Ledger, edition_id: str, live: dict[str, Row]) -> None:
     """The corrected edition's rows remember the edited texts' fingerprints."""
     for item, row in live.items():
-        ledger.mark_sent(edition, row.channel, {item: (row.provider_id, row.url, row.extra)})
+        ledger.mark_sent(edition_id, row.channel, {item: (row.provider_id, row.url, row.extra)})

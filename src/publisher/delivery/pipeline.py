@@ -220,7 +220,7 @@ def publish(
         with ExitStack() as held:
             lead = take_lock_or_join(held, ledger, prepared, options)
             ledger.check_edition(
-                prepared.plan.post, prepared.plan.edition,
+                prepared.plan.post, prepared.plan.edition_id,
                 resend=options.resend, source=str(options.post),
             )
             timing = run_timing(ledger, prepared, options)
@@ -292,16 +292,16 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
         except DeliveryError as exc:
             outcome.error = exc.one_line()
             for address in addresses:
-                ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+                ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
                                    target=batch.key, state="failed", error=outcome.error)
             return outcome
         for address, where in result.accepted.items():
-            ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+            ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
                                target=batch.key, state="done")
             outcome.destinations.append(where)
         refused = {**result.rejected, **result.deferred}  # a proof is never retried by itself
         for address, why in refused.items():
-            ledger.mark_action(plan.edition, plan.post, route, address, "proof",
+            ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
                                target=batch.key, state="failed", error=why)
         outcome.new, outcome.failed = len(result.accepted), len(refused)
         outcome.lost = len(result.uncertain)
@@ -329,7 +329,7 @@ def platform_proof(prepared: Prepared, config: Config, addresses: tuple[str, ...
 
     plan, route = prepared.plan, email_route(config)
     channel = prepared.live.campaign[route]
-    draft = channel.draft(prepared.edition.newsletter, plan.edition, prepared.article.title)
+    draft = channel.draft(prepared.edition.newsletter, plan.edition_id, prepared.article.title)
     outcome = Outcome("newsletter (proof)", route, plan.steps[0].measure)
     ledger = open_ledger(config.ledger)
     try:
@@ -340,8 +340,9 @@ def platform_proof(prepared: Prepared, config: Config, addresses: tuple[str, ...
         except DeliveryError as exc:
             outcome.error = exc.one_line()
         for address in addresses:
-            ledger.mark_action(plan.edition, plan.post, route, address, "proof", target=draft.tag,
-                               state="failed" if outcome.error else "done", error=outcome.error)
+            ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
+                               target=draft.tag, state="failed" if outcome.error else "done",
+                               error=outcome.error)
         return outcome
     finally:
         ledger.close()
@@ -402,8 +403,8 @@ def remember_left_out(ledger: Ledger, plan: Plan, chosen: frozenset[str]) -> Non
     """
     present = {channel_name(step.output) for step in plan.steps} | {FAQ_DIGEST}
     for name in sorted(present - chosen):
-        ledger.mark_action(plan.edition, plan.post, "", name, "skip", state="done")
-    ledger.drop_actions(plan.edition, "skip", sorted(present & chosen))
+        ledger.mark_action(plan.edition_id, plan.post, "", name, "skip", state="done")
+    ledger.drop_actions(plan.edition_id, "skip", sorted(present & chosen))
 
 
 def in_plan_order(plan: Plan, delivered: list[Outcome], timing: Timing) -> list[Outcome]:
@@ -615,11 +616,11 @@ def record_faq_digest(ledger: Ledger, prepared: Prepared, *, skipped: bool = Fal
                       destinations=[str(prepared.folder / "faq.md")], skipped=skipped)
     if skipped:
         return outcome
-    if ledger.get(plan.edition, OUTBOX, "faq") is not None:
+    if ledger.get(plan.edition_id, OUTBOX, "faq") is not None:
         outcome.already = 1
         return outcome
-    ledger.mark_pending(plan.edition, plan.post, OUTBOX, ["faq"])
-    ledger.mark_sent(plan.edition, OUTBOX, {"faq": (outcome.destinations[0], "", {})})
+    ledger.mark_pending(plan.edition_id, plan.post, OUTBOX, ["faq"])
+    ledger.mark_sent(plan.edition_id, OUTBOX, {"faq": (outcome.destinations[0], "", {})})
     outcome.new = 1
     return outcome
 

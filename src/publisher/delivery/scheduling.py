@@ -78,7 +78,7 @@ def run_timing(ledger: Ledger, prepared: Prepared, options: Options) -> Timing:
     fresh = [new_row(prepared, step, options, at, now) for step in steps
              if step.output not in waiting]
     if FAQ_DIGEST in options.channels and FAQ_DIGEST not in waiting:
-        fresh.append(Scheduled(plan.edition, plan.post, source, FAQ_DIGEST, OUTBOX, iso(at),
+        fresh.append(Scheduled(plan.edition_id, plan.post, source, FAQ_DIGEST, OUTBOX, iso(at),
                                QUEUED))
     ScheduleLog(ledger).add(fresh)
     rows = waiting_rows(ledger, plan)
@@ -101,7 +101,7 @@ def new_row(prepared: Prepared, step: Step, options: Options, at: datetime, now:
                   or live.campaign.get(step.channel))
         channel = cast(SchedulingChannel, opened)  # its facts declare a schedule window
         handle = with_retries(lambda: channel.open_schedule(at))
-    return Scheduled(plan.edition, plan.post, str(options.post), step.output, step.channel,
+    return Scheduled(plan.edition_id, plan.post, str(options.post), step.output, step.channel,
                      iso(at), placement.mode, handle=handle, reason=placement.reason,
                      nonce=secrets.token_hex(8))
 
@@ -109,7 +109,7 @@ def new_row(prepared: Prepared, step: Step, options: Options, at: datetime, now:
 def waiting_rows(ledger: Ledger, plan: Plan) -> dict[str, Scheduled]:
     """This edition's outputs that are scheduled and not yet sent or cancelled."""
     return {r.output: r for r in ScheduleLog(ledger).rows(post=plan.post, state=SCHEDULED)
-            if r.edition == plan.edition}
+            if r.edition == plan.edition_id}
 
 
 def label(outcome: Outcome, timing: Timing) -> Outcome:
@@ -156,11 +156,11 @@ def due(config: Config, *, now: datetime,
     groups: dict[tuple[str, str], list[Scheduled]] = {}
     for row in ready:
         groups.setdefault((row.source, row.edition), []).append(row)
-    return [send_due(config, source, edition, rows, progress)
-            for (source, edition), rows in groups.items()]
+    return [send_due(config, source, edition_id, rows, progress)
+            for (source, edition_id), rows in groups.items()]
 
 
-def send_due(config: Config, source: str, edition: str, rows: list[Scheduled],
+def send_due(config: Config, source: str, edition_id: str, rows: list[Scheduled],
              progress: Callable[[str, int], Callable[[int], None]] | None) -> DueSend:
     """The ordinary send of one post, limited to its due outputs; settled ones are marked sent."""
     from publisher.delivery.pipeline import Options, prepare, publish
@@ -171,7 +171,7 @@ def send_due(config: Config, source: str, edition: str, rows: list[Scheduled],
                       due_outputs=outputs)
     try:
         prepared = prepare(options, config)
-        if prepared.plan.edition != edition:
+        if prepared.plan.edition_id != edition_id:
             prepared.close()
             raise LedgerConflict(
                 "the article changed after it was scheduled", where=source,
@@ -184,17 +184,17 @@ def send_due(config: Config, source: str, edition: str, rows: list[Scheduled],
     settled = {o.output for o in result.outcomes if not (
         o.error or o.failed or o.uncertain or o.lost or o.skipped)}
     done = [o for o in outputs if o in settled or (o == FAQ_DIGEST and "faq digest" in settled)]
-    _set_state(config, edition, done, SENT)
+    _set_state(config, edition_id, done, SENT)
     return result
 
 
-def _set_state(config: Config, edition: str, outputs: list[str], state: str) -> None:
+def _set_state(config: Config, edition_id: str, outputs: list[str], state: str) -> None:
     """Record outputs of an edition as sent or cancelled."""
     from publisher.stores.backends import open_ledger
 
     ledger = open_ledger(config.ledger)
     try:
-        ScheduleLog(ledger).set_state(edition, outputs, state)
+        ScheduleLog(ledger).set_state(edition_id, outputs, state)
     finally:
         ledger.close()
 

@@ -205,23 +205,23 @@ def send_campaign(run: Run, step: Step, channel: CampaignChannel, outcome: Outco
     from publisher.channels.platform import deliver as deliver_campaign
 
     [item] = step.items
-    ledger, edition = run.ledger, run.plan.edition
-    row = ledger.get(edition, step.channel, item)
+    ledger, edition_id = run.ledger, run.plan.edition_id
+    row = ledger.get(edition_id, step.channel, item)
     if row is not None and row.state == "sent":
         outcome.already += 1
         return
     if row is not None and row.state == "failed" and not run.may_retry(row):
         _note_settled(outcome, row)
         return
-    draft = replace(channel.draft(run.edition.newsletter, edition, run.edition.article.title),
+    draft = replace(channel.draft(run.edition.newsletter, edition_id, run.edition.article.title),
                     send_at=run.at)  # set only when this platform holds the scheduled send
-    ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=draft.tag)
+    ledger.mark_pending(edition_id, run.plan.post, step.channel, [item], batch=draft.tag)
     try:
         receipt = _retrying(run, channel, lambda: deliver_campaign(channel, draft))
     except DeliveryError as exc:
-        _record_failure(ledger, edition, step.channel, [item], exc)
+        _record_failure(ledger, edition_id, step.channel, [item], exc)
         raise
-    ledger.mark_sent(edition, step.channel,
+    ledger.mark_sent(edition_id, step.channel,
                      {item: (receipt.provider_id, receipt.url, dict(receipt.extra))})
     outcome.new += 1
     outcome.destinations.append(receipt.provider_id)
@@ -230,14 +230,14 @@ def send_campaign(run: Run, step: Step, channel: CampaignChannel, outcome: Outco
 def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcome) -> None:
     """Claim numbered batches until none is left; other senders claim the rest concurrently."""
     assert run.shared is not None
-    shared, edition = run.shared, run.plan.edition
+    shared, edition_id = run.shared, run.plan.edition_id
     if shared.lead:
-        shared.claims.plan_batches(edition, step.channel, channel.batch_size, shared.active_ids,
+        shared.claims.plan_batches(edition_id, step.channel, channel.batch_size, shared.active_ids,
                                    reopen=True)
     else:
-        _await_plan(shared, edition, step.channel)
+        _await_plan(shared, edition_id, step.channel)
     tick = run.progress("newsletter", run.audience) if run.progress else None
-    while (claim := shared.claims.claim_batch(edition, step.channel)) is not None:
+    while (claim := shared.claims.claim_batch(edition_id, step.channel)) is not None:
         done = _send_claim(run, step, channel, claim, outcome)
         run.ledger.heartbeat(run.plan.post)
         if tick:
@@ -263,10 +263,10 @@ def _send_claim(
     return done
 
 
-def _await_plan(shared: SharedSend, edition: str, channel: str) -> None:
+def _await_plan(shared: SharedSend, edition_id: str, channel: str) -> None:
     """A joiner starts once the lead has cut this edition's send into batches."""
     deadline = time.monotonic() + shared.join_wait
-    while not shared.claims.planned(edition, channel):
+    while not shared.claims.planned(edition_id, channel):
         if time.monotonic() >= deadline:
             raise LedgerConflict(
                 "no send of this edition is in progress to join",
@@ -280,12 +280,12 @@ def _send_chunk(
     run: Run, step: Step, channel: EmailChannel, chunk: list[Recipient], outcome: Outcome
 ) -> None:
     """Skip sent recipients, resend pending batches that may be resent, send the fresh ones."""
-    rows = run.ledger.states(run.plan.edition, step.channel, [r.email for r in chunk])
+    rows = run.ledger.states(run.plan.edition_id, step.channel, [r.email for r in chunk])
     fresh, retry = _sort_recipients(run, channel, chunk, rows, outcome)
     for key, recipients in retry.items():
         _send_batch(run, step, channel, key, recipients, outcome)
     if fresh:
-        _send_batch(run, step, channel, batch_key(run.plan.edition, step.channel, fresh,
+        _send_batch(run, step, channel, batch_key(run.plan.edition_id, step.channel, fresh,
                                                   salt=run.key_salts.get(step.output, "")),
                     fresh, outcome)
 
@@ -324,20 +324,20 @@ def _send_batch(
     outcome: Outcome,
 ) -> None:
     """One provider call, framed by ledger writes."""
-    ledger, edition = run.ledger, run.plan.edition
+    ledger, edition_id = run.ledger, run.plan.edition_id
     emails = [r.email for r in recipients]
-    ledger.mark_pending(edition, run.plan.post, step.channel, emails, batch=key)
+    ledger.mark_pending(edition_id, run.plan.post, step.channel, emails, batch=key)
     batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang,
                        send_at=run.at, schedule_id=run.schedule_ids.get(step.channel, ""))
     try:
         result = _retrying(run, channel, lambda: channel.send_batch(batch))
     except DeliveryError as exc:
-        maybe = _record_failure(ledger, edition, step.channel, emails, exc)
+        maybe = _record_failure(ledger, edition_id, step.channel, emails, exc)
         if maybe and not channel.facts.idempotent:
             outcome.lost += len(emails)
             outcome.note(LOST, exc.problem, emails)
         raise
-    ledger.mark_sent(edition, step.channel, {e: (i, "", {}) for e, i in result.accepted.items()})
+    ledger.mark_sent(edition_id, step.channel, {e: (i, "", {}) for e, i in result.accepted.items()})
     _record_refusals(run, step.channel, result, outcome)
     outcome.new += len(result.accepted)
     if len(outcome.destinations) < 3:
@@ -346,23 +346,23 @@ def _send_batch(
 
 def _record_refusals(run: Run, channel: str, result: BatchResult, outcome: Outcome) -> None:
     """Refused recipients: for good (and bounced) or for now; lost answers stay pending."""
-    ledger, edition = run.ledger, run.plan.edition
+    ledger, edition_id = run.ledger, run.plan.edition_id
     if result.rejected:
-        ledger.mark_failed(edition, channel, result.rejected, PERMANENT)
+        ledger.mark_failed(edition_id, channel, result.rejected, PERMANENT)
         bounced = {e: why for e, why in result.rejected.items() if e in result.bounced}
         if bounced and run.suppress is not None:
             run.suppress(bounced)
         for email, why in result.rejected.items():
             outcome.note(BOUNCED if email in bounced else REFUSED, why, [email])
     if result.deferred:
-        ledger.mark_failed(edition, channel, result.deferred, TRANSIENT)
-        rows = ledger.states(edition, channel, list(result.deferred))
+        ledger.mark_failed(edition_id, channel, result.deferred, TRANSIENT)
+        rows = ledger.states(edition_id, channel, list(result.deferred))
         for email, why in result.deferred.items():
             row = rows.get(email)
             last = row is not None and not run.may_retry(row)
             outcome.note(GIVEN_UP if last else RETRY, why, [email])
     if result.uncertain:
-        ledger.mark_uncertain(edition, channel, result.uncertain)
+        ledger.mark_uncertain(edition_id, channel, result.uncertain)
         for email, why in result.uncertain.items():
             outcome.note(LOST, why, [email])
     outcome.failed += len(result.rejected) + len(result.deferred)
@@ -372,8 +372,8 @@ def _record_refusals(run: Run, channel: str, result: BatchResult, outcome: Outco
 def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) -> None:
     """Post a thread in order, each reply to the post before it; resume after the last sent."""
     posts = run.edition.social[step.output]
-    rows = run.ledger.states(run.plan.edition, step.channel, list(step.items))
-    retractions = retracted_ids(run.ledger, run.plan.edition, step.channel)
+    rows = run.ledger.states(run.plan.edition_id, step.channel, list(step.items))
+    retractions = retracted_ids(run.ledger, run.plan.edition_id, step.channel)
     gone = {item for item, row in rows.items()
             if row.state == "sent" and row.provider_id in retractions.get(item, ())}
     refuse_reshaping(step, posts, rows, gone)
@@ -404,7 +404,7 @@ def send_thread(run: Run, step: Step, channel: SocialChannel, outcome: Outcome) 
         else:
             generation = len(retractions.get(item, ()))
             key = row.batch if row is not None and row.batch else batch_key(
-                run.plan.edition, step.channel, [item], generation=generation,
+                run.plan.edition_id, step.channel, [item], generation=generation,
                 salt=run.key_salts.get(step.output, ""))
             receipt = _send_post(run, step, channel, item, post, parent, root, outcome, key=key,
                                  attempted_before=row is not None)
@@ -425,13 +425,13 @@ def refuse_reshaping(step: Step, posts: Sequence[SocialPost], rows: Mapping[str,
             fix=f"publish retract POST --network {channel_name(step.output)}")
 
 
-def retracted_ids(ledger: Ledger, edition: str, channel: str) -> dict[str, set[str]]:
+def retracted_ids(ledger: Ledger, edition_id: str, channel: str) -> dict[str, set[str]]:
     """Per item, the provider ids `publish retract` deleted (or is deleting) on this channel.
 
     Their number is the generation of the item's next key.
     """
     found: dict[str, set[str]] = {}
-    for action in ledger.actions("retract", edition=edition):
+    for action in ledger.actions("retract", edition=edition_id):
         if action.channel == channel and action.state != "failed":
             found.setdefault(action.item, set()).add(action.target)
     return found
@@ -448,9 +448,9 @@ def _send_post(
     attempted_before: bool,
 ) -> Receipt:
     """One post, framed by ledger writes; the receipt keeps the text's shape and fingerprint."""
-    ledger, edition = run.ledger, run.plan.edition
+    ledger, edition_id = run.ledger, run.plan.edition_id
     _prepare_media(run, step, channel, item, post, key)
-    ledger.mark_pending(edition, run.plan.post, step.channel, [item], batch=key)
+    ledger.mark_pending(edition_id, run.plan.post, step.channel, [item], batch=key)
 
     def call() -> Receipt:
         if run.at is not None:  # placed at the provider (its `schedule` window): one post
@@ -465,16 +465,16 @@ def _send_post(
         receipt: Receipt = _retrying(run, channel, call)
     except InputError as exc:  # e.g. an unreadable card image: the post was never sent
         failure = PermanentDeliveryError(exc.problem, where=step.channel, fix=exc.fix)
-        _record_failure(ledger, edition, step.channel, [item], failure)
+        _record_failure(ledger, edition_id, step.channel, [item], failure)
         raise failure from exc
     except DeliveryError as exc:
-        maybe = _record_failure(ledger, edition, step.channel, [item], exc)
+        maybe = _record_failure(ledger, edition_id, step.channel, [item], exc)
         if maybe and not channel.facts.idempotent:
             outcome.lost += 1
             outcome.note(LOST, exc.problem, [item])
         raise
     extra = {**receipt.extra, "of": post.of, "text": text_digest(post.text)}
-    ledger.mark_sent(edition, step.channel, {item: (receipt.provider_id, receipt.url, extra)})
+    ledger.mark_sent(edition_id, step.channel, {item: (receipt.provider_id, receipt.url, extra)})
     return Receipt(receipt.provider_id, receipt.url, extra)
 
 
@@ -489,14 +489,14 @@ def _send_staged(
     published) instead of making and publishing a second one. It is kept under the post's key
     only, so a post sent again after a retraction never reuses the deleted post's container.
     """
-    ledger, edition = run.ledger, run.plan.edition
-    row = ledger.get(edition, step.channel, item)
+    ledger, edition_id = run.ledger, run.plan.edition_id
+    row = ledger.get(edition_id, step.channel, item)
     kept = row.extra if row is not None and row.extra.get(STAGED_KEY) == key else {}
     staged = {k.removeprefix(STAGED): str(v) for k, v in kept.items()
               if k.startswith(STAGED) and k != STAGED_KEY}
 
     def checkpoint(progress: Mapping[str, str]) -> None:
-        ledger.mark_progress(edition, step.channel, item, {
+        ledger.mark_progress(edition_id, step.channel, item, {
             STAGED_KEY: key, **{STAGED + name: value for name, value in progress.items()}})
 
     return channel.send_staged(post, key=key, reply_to=parent, root=root,
@@ -527,27 +527,27 @@ def _prepare_media(
         failure: DeliveryError = PermanentDeliveryError(problem, where=step.channel, fix=exc.fix)
         if isinstance(exc, TransientDeliveryError):  # worth a rerun; nothing may have landed
             failure = TransientDeliveryError(problem, where=step.channel, fix=exc.fix)
-        row = run.ledger.get(run.plan.edition, step.channel, item)
+        row = run.ledger.get(run.plan.edition_id, step.channel, item)
         if row is None:
-            run.ledger.mark_pending(run.plan.edition, run.plan.post, step.channel, [item],
+            run.ledger.mark_pending(run.plan.edition_id, run.plan.post, step.channel, [item],
                                     batch=key)
         if row is None or row.state != "pending":  # an earlier uncertain try stays uncertain
-            run.ledger.mark_failed(run.plan.edition, step.channel, {item: failure.one_line()},
+            run.ledger.mark_failed(run.plan.edition_id, step.channel, {item: failure.one_line()},
                                    failure_kind(failure))
         raise failure from exc
 
 
 def _record_failure(
-    ledger: Ledger, edition: str, channel: str, items: list[str], exc: DeliveryError
+    ledger: Ledger, edition_id: str, channel: str, items: list[str], exc: DeliveryError
 ) -> bool:
     """A definite failure is marked failed (retried next run); a maybe-landed call stays pending.
 
     True when the items were left pending because the call may have landed.
     """
     if isinstance(exc, TransientDeliveryError) and exc.maybe_delivered:
-        ledger.mark_uncertain(edition, channel, dict.fromkeys(items, exc.problem))
+        ledger.mark_uncertain(edition_id, channel, dict.fromkeys(items, exc.problem))
         return True
-    ledger.mark_failed(edition, channel, dict.fromkeys(items, exc.one_line()), failure_kind(exc))
+    ledger.mark_failed(edition_id, channel, dict.fromkeys(items, exc.one_line()), failure_kind(exc))
     return False
 
 
@@ -565,14 +565,14 @@ def _retrying(run: Run, channel: EmailChannel | SocialChannel | CampaignChannel,
     return with_retries(call, policy, sleep=run.sleep)
 
 
-def batch_key(edition: str, channel: str, members: Iterable[Recipient | str], *,
+def batch_key(edition_id: str, channel: str, members: Iterable[Recipient | str], *,
               generation: int = 0, salt: str = "") -> str:
     """A key stable across retries: the same edition, channel and members give the same key.
 
     generation counts retractions: a post sent again after `publish retract` gets a fresh
     key (a new Idempotency-Key, a new Bluesky record key), never the deleted post's.
     """
-    digest = hashlib.sha256(f"{edition}\0{channel}".encode())
+    digest = hashlib.sha256(f"{edition_id}\0{channel}".encode())
     for member in members:
         digest.update(b"\0" + (member if isinstance(member, str) else member.email).encode())
     if generation:
