@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from publisher.config.settings import FaqSettings
-from publisher.edition.digest.merge import build_cross_digest, select_posts
-from publisher.edition.digest.post import digest_post_markdown
+from publisher.edition.cross_digest.merge import build_cross_digest, select_posts
+from publisher.edition.cross_digest.post import digest_post_markdown
 from publisher.errors import InputError
 from publisher.model import Article
-from publisher.source.faq import build_digest, jsonld_text, question_text
+from publisher.source.faq import build_faq_digest, jsonld_text, question_text
 from publisher.source.read import parse_article, read_post
 from tests.helpers.sample_posts import sample_posts
 
@@ -145,7 +145,7 @@ def test_select_rejects_bad_input() -> None:
 
 
 def test_counts_tags_and_the_digest_post_read_back_as_the_same_faq() -> None:
-    from publisher.edition.digest.post import digest_lead, digest_post_markdown
+    from publisher.edition.cross_digest.post import digest_lead, digest_post_markdown
 
     plain = parse_article("---\ntitle: T\ntags: [Rail]\n---\nNo questions here.\n", source="t.md")
     digest = build_cross_digest([FIRST, SECOND, THIRD, plain], FaqSettings())
@@ -162,7 +162,7 @@ def test_counts_tags_and_the_digest_post_read_back_as_the_same_faq() -> None:
 def test_tags_most_used_first_and_languages_split() -> None:
     from dataclasses import replace
 
-    from publisher.edition.digest.merge import by_language
+    from publisher.edition.cross_digest.merge import by_language
 
     a = replace(FIRST, tags=("parks", "Rail"))
     b = replace(SECOND, tags=("rail", "bus"), lang="en-GB")
@@ -190,7 +190,7 @@ def rendered_elsewhere(markdown: str) -> str:
 def test_faq_markdown_shows_the_titles_and_questions_as_text() -> None:
     hostile = post(HOSTILE_TITLE, "h", HOSTILE_FAQ)
     digest = build_cross_digest([hostile], FaqSettings())
-    article_md = build_digest(hostile, FaqSettings()).markdown
+    article_md = build_faq_digest(hostile, FaqSettings()).markdown
     posted_md = digest_post_markdown(digest, date="2025-01-01", slug="d")
     for markdown in (digest.markdown, article_md, posted_md):
         html = rendered_elsewhere(markdown)
@@ -214,7 +214,7 @@ def test_the_digest_post_still_reads_back_as_the_same_faq() -> None:
 def test_json_ld_is_safe_inside_a_script_element() -> None:
     hostile = post(HOSTILE_TITLE, "h", HOSTILE_FAQ)
     for jsonld in (build_cross_digest([hostile], FaqSettings()).jsonld,
-                   build_digest(hostile, FaqSettings()).jsonld):
+                   build_faq_digest(hostile, FaqSettings()).jsonld):
         text = jsonld_text(jsonld)
         assert not {"<", ">", "&"} & set(text), text
         assert json.loads(text) == jsonld and "<code>" in json.dumps(jsonld)

@@ -26,7 +26,7 @@ from publisher.edition.lede import (
 from publisher.edition.newsletter.render import preheader_text
 from publisher.edition.social import compose_social
 from publisher.model import Article, Section
-from publisher.source.faq import build_digest
+from publisher.source.faq import build_faq_digest
 from publisher.source.read import parse_article
 
 HERE = Path(__file__).parent / "editorial"
@@ -43,7 +43,7 @@ def load(name: str, *, drop: str = "") -> Article:
 
 def posts(article: Article) -> dict[str, str]:
     """The single post per network."""
-    digest = build_digest(article, Config().faq)
+    digest = build_faq_digest(article, Config().faq)
     settings = SocialSettings(networks=NETWORKS)
     return {n: p[0].text for n, p in compose_social(article, digest, settings).items()}
 
@@ -278,7 +278,8 @@ def test_lint_repeats_the_faq_warning() -> None:
 
     text = "---\ntitle: T\n---\nLead sentence here.\n\n## Your questions, answered\n\nNone yet.\n"
     art = parse_article(text, source="t.md")
-    news = render_newsletter(art, build_digest(art, Config().faq), Config(), load_templates(None))
+    faq = build_faq_digest(art, Config().faq)
+    news = render_newsletter(art, faq, Config(), load_templates(None))
     found = [f for f in lint_newsletter(news, art, Config()) if f.code == "post"]
     assert [f.level for f in found] == ["warning"]
     assert "'Your questions, answered' looks like an FAQ" in found[0].message
@@ -291,7 +292,7 @@ def faq_posts(article: Article, networks: tuple[str, ...]) -> dict[str, list[str
     """The FAQ posts per network, as text."""
     from publisher.edition.social import compose_faq_posts
 
-    digest = build_digest(article, Config().faq)
+    digest = build_faq_digest(article, Config().faq)
     composed = compose_faq_posts(article, digest, SocialSettings(networks=networks))
     return {n: [p.text for p in ps] for n, ps in composed.items()}
 
@@ -336,7 +337,7 @@ def test_links_in_answers_stay_links() -> None:
         assert "repair form (https://example.org/transit/repairs)" in text
     links = [f.value for f in bluesky_facets(texts["bluesky"][2]) if f.kind == "link"]
     assert "https://example.org/transit/repairs" in links
-    digest = build_digest(art, Config().faq)
+    digest = build_faq_digest(art, Config().faq)
     assert "(https://example.org/transit/repairs)" in digest.short_answers[2]
 
 
@@ -348,7 +349,7 @@ def email(article: Article) -> tuple[str, str]:
     from publisher.edition.newsletter.render import load_templates, render_newsletter
 
     news = render_newsletter(
-        article, build_digest(article, Config().faq), Config(), load_templates(None)
+        article, build_faq_digest(article, Config().faq), Config(), load_templates(None)
     )
     return news.html, news.text
 

@@ -11,7 +11,7 @@ import pytest
 from publisher.config.settings import FaqSettings
 from publisher.model import Article
 from publisher.source.condense import grapheme_length, short_answer
-from publisher.source.faq import build_digest, normalize_question
+from publisher.source.faq import build_faq_digest, normalize_question
 from publisher.source.read import parse_article, read_post
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -194,7 +194,7 @@ def test_hostile_faq_is_sanitized_in_outputs() -> None:
         "### <img src=x onerror=alert(1)>Safe?\n\n"
         "Yes <script>alert(1)</script>[click](javascript:alert(1)) {{ 7*7 }}\n"
     )
-    digest = build_digest(article, FaqSettings())
+    digest = build_faq_digest(article, FaqSettings())
     item = article.faq[0]
     assert item.question == "Safe?"
     assert item.answer == "Yes click {{ 7*7 }}"
@@ -215,7 +215,7 @@ def test_raw_html_in_answers_keeps_only_plain_formatting() -> None:
 
 def test_article_without_faq_has_empty_digest() -> None:
     article = parse_article("---\ntitle: T\n---\nJust text.\n\n## Part\n\nMore.\n", source="a.md")
-    digest = build_digest(article, FaqSettings())
+    digest = build_faq_digest(article, FaqSettings())
     assert digest.items == () and digest.short_answers == ()
     assert digest.jsonld == {} and digest.markdown == "" and digest.html == ""
 
@@ -225,7 +225,7 @@ def test_jsonld_structure() -> None:
         "### Is *it* [free](https://example.com/f)?\n\nYes. **Always** free.\n\n"
         "### Where?\n\nHere.\n"
     )
-    jsonld = build_digest(article, FaqSettings()).jsonld
+    jsonld = build_faq_digest(article, FaqSettings()).jsonld
     assert json.loads(json.dumps(jsonld)) == jsonld
     assert jsonld["@context"] == "https://schema.org"
     assert jsonld["@type"] == "FAQPage"
@@ -240,7 +240,7 @@ def test_jsonld_structure() -> None:
 def test_digest_markdown_and_html() -> None:
     path = SAMPLES / "seed_shaped_ja.md"
     article = parse_article(read_post(path), source=str(path))
-    digest = build_digest(article, FaqSettings())
+    digest = build_faq_digest(article, FaqSettings())
     assert digest.markdown.startswith("# よくある質問: 市の新しいごみ分別ルール\n")
     assert digest.markdown.count("\n## ") == 10
     assert "## いつから新しいルールになりますか?\n\n来月の一日からです。" in digest.markdown
@@ -279,7 +279,7 @@ def test_short_answer_cuts_japanese_at_a_phrase() -> None:
 
 def test_short_answer_length_setting_applies() -> None:
     article = article_with_faq("### Q?\n\nOne two three four five six seven eight nine ten.\n")
-    digest = build_digest(article, FaqSettings(short_answer_chars=20))
+    digest = build_faq_digest(article, FaqSettings(short_answer_chars=20))
     assert digest.short_answers == ("One two three four…",)
     assert digest.items[0].answer == "One two three four five six seven eight nine ten."
 

@@ -78,7 +78,7 @@ def test_golden_posts(post: Path) -> None:
     source = pytest.importorskip("publisher.source.read")
     faq = pytest.importorskip("publisher.source.faq")
     article = source.parse_article(post.read_text(encoding="utf-8"), source=str(post))
-    news = render(article, faq.build_digest(article, Config().faq))
+    news = render(article, faq.build_faq_digest(article, Config().faq))
     page, text = personalize(news, READER)
     check_golden(f"post-{post.stem}.html", page)
     check_golden(f"post-{post.stem}.txt", text)

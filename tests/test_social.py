@@ -459,11 +459,11 @@ SAMPLE_POSTS = sample_posts()
 
 def render_golden(path: Path) -> str:
     """Every post the sample becomes, as an editor would read it."""
-    from publisher.source.faq import build_digest
+    from publisher.source.faq import build_faq_digest
     from publisher.source.read import parse_article
 
     art = parse_article(path.read_text(encoding="utf-8"), source=f"posts/{path.name}")
-    digest = build_digest(art, Config().faq)
+    digest = build_faq_digest(art, Config().faq)
     conf = social_settings()
     faq_posts = compose_faq_posts(art, digest, conf)
     out: list[str] = []

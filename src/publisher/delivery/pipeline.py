@@ -533,7 +533,12 @@ def write_cross_digest(
 ) -> dict[str, Any]:
     """`publish digest`: the FAQs of several posts as JSON-LD, Markdown and a publishable post,
     one digest per language (or only `lang`'s)."""
-    from publisher.edition.digest.merge import as_date, by_language, primary_lang, select_posts
+    from publisher.edition.cross_digest.merge import (
+        as_date,
+        by_language,
+        primary_lang,
+        select_posts,
+    )
 
     if not folder.is_dir():
         raise InputError("not a folder of posts", where=str(folder), fix="pass e.g. posts/")
@@ -561,8 +566,8 @@ def _write_digest(articles: list[Article], config: Config, *, out: Path | None, 
                   suffix: str) -> dict[str, Any]:
     """One language's digest files in outbox/faq-digest-<date><suffix>/, and what was written."""
     from publisher.channels.outbox import write_atomic
-    from publisher.edition.digest.merge import build_cross_digest, primary_lang
-    from publisher.edition.digest.post import digest_post_markdown
+    from publisher.edition.cross_digest.merge import build_cross_digest, primary_lang
+    from publisher.edition.cross_digest.post import digest_post_markdown
 
     digest = build_cross_digest(articles, config.faq)
     day = (max((a.date for a in articles), default="") or "undated")[:10]

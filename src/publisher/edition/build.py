@@ -12,7 +12,7 @@ from publisher.edition.newsletter.render import Templates, personalize, render_n
 from publisher.edition.social import compose_faq_posts, compose_social
 from publisher.model import Article, Edition, FaqDigest, Recipient, SocialPost
 from publisher.networks import output_network
-from publisher.source.faq import build_digest
+from publisher.source.faq import build_faq_digest
 
 EDITION_FORMAT = 1
 
@@ -35,7 +35,7 @@ def build_edition(
     clean_url, removed_params = strip_tracking(article.url)
     if removed_params:
         article = replace(article, url=clean_url)
-    digest = build_digest(article, config.faq)
+    digest = build_faq_digest(article, config.faq)
     social_settings = config.social
     mastodon = (hints or {}).get("mastodon", {})
     if mastodon:

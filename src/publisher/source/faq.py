@@ -5,7 +5,7 @@ sub-headings as questions; `Q:`/`A:` lines (also `Q.`, `**Q:**`, `Ｑ．`, `Q：
 `<details><summary>…</summary>…</details>`; the inline style (`**Will hours change?** No. …`, a
 bold question and its answer in one paragraph); the WordPress list style (`- question`, a lone `-`,
 then the answer paragraph); a paragraph ending in ? or ？ followed by its answer; numbered
-questions (`1. …?`). Front matter `faq:` items come first. `build_digest` turns the pairs into
+questions (`1. …?`). Front matter `faq:` items come first. `build_faq_digest` turns the pairs into
 every published form.
 """
 
@@ -129,8 +129,8 @@ def question_text(question_markdown: str) -> str:
     return join_lines(markdown_plain_text(question_markdown)) or question_markdown.strip()
 
 
-def build_digest(article: Article, settings: FaqSettings) -> FaqDigest:
-    """The FAQ as items, short answers, FAQPage JSON-LD, faq.md text and an HTML fragment.
+def build_faq_digest(article: Article, settings: FaqSettings) -> FaqDigest:
+    """This article's own FAQ digest: items, short answers, FAQPage JSON-LD, faq.md, HTML.
 
     An article without FAQ gets an empty digest: no items, `jsonld == {}` (an FAQPage without
     questions is invalid for search engines, so none is emitted), and empty markdown and html.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from publisher.edition.digest.merge import CrossDigest, DigestGroup
+from publisher.edition.cross_digest.merge import CrossDigest, DigestGroup
 from publisher.source.faq import faq_label, inert_html, markdown_text
 
 TITLES = {"ja": "よくある質問まとめ", "en": "FAQ digest"}

@@ -1,0 +1,1 @@
+"""The cross-post FAQ digest (`publish digest`): many posts' FAQs merged, written as a post."""

@@ -1,1 +1,0 @@
-"""FAQ digests across several posts."""
