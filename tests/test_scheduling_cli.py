@@ -279,3 +279,32 @@ def test_unschedule_after_a_crash_says_which_sends_it_could_not_cancel(workdir: 
         report = json.loads(run_publish("status", EN_POST, "--json", cwd=workdir,
                                         env=env).stdout)
         assert {p["item"] for p in report["pending"]} == set(READERS)
+
+
+def test_at_dry_run_shows_where_each_output_would_wait_and_changes_nothing(
+    workdir: Path, live: Live,
+) -> None:
+    at = at_text(timedelta(hours=2))
+    shown = run_publish(EN_POST, "--at", at, "--dry-run", cwd=workdir, env=live.env)
+    assert shown.returncode == 0, shown.stderr
+    assert "dry run: nothing scheduled, recorded or sent" in shown.stdout
+    assert "newsletter: scheduled at sendgrid" in shown.stdout
+    assert "mastodon: scheduled at mastodon" in shown.stdout
+    assert "x: queued in the ledger for `publish due`" in shown.stdout
+    assert "faq digest: queued in the ledger" in shown.stdout
+
+    far = run_publish(EN_POST, "--at", at_text(timedelta(days=5)), "--dry-run", "--json",
+                      cwd=workdir, env=live.env)
+    assert far.returncode == 0, far.stderr
+    waits = json.loads(far.stdout)["schedule"]
+    by_output = {e["output"]: e for e in waits["outputs"]}
+    assert by_output["newsletter"] == {
+        "output": "newsletter", "channel": "sendgrid", "where": "queued",
+        "reason": "sendgrid schedules at most 72 hours ahead"}
+    assert by_output["mastodon"]["where"] == "provider-scheduled"
+    assert by_output["x"]["where"] == "queued"
+
+    assert live.sendgrid.scheduled == [] and live.sendgrid.batches == {}
+    assert live.mastodon.scheduled == [] and live.mastodon.statuses == []
+    assert live.x.tweets == []
+    assert scheduled(workdir, live.env) == {}

@@ -95,9 +95,12 @@ def run_command(
                 proof=bool(proofs), join=join, at=bool(at))
         return
     prepared = prepare(options, settings)
+    waits = _dry_schedule(prepared, chosen, when, now) if dry_run and when else None
     if as_json:
         reader = next(sample_recipients(settings))
         data = edition_json(prepared.edition, reader)
+        if waits is not None:
+            data["schedule"] = waits
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
         sys.stdout.write("\n")
     console = render.console(stderr=as_json)
@@ -106,6 +109,8 @@ def run_command(
     refuse_warnings(prepared, options)
     if dry_run:
         _print_plan(console, prepared, chosen)
+        if waits is not None:
+            _print_waits(console, waits)
         return
     if proofs:
         from publisher.delivery.pipeline import send_proofs
@@ -137,6 +142,31 @@ def _when(at: str | None, **others: bool) -> tuple[datetime, datetime | None]:
         raise InputError(f"--at cannot be combined with --{clash[0].replace('_', '-')}",
                          where="--at", fix="schedule the post alone")
     return now, parse_at(at, now=now)
+
+
+def _dry_schedule(prepared: Prepared, chosen: frozenset[str], at: datetime, now: datetime
+                  ) -> dict[str, Any]:
+    """`--at --dry-run`: where each output would wait, as the documented JSON shape."""
+    from publisher.delivery.scheduling import preview
+    from publisher.schedule import PROVIDER, iso
+
+    return {"at": iso(at), "outputs": [
+        {"output": output, "channel": channel,
+         "where": "provider-scheduled" if placed.mode == PROVIDER else "queued",
+         "reason": placed.reason}
+        for output, channel, placed in preview(prepared.plan, chosen, at, now=now)]}
+
+
+def _print_waits(console: Console, waits: dict[str, Any]) -> None:
+    """One line per output: held by its provider until the time, or queued for `publish due`."""
+    console.print(f"At {waits['at']} (dry run: nothing scheduled, recorded or sent):")
+    for entry in waits["outputs"]:
+        output, channel = render.escape(entry["output"]), render.escape(entry["channel"])
+        if entry["where"] == "provider-scheduled":
+            console.print(f"  {output}: scheduled at {channel}, which sends it at the time")
+        else:
+            why = f" ({render.escape(entry['reason'])})" if entry["reason"] else ""
+            console.print(f"  {output}: queued in the ledger for `publish due`{why}")
 
 
 def _refuse_write_back_to_wordpress(post: Path, write_back: bool) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from publisher.channels import SchedulingChannel
 from publisher.errors import DeliveryError, LedgerConflict, PublisherError
 from publisher.plan import FAQ_DIGEST, OUTBOX, Plan, Step, channel_name
-from publisher.schedule import PROVIDER, QUEUED, from_iso, is_due, iso, place
+from publisher.schedule import PROVIDER, QUEUED, Placement, from_iso, is_due, iso, place
 from publisher.stores.schedules import CANCELLED, SCHEDULED, SENT, Scheduled, ScheduleLog
 
 if TYPE_CHECKING:
@@ -104,6 +104,19 @@ def new_row(prepared: Prepared, step: Step, options: Options, at: datetime, now:
     return Scheduled(plan.edition_id, plan.post, str(options.post), step.output, step.channel,
                      iso(at), placement.mode, handle=handle, reason=placement.reason,
                      nonce=secrets.token_hex(8))
+
+
+def preview(plan: Plan, channels: frozenset[str], at: datetime, *, now: datetime
+            ) -> list[tuple[str, str, Placement]]:
+    """`--at --dry-run`: where each output would wait, from the channels' declared windows only."""
+    from publisher.channels.registry import facts
+
+    rows = [(s.output, s.channel, place(facts(s.channel).schedule, at, now=now,
+                                         posts=max(1, len(s.items)), provider=s.channel))
+            for s in plan.steps if channel_name(s.output) in channels]
+    if FAQ_DIGEST in channels:
+        rows.append(("faq digest", OUTBOX, Placement(QUEUED)))
+    return rows
 
 
 def waiting_rows(ledger: Ledger, plan: Plan) -> dict[str, Scheduled]:
