@@ -308,3 +308,27 @@ def test_at_dry_run_shows_where_each_output_would_wait_and_changes_nothing(
     assert live.mastodon.scheduled == [] and live.mastodon.statuses == []
     assert live.x.tweets == []
     assert scheduled(workdir, live.env) == {}
+
+
+def test_retract_and_update_of_a_status_mastodon_posted_at_the_time_say_why_and_exit_4(
+    workdir: Path, live: Live,
+) -> None:
+    at = at_text(timedelta(hours=2))
+    assert run_publish(EN_POST, "--at", at, cwd=workdir, env=live.env).returncode == 0
+    assert live.mastodon.release(now=time.time() + 3 * 3600) == 1  # Mastodon posts it, new id
+    [posted] = live.mastodon.statuses
+
+    retracted = run_publish("retract", EN_POST, "--network", "mastodon", "--yes",
+                            cwd=workdir, env=live.env)
+    assert retracted.returncode == 4, retracted.stdout + retracted.stderr
+    [line] = retracted.stderr.strip().splitlines()
+    assert "was scheduled at mastodon" in line and "cannot find the post to delete" in line
+    assert live.mastodon.statuses == [posted] and live.mastodon.deleted == []
+
+    path = workdir / EN_POST
+    path.write_text(path.read_text("utf-8").replace("composting cart", "green cart"), "utf-8")
+    updated = run_publish(EN_POST, "--update", cwd=workdir, env=live.env)
+    assert updated.returncode == 4, updated.stdout + updated.stderr
+    [line] = updated.stderr.strip().splitlines()
+    assert "cannot find the post to edit" in line and "Traceback" not in updated.stderr
+    assert live.mastodon.statuses == [posted] and posted.get("edits", 0) == 0

@@ -27,6 +27,7 @@ def retract_command(
         check_network,
         live_posts,
         open_deleters,
+        refuse_scheduled,
         retract,
         without_retracted_links,
     )
@@ -47,6 +48,7 @@ def retract_command(
                 err.print(f"note: nothing of {render.escape(str(post))} is posted {where}: "
                           "nothing to retract.")
                 return
+            refuse_scheduled([t.rows[0] for t in targets], str(post), "delete")
             for target in targets:
                 err.print(f"will delete {target.name} {target.rows[0].item} "
                           f"{render.escape(target.url or target.provider_id)}")

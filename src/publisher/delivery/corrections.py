@@ -4,6 +4,13 @@ Each deletion is an action in the ledger, written pending before the provider ca
 after it, like a delivery. A run killed mid-call leaves the action pending; the next run asks the
 network whether the post still exists before deleting, so nothing is deleted twice. What a
 channel can do is data (its `facts`: can_delete, can_edit), read here, never probed.
+
+A post handed to its provider with `--at` (Mastodon's `scheduled_at`) is recorded under the
+ScheduledStatus id. Mastodon deletes that record when it posts and gives the status a new id;
+neither the ScheduledStatus entity nor GET /api/v1/scheduled_statuses/:id (404 once posted)
+names the new status (https://docs.joinmastodon.org/entities/ScheduledStatus/,
+https://docs.joinmastodon.org/methods/scheduled_statuses/), so retract and --update refuse such
+a post in one line (exit 4) instead of acting on an id that no longer exists.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from publisher.channels import Receipt, SocialChannel
 from publisher.config.settings import Config
-from publisher.errors import DeliveryError, InputError
+from publisher.errors import DeliveryError, InputError, PermanentDeliveryError
 from publisher.model import SocialPost
 from publisher.networks import NAMES as NETWORK_NAMES
 from publisher.plan import OUTBOX, channel_name
@@ -97,6 +104,19 @@ def live_posts(ledger: Ledger, post: str, network: str | None) -> list[LivePost]
     ]
     return sorted(found, key=lambda p: (p.channel, p.rows[0].item.split("#")[0],
                                         -_position(p.rows[0].item)))
+
+
+def refuse_scheduled(rows: Iterable[Row], source: str, verb: str) -> None:
+    """A post its provider was to make at `--at` time has an id publisher cannot reach."""
+    held = next((r for r in rows if r.extra.get("scheduled_at")), None)
+    if held is None:
+        return
+    raise PermanentDeliveryError(
+        f"{held.item} was scheduled at {held.channel} for {held.extra['scheduled_at']}; "
+        f"{held.channel} posts it under a new id its API does not link to the scheduled one, "
+        f"so publisher cannot find the post to {verb}", where=source,
+        fix=f"before that time run `publish unschedule {source}`; after it, {verb} the post "
+            "on the instance by hand (other networks: --network NAME)")
 
 
 def newsletter_readers(ledger: Ledger, post: str) -> int:
@@ -218,6 +238,7 @@ def update(post_path: Path, config: Config, options: Options) -> Update:
                 return Update(current=True)
             previous = _sent_edition(ledger, article.slug, article.content_hash, post_path)
             live = _live_rows(ledger, article.slug, previous)
+            refuse_scheduled(live.values(), str(post_path), "edit")
             shape = _shape(live)
             thread = any(n > 1 for out, n in shape.items()
                          if out in NETWORKS and NETWORKS[out].thread)
