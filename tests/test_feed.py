@@ -340,3 +340,26 @@ def test_an_item_whose_delivery_failed_is_not_counted_as_published(
     code, out, err = publish_feed(workdir, f"{feed.url}/feed.xml")
     assert code == 0, err
     assert "1 published, 4 left out before." in out
+
+
+def test_status_lists_each_feed_with_its_items_published_left_out_and_pending(
+    workdir: Path, feed: FakeFeed
+) -> None:
+    local_config(workdir)
+    url = f"{feed.url}/feed.xml"
+    assert publish_feed(workdir, url, "--latest", "2")[0] == 0
+    shown = run_publish("status", cwd=workdir, env=ENV)
+    assert shown.returncode == 0, shown.stderr
+    assert f"{url}: 2 published, 3 left out, 0 pending" in shown.stdout
+
+    as_json = run_publish("status", "--json", cwd=workdir, env=ENV)
+    assert as_json.returncode == 0, as_json.stderr
+    [entry] = json.loads(as_json.stdout)["feeds"]
+    assert (entry["feed"], entry["published"], entry["left_out"], entry["pending"]) == (
+        url, 2, 3, 0)
+    states = {item["guid"]: item["state"] for item in entry["items"]}
+    assert Counter(states.values()) == {"published": 2, "left-out": 3}
+    assert set(entry["items"][0]) == {"guid", "post", "state", "at"}
+    assert all(datetime.fromisoformat(item["at"]).tzinfo for item in entry["items"])
+    published = {i["post"] for i in entry["items"] if i["state"] == "published"}
+    assert published == {"story-4", "story-5"}

@@ -12,7 +12,7 @@ from publisher.cli import render
 from publisher.cli.common import ConfigOpt, JsonOpt, load_settings
 
 OptionalPost = Annotated[Path | None, typer.Argument(
-    metavar="[POST]", help="The article; without it, everything scheduled in the ledger.")]
+    metavar="[POST]", help="The article; without it, everything scheduled and every feed's items.")]
 
 
 def status_command(
@@ -24,23 +24,27 @@ def status_command(
     ] = False,
 ) -> None:
     """Show, per channel, what of POST was sent and what is scheduled; without POST, every
-    scheduled send (provider-scheduled or queued, time, ids)."""
+    scheduled send (provider-scheduled or queued, time, ids) and every feed's items."""
     from publisher.cli.report import status_report
+    from publisher.delivery.feed import feed_entries
     from publisher.delivery.pipeline import load_article
     from publisher.delivery.scheduling import schedule_entries
     from publisher.stores.backends import open_ledger
+    from publisher.stores.feeds import FeedLog
 
     settings = load_settings(config)
     if post is None:
         ledger = open_ledger(settings.ledger)
         try:
             entries = schedule_entries(ledger)
+            feeds = feed_entries(FeedLog(ledger))
         finally:
             ledger.close()
         if as_json:
-            print(json.dumps({"scheduled": entries}, ensure_ascii=False))
+            print(json.dumps({"scheduled": entries, "feeds": feeds}, ensure_ascii=False))
             return
         _print_scheduled(entries, title="Scheduled")
+        _print_feeds(feeds)
         return
     article = load_article(post, settings)
     edition = article.content_hash
@@ -77,6 +81,27 @@ def _print_scheduled(entries: list[dict[str, Any]], *, title: str) -> None:
         table.add_row(render.escape(e["source"]), e["output"], e["channel"],
                       render.escape(where), e["at"], e["state"], render.escape(ids))
     console.print(table)
+
+
+def _print_feeds(feeds: list[dict[str, Any]], shown: int = 10) -> None:
+    """Per feed: its counts, then its latest items (guid, state, ledger post, when)."""
+    from rich.table import Table
+
+    console = render.console()
+    for feed in feeds:
+        items = feed["items"]
+        table = Table(title=render.escape(
+            f"{feed['feed']}: {feed['published']} published, {feed['left_out']} left out, "
+            f"{feed['pending']} pending"))
+        for column in ("guid", "state", "post", "at"):
+            table.add_column(column)
+        for item in items[-shown:]:
+            table.add_row(render.escape(item["guid"]), item["state"],
+                          render.escape(item["post"]), item["at"])
+        console.print(table)
+        if len(items) > shown:
+            console.print(f"({len(items) - shown} earlier items: `publish status --json` "
+                          "lists every one)")
 
 
 def _print_status(title: str, report: dict[str, Any], post: Path) -> None:

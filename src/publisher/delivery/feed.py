@@ -171,3 +171,23 @@ def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[Feed
 def settled(outcomes: list[Outcome]) -> bool:
     """Every output delivered (or already): nothing failed, refused or uncertain."""
     return not any(o.undelivered or o.refused or o.uncertain or o.lost for o in outcomes)
+
+
+# What `publish status` calls each stored state (the ledger's `passed` is shown as left out).
+STATUS_STATES = {PUBLISHED: "published", PASSED: "left-out", PENDING: "pending"}
+
+
+def feed_entries(log: FeedLog) -> list[dict[str, object]]:
+    """Per known feed: how many items were published, left out and pending, and each item."""
+    from datetime import UTC, datetime
+
+    from publisher.schedule import iso
+
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for feed, row, moment in log.history():
+        grouped.setdefault(feed, []).append({
+            "guid": row.guid, "post": row.post, "state": STATUS_STATES.get(row.state, row.state),
+            "at": iso(datetime.fromtimestamp(moment, UTC))})
+    return [{"feed": feed, **{state.replace("-", "_"): sum(i["state"] == state for i in items)
+                              for state in STATUS_STATES.values()}, "items": items}
+            for feed, items in grouped.items()]

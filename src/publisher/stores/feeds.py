@@ -76,6 +76,14 @@ class FeedLog:
                              text(r["state"])) for r in rows)
         return {row.guid: row for row in found}
 
+    def history(self) -> list[tuple[str, FeedItemRow, float]]:
+        """Every known item of every feed with the time its state was recorded, oldest first."""
+        rows = self.db.execute("SELECT feed, guid, post, edition, state, updated_at"
+                               " FROM feed_items ORDER BY feed, updated_at, guid", ())
+        return [(text(r["feed"]), FeedItemRow(text(r["guid"]), text(r["post"]),
+                                              text(r["edition"]), text(r["state"])),
+                 float(r["updated_at"] or 0)) for r in rows]
+
     def post_taken(self, post: str, feed: str, guid: str) -> bool:
         """Whether another item (of any feed) already publishes under this ledger post name."""
         rows = self.db.execute("SELECT feed, guid FROM feed_items WHERE post=?", (post,))
