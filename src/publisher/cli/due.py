@@ -18,14 +18,14 @@ from publisher.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from publisher.delivery.scheduling import DueSend
+    from publisher.delivery.due import DueSend
 
 
 def due_command(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Send what `--at` queued once its time has come, exactly once (safe to run concurrently)."""
     import json
 
-    from publisher.delivery.scheduling import due
+    from publisher.delivery.due import due
 
     settings = load_settings(config)
     sends = due(settings, now=datetime.now(UTC))

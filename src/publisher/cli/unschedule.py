@@ -19,7 +19,7 @@ def unschedule_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt
     """Cancel POST's scheduled sends at SendGrid, Resend and Mastodon; dequeue the others."""
     import json
 
-    from publisher.delivery.scheduling import unschedule
+    from publisher.delivery.due import unschedule
 
     results = unschedule(post, load_settings(config))
     if as_json:
