@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from publisher.channels import context_for, smtp
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
@@ -146,3 +149,17 @@ def test_parallel_connections_share_a_batch() -> None:
     assert len(result.accepted) == 30 and len(again.accepted) == 6
     assert server.connections == 3  # reused across batches
     assert sorted(server.deliveries.counts.values()) == [1] * 36
+
+
+def _dot_stuffed_by_regex(data: bytes) -> bytes:
+    """The two-regex transparency this module used before its fast path."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    return data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n"
+
+
+@given(st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"\xe3\x81\x82"]),
+                max_size=40).map(b"".join))
+def test_dot_stuffing_fast_path_equals_the_regexes(data: bytes) -> None:
+    """Counting line ends and replacing dots gives the bytes the regexes gave."""
+    assert smtp._dot_stuffed(data) == _dot_stuffed_by_regex(data)

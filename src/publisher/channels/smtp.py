@@ -336,8 +336,12 @@ def _refusal(code: int, reply: bytes, stage: str) -> Refusal:
 
 def _dot_stuffed(data: bytes) -> bytes:
     """CRLF line ends, leading dots doubled, and the end-of-data line (RFC 5321 §4.5.2)."""
-    data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:  # counting is ~10× a regex pass
+        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
+    data = data.replace(b"\n.", b"\n..")
+    if data.startswith(b"."):
+        data = b"." + data
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"
