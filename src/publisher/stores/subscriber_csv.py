@@ -2,7 +2,8 @@
 
 Import reads UTF-8 with or without a BOM, UTF-16 and UTF-32 (by their BOM), and otherwise asks
 charset-normalizer, preferring among its cleanest readings the most coherent one; Shift_JIS is read
-as CP932, the superset Japanese Excel writes.
+as CP932, the superset Japanese Excel writes. The guess reads the first MiB; the whole file is
+then checked to decode before any row is imported, and read as a stream (memory stays bounded).
 `--encoding` overrides the guess. Headers of the common exports are understood: Mailchimp (`Email
 Address`, `First Name`, `Last Name`), Substack (`email`, `name`), Buttondown (`email`,
 `subscriber_type`), ConvertKit/Kit (`email_address` or `email`, `first_name`, `last_name`,
@@ -18,14 +19,13 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.errors import InputError
-from publisher.stores.addresses import validated_email
+from publisher.stores.addresses import AddressChecker
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FIELDS = ("email", "name", "first", "last", "status")
@@ -45,6 +45,7 @@ STATUS_ALIASES: Mapping[str, str] = {
     **dict.fromkeys(("bounced", "cleaned", "undeliverable"), "bounced"),
     **dict.fromkeys(("complained", "spam", "spam_reported"), "complained"),
 }
+HEAD_BYTES = 1 << 20  # encoding guessed from the first MiB; the file is read a MiB at a time
 NOT_OPTED_IN = frozenset({"unconfirmed", "unactivated", "pending", "cold"})
 BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -111,50 +112,58 @@ def parse_mapping(text: str) -> dict[str, str]:
 
 def read_rows(path: Path, report: ImportReport, *, encoding: str | None = None,
               mapping: Mapping[str, str] | None = None) -> Iterator[ImportRow]:
-    """Valid rows of a subscriber CSV; bad rows and in-file duplicates go into the report."""
-    reader = csv.reader(io.StringIO(decode_file(path, encoding), newline=""))
-    columns: Columns | None = None
-    seen: dict[str, int] = {}
-    try:
-        for row in reader:
-            line = reader.line_num
-            cells = [unescape_cell(c.strip()) for c in row]
-            if not any(cells) or (columns is None and cells[0].startswith("#")):
-                continue
-            if columns is None:
-                columns = _columns(cells, mapping, path)
-                if columns is not None:
-                    continue  # that was the header row
-                columns = Columns(0, 1, status=2)
-            found = _row(line, cells, columns, report)
-            if found is None:
-                continue
-            first = seen.setdefault(found.key, line)
-            if first != line:
-                report.problems.append(RowProblem(line, found.email,
-                                                  f"duplicate of line {first}: not imported"))
-                continue
-            yield found
-    except csv.Error as exc:
-        raise InputError(f"unreadable CSV at line {reader.line_num} ({exc})", where=str(path),
-                         fix="save it again as CSV from the spreadsheet") from exc
+    """Valid rows of a CSV, streamed; bad rows and in-file duplicates go into the report."""
+    name = file_encoding(path, encoding)
+    check = AddressChecker()
+    with path.open(encoding=name, newline="") as text:
+        reader = csv.reader(text)
+        columns: Columns | None = None
+        seen: dict[str, int] = {}
+        try:
+            for row in reader:
+                line = reader.line_num
+                cells = [unescape_cell(c.strip()) for c in row]
+                if not any(cells) or (columns is None and cells[0].startswith("#")):
+                    continue
+                if columns is None:
+                    columns = _columns(cells, mapping, path)
+                    if columns is not None:
+                        continue  # that was the header row
+                    columns = Columns(0, 1, status=2)
+                found = _row(line, cells, columns, report, check)
+                if found is None:
+                    continue
+                first = seen.setdefault(found.key, line)
+                if first != line:
+                    report.problems.append(RowProblem(line, found.email,
+                                                      f"duplicate of line {first}: not imported"))
+                    continue
+                yield found
+        except csv.Error as exc:
+            raise InputError(f"unreadable CSV at line {reader.line_num} ({exc})", where=str(path),
+                             fix="save it again as CSV from the spreadsheet") from exc
 
 
-def decode_file(path: Path, encoding: str | None) -> str:
-    """The file's text: the given encoding, a BOM's, UTF-8, or charset-normalizer's guess."""
-    data = _read_bytes(path)
+def file_encoding(path: Path, encoding: str | None) -> str:
+    """The given encoding, a BOM's, UTF-8, or charset-normalizer's guess from the file's start.
+
+    The whole file is then checked to decode, a block at a time, so a bad byte stops the import
+    before anything is written.
+    """
+    head = _read_head(path)
     if encoding:
-        return _decode(data, encoding, path, fix="check --encoding")
+        return _checked(path, encoding, fix="check --encoding")
     for bom, name in BOMS:
-        if data.startswith(bom):
-            return _decode(data, name, path, fix="pass --encoding")
+        if head.startswith(bom):
+            return _checked(path, name, fix="pass --encoding")
     try:
-        return data.decode("utf-8")
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < HEAD_BYTES)
+        return _checked(path, "utf-8", fix="pass --encoding")
     except UnicodeDecodeError:
         pass
     from charset_normalizer import from_bytes
 
-    matches = list(from_bytes(data))
+    matches = list(from_bytes(head))
     if not matches:
         raise InputError("cannot tell the text encoding", where=str(path),
                          fix="pass --encoding (e.g. --encoding cp932 for Japanese Excel)")
@@ -164,7 +173,7 @@ def decode_file(path: Path, encoding: str | None) -> str:
     guessed = max(calm, key=lambda m: (m.coherence, -m.chaos)).encoding
     if guessed.replace("-", "_").lower() in ("shift_jis", "cp932", "sjis", "ms932"):
         guessed = "cp932"  # what Japanese Excel writes; Shift_JIS is its subset
-    return _decode(data, guessed, path, fix="pass --encoding")
+    return _checked(path, guessed, fix="pass --encoding")
 
 
 def spreadsheet_safe(cell: str) -> str:
@@ -179,28 +188,40 @@ def unescape_cell(cell: str) -> str:
     return cell
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The whole file, or one clear InputError (missing, a folder, a FIFO, unreadable)."""
+def _read_head(path: Path) -> bytes:
+    """The file's first HEAD_BYTES, or one InputError (missing, a folder, a FIFO, unreadable)."""
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
             raise InputError("not a regular file", where=str(path), fix="point at a CSV file")
-        return path.read_bytes()
+        with path.open("rb") as data:
+            return data.read(HEAD_BYTES)
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror or exc})", where=str(path),
                          fix="check the path and its permissions") from exc
 
 
-def _decode(data: bytes, encoding: str, path: Path, *, fix: str) -> str:
-    """Strict decoding, or an InputError naming the byte offset."""
+def _checked(path: Path, encoding: str, *, fix: str) -> str:
+    """The encoding once the whole file decodes strictly in it; else InputError naming the byte."""
     try:
-        return data.decode(encoding)
+        decoder = codecs.getincrementaldecoder(encoding)()
     except LookupError as exc:
         raise InputError(f"unknown encoding {encoding!r}", where=str(path),
                          fix="use a Python codec name such as utf-8, utf-16, cp932") from exc
+    done = 0
+    try:
+        with path.open("rb") as data:
+            while block := data.read(HEAD_BYTES):
+                decoder.decode(block)
+                done += len(block)
+            decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
-        raise InputError(f"not valid {encoding} at byte {exc.start}", where=str(path),
+        raise InputError(f"not valid {encoding} at byte {done + exc.start}", where=str(path),
                          fix=fix) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", where=str(path),
+                         fix="check the path and its permissions") from exc
+    return encoding
 
 
 def _columns(cells: Sequence[str], mapping: Mapping[str, str] | None, path: Path
@@ -225,8 +246,8 @@ def _columns(cells: Sequence[str], mapping: Mapping[str, str] | None, path: Path
     return Columns(**fields)
 
 
-def _row(line: int, cells: Sequence[str], columns: Columns, report: ImportReport
-         ) -> ImportRow | None:
+def _row(line: int, cells: Sequence[str], columns: Columns, report: ImportReport,
+         check: AddressChecker) -> ImportRow | None:
     """One data row validated, or None with the problem reported."""
     def cell(index: int | None) -> str:
         return cells[index] if index is not None and index < len(cells) else ""
@@ -241,7 +262,7 @@ def _row(line: int, cells: Sequence[str], columns: Columns, report: ImportReport
         report.problems.append(RowProblem(line, raw, f"unknown status {given!r}"))
         return None
     try:
-        email, key = validated_email(raw)
+        email, key = check(raw)
     except InputError as exc:
         reason = str(exc.__cause__) if exc.__cause__ else exc.problem
         report.problems.append(RowProblem(line, raw, reason))
