@@ -34,9 +34,12 @@ def channel(port: int, **settings: object) -> smtp.SmtpChannel:
     return build({**base, **settings})
 
 
-@pytest.fixture
-def server() -> Iterator[SmtpFake]:
-    with SmtpFake().running() as fake:
+PIPELINING = pytest.mark.parametrize("pipelining", [False, True], ids=["serial", "pipelined"])
+
+
+@pytest.fixture(params=[False, True], ids=["serial", "pipelined"])
+def server(request: pytest.FixtureRequest) -> Iterator[SmtpFake]:
+    with SmtpFake(pipelining=request.param).running() as fake:
         yield fake
 
 
@@ -45,6 +48,8 @@ def test_messages_arrive_personalised_over_one_reused_connection(server: SmtpFak
     sender = channel(server.port)
     sender.preflight()
     result = sender.send_batch(batch(people))
+    session = sender.pool[0].smtp
+    assert session is not None and session.has_extn("pipelining") == server.pipelining
     sender.close()
     assert sorted(result.accepted) == sorted(p.email for p in people) and not result.rejected
     assert server.connections == 1  # the preflight connection carries all five messages
@@ -65,12 +70,13 @@ def test_messages_arrive_personalised_over_one_reused_connection(server: SmtpFak
     assert not server.deliveries.duplicates()
 
 
-def test_5xx_rejects_and_4xx_defers_single_recipients() -> None:
+@PIPELINING
+def test_5xx_rejects_and_4xx_defers_single_recipients(pipelining: bool) -> None:
     people = recipients(6)
     replies = {people[1].email: "550 5.1.1 No such user", people[2].email: "452 4.2.2 Mailbox full",
                people[4].email: "554 5.7.1 Message refused by policy",
                people[5].email: "550 Requested action not taken: mailbox unavailable"}
-    with SmtpFake(reject=replies).running() as server:
+    with SmtpFake(reject=replies, pipelining=pipelining).running() as server:
         result = channel(server.port).send_batch(batch(people))
     assert set(result.accepted) == {people[0].email, people[3].email}
     assert result.rejected[people[1].email] == "550 5.1.1 No such user (at RCPT TO)"
@@ -80,18 +86,20 @@ def test_5xx_rejects_and_4xx_defers_single_recipients() -> None:
     assert len(server.received) == 2
 
 
-def test_a_drop_before_the_message_is_taken_reconnects_and_resends() -> None:
+@PIPELINING
+def test_a_drop_before_the_message_is_taken_reconnects_and_resends(pipelining: bool) -> None:
     people = recipients(4)
-    with SmtpFake(drop_on={2}).running() as server:
+    with SmtpFake(drop_on={2}, pipelining=pipelining).running() as server:
         result = channel(server.port).send_batch(batch(people))
     assert len(result.accepted) == 4
     assert server.connections == 2 and server.drops == 1
     assert sorted(server.deliveries.emails()) == sorted(p.email for p in people)
 
 
-def test_a_drop_after_the_payload_leaves_that_recipient_uncertain() -> None:
+@PIPELINING
+def test_a_drop_after_the_payload_leaves_that_recipient_uncertain(pipelining: bool) -> None:
     people = recipients(4)
-    with SmtpFake(drop_after_data_on={2}).running() as server:
+    with SmtpFake(drop_after_data_on={2}, pipelining=pipelining).running() as server:
         result = channel(server.port).send_batch(batch(people))
     uncertain = people[1].email
     assert uncertain not in result.accepted and uncertain not in result.rejected  # stays pending
@@ -108,8 +116,11 @@ def test_no_server_is_transient_and_nothing_partial() -> None:
         sender.send_batch(batch(recipients(2)))
 
 
-def test_a_server_that_keeps_dropping_fails_the_batch_before_anything_is_sent() -> None:
-    with SmtpFake(fault_rate=1.0).running() as server:
+@PIPELINING
+def test_a_server_that_keeps_dropping_fails_the_batch_before_anything_is_sent(
+    pipelining: bool,
+) -> None:
+    with SmtpFake(fault_rate=1.0, pipelining=pipelining).running() as server:
         with pytest.raises(TransientDeliveryError, match="dropped the connection twice"):
             channel(server.port).send_batch(batch(recipients(3)))
         assert server.received == []

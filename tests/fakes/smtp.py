@@ -60,7 +60,9 @@ class SmtpFake:
         fault_rate: float = 0.0,
         seed: int = 0,
         deliveries_path: Path | None = None,
+        pipelining: bool = False,
     ) -> None:
+        self.pipelining = pipelining  # offer RFC 2920 PIPELINING (aiosmtpd reads commands in order)
         self.reject = {k.lower(): v for k, v in (reject or {}).items()}
         self.drop_on = drop_on or set()  # 1-based MAIL FROM numbers that drop before taking
         self.drop_after_data_on = drop_after_data_on or set()  # take, then drop before the reply
@@ -113,6 +115,8 @@ class SmtpFake:
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_MAIL(

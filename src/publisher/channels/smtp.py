@@ -8,7 +8,9 @@ the subscriber is suppressed. A 4xx defers it (failed for now: a later run retri
 connection dropped before the message was handed over is reopened and the message resent; a
 drop after the payload but before the reply is ambiguous, so that recipient is reported
 uncertain and stays pending in the ledger (`--retry-pending`). Failing before anything was
-sent raises a delivery error so the shared loop can retry the batch.
+sent raises a delivery error so the shared loop can retry the batch. When the server offers
+PIPELINING (RFC 2920, https://www.rfc-editor.org/rfc/rfc2920), MAIL, RCPT and DATA go in one
+write and their replies are read in order; the message itself still waits for the 354.
 """
 
 from __future__ import annotations
@@ -239,6 +241,20 @@ def _transaction(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> Ref
     options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
     if not (sender + rcpt).isascii():
         options.append("SMTPUTF8")
+    pipelined = smtp.has_extn("pipelining") and "SMTPUTF8" not in options
+    refusal = (_pipelined_envelope if pipelined else _envelope)(smtp, sender, rcpt, options)
+    if refusal is not None:
+        return refusal
+    try:
+        smtp.send(_dot_stuffed(data))
+        code, reply = smtp.getreply()
+    except (smtplib.SMTPServerDisconnected, OSError) as exc:
+        raise _Ambiguous() from exc
+    return None if code == 250 else _refusal(code, reply, "end of DATA")
+
+
+def _envelope(smtp: smtplib.SMTP, sender: str, rcpt: str, options: list[str]) -> Refusal | None:
+    """MAIL, RCPT and DATA one reply at a time; None once the server asked for the message."""
     code, reply = smtp.mail(sender, options)
     if code != 250:
         smtp.rset()
@@ -251,12 +267,31 @@ def _transaction(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> Ref
     if code != 354:
         smtp.rset()
         return _refusal(code, reply, "DATA")
-    try:
-        smtp.send(_dot_stuffed(data))
-        code, reply = smtp.getreply()
-    except (smtplib.SMTPServerDisconnected, OSError) as exc:
-        raise _Ambiguous() from exc
-    return None if code == 250 else _refusal(code, reply, "end of DATA")
+    return None
+
+
+def _pipelined_envelope(smtp: smtplib.SMTP, sender: str, rcpt: str,
+                        options: list[str]) -> Refusal | None:
+    """MAIL, RCPT and DATA in one write, their replies read in order (RFC 2920 §3.1)."""
+    if "\r" in sender + rcpt or "\n" in sender + rcpt:
+        raise ValueError("line break in an SMTP address")  # as smtplib's putcmd refuses it
+    extra = "".join(f" {option}" for option in options)
+    smtp.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\n"
+              f"RCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n".encode("ascii"))
+    mail, to, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
+    if data[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
+        smtp.send(b".\r\n")  # RFC 2920 §3.1: DATA taken anyway, so end it empty
+        smtp.getreply()
+    if mail[0] != 250:
+        smtp.rset()
+        raise _reply_error(mail[0], mail[1], "MAIL FROM")
+    if to[0] not in (250, 251):
+        smtp.rset()
+        return _refusal(to[0], to[1], "RCPT TO")
+    if data[0] != 354:
+        smtp.rset()
+        return _refusal(data[0], data[1], "DATA")
+    return None
 
 
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:
