@@ -30,6 +30,9 @@ def _generated() -> list[str]:
     made += [f"Name <{rng.choice(LOCALS)}@{rng.choice(DOMAINS)}>" for _ in range(200)]
     made += ["plain", "@example.com", "a@@example.com", "  ann@example.com  ", "a@b@c.com",
              "ann@example.com.", "ann@.example.com"]
+    tricky = "ab.@-_+ \\()[],;:<>\"'~!#$%&*/=?^`{|}1\t"
+    made += ["".join(rng.choice(tricky) for _ in range(rng.randint(1, 12))) + "@example.com"
+             for _ in range(600)]
     rng.shuffle(made)
     return made
 

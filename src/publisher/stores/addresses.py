@@ -96,7 +96,13 @@ class AddressChecker:
         from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES
         from email_validator.syntax import split_email, validate_email_length
 
-        display, original_local, local, quoted, domain_part = split_email(text)
+        if text.isascii() and "@" in text and '"' not in text and "<" not in text:
+            # split_email's own result for such text: no NFC change, quote or display name
+            display, quoted = None, False
+            original_local, _, domain_part = text.partition("@")
+            local = original_local
+        else:
+            display, original_local, local, quoted, domain_part = split_email(text)
         if display is not None or quoted or domain_part.startswith("["):
             found = ev.validate_email(text, check_deliverability=False)
             return str(found.normalized), _key(found.local_part, found.ascii_domain)
