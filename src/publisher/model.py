@@ -177,3 +177,4 @@ class Recipient:
     name: str = ""
     unsubscribe_url: str = ""
     unsubscribe_mailto: str = ""
+    id: int = 0  # the subscriber's id in the store (0: not from the store, e.g. a proof address)

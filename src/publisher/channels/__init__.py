@@ -61,6 +61,7 @@ class Facts:
     kind: Kind
     network: str = ""  # the network a social channel posts for ("" for email)
     batch_size: int = 1  # most recipients per provider call (email), and the default
+    batch_call: bool = False  # one call sends a whole batch: the ledger keeps one row per call
     idempotent: bool = False  # a retried call with the same key cannot deliver twice
     can_edit: bool = False  # change a live post's text in place (`publish POST --update`)
     can_delete: bool = False  # delete a live post (`publish retract`)

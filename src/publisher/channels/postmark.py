@@ -43,7 +43,7 @@ class PostmarkChannel:
     """Email through Postmark's batch API."""
 
     facts: ClassVar[Facts] = Facts(
-        kind="email", batch_size=BATCH_SIZE, secrets=SECRETS,
+        kind="email", batch_size=BATCH_SIZE, batch_call=True, secrets=SECRETS,
         docs="https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails",
     )
     name = NAME

@@ -55,7 +55,7 @@ class ResendChannel:
     """Email through Resend's batch API with idempotency keys."""
 
     facts: ClassVar[Facts] = Facts(
-        kind="email", batch_size=BATCH_SIZE, idempotent=True, secrets=SECRETS,
+        kind="email", batch_size=BATCH_SIZE, batch_call=True, idempotent=True, secrets=SECRETS,
         schedule=Window(latest=timedelta(days=30)),  # scheduled_at, see the docstring
         docs="https://resend.com/docs/api-reference/emails/send-batch-emails",
     )

@@ -68,7 +68,7 @@ class SendGridChannel:
     """Email through SendGrid's v3 Mail Send API."""
 
     facts: ClassVar[Facts] = Facts(
-        kind="email", batch_size=BATCH_SIZE, secrets=SECRETS,
+        kind="email", batch_size=BATCH_SIZE, batch_call=True, secrets=SECRETS,
         schedule=Window(latest=timedelta(hours=72)),  # send_at, see the docstring
         docs="https://www.twilio.com/docs/sendgrid/api-reference/mail-send/mail-send",
     )

@@ -165,7 +165,7 @@ def recipients_for(
     for subscriber in subscribers:
         token = signer.token(subscriber.uid)
         yield Recipient(subscriber.email, subscriber.name, url_head + token,
-                        mail_head + token if mail_head else "")
+                        mail_head + token if mail_head else "", subscriber.id)
 
 
 def _id_tag(uid: str, secret: str) -> bytes:
