@@ -297,3 +297,67 @@ def test_unclosed_details_flood_is_handled_linearly() -> None:
     article = article_with_faq("<details><summary>" * 10000 + "\n")  # under the body cap
     assert article.faq == ()
     assert any("looks like an FAQ" in w for w in article.warnings)
+
+
+def post(body: str, *, lang: str) -> Article:
+    """An article with a lead and `body`, without any FAQ section heading."""
+    return parse_article(f"---\ntitle: T\nlang: {lang}\n---\nLead.\n\n{body}", source="posts/t.md")
+
+
+@pytest.mark.parametrize(
+    "body, lang, expected",
+    [
+        ("## 何時から開いていますか？\n\n朝10時からです。\n\n土日は9時からです。\n", "ja",
+         [("何時から開いていますか？", "朝10時からです。\n\n土日は9時からです。")]),
+        ("## When does it open?\n\nAt ten.\n\n- weekends at nine\n", "en",
+         [("When does it open?", "At ten.\n\n- weekends at nine")]),
+        ("## 駐車場はありますか?\n\nありません。\n\n## 犬を連れて行けますか？\n\n"
+         "小型犬なら入れます。\n\n## まとめ\n\nお待ちしています。\n", "ja",
+         [("駐車場はありますか?", "ありません。"),
+          ("犬を連れて行けますか？", "小型犬なら入れます。")]),
+        ("## Can I bring my bike?\n\nYes.\n\n### How much does it cost?\n\nNothing.\n", "en",
+         [("Can I bring my bike?", "Yes."), ("How much does it cost?", "Nothing.")]),
+    ],
+)
+def test_post_of_question_headings_is_an_faq(
+    body: str, lang: str, expected: list[tuple[str, str]]
+) -> None:
+    article = post(body, lang=lang)
+    assert pairs(article) == expected
+    assert article.faq[0].line == 7
+    assert article.warnings == ()
+    assert [s.role for s in article.sections if s.role != "summary"] == ["faq"] * len(expected)
+    assert len(build_faq_digest(article, FaqSettings()).jsonld["mainEntity"]) == len(expected)
+
+
+@pytest.mark.parametrize(
+    "body, lang",
+    [
+        # Headline and guiding forms in Japanese are the article's rhetoric, not a reader asking.
+        ("## 所要時間はどれくらい短くなる?\n\n半分になります。\n", "ja"),
+        ("## なぜ値上げするのか？\n\n燃料費です。\n\n## 新料金とは？\n\n来月からです。\n", "ja"),
+        ("## どうして分別が必要なのでしょうか？\n\n埋立地が足りないからです。\n", "ja"),
+        # Stock rhetorical headlines in English.
+        ("## Why does it matter?\n\nBecause.\n\n## What's next?\n\nMore work.\n", "en"),
+        ("## What does this mean for riders?\n\nShorter trips.\n", "en"),
+        # A reader's question among statement headings is the article's structure.
+        ("## The plan\n\nA line.\n\n## When does it open?\n\nIn spring.\n", "en"),
+        ("## 概要と経緯\n\n説明。\n\n## 何時から開いていますか？\n\n朝10時です。\n", "ja"),
+        # A question without an answer below it, or a statement that merely ends in ?.
+        ("## When does it open?\n\n## Who runs it?\n\nThe city.\n", "en"),
+        ("## Fares?\n\nFrom 170 yen.\n", "en"),
+    ],
+)
+def test_rhetorical_or_mixed_question_headings_stay_the_article(body: str, lang: str) -> None:
+    article = post(body, lang=lang)
+    assert article.faq == ()
+    assert all(s.role == "body" for s in article.sections)
+    assert all(s.heading for s in article.sections)
+
+
+def test_question_headings_beside_an_faq_section_stay_the_article() -> None:
+    article = post(
+        "## Can I bring my bike?\n\nYes.\n\n## FAQ\n\n### Is it free?\n\nYes.\n", lang="en"
+    )
+    assert pairs(article) == [("Is it free?", "Yes.")]
+    assert article.sections[0].role == "body"

@@ -23,6 +23,7 @@ from publisher.edition.newsletter.render import (
 )
 from publisher.errors import ConfigError
 from publisher.model import Article, FaqDigest, FaqItem, Newsletter, Recipient
+from publisher.source.faq import build_faq_digest
 from publisher.source.read import parse_article
 from tests.helpers.newsletter_samples import (
     blocks,
@@ -390,3 +391,16 @@ def test_a_relative_hero_image_resolves_next_to_the_article_url() -> None:
                       url="https://example.com/posts/one-file")
     page = render(article, english_digest()).html
     assert 'src="https://example.com/posts/images/hero.jpg"' in page
+
+
+def test_a_post_of_question_headings_is_sent_once_as_its_faq_block() -> None:
+    article = parse_article(
+        "---\ntitle: 営業のお知らせ\nlang: ja\n---\nお知らせです。\n\n"
+        "## 何時から開いていますか？\n\n朝10時からです。\n",
+        source="posts/hours.md",
+    )
+    page, text = personalize(render(article, build_faq_digest(article, Config().faq)), READER)
+    assert text.count("何時から開いていますか？") == 1 and text.count("朝10時からです。") == 1
+    assert "よくある質問\n------------\n\nQ. 何時から開いていますか？\nA. 朝10時からです。" in text
+    assert page.count("何時から開いていますか？") == 1
+    assert "よく<wbr />ある<wbr />質問</span></h2>" in page

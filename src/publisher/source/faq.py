@@ -5,8 +5,9 @@ sub-headings as questions; `Q:`/`A:` lines (also `Q.`, `**Q:**`, `Ｑ．`, `Q：
 `<details><summary>…</summary>…</details>`; the inline style (`**Will hours change?** No. …`, a
 bold question and its answer in one paragraph); the WordPress list style (`- question`, a lone `-`,
 then the answer paragraph); a paragraph ending in ? or ？ followed by its answer; numbered
-questions (`1. …?`). Front matter `faq:` items come first. `build_faq_digest` turns the pairs into
-every published form.
+questions (`1. …?`). Front matter `faq:` items come first. A post without an FAQ section whose
+every section is headed by a reader's question (see `is_question_heading`) is read as one FAQ.
+`build_faq_digest` turns the pairs into every published form.
 """
 
 from __future__ import annotations
@@ -46,6 +47,24 @@ INLINE_QUESTION = re.compile(
 # Characters that can make Markdown differ from its plain text; without them no parse is needed.
 MARKDOWN_SYNTAX = re.compile(r"[\\`*_\[\]<>&!#~|]")
 MAX_QUESTION_CHARS = 300
+# A heading asks the reader's question when, in Japanese, it ends in a polite question form
+# ("何時から開いていますか？"); headline forms such as "どう変わる？", "〜とは？", "〜のか？" or the
+# guiding "〜でしょうか？" are the article's own rhetoric. In English it opens with a question
+# word or an auxiliary and is not one of the stock rhetorical headlines below.
+JA_QUESTION_END = re.compile(r"(?:です|ます|ません|でした|ました)か$")
+EN_QUESTION_START = re.compile(
+    r"^(?:what|when|where|who|whom|whose|which|why|how|can|could|do|does|did|is|are|was"
+    r"|were|will|would|should|shall|may|might|must|has|have|had|am)\b"
+)
+EN_RHETORICAL = re.compile(
+    r"^(?:so what|what now|why now|who cares|what(?:'s| is| comes) next|what changed"
+    r"|what happened(?: next)?|what went wrong|what(?:'s| is) new|what(?:'s| is) at stake"
+    r"|what(?:'s| is) the (?:catch|big deal|point)|how did (?:we|it|they) get here"
+    r"|why (?:does |do |did |should )?(?:it|this|that|these|any of this|we|you) (?:matters?|care)"
+    r"|why it matters|what (?:does|do|did) (?:it|this|that|these|all this) mean(?: for \w+)?"
+    r"|what (?:can|should) (?:we|you) (?:do|expect|learn)|is (?:this|it) the end(?: of .+)?)$"
+)
+KANA = re.compile(r"[\u3040-\u30ff]")
 
 ChunkKind = Literal["q", "a", "text"]
 
@@ -79,6 +98,9 @@ def extract_faq(
     items: list[FaqItem] = list(explicit)
     warnings: list[str] = []
     kept: list[Section] = []
+    if not explicit and (asked := _question_sections(sections)) is not None:
+        kept_sections, found = asked
+        return Extracted(_dedupe(found, source, warnings), tuple(warnings), kept_sections)
     for section in sections:
         if section.role != "faq":
             kept.append(section)
@@ -96,6 +118,46 @@ def extract_faq(
         kept.append(section)
         items.extend(found)
     return Extracted(_dedupe(items, source, warnings), tuple(warnings), tuple(kept))
+
+
+def is_question_heading(heading_text: str) -> bool:
+    """Whether a heading's plain text asks a reader's question in Japanese or English."""
+    text = join_lines(heading_text.split("\n")).strip().rstrip("」』）)\"'”’ ")
+    if not text.endswith(QUESTION_ENDS) or len(text) > MAX_QUESTION_CHARS:
+        return False
+    asked = unicodedata.normalize("NFKC", text).rstrip("?").rstrip()
+    if KANA.search(asked):
+        return JA_QUESTION_END.search(asked) is not None
+    folded = " ".join(asked.casefold().replace("’", "'").split())
+    return EN_QUESTION_START.match(folded) is not None and EN_RHETORICAL.match(folded) is None
+
+
+def _question_sections(
+    sections: Sequence[Section],
+) -> tuple[tuple[Section, ...], list[FaqItem]] | None:
+    """A post without FAQ section whose every body section is a reader's question and answer.
+
+    Such a post is one FAQ: each question section becomes an unheaded FAQ section (the email
+    shows it as its FAQ block) and a pair. When any body heading is a statement or a rhetorical
+    question, the headings are the article's structure and nothing changes.
+    """
+    body = [s for s in sections if s.role == "body"]
+    if not body or any(s.role == "faq" for s in sections):
+        return None
+    if not all(s.blocks and is_question_heading(question_text(s.heading)) for s in body):
+        return None
+    items = [
+        FaqItem(
+            strip_raw_html(_clean_question(s.heading)),
+            strip_raw_html("\n\n".join(b.markdown for b in s.blocks)),
+            s.line,
+        )
+        for s in body
+    ]
+    if not all(item.question and item.answer for item in items):
+        return None
+    out = tuple(replace(s, heading="", role="faq") if s.role == "body" else s for s in sections)
+    return out, items
 
 
 def faq_from_front_matter(raw: Any, *, where: str) -> tuple[FaqItem, ...]:

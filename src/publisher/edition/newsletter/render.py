@@ -258,7 +258,7 @@ def _flow_entry(
     role: SectionRole, section: Section | None, base: str, lang: str, strings: Mapping[str, str]
 ) -> dict[str, Any]:
     """One entry of the email's reading order, headed by the editor's own heading."""
-    if section is None:  # the FAQ block of front-matter questions
+    if section is None or not section.heading:  # front-matter questions, question headings
         heading = keep_phrases(escape(strings["faq"]), lang)
         return {"role": role, "heading": heading, "level": 2, "parts": (), "html": Markup("")}
     heading = keep_phrases(email_inline_html(section.heading, base_url=base), lang)
@@ -309,7 +309,7 @@ def plain_text(
     out.append(_blocks_text(render, article.lead))
     items = digest.items[: config.faq.max_items]
     for role, section in reading_order(article, bool(items)):
-        title = render.inline(section.heading) if section else strings["faq"]
+        title = render.inline(section.heading) if section and section.heading else strings["faq"]
         out.append(heading(title, 2))
         if role == "faq":
             out += [
