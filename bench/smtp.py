@@ -112,7 +112,7 @@ def send(port: int, connections: int, folder: Path, tag: str) -> float:
     article = parse_article(read_post(JAPANESE_SAMPLE), source=str(JAPANESE_SAMPLE))
     edition = build_edition(article, config, load_templates(None))
     plan = build_plan(edition, config)
-    plan = type(plan)(plan.edition_id, plan.post, plan.steps[:1])  # the newsletter step only
+    plan = type(plan)(plan.edition_id, plan.slug, plan.steps[:1])  # the newsletter step only
     channel = SmtpChannel.from_config(context_for("smtp", {
         "host": "127.0.0.1", "port": port, "security": "none", "connections": connections,
     }, config.site))

@@ -110,7 +110,7 @@ def test_a_missing_image_on_a_pending_post_keeps_it_uncertain(
 ) -> None:
     run, ledger = run_for(tmp_path, fake, "img/none.png")
     step = next(s for s in run.plan.steps if s.channel == "x")
-    ledger.mark_pending(run.plan.edition_id, run.plan.post, "x", list(step.items), batch="b")
+    ledger.mark_pending(run.plan.edition_id, run.plan.slug, "x", list(step.items), batch="b")
     run.retry_pending = True  # the editor asks to resend; the image is gone meanwhile
     outcomes = deliver(only_x(run))
     assert outcomes[0].error and "cannot read image" in outcomes[0].error

@@ -85,16 +85,16 @@ def test_actions_move_on_and_an_update_carries_the_edition_over(
     ledger.mark_action("e1", "post", "", "linkedin", "skip", state="done")
     ledger.mark_action("e1", "post", "x", "x#1", "retract", target="111")
     ledger.mark_action("e1", "post", "x", "x#1", "retract", target="111", state="done")
-    (retracted,) = ledger.actions("retract", post="post")
+    (retracted,) = ledger.actions("retract", slug="post")
     assert (retracted.item, retracted.target, retracted.state) == ("x#1", "111", "done")
     ledger.carry_over("post", "e1", "e2")
     first, carried = ledger.get("e1", "x", "x#1"), ledger.get("e2", "x", "x#1")
-    assert first is not None and carried == replace(first, edition="e2")
-    assert [a.item for a in ledger.actions("skip", edition="e2")] == ["linkedin"]
-    assert len(ledger.actions("retract", edition="e2")) == 1
+    assert first is not None and carried == replace(first, edition_id="e2")
+    assert [a.item for a in ledger.actions("skip", edition_id="e2")] == ["linkedin"]
+    assert len(ledger.actions("retract", edition_id="e2")) == 1
     ledger.drop_actions("e2", "skip", ["linkedin"])
-    assert ledger.actions("skip", edition="e2") == []
-    assert len(ledger.actions("skip", edition="e1")) == 1
+    assert ledger.actions("skip", edition_id="e2") == []
+    assert len(ledger.actions("skip", edition_id="e1")) == 1
 
 
 def test_a_second_pending_mark_counts_the_attempt(ledger: Ledger) -> None:

@@ -80,7 +80,7 @@ def test_what_it_recorded_still_holds(migrated: Ledger) -> None:
     assert post is not None and post.extra == {"of": 1} and post.url.endswith("/111")
     assert [(t.channel, t.sent, t.pending, t.failed) for t in migrated.tally("ed1")] == [
         ("smtp", 1, 1, 1), ("x", 1, 0, 0)]
-    assert [a.item for a in migrated.actions("skip", post="post")] == ["bluesky"]
+    assert [a.item for a in migrated.actions("skip", slug="post")] == ["bluesky"]
     with pytest.raises(LedgerConflict, match="changed"):
         migrated.check_edition("post", "ed2", resend=False, source="posts/a.md")
 
@@ -90,7 +90,7 @@ def test_a_migrated_ledger_takes_new_rows_and_the_lock(migrated: Ledger) -> None
     row = migrated.get("ed1", "smtp", "c@example.com")
     assert row is not None and (row.attempts, row.batch) == (2, "k2")
     migrated.mark_action("ed1", "post", "x", "x#1", "retract", target="111", state="done")
-    assert [a.target for a in migrated.actions("retract", edition="ed1")] == ["111"]
+    assert [a.target for a in migrated.actions("retract", edition_id="ed1")] == ["111"]
     with migrated.lock("post"):
         migrated.heartbeat("post")
 
@@ -105,11 +105,11 @@ def test_a_migrated_ledger_keeps_schedules_once_and_renews_a_cancelled_one(
                       "2026-12-02T08:00:00+09:00", "provider", handle="b1", nonce="n1")
     log.add([first, Scheduled("ed1", "post", "posts/a.md", "x", "x", first.at, "queued")])
     log.add([Scheduled(**{**first.__dict__, "handle": "b2"})])  # a rerun: the first row holds
-    assert [(r.output, r.handle) for r in log.rows(post="post")] == [("newsletter", "b1"),
+    assert [(r.output, r.handle) for r in log.rows(slug="post")] == [("newsletter", "b1"),
                                                                      ("x", "")]
     log.set_state("ed1", ["newsletter", "x"], "cancelled")
     log.add([Scheduled(**{**first.__dict__, "handle": "b3"})])  # scheduled again after cancel
-    assert [(r.output, r.state, r.handle) for r in log.rows(post="post")] == [
+    assert [(r.output, r.state, r.handle) for r in log.rows(slug="post")] == [
         ("newsletter", "scheduled", "b3"), ("x", "cancelled", "")]
     assert [r.output for r in log.rows(state="scheduled")] == ["newsletter"]
 

@@ -35,7 +35,7 @@ class Plan:
     """Everything one run will try to deliver, in order: email first, then each network."""
 
     edition_id: str
-    post: str
+    slug: str
     steps: tuple[Step, ...]
 
     def channels(self) -> tuple[str, ...]:
@@ -131,4 +131,4 @@ def build_plan(edition: Edition, config: Config) -> Plan:
             )
         )
     article = edition.article
-    return Plan(edition_id=article.content_hash, post=article.slug, steps=tuple(steps))
+    return Plan(edition_id=article.content_hash, slug=article.slug, steps=tuple(steps))

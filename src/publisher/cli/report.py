@@ -107,35 +107,35 @@ def _tail(fate: str, max_attempts: int) -> str:
 
 
 def status_report(
-    ledger: Ledger, edition: str, post: str, *, max_attempts: int,
+    ledger: Ledger, edition_id: str, slug: str, *, max_attempts: int,
     failed_only: bool = False,
 ) -> dict[str, Any]:
     """`publish status --json`: the documented contract (README, "What a run tells you")."""
-    failed = [failed_entry(r, max_attempts) for r in ledger.rows(edition, state="failed")]
-    pending = ledger.rows(edition, state="pending")
+    failed = [failed_entry(r, max_attempts) for r in ledger.rows(edition_id, state="failed")]
+    pending = ledger.rows(edition_id, state="pending")
     uncertain = [{"channel": r.channel, "item": r.item, "batch": r.batch,
                   "reason": r.error or "the run stopped mid-send", "attempts": r.attempts,
                   "last_attempt": timestamp(r.updated_at)} for r in pending]
-    report: dict[str, Any] = {"edition": edition, "failed": failed, "uncertain": uncertain}
+    report: dict[str, Any] = {"edition": edition_id, "failed": failed, "uncertain": uncertain}
     if failed_only:
         return report
-    sent = ledger.rows(edition, state="sent")
+    sent = ledger.rows(edition_id, state="sent")
     retracted = {(a.channel, a.item, a.target): a.state
-                 for a in ledger.actions("retract", post=post)}
+                 for a in ledger.actions("retract", slug=slug)}
     gone = [r for r in sent if (r.channel, r.item, r.provider_id) in retracted]
     report.update({
-        "channels": [_tally(t, gone) for t in ledger.tally(edition)],
+        "channels": [_tally(t, gone) for t in ledger.tally(edition_id)],
         "pending": [{"channel": r.channel, "item": r.item, "batch": r.batch} for r in pending],
         "sent": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
                   "url": r.url, "state": str(r.extra.get("state", ""))}  # a platform's word
                  for r in sent if r not in gone],
-        "skipped": [a.item for a in ledger.actions("skip", edition=edition)],
+        "skipped": [a.item for a in ledger.actions("skip", edition_id=edition_id)],
         "retracted": [{"channel": r.channel, "item": r.item, "provider_id": r.provider_id,
                        "url": r.url,
                        "state": "retracted" if retracted[(r.channel, r.item, r.provider_id)]
                        == "done" else "retracting"} for r in gone],
         "proofs": [{"channel": a.channel, "state": "sent" if a.state == "done" else a.state}
-                   for a in ledger.actions("proof", edition=edition)],
+                   for a in ledger.actions("proof", edition_id=edition_id)],
     })
     return report
 

@@ -52,7 +52,7 @@ def status_command(
     try:
         report = status_report(ledger, edition, article.slug,
                                max_attempts=settings.max_attempts, failed_only=failed)
-        report["scheduled"] = schedule_entries(ledger, post=article.slug)
+        report["scheduled"] = schedule_entries(ledger, slug=article.slug)
     finally:
         ledger.close()
     if as_json:

@@ -85,12 +85,12 @@ def check_network(network: str | None) -> None:
                          fix=f"use one of {', '.join(NETWORK_NAMES)}")
 
 
-def live_posts(ledger: Ledger, post: str, network: str | None) -> list[LivePost]:
+def live_posts(ledger: Ledger, slug: str, network: str | None) -> list[LivePost]:
     """The posts this article has on the networks (all its editions), replies before roots."""
     retractions = {(a.channel, a.item, a.target): a.state
-                   for a in ledger.actions("retract", post=post)}
+                   for a in ledger.actions("retract", slug=slug)}
     grouped: dict[tuple[str, str], list[Row]] = {}
-    for edition_id in ledger.editions(post):
+    for edition_id in ledger.editions(slug):
         for row in ledger.rows(edition_id, state="sent"):
             if not is_social_item(row.item) or (network and social_network(row.item) != network):
                 continue
@@ -119,33 +119,33 @@ def refuse_scheduled(rows: Iterable[Row], source: str, verb: str) -> None:
             "on the instance by hand (other networks: --network NAME)")
 
 
-def newsletter_readers(ledger: Ledger, post: str) -> int:
+def newsletter_readers(ledger: Ledger, slug: str) -> int:
     """How many recipients the newsletter of this post reached, over its editions."""
     readers: set[str] = set()
-    for edition_id in ledger.editions(post):
+    for edition_id in ledger.editions(slug):
         readers.update(r.item for r in ledger.rows(edition_id, state="sent") if "@" in r.item)
     return len(readers)
 
 
 def retract(
-    ledger: Ledger, post: str, targets: list[LivePost],
+    ledger: Ledger, slug: str, targets: list[LivePost],
     channels: Mapping[str, SocialChannel],
 ) -> Retraction:
     """Delete each live post once: pending before the call, done after, 404 as already gone."""
-    report = Retraction(newsletter_readers=newsletter_readers(ledger, post))
+    report = Retraction(newsletter_readers=newsletter_readers(ledger, slug))
     for target in targets:
-        _retract_one(ledger, post, target, channels[target.channel], report)
+        _retract_one(ledger, slug, target, channels[target.channel], report)
     return report
 
 
-def _retract_one(ledger: Ledger, post: str, target: LivePost, channel: SocialChannel,
+def _retract_one(ledger: Ledger, slug: str, target: LivePost, channel: SocialChannel,
                  report: Retraction) -> None:
     """One post: every row recording it moves pending → done (or failed) together."""
     from publisher.channels.http import with_retries
 
     def mark(state: str, error: str = "") -> None:
         for row in target.rows:
-            ledger.mark_action(row.edition, post, row.channel, row.item, "retract",
+            ledger.mark_action(row.edition_id, slug, row.channel, row.item, "retract",
                                target=target.provider_id, state=state, error=error)
 
     tried = [target.pending]
@@ -256,19 +256,19 @@ def update(post_path: Path, config: Config, options: Options) -> Update:
         ledger.close()
 
 
-def _sent_edition(ledger: Ledger, post: str, current: str, source: Path) -> str:
+def _sent_edition(ledger: Ledger, slug: str, current: str, source: Path) -> str:
     """The newest other edition of the post that delivered something."""
-    found = ledger.other_editions(post, current)
-    for edition_id in ledger.editions(post):
+    found = ledger.other_editions(slug, current)
+    for edition_id in ledger.editions(slug):
         if edition_id in found:
             return edition_id
     raise InputError("nothing of this post was sent yet, so there is nothing to update",
                      where=str(source), fix="send it with `publish POST`")
 
 
-def _live_rows(ledger: Ledger, post: str, edition_id: str) -> dict[str, Row]:
+def _live_rows(ledger: Ledger, slug: str, edition_id: str) -> dict[str, Row]:
     """The edition's sent social posts that were not retracted, by ledger item."""
-    retracted = {(a.channel, a.item, a.target) for a in ledger.actions("retract", post=post)
+    retracted = {(a.channel, a.item, a.target) for a in ledger.actions("retract", slug=slug)
                  if a.state != "failed"}
     return {row.item: row for row in ledger.rows(edition_id, state="sent")
             if is_social_item(row.item)
@@ -308,9 +308,9 @@ def _edit_changed(ledger: Ledger, prepared: Prepared, live: dict[str, Row],
     from publisher.channels.http import with_retries
     from publisher.delivery.send import text_digest
 
-    report, current, post = Update(), prepared.plan.edition_id, prepared.plan.post
+    report, current, slug = Update(), prepared.plan.edition_id, prepared.plan.slug
     edits = {(a.channel, a.item): a.state
-             for a in ledger.actions("edit", edition=previous) if a.target == current}
+             for a in ledger.actions("edit", edition_id=previous) if a.target == current}
     for output, posts in prepared.edition.social.items():
         for social in posts:
             item = f"{output}#{social.position}"
@@ -326,10 +326,10 @@ def _edit_changed(ledger: Ledger, prepared: Prepared, live: dict[str, Row],
                 continue
             state = edits.get((row.channel, item))
             if state != "done":
-                ledger.mark_action(previous, post, row.channel, item, "edit", target=current)
+                ledger.mark_action(previous, slug, row.channel, item, "edit", target=current)
                 with_retries(_editor(prepared.live.social[row.channel], row, social,
                                      attempted=state == "pending"))
-                ledger.mark_action(previous, post, row.channel, item, "edit", target=current,
+                ledger.mark_action(previous, slug, row.channel, item, "edit", target=current,
                                    state="done")
             report.edited[name] = report.edited.get(name, 0) + 1
             edited = {**row.extra, "text": text_digest(social.text)}

@@ -55,7 +55,7 @@ def due(config: Config, *, now: datetime,
         ledger.close()
     groups: dict[tuple[str, str], list[Scheduled]] = {}
     for row in ready:
-        groups.setdefault((row.source, row.edition), []).append(row)
+        groups.setdefault((row.source, row.edition_id), []).append(row)
     return [send_due(config, source, edition_id, rows, progress)
             for (source, edition_id), rows in groups.items()]
 
@@ -122,9 +122,9 @@ def unschedule(post: Path, config: Config) -> list[Unscheduled]:
     try:
         with ledger.lock(slug, source=str(post)):
             results = []
-            for row in ScheduleLog(ledger).rows(post=slug, state=SCHEDULED):
+            for row in ScheduleLog(ledger).rows(slug=slug, state=SCHEDULED):
                 if row.mode == QUEUED:
-                    ScheduleLog(ledger).set_state(row.edition, [row.output], CANCELLED)
+                    ScheduleLog(ledger).set_state(row.edition_id, [row.output], CANCELLED)
                     results.append(Unscheduled(row.output, row.channel, "queued"))
                     continue
                 if row.channel not in channels:
@@ -162,7 +162,7 @@ def cancel_at_provider(ledger: Ledger, row: Scheduled, channel: SchedulingChanne
     except DeliveryError as exc:
         return Unscheduled(row.output, row.channel, "provider-scheduled", error=exc.one_line())
     log = ScheduleLog(ledger)
-    log.forget_deliveries(row.edition, row.channel, [r.item for r in covered])
-    log.set_state(row.edition, [row.output], CANCELLED)
+    log.forget_deliveries(row.edition_id, row.channel, [r.item for r in covered])
+    log.set_state(row.edition_id, [row.output], CANCELLED)
     return Unscheduled(row.output, row.channel, "provider-scheduled", count=count,
                        uncertain=len(sends) - len(covered))

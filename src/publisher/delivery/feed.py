@@ -118,10 +118,10 @@ def _entry(item: FeedItem, row: FeedItemRow | None, log: FeedLog, options: FeedO
     from publisher.delivery.pipeline import prepare
     from publisher.source.feed.parse import item_article
 
-    slug = row.post if row else _new_slug(item, log, options.url, taken)
+    slug = row.slug if row else _new_slug(item, log, options.url, taken)
     article = item_article(item, slug=slug, feed_url=options.url)
     resend = row is not None and row.state == PUBLISHED
-    if resend and row is not None and article.content_hash == row.edition:
+    if resend and row is not None and article.content_hash == row.edition_id:
         return None
     dry = options.for_item(item, dry_run=True, resend=resend)
     return FeedEntry(item, article, resend, prepare(dry, config, article=article))
@@ -148,11 +148,11 @@ def send_feed(plan: FeedPlan, options: FeedOptions, config: Config) -> list[Feed
     try:
         taken = {entry.article.slug for entry in plan.entries}
         for item in plan.passed:
-            post = _new_slug(item, log, plan.url, taken)
-            log.mark(plan.url, FeedItemRow(item.guid, post, "", PASSED))
+            slug = _new_slug(item, log, plan.url, taken)
+            log.mark(plan.url, FeedItemRow(item.guid, slug, "", PASSED))
         for entry in plan.entries:
-            edition = entry.article.content_hash
-            row = FeedItemRow(entry.item.guid, entry.article.slug, edition, PENDING)
+            edition_id = entry.article.content_hash
+            row = FeedItemRow(entry.item.guid, entry.article.slug, edition_id, PENDING)
             if not entry.resend:
                 log.mark(plan.url, row)
             run = options.for_item(entry.item, dry_run=False, resend=entry.resend)
@@ -186,7 +186,7 @@ def feed_entries(log: FeedLog) -> list[dict[str, object]]:
     grouped: dict[str, list[dict[str, str]]] = {}
     for feed, row, moment in log.history():
         grouped.setdefault(feed, []).append({
-            "guid": row.guid, "post": row.post, "state": STATUS_STATES.get(row.state, row.state),
+            "guid": row.guid, "post": row.slug, "state": STATUS_STATES.get(row.state, row.state),
             "at": iso(datetime.fromtimestamp(moment, UTC))})
     return [{"feed": feed, **{state.replace("-", "_"): sum(i["state"] == state for i in items)
                               for state in STATUS_STATES.values()}, "items": items}

@@ -220,7 +220,7 @@ def publish(
         with ExitStack() as held:
             lead = take_lock_or_join(held, ledger, prepared, options)
             ledger.check_edition(
-                prepared.plan.post, prepared.plan.edition_id,
+                prepared.plan.slug, prepared.plan.edition_id,
                 resend=options.resend, source=str(options.post),
             )
             timing = run_timing(ledger, prepared, options)
@@ -292,16 +292,16 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
         except DeliveryError as exc:
             outcome.error = exc.one_line()
             for address in addresses:
-                ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
+                ledger.mark_action(plan.edition_id, plan.slug, route, address, "proof",
                                    target=batch.key, state="failed", error=outcome.error)
             return outcome
         for address, where in result.accepted.items():
-            ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
+            ledger.mark_action(plan.edition_id, plan.slug, route, address, "proof",
                                target=batch.key, state="done")
             outcome.destinations.append(where)
         refused = {**result.rejected, **result.deferred}  # a proof is never retried by itself
         for address, why in refused.items():
-            ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
+            ledger.mark_action(plan.edition_id, plan.slug, route, address, "proof",
                                target=batch.key, state="failed", error=why)
         outcome.new, outcome.failed = len(result.accepted), len(refused)
         outcome.lost = len(result.uncertain)
@@ -340,7 +340,7 @@ def platform_proof(prepared: Prepared, config: Config, addresses: tuple[str, ...
         except DeliveryError as exc:
             outcome.error = exc.one_line()
         for address in addresses:
-            ledger.mark_action(plan.edition_id, plan.post, route, address, "proof",
+            ledger.mark_action(plan.edition_id, plan.slug, route, address, "proof",
                                target=draft.tag, state="failed" if outcome.error else "done",
                                error=outcome.error)
         return outcome
@@ -403,7 +403,7 @@ def remember_left_out(ledger: Ledger, plan: Plan, chosen: frozenset[str]) -> Non
     """
     present = {channel_name(step.output) for step in plan.steps} | {FAQ_DIGEST}
     for name in sorted(present - chosen):
-        ledger.mark_action(plan.edition_id, plan.post, "", name, "skip", state="done")
+        ledger.mark_action(plan.edition_id, plan.slug, "", name, "skip", state="done")
     ledger.drop_actions(plan.edition_id, "skip", sorted(present & chosen))
 
 
@@ -452,7 +452,7 @@ def take_lock_or_join(
 ) -> bool:
     """True when this run holds the post's send lock; False when it joins the holder's send."""
     try:
-        held.enter_context(ledger.lock(prepared.plan.post, source=str(options.post)))
+        held.enter_context(ledger.lock(prepared.plan.slug, source=str(options.post)))
     except LedgerConflict:
         if not options.join:
             raise
@@ -624,7 +624,7 @@ def record_faq_digest(ledger: Ledger, prepared: Prepared, *, skipped: bool = Fal
     if ledger.get(plan.edition_id, OUTBOX, "faq") is not None:
         outcome.already = 1
         return outcome
-    ledger.mark_pending(plan.edition_id, plan.post, OUTBOX, ["faq"])
+    ledger.mark_pending(plan.edition_id, plan.slug, OUTBOX, ["faq"])
     ledger.mark_sent(plan.edition_id, OUTBOX, {"faq": (outcome.destinations[0], "", {})})
     outcome.new = 1
     return outcome

@@ -77,7 +77,7 @@ def run_timing(ledger: Ledger, prepared: Prepared, options: Options) -> Timing:
     fresh = [new_row(prepared, step, options, at, now) for step in steps
              if step.output not in waiting]
     if FAQ_DIGEST in options.channels and FAQ_DIGEST not in waiting:
-        fresh.append(Scheduled(plan.edition_id, plan.post, source, FAQ_DIGEST, OUTBOX, iso(at),
+        fresh.append(Scheduled(plan.edition_id, plan.slug, source, FAQ_DIGEST, OUTBOX, iso(at),
                                QUEUED))
     ScheduleLog(ledger).add(fresh)
     rows = waiting_rows(ledger, plan)
@@ -100,7 +100,7 @@ def new_row(prepared: Prepared, step: Step, options: Options, at: datetime, now:
                   or live.campaign.get(step.channel))
         channel = cast(SchedulingChannel, opened)  # its facts declare a schedule window
         handle = with_retries(lambda: channel.open_schedule(at))
-    return Scheduled(plan.edition_id, plan.post, str(options.post), step.output, step.channel,
+    return Scheduled(plan.edition_id, plan.slug, str(options.post), step.output, step.channel,
                      iso(at), placement.mode, handle=handle, reason=placement.reason,
                      nonce=secrets.token_hex(8))
 
@@ -120,8 +120,8 @@ def preview(plan: Plan, channels: frozenset[str], at: datetime, *, now: datetime
 
 def waiting_rows(ledger: Ledger, plan: Plan) -> dict[str, Scheduled]:
     """This edition's outputs that are scheduled and not yet sent or cancelled."""
-    return {r.output: r for r in ScheduleLog(ledger).rows(post=plan.post, state=SCHEDULED)
-            if r.edition == plan.edition_id}
+    return {r.output: r for r in ScheduleLog(ledger).rows(slug=plan.slug, state=SCHEDULED)
+            if r.edition_id == plan.edition_id}
 
 
 def label(outcome: Outcome, timing: Timing) -> Outcome:
@@ -143,15 +143,15 @@ def queued_outcome(step: Step, row: Scheduled) -> Outcome:
 # -- status --------------------------------------------------------------------
 
 
-def schedule_entries(ledger: Ledger, *, post: str | None = None) -> list[dict[str, Any]]:
+def schedule_entries(ledger: Ledger, *, slug: str | None = None) -> list[dict[str, Any]]:
     """`publish status`'s scheduled part: each output, where it waits, when, and the ids."""
     log = ScheduleLog(ledger)
-    rows = log.rows(post=post) if post is not None else log.rows(state=SCHEDULED)
+    rows = log.rows(slug=slug) if slug is not None else log.rows(state=SCHEDULED)
     entries = []
     for row in rows:
         ids = [r.provider_id for r in scheduled_deliveries(ledger, row) if r.provider_id]
         entries.append({
-            "post": row.post, "source": row.source, "output": row.output,
+            "post": row.slug, "source": row.source, "output": row.output,
             "channel": row.channel, "at": row.at, "state": row.state,
             "where": "provider-scheduled" if row.mode == PROVIDER else "queued",
             "handle": row.handle, "provider_ids": ids, "reason": row.reason,
@@ -163,7 +163,7 @@ def scheduled_deliveries(ledger: Ledger, row: Scheduled) -> list[Row]:
     """The deliveries rows of one scheduled output (a provider's scheduled sends)."""
     if row.mode != PROVIDER:
         return []
-    found = ledger.rows(row.edition, row.channel)
+    found = ledger.rows(row.edition_id, row.channel)
     if row.output == "newsletter":
         return found
     return [r for r in found if r.item.startswith(f"{row.output}#")]

@@ -182,7 +182,7 @@ def deliver(run: Run) -> list[Outcome]:
         except LedgerConflict as exc:  # this output only; the others go on
             outcome.error, outcome.refused = exc.one_line(), True
         outcomes.append(outcome)
-        run.ledger.heartbeat(run.plan.post)
+        run.ledger.heartbeat(run.plan.slug)
     return outcomes
 
 
@@ -191,7 +191,7 @@ def send_newsletter(run: Run, step: Step, channel: EmailChannel, outcome: Outcom
     tick = run.progress("newsletter", run.audience) if run.progress else None
     for chunk in _chunks(run.recipients(), channel.batch_size):
         _send_chunk(run, step, channel, chunk, outcome)
-        run.ledger.heartbeat(run.plan.post)  # a long send must not look stale to other hosts
+        run.ledger.heartbeat(run.plan.slug)  # a long send must not look stale to other hosts
         if tick:
             tick(len(chunk))
 
@@ -215,7 +215,7 @@ def send_campaign(run: Run, step: Step, channel: CampaignChannel, outcome: Outco
         return
     draft = replace(channel.draft(run.edition.newsletter, edition_id, run.edition.article.title),
                     send_at=run.at)  # set only when this platform holds the scheduled send
-    ledger.mark_pending(edition_id, run.plan.post, step.channel, [item], batch=draft.tag)
+    ledger.mark_pending(edition_id, run.plan.slug, step.channel, [item], batch=draft.tag)
     try:
         receipt = _retrying(run, channel, lambda: deliver_campaign(channel, draft))
     except DeliveryError as exc:
@@ -239,7 +239,7 @@ def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome:
     tick = run.progress("newsletter", run.audience) if run.progress else None
     while (claim := shared.claims.claim_batch(edition_id, step.channel)) is not None:
         done = _send_claim(run, step, channel, claim, outcome)
-        run.ledger.heartbeat(run.plan.post)
+        run.ledger.heartbeat(run.plan.slug)
         if tick:
             tick(done)
 
@@ -326,7 +326,7 @@ def _send_batch(
     """One provider call, framed by ledger writes."""
     ledger, edition_id = run.ledger, run.plan.edition_id
     emails = [r.email for r in recipients]
-    ledger.mark_pending(edition_id, run.plan.post, step.channel, emails, batch=key)
+    ledger.mark_pending(edition_id, run.plan.slug, step.channel, emails, batch=key)
     batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang,
                        send_at=run.at, schedule_id=run.schedule_ids.get(step.channel, ""))
     try:
@@ -431,7 +431,7 @@ def retracted_ids(ledger: Ledger, edition_id: str, channel: str) -> dict[str, se
     Their number is the generation of the item's next key.
     """
     found: dict[str, set[str]] = {}
-    for action in ledger.actions("retract", edition=edition_id):
+    for action in ledger.actions("retract", edition_id=edition_id):
         if action.channel == channel and action.state != "failed":
             found.setdefault(action.item, set()).add(action.target)
     return found
@@ -450,7 +450,7 @@ def _send_post(
     """One post, framed by ledger writes; the receipt keeps the text's shape and fingerprint."""
     ledger, edition_id = run.ledger, run.plan.edition_id
     _prepare_media(run, step, channel, item, post, key)
-    ledger.mark_pending(edition_id, run.plan.post, step.channel, [item], batch=key)
+    ledger.mark_pending(edition_id, run.plan.slug, step.channel, [item], batch=key)
 
     def call() -> Receipt:
         if run.at is not None:  # placed at the provider (its `schedule` window): one post
@@ -529,7 +529,7 @@ def _prepare_media(
             failure = TransientDeliveryError(problem, where=step.channel, fix=exc.fix)
         row = run.ledger.get(run.plan.edition_id, step.channel, item)
         if row is None:
-            run.ledger.mark_pending(run.plan.edition_id, run.plan.post, step.channel, [item],
+            run.ledger.mark_pending(run.plan.edition_id, run.plan.slug, step.channel, [item],
                                     batch=key)
         if row is None or row.state != "pending":  # an earlier uncertain try stays uncertain
             run.ledger.mark_failed(run.plan.edition_id, step.channel, {item: failure.one_line()},

@@ -34,8 +34,8 @@ class FeedItemRow:
     """What the ledger remembers of one item: its post name, last edition and state."""
 
     guid: str
-    post: str
-    edition: str
+    slug: str
+    edition_id: str
     state: str
 
 
@@ -84,9 +84,9 @@ class FeedLog:
                                               text(r["edition"]), text(r["state"])),
                  float(r["updated_at"] or 0)) for r in rows]
 
-    def post_taken(self, post: str, feed: str, guid: str) -> bool:
+    def post_taken(self, slug: str, feed: str, guid: str) -> bool:
         """Whether another item (of any feed) already publishes under this ledger post name."""
-        rows = self.db.execute("SELECT feed, guid FROM feed_items WHERE post=?", (post,))
+        rows = self.db.execute("SELECT feed, guid FROM feed_items WHERE post=?", (slug,))
         return any((r["feed"], r["guid"]) != (feed, guid) for r in rows)
 
     def mark(self, feed: str, item: FeedItemRow) -> None:
@@ -96,7 +96,7 @@ class FeedLog:
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (feed, guid) DO UPDATE SET"
             " post=excluded.post, edition=excluded.edition, state=excluded.state,"
             " updated_at=excluded.updated_at",
-            (feed, item.guid, item.post, item.edition, item.state, time.time()))
+            (feed, item.guid, item.slug, item.edition_id, item.state, time.time()))
 
 
 def open_feed_log(target: str | Path) -> FeedLog:

@@ -3,7 +3,9 @@
 One row per (edition, channel, item): the edition is the article's content hash, the item a
 recipient address, a thread position or an outbox file. A second run skips sent rows; a row left
 pending by a crash is resolved by the channel's idempotency key or reported as uncertain. A lock
-row per post keeps two senders from working the same post at once.
+row per post keeps two senders from working the same post at once. In Python the hash is
+`edition_id` and the post's ledger name `slug`; the columns keep their first names, `edition` and
+`post`.
 
 `Ledger` holds every rule once, over a `Database` (stores/database.py); `SqliteLedger`
 (stores/sqlite.py) and `PostgresLedger` (stores/postgres.py) supply only the connection. A ledger
@@ -54,8 +56,8 @@ Receipts = Mapping[str, tuple[str, str, Extra]]  # item → (provider id, public
 class Row:
     """One delivery as recorded."""
 
-    edition: str
-    post: str
+    edition_id: str
+    slug: str
     channel: str
     item: str
     batch: str
@@ -81,8 +83,8 @@ class Action:
     the deleted post for a retraction, the run for a proof.
     """
 
-    edition: str
-    post: str
+    edition_id: str
+    slug: str
     channel: str
     item: str
     kind: str
@@ -105,7 +107,7 @@ class ChannelTally:
 class Claim:
     """A numbered batch of one send, claimed by one sender: subscribers first_id..last_id."""
 
-    edition: str
+    edition_id: str
     channel: str
     number: int
     first_id: int
@@ -135,59 +137,61 @@ class Ledger:
 
     # -- editions --------------------------------------------------------------------------
 
-    def other_editions(self, post: str, edition: str) -> list[str]:
+    def other_editions(self, slug: str, edition_id: str) -> list[str]:
         """Editions of this post, other than this one, that already delivered something."""
         rows = self.db.execute(
             "SELECT DISTINCT edition FROM deliveries WHERE post=? AND edition<>? AND state='sent'",
-            (post, edition),
+            (slug, edition_id),
         )
         return [text(r["edition"]) for r in rows]
 
-    def check_edition(self, post: str, edition: str, *, resend: bool, source: str) -> None:
+    def check_edition(self, slug: str, edition_id: str, *, resend: bool, source: str) -> None:
         """Refuse to send a changed article unless the editor asked for a new edition."""
-        if resend or self.tally(edition):
+        if resend or self.tally(edition_id):
             return
-        if self.other_editions(post, edition):
+        if self.other_editions(slug, edition_id):
             raise LedgerConflict(
                 "this post was already sent, and the article has changed since",
                 where=source,
                 fix="pass --resend to send the changed article as a new edition",
             )
 
-    def editions(self, post: str) -> list[str]:
+    def editions(self, slug: str) -> list[str]:
         """Every edition of a post that has rows, newest activity first."""
         rows = self.db.execute(
             "SELECT edition, MAX(updated_at) t FROM deliveries WHERE post=?"
             " GROUP BY edition ORDER BY t DESC",
-            (post,),
+            (slug,),
         )
         return [text(r["edition"]) for r in rows]
 
     # -- rows ------------------------------------------------------------------------------
 
-    def get(self, edition: str, channel: str, item: str) -> Row | None:
+    def get(self, edition_id: str, channel: str, item: str) -> Row | None:
         """The row for one delivery, if any."""
         found = self.db.execute(
             f"SELECT {COLUMNS} FROM deliveries WHERE edition=? AND channel=? AND item=?",
-            (edition, channel, item),
+            (edition_id, channel, item),
         ).fetchone()
         return row_from(found) if found else None
 
-    def states(self, edition: str, channel: str, items: Sequence[str]) -> dict[str, Row]:
+    def states(self, edition_id: str, channel: str, items: Sequence[str]) -> dict[str, Row]:
         """Rows for many items at once (one query per chunk, for large sends)."""
         found: dict[str, Row] = {}
         for start in range(0, len(items), CHUNK):
             chunk = items[start : start + CHUNK]
             rows = self.db.execute(
                 f"SELECT {COLUMNS} FROM deliveries WHERE edition=? AND channel=?"
-                f" AND item IN ({marks(len(chunk))})", (edition, channel, *chunk),
+                f" AND item IN ({marks(len(chunk))})", (edition_id, channel, *chunk),
             )
             found.update({text(r["item"]): row_from(r) for r in rows})
         return found
 
-    def rows(self, edition: str, channel: str | None = None, state: str | None = None) -> list[Row]:
+    def rows(
+        self, edition_id: str, channel: str | None = None, state: str | None = None
+    ) -> list[Row]:
         """All rows of an edition, optionally of one channel or state, in a stable order."""
-        sql, args = f"SELECT {COLUMNS} FROM deliveries WHERE edition=?", [edition]
+        sql, args = f"SELECT {COLUMNS} FROM deliveries WHERE edition=?", [edition_id]
         if channel:
             sql, args = sql + " AND channel=?", [*args, channel]
         if state:
@@ -196,20 +200,20 @@ class Ledger:
         rows = self.db.execute(f"{sql} ORDER BY channel{order}, item{order}", args)
         return [row_from(r) for r in rows]
 
-    def tally(self, edition: str) -> list[ChannelTally]:
+    def tally(self, edition_id: str) -> list[ChannelTally]:
         """Per-channel counts for `publish status`."""
         rows = self.db.execute(
             "SELECT channel, SUM(CASE WHEN state='sent' THEN 1 ELSE 0 END) s,"
             " SUM(CASE WHEN state='pending' THEN 1 ELSE 0 END) p,"
             " SUM(CASE WHEN state='failed' THEN 1 ELSE 0 END) f FROM deliveries WHERE edition=?"
             f" GROUP BY channel ORDER BY channel{self.db.dialect.byte_order}",
-            (edition,),
+            (edition_id,),
         )
         return [ChannelTally(text(r["channel"]), whole(r["s"]), whole(r["p"]), whole(r["f"]))
                 for r in rows]
 
     def mark_pending(
-        self, edition: str, post: str, channel: str, items: Iterable[str], batch: str = ""
+        self, edition_id: str, slug: str, channel: str, items: Iterable[str], batch: str = ""
     ) -> None:
         """Record intent before the provider call, in one transaction (one statement per CHUNK)."""
         now, keys = time.time(), list(items)
@@ -223,10 +227,10 @@ class Ledger:
                     + " ON CONFLICT (edition, channel, item) DO UPDATE SET state='pending',"
                     " batch=excluded.batch, attempts=deliveries.attempts+1, error='', failure='',"
                     " updated_at=excluded.updated_at",
-                    [v for item in chunk for v in (edition, post, channel, item, batch, now)],
+                    [v for item in chunk for v in (edition_id, slug, channel, item, batch, now)],
                 )
 
-    def mark_sent(self, edition: str, channel: str, receipts: Receipts) -> None:
+    def mark_sent(self, edition_id: str, channel: str, receipts: Receipts) -> None:
         """Record provider ids (and public URLs) after a successful call, in one transaction.
 
         Receipts that share an id, URL and extras (a batch provider gives one id per call) are
@@ -237,7 +241,7 @@ class Ledger:
         for item, (pid, url, extra) in receipts.items():
             encoded = json.dumps(dict(extra), ensure_ascii=False) if extra else "{}"
             groups.setdefault((pid, url, encoded), []).append(item)
-        single = [(*key, now, edition, channel, items[0])
+        single = [(*key, now, edition_id, channel, items[0])
                   for key, items in groups.items() if len(items) == 1]
         with self.db.transaction():
             for (pid, url, encoded), items in groups.items():
@@ -247,7 +251,7 @@ class Ledger:
                         "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?,"
                         " error='', updated_at=? WHERE edition=? AND channel=?"
                         f" AND item IN ({marks(len(chunk))})",
-                        (pid, url, encoded, now, edition, channel, *chunk),
+                        (pid, url, encoded, now, edition_id, channel, *chunk),
                     )
             self.db.executemany(
                 "UPDATE deliveries SET state='sent', provider_id=?, url=?, extra=?, error='',"
@@ -255,37 +259,37 @@ class Ledger:
             )
 
     def mark_failed(
-        self, edition: str, channel: str, reasons: Mapping[str, str], kind: str = TRANSIENT
+        self, edition_id: str, channel: str, reasons: Mapping[str, str], kind: str = TRANSIENT
     ) -> None:
         """Record a definite failure and its kind, which decides whether a later run retries it."""
         now = time.time()
         self._write(
             "UPDATE deliveries SET state='failed', error=?, failure=?, updated_at=?"
             " WHERE edition=? AND channel=? AND item=?",
-            [(mask(why), kind, now, edition, channel, item) for item, why in reasons.items()],
+            [(mask(why), kind, now, edition_id, channel, item) for item, why in reasons.items()],
         )
 
-    def mark_uncertain(self, edition: str, channel: str, reasons: Mapping[str, str]) -> None:
+    def mark_uncertain(self, edition_id: str, channel: str, reasons: Mapping[str, str]) -> None:
         """Say why pending rows are uncertain (the answer was lost); they stay pending."""
         now = time.time()
         self._write(
             "UPDATE deliveries SET error=?, updated_at=?"
             " WHERE edition=? AND channel=? AND item=? AND state='pending'",
-            [(mask(why), now, edition, channel, item) for item, why in reasons.items()],
+            [(mask(why), now, edition_id, channel, item) for item, why in reasons.items()],
         )
 
-    def mark_progress(self, edition: str, channel: str, item: str, extra: Extra) -> None:
+    def mark_progress(self, edition_id: str, channel: str, item: str, extra: Extra) -> None:
         """Keep a two-step delivery's first step (Threads' container) as its pending row's extra."""
         self._write(
             "UPDATE deliveries SET extra=?, updated_at=?"
             " WHERE edition=? AND channel=? AND item=? AND state='pending'",
-            [(json.dumps(dict(extra), ensure_ascii=False), time.time(), edition, channel, item)],
+            [(json.dumps(dict(extra), ensure_ascii=False), time.time(), edition_id, channel, item)],
         )
 
     # -- actions and corrections -----------------------------------------------------------
 
     def mark_action(
-        self, edition: str, post: str, channel: str, item: str, kind: str, *,
+        self, edition_id: str, slug: str, channel: str, item: str, kind: str, *,
         target: str = "", state: str = "pending", error: str = "",
     ) -> None:
         """Record (or move on) one action; pending before the provider call, done after."""
@@ -293,27 +297,27 @@ class Ledger:
             f"INSERT INTO actions ({ACTION_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (edition, channel, item, kind, target) DO UPDATE SET"
             " state=excluded.state, error=excluded.error, updated_at=excluded.updated_at",
-            [(edition, post, channel, item, kind, target, state, error, time.time())],
+            [(edition_id, slug, channel, item, kind, target, state, error, time.time())],
         )
 
     def actions(
-        self, kind: str, *, post: str | None = None, edition: str | None = None
+        self, kind: str, *, slug: str | None = None, edition_id: str | None = None
     ) -> list[Action]:
         """Actions of one kind for a post or an edition, oldest first."""
         sql, args = f"SELECT {ACTION_COLUMNS} FROM actions WHERE kind=?", [kind]
-        if post is not None:
-            sql, args = sql + " AND post=?", [*args, post]
-        if edition is not None:
-            sql, args = sql + " AND edition=?", [*args, edition]
+        if slug is not None:
+            sql, args = sql + " AND post=?", [*args, slug]
+        if edition_id is not None:
+            sql, args = sql + " AND edition=?", [*args, edition_id]
         rows = self.db.execute(sql + " ORDER BY updated_at", args)
         return [Action(*(text(r[c]) for c in ACTION_COLUMNS.split(", "))) for r in rows]
 
-    def drop_actions(self, edition: str, kind: str, items: Iterable[str]) -> None:
+    def drop_actions(self, edition_id: str, kind: str, items: Iterable[str]) -> None:
         """Forget actions that no longer hold (e.g. a skipped channel that has now been sent)."""
         self._write("DELETE FROM actions WHERE edition=? AND kind=? AND item=?",
-                    [(edition, kind, item) for item in items])
+                    [(edition_id, kind, item) for item in items])
 
-    def carry_over(self, post: str, source: str, target: str) -> None:
+    def carry_over(self, slug: str, source: str, target: str) -> None:
         """Make `target` the post's current edition: it inherits what `source` delivered.
 
         Used by `--update`: the corrected article was never sent, but everything the first
@@ -325,47 +329,47 @@ class Ledger:
                 " url, extra, error, attempts, updated_at) SELECT ?, post, channel, item, batch,"
                 " state, provider_id, url, extra, error, attempts, updated_at FROM deliveries"
                 " WHERE edition=? AND post=? ON CONFLICT (edition, channel, item) DO NOTHING",
-                (target, source, post),
+                (target, source, slug),
             )
             self.db.execute(
                 f"INSERT INTO actions ({ACTION_COLUMNS}, updated_at) SELECT ?, post, channel,"
                 " item, kind, target, state, error, updated_at FROM actions WHERE edition=?"
                 " AND post=? AND kind IN ('skip', 'retract')"
                 " ON CONFLICT (edition, channel, item, kind, target) DO NOTHING",
-                (target, source, post),
+                (target, source, slug),
             )
 
     # -- the send lock ---------------------------------------------------------------------
 
     @contextmanager
-    def lock(self, post: str, *, wait: float = 0.0, source: str = "") -> Iterator[None]:
+    def lock(self, slug: str, *, wait: float = 0.0, source: str = "") -> Iterator[None]:
         """Hold the post's send lock; another live sender makes this wait, then refuse."""
         fix = f"{BUSY_FIX}; or pass --join to help send it" if self.shared else BUSY_FIX
         deadline = time.monotonic() + wait
-        while not self._try_lock(post):
+        while not self._try_lock(slug):
             if time.monotonic() >= deadline:
                 raise LedgerConflict("another publish run is sending this post right now",
-                                     where=source or post, fix=fix)
+                                     where=source or slug, fix=fix)
             time.sleep(0.2)
         try:
             yield
         finally:
             if not self.db.closed:
-                self.db.execute("DELETE FROM locks WHERE post=? AND owner=?", (post, self.owner))
+                self.db.execute("DELETE FROM locks WHERE post=? AND owner=?", (slug, self.owner))
 
-    def heartbeat(self, post: str) -> None:
+    def heartbeat(self, slug: str) -> None:
         """Tell other senders this run is alive (by the database's clock, where it has one)."""
         self.db.execute(f"UPDATE locks SET heartbeat={self.db.dialect.clock}"
-                        " WHERE post=? AND owner=?", (post, self.owner))
+                        " WHERE post=? AND owner=?", (slug, self.owner))
 
-    def _try_lock(self, post: str) -> bool:
+    def _try_lock(self, slug: str) -> bool:
         """Take the lock if it is free or its holder is gone (one process at a time)."""
         dialect = self.db.dialect
         with self.db.transaction():
-            self.db.lock(f"lock:{post}")
+            self.db.lock(f"lock:{slug}")
             held = self.db.execute(
                 f"SELECT host, pid, {dialect.age.format(column='heartbeat')} AS age FROM locks"
-                " WHERE post=?", (post,),
+                " WHERE post=?", (slug,),
             ).fetchone()
             if held is not None and not self._stale(held, STALE_LOCK_SECONDS):
                 return False
@@ -373,7 +377,7 @@ class Ledger:
                 f"INSERT INTO locks (post, owner, host, pid, heartbeat) VALUES (?, ?, ?, ?,"
                 f" {dialect.clock}) ON CONFLICT (post) DO UPDATE SET owner=excluded.owner,"
                 " host=excluded.host, pid=excluded.pid, heartbeat=excluded.heartbeat",
-                (post, self.owner, self.host, self.pid),
+                (slug, self.owner, self.host, self.pid),
             )
         return True
 
@@ -386,7 +390,7 @@ class Ledger:
     # -- batches shared by several senders -------------------------------------------------
 
     def plan_batches(
-        self, edition: str, channel: str, size: int, active_ids: Callable[[int], Iterable[int]],
+        self, edition_id: str, channel: str, size: int, active_ids: Callable[[int], Iterable[int]],
         *, reopen: bool,
     ) -> int:
         """Cut subscribers not yet planned into contiguous id ranges of `size`; the count added.
@@ -395,19 +399,19 @@ class Ledger:
         over every recipient as a single sender does: sent rows are skipped, failed ones retried.
         """
         with self.db.transaction():
-            self.db.lock(f"plan:{edition}:{channel}")
+            self.db.lock(f"plan:{edition_id}:{channel}")
             if reopen:
-                self._reopen(edition, channel, include_done=True)
+                self._reopen(edition_id, channel, include_done=True)
             top = self.db.execute(
                 "SELECT COALESCE(MAX(number), -1) n, COALESCE(MAX(last_id), 0) l FROM batches"
-                " WHERE edition=? AND channel=?", (edition, channel),
+                " WHERE edition=? AND channel=?", (edition_id, channel),
             ).fetchone()
             count, last = (whole(top["n"]), whole(top["l"])) if top else (-1, 0)
             ranges: list[tuple[str, str, int, int, int]] = []
             ids = iter(active_ids(last))
             while chunk := list(islice(ids, size)):
                 count += 1
-                ranges.append((edition, channel, count, last + 1, chunk[-1]))
+                ranges.append((edition_id, channel, count, last + 1, chunk[-1]))
                 last = chunk[-1]
             self.db.executemany(
                 "INSERT INTO batches (edition, channel, number, first_id, last_id)"
@@ -415,21 +419,22 @@ class Ledger:
             )
         return len(ranges)
 
-    def planned(self, edition: str, channel: str) -> bool:
+    def planned(self, edition_id: str, channel: str) -> bool:
         """Whether a lead sender has cut this send into batches yet."""
         found = self.db.execute(
-            "SELECT 1 AS one FROM batches WHERE edition=? AND channel=? LIMIT 1", (edition, channel)
+            "SELECT 1 AS one FROM batches WHERE edition=? AND channel=? LIMIT 1",
+            (edition_id, channel),
         ).fetchone()
         return found is not None
 
-    def claim_batch(self, edition: str, channel: str) -> Claim | None:
+    def claim_batch(self, edition_id: str, channel: str) -> Claim | None:
         """The next open (or abandoned) batch, now ours; None when nothing is left to take."""
-        claim = self._claim(edition, channel)
+        claim = self._claim(edition_id, channel)
         if claim is None:
             with self.db.transaction():
-                reopened = self._reopen(edition, channel, include_done=False)
+                reopened = self._reopen(edition_id, channel, include_done=False)
             if reopened:
-                claim = self._claim(edition, channel)
+                claim = self._claim(edition_id, channel)
         return claim
 
     def touch_batch(self, claim: Claim) -> None:
@@ -444,7 +449,7 @@ class Ledger:
         """Give a batch back unfinished (a delivery error), for the next sender or run."""
         self._set_batch(claim, "state='open', owner='', heartbeat=NULL")
 
-    def _claim(self, edition: str, channel: str) -> Claim | None:
+    def _claim(self, edition_id: str, channel: str) -> Claim | None:
         """One claim: skip batches other senders hold locked right now, never wait on them."""
         dialect = self.db.dialect
         with self.db.transaction():
@@ -455,21 +460,21 @@ class Ledger:
                 f"   OR (state='claimed' AND {dialect.age.format(column='heartbeat')} > ?))"
                 f"  ORDER BY number LIMIT 1{dialect.skip_locked})"
                 " RETURNING number, first_id, last_id",
-                (self.owner, self.host, self.pid, edition, channel, edition, channel,
+                (self.owner, self.host, self.pid, edition_id, channel, edition_id, channel,
                  self.stale_claim_seconds),
             ).fetchall()  # read to the end before COMMIT: SQLite refuses to commit mid-statement
         if not taken:
             return None
         found = taken[0]
-        return Claim(edition, channel, whole(found["number"]), whole(found["first_id"]),
+        return Claim(edition_id, channel, whole(found["number"]), whole(found["first_id"]),
                      whole(found["last_id"]))
 
-    def _reopen(self, edition: str, channel: str, *, include_done: bool) -> int:
+    def _reopen(self, edition_id: str, channel: str, *, include_done: bool) -> int:
         """Put back batches whose owner is gone (and, for a new run, finished ones)."""
         held = self.db.execute(
             f"SELECT number, host, pid, {self.db.dialect.age.format(column='heartbeat')} AS age"
             " FROM batches WHERE edition=? AND channel=? AND state='claimed'",
-            (edition, channel),
+            (edition_id, channel),
         ).fetchall()
         numbers = [whole(r["number"]) for r in held if self._stale(r, self.stale_claim_seconds)]
         done = " OR state='done'" if include_done else ""
@@ -478,7 +483,7 @@ class Ledger:
         reopened = self.db.execute(
             "UPDATE batches SET state='open', owner='', heartbeat=NULL WHERE edition=?"
             f" AND channel=? AND (number IN ({marks(len(numbers)) or 'NULL'}){done})",
-            (edition, channel, *numbers),
+            (edition_id, channel, *numbers),
         )
         return reopened.rowcount
 
@@ -486,7 +491,7 @@ class Ledger:
         """Update our own claim (a claim taken over by another sender is no longer ours)."""
         self.db.execute(
             f"UPDATE batches SET {assignment} WHERE edition=? AND channel=? AND number=?"
-            " AND owner=?", (claim.edition, claim.channel, claim.number, self.owner),
+            " AND owner=?", (claim.edition_id, claim.channel, claim.number, self.owner),
         )
 
 
@@ -504,7 +509,7 @@ def _pid_alive(pid: int) -> bool:
 def row_from(r: Record) -> Row:
     """A database row as a Row."""
     return Row(
-        edition=text(r["edition"]), post=text(r["post"]), channel=text(r["channel"]),
+        edition_id=text(r["edition"]), slug=text(r["post"]), channel=text(r["channel"]),
         item=text(r["item"]), batch=text(r["batch"]), state=text(r["state"]),
         provider_id=text(r["provider_id"]), url=text(r["url"]),
         extra=json.loads(text(r["extra"]) or "{}"), error=text(r["error"]),

@@ -29,8 +29,8 @@ class Scheduled:
     handle is a provider's id for the whole send (SendGrid's batch_id).
     """
 
-    edition: str
-    post: str
+    edition_id: str
+    slug: str
     source: str
     output: str
     channel: str
@@ -42,7 +42,9 @@ class Scheduled:
     nonce: str = ""  # fresh per schedule: part of its idempotency keys
 
 
-COLUMNS = ", ".join(f.name for f in fields(Scheduled))
+# The table keeps its first column names: `edition` holds Scheduled.edition_id, `post` the slug.
+COLUMNS = ", ".join({"edition_id": "edition", "slug": "post"}.get(f.name, f.name)
+                    for f in fields(Scheduled))
 
 
 class ScheduleLog:
@@ -68,23 +70,23 @@ class ScheduleLog:
             [(*astuple(e), time.time()) for e in entries],
         )
 
-    def rows(self, *, post: str | None = None, state: str | None = None) -> list[Scheduled]:
+    def rows(self, *, slug: str | None = None, state: str | None = None) -> list[Scheduled]:
         """Scheduled outputs, of one post or in one state, soonest first."""
         sql, args = f"SELECT {COLUMNS} FROM schedules WHERE 1=1", list[str]()
-        if post is not None:
-            sql, args = sql + " AND post=?", [*args, post]
+        if slug is not None:
+            sql, args = sql + " AND post=?", [*args, slug]
         if state is not None:
             sql, args = sql + " AND state=?", [*args, state]
         found = self.db.execute(sql + " ORDER BY at, post, output", args)
         return [Scheduled(*(text(r[c]) for c in COLUMNS.split(", "))) for r in found]
 
-    def set_state(self, edition: str, outputs: Iterable[str], state: str) -> None:
+    def set_state(self, edition_id: str, outputs: Iterable[str], state: str) -> None:
         """Move outputs of an edition on: sent by `due`, or cancelled by `unschedule`."""
         self._write(
             "UPDATE schedules SET state=?, updated_at=? WHERE edition=? AND output=?",
-            [(state, time.time(), edition, output) for output in outputs])
+            [(state, time.time(), edition_id, output) for output in outputs])
 
-    def forget_deliveries(self, edition: str, channel: str, items: Iterable[str]) -> None:
+    def forget_deliveries(self, edition_id: str, channel: str, items: Iterable[str]) -> None:
         """Drop the rows of sends a provider cancelled: they never went, a later run may send."""
         self._write("DELETE FROM deliveries WHERE edition=? AND channel=? AND item=?",
-                           [(edition, channel, item) for item in items])
+                           [(edition_id, channel, item) for item in items])
