@@ -2,16 +2,30 @@
 
 Target (issue 8): building the whole edition (parse the post, newsletter, social posts, FAQ
 digest, plan) costs at most 4× parsing its Markdown plus one MJML render, measured in the same run.
+
+Two methods, both printed (issue 15). "tight loops": the baseline's median over a loop of its
+own, then the edition's (the baseline runs hot in the CPU caches, the edition's larger working
+set does not). "interleaved": baseline and edition alternate run by run, each timed in thread
+CPU time, so both see the same caches and the same machine noise. `--src DIR` measures the
+`publisher` of another tree (DIR/src), e.g. a checkout of main, for before/after in one session.
 """
 
 from __future__ import annotations
 
+import statistics
 import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from _common import JAPANESE_SAMPLE, REPO, Result, median_seconds, report
 
-sys.path.insert(0, str(REPO / "src"))
+# --src DIR: the tree whose `publisher` is measured, else this repository.
+sys.path.insert(0, str(
+    (Path(sys.argv[sys.argv.index("--src") + 1]).resolve() if "--src" in sys.argv else REPO)
+    / "src"
+))
 
 import mjml
 
@@ -26,6 +40,7 @@ from publisher.source.read import parse_article, read_post
 from publisher.text import sentences
 
 RUNS = 41
+INTERLEAVED_RUNS = 151
 TARGET_RATIO = 4.0
 
 
@@ -44,6 +59,33 @@ def mjml_source_of(text: str, config: Config) -> str:
     finally:
         mjml.mjml2html = original
     return captured[0]
+
+
+def _source_tree() -> Path:
+    """The tree whose `publisher` is measured: --src DIR, else this repository."""
+    if "--src" in sys.argv:
+        return Path(sys.argv[sys.argv.index("--src") + 1]).resolve()
+    return REPO
+
+
+def interleaved_medians(
+    baseline: Callable[[], Any], whole: Callable[[], Any], *, runs: int, warmup: int = 5
+) -> tuple[float, float]:
+    """Median thread CPU seconds of each, the two alternated run by run."""
+    for _ in range(warmup):
+        baseline()
+        whole()
+    base: list[float] = []
+    full: list[float] = []
+    clock = time.thread_time
+    for _ in range(runs):
+        start = clock()
+        baseline()
+        middle = clock()
+        whole()
+        base.append(middle - start)
+        full.append(clock() - middle)
+    return statistics.median(base), statistics.median(full)
 
 
 def main() -> None:
@@ -69,15 +111,29 @@ def main() -> None:
     base = median_seconds(baseline, runs=RUNS)
     full = median_seconds(whole, runs=RUNS)
     ratio = full / base
-    report([Result(
-        name="whole edition in-process (Japanese sample)",
-        measured=f"{full * 1000:.1f} ms median",
-        target=f"≤ {TARGET_RATIO:.0f}× baseline",
-        met=ratio <= TARGET_RATIO,
-        baseline=f"Markdown parse + one MJML render {base * 1000:.1f} ms",
-        ratio=f"{ratio:.1f}×",
-        notes=f"{RUNS} runs after warm-up",
-    )])
+    mixed_base, mixed_full = interleaved_medians(baseline, whole, runs=INTERLEAVED_RUNS)
+    mixed_ratio = mixed_full / mixed_base
+    tree = "" if _source_tree() == REPO else f", publisher of {_source_tree()}"
+    report([
+        Result(
+            name="whole edition in-process (Japanese sample)",
+            measured=f"{full * 1000:.2f} ms median",
+            target=f"≤ {TARGET_RATIO:.0f}× baseline",
+            met=ratio <= TARGET_RATIO,
+            baseline=f"Markdown parse + one MJML render {base * 1000:.2f} ms",
+            ratio=f"{ratio:.2f}×",
+            notes=f"tight loops: {RUNS} runs of each after warm-up, wall time{tree}",
+        ),
+        Result(
+            name="whole edition in-process (Japanese sample), interleaved",
+            measured=f"{mixed_full * 1000:.2f} ms CPU median",
+            target=f"≤ {TARGET_RATIO:.0f}× baseline",
+            met=mixed_ratio <= TARGET_RATIO,
+            baseline=f"Markdown parse + one MJML render {mixed_base * 1000:.2f} ms CPU",
+            ratio=f"{mixed_ratio:.2f}×",
+            notes=f"{INTERLEAVED_RUNS} alternated runs, thread CPU time{tree}",
+        ),
+    ])
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Each shortcut is checked against the work it skips on generated inputs: tokens lent from the
 body's parse vs parsing each text alone, libyaml vs PyYAML's parser, the tag replay vs
-HTMLParser, URL runs vs twitter-text on the whole text, the reused nh3 Cleaner vs nh3.clean.
+HTMLParser, URL runs vs twitter-text on the whole text, the reused nh3 Cleaner vs nh3.clean,
+the plain text's one-pass tree vs markdown-it's SyntaxTreeNode.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import nh3
 import pytest
 import yaml
 from markdown_it.token import Token
+from markdown_it.tree import SyntaxTreeNode
 
 from publisher.edition.newsletter import html as emailhtml
+from publisher.edition.newsletter import plaintext
 from publisher.networks import counting
 from publisher.source import blocks, frontmatter, markdown, sanitize
 
@@ -190,3 +193,25 @@ def test_shared_tokens_are_read_only_and_rendering_images_does_not_touch_them() 
     assert markdown.render_html(text) == first and 'alt="a map"' in first
     assert image.attrGet("alt") == ""
     assert markdown.parse_tokens(text) is tokens
+
+
+def _node_fields(node: Any) -> tuple[Any, ...]:
+    """What the plain-text renderer reads of a node, children included."""
+    return (node.type, node.tag, dict(node.attrs), node.content,
+            [_node_fields(c) for c in node.children])
+
+
+def test_plain_text_tree_equals_syntax_tree_node() -> None:
+    extra = ["**bold _em_** ~~del~~", "[**a** `c`](http://x.y 't')", "![alt *e*](i.png)",
+             "<b>x</b> &amp; \\*", "a\\\nb  \nc"]
+    documents = _documents(7, 400) + extra
+    for document in documents:
+        for tokens in (markdown.markdown_parser().parse(document),
+                       markdown.markdown_parser().parseInline(document)):
+            expected = [_node_fields(n) for n in SyntaxTreeNode(tokens).children]
+            assert [_node_fields(n) for n in plaintext.tree(tokens)] == expected, document
+    markdown.clear_caches()
+    refs = plaintext.LinkRefs()
+    render = plaintext.TextRenderer(refs=refs, base_url="https://ex.com/a/")
+    assert render.blocks("See [a](b) and ![i](c.png).\n\n- x\n- [y](b)") == (
+        "See a [1] and [Image: i] [2].\n\n- x\n- y [1]")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import html
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import nh3
-from markdown_it.tree import SyntaxTreeNode
+from markdown_it.token import Token
 
 from publisher.source.markdown import parse_inline_tokens, parse_tokens
 from publisher.source.sanitize import absolute_url
@@ -32,6 +33,41 @@ def heading(text: str, level: int) -> str:
 def strip_tags(fragment: str) -> str:
     """Raw HTML in an article as its text only; scripts and styles vanish with their content."""
     return html.unescape(nh3.clean(fragment, tags=set())).strip()
+
+
+class Node:
+    """One node of a token stream's tree, the fields of markdown-it's `SyntaxTreeNode` this
+    renderer reads, built in one pass without its per-node properties and parent links."""
+
+    __slots__ = ("attrs", "children", "content", "tag", "type")
+
+    def __init__(self, type: str, tag: str, attrs: Mapping[str, str | int | float],
+                 content: str, children: list[Node]) -> None:
+        self.type = type
+        self.tag = tag
+        self.attrs = attrs
+        self.content = content
+        self.children = children
+
+
+def tree(tokens: Sequence[Token]) -> list[Node]:
+    """The root's children, as `SyntaxTreeNode(tokens).children` nests them: an opening and
+    closing token pair is one node (type without "_open"), an inline or image token's children
+    are its nodes' children."""
+    root: list[Node] = []
+    stack = [root]
+    for token in tokens:
+        if token.nesting == 1:
+            node = Node(token.type.removesuffix("_open"), token.tag, token.attrs, token.content,
+                        [])
+            stack[-1].append(node)
+            stack.append(node.children)
+        elif token.nesting == -1:
+            stack.pop()
+        else:
+            children = tree(token.children) if token.children else []
+            stack[-1].append(Node(token.type, token.tag, token.attrs, token.content, children))
+    return root
 
 
 @dataclass
@@ -64,15 +100,15 @@ class TextRenderer:
 
     def blocks(self, markdown_text: str) -> str:
         """Block Markdown as plain-text paragraphs separated by blank lines."""
-        root = SyntaxTreeNode(parse_tokens(markdown_text))
-        return "\n\n".join(p for p in (self._block(n) for n in root.children) if p).strip()
+        nodes = tree(parse_tokens(markdown_text))
+        return "\n\n".join(p for p in (self._block(n) for n in nodes) if p).strip()
 
     def inline(self, markdown_text: str) -> str:
         """Inline Markdown (a heading or question) as plain text."""
         tokens = parse_inline_tokens(markdown_text)
-        return "".join(self._inline(node) for node in SyntaxTreeNode(tokens).children).strip()
+        return "".join(self._inline(node) for node in tree(tokens)).strip()
 
-    def _block(self, node: SyntaxTreeNode, indent: str = "") -> str:
+    def _block(self, node: Node, indent: str = "") -> str:
         """One block node; nested lists indent their items."""
         kind = node.type
         if kind == "paragraph":
@@ -94,7 +130,7 @@ class TextRenderer:
             return strip_tags(node.content)
         return "\n\n".join(self._block(child, indent) for child in node.children)
 
-    def _list(self, node: SyntaxTreeNode, indent: str) -> str:
+    def _list(self, node: Node, indent: str) -> str:
         """Bullets or numbers, with continuation lines aligned under the item text."""
         start = int(str(node.attrs.get("start", 1)))
         lines: list[str] = []
@@ -107,7 +143,7 @@ class TextRenderer:
             lines += [line if line.startswith(pad) else f"{pad}{line}" for line in rest]
         return "\n".join(lines)
 
-    def _table(self, node: SyntaxTreeNode) -> str:
+    def _table(self, node: Node) -> str:
         """Rows as 'cell | cell', the header row underlined."""
         rows: list[str] = []
         for section in node.children:
@@ -117,11 +153,11 @@ class TextRenderer:
                 rows.append("-" * max(display_width(rows[-1]), 3))
         return "\n".join(rows)
 
-    def _inlines(self, node: SyntaxTreeNode) -> str:
+    def _inlines(self, node: Node) -> str:
         """The inline children of a block as text, links numbered."""
         return "".join(self._inline(child) for child in node.children).strip()
 
-    def _inline(self, node: SyntaxTreeNode) -> str:
+    def _inline(self, node: Node) -> str:
         """One inline node."""
         kind = node.type
         if kind == "inline":
