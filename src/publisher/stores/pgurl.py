@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from publisher.config.secrets import get_secret, mask, remember
 from publisher.errors import ConfigError
+from publisher.stores.database import Value
+
+if TYPE_CHECKING:  # psycopg is the optional `postgres` extra: imported when a database opens
+    import psycopg
+
+ValueRow = dict[str, Value]  # a result row by column name, as the stores read it (a Record)
 
 URL_SCHEMES = ("postgresql:", "postgres:")
 PASSWORD_KEYS = ("password", "sslpassword")  # the libpq parameters that carry a secret
@@ -99,14 +105,17 @@ def require_driver(key: str) -> None:
         ) from exc
 
 
-def connect(setting: str, *, key: str) -> Any:
+def connect(setting: str, *, key: str) -> psycopg.Connection[ValueRow]:
     """An autocommit psycopg connection, or a ConfigError that never shows the password."""
     require_driver(key)
     import psycopg
+    from psycopg.rows import RowFactory, dict_row
 
+    rows: RowFactory[ValueRow] = dict_row  # psycopg's dict rows: values as the driver gives them
     url = resolve_url(setting, key=key)
     try:
-        return psycopg.connect(url, autocommit=True, connect_timeout=15)
+        return psycopg.Connection.connect(url, autocommit=True, connect_timeout=15,
+                                          row_factory=rows)
     except psycopg.Error as exc:
         problem = masked_url(str(exc).strip().splitlines()[0] if str(exc).strip() else "error")
         raise ConfigError(

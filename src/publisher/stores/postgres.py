@@ -15,11 +15,11 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from publisher.stores.database import Cursor, Dialect, Value
 from publisher.stores.ledger import STALE_CLAIM_SECONDS, Ledger
-from publisher.stores.pgurl import connect, masked_url
+from publisher.stores.pgurl import ValueRow, connect, masked_url
 from publisher.stores.subscribers import SubscriberStore
 
 if TYPE_CHECKING:
@@ -40,11 +40,8 @@ class PostgresDatabase:
     dialect = DIALECT
 
     def __init__(self, setting: str, *, key: str) -> None:
-        from psycopg.rows import dict_row
-
         self.where = masked_url(setting)
-        self.db: psycopg.Connection[dict[str, Any]] = connect(setting, key=key)
-        self.db.row_factory = dict_row
+        self.db: psycopg.Connection[ValueRow] = connect(setting, key=key)
         self._turn = threading.RLock()
 
     def execute(self, sql: str, params: Sequence[Value] = ()) -> Cursor:
@@ -82,7 +79,7 @@ class PostgresDatabase:
     @property
     def closed(self) -> bool:
         """Whether the connection was closed."""
-        return bool(self.db.closed)
+        return self.db.closed
 
     def close(self) -> None:
         """Close the connection."""
