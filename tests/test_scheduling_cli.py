@@ -4,6 +4,7 @@ them: real subprocesses, the provider fakes and aiosmtpd on 127.0.0.1, a real SQ
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -332,3 +333,43 @@ def test_retract_and_update_of_a_status_mastodon_posted_at_the_time_say_why_and_
     [line] = updated.stderr.strip().splitlines()
     assert "cannot find the post to edit" in line and "Traceback" not in updated.stderr
     assert live.mastodon.statuses == [posted] and posted.get("edits", 0) == 0
+
+
+def pass_the_time(root: Path, output: str, at: str) -> None:
+    """The clock moves past a scheduled time: the ledger's row now says `at` (in the past)."""
+    with sqlite3.connect(root / ".publisher" / "ledger.sqlite3") as db:
+        db.execute("UPDATE schedules SET at=? WHERE output=?", (at, output))
+
+
+def test_retract_with_a_newsletter_sendgrid_holds_says_it_is_not_with_readers_yet(
+    workdir: Path, live: Live,
+) -> None:
+    assert run_publish(EN_POST, "--skip", "newsletter", cwd=workdir,
+                       env=live.env).returncode == 0
+    at = at_text(timedelta(hours=2))
+    held = run_publish(EN_POST, "--only", "newsletter", "--at", at, cwd=workdir, env=live.env)
+    assert held.returncode == 0, held.stderr
+    assert live.sendgrid.deliveries.emails() == [] and len(live.sendgrid.scheduled) == 1
+
+    gone = run_publish("retract", EN_POST, "--yes", cwd=workdir, env=live.env)
+    assert gone.returncode == 0, gone.stderr
+    assert live.mastodon.deleted and live.x.deletes
+    assert "already have" not in gone.stderr and "cannot be recalled" not in gone.stderr
+    when = datetime.fromisoformat(at).isoformat()
+    assert (f"note: the newsletter is not with readers yet: sendgrid holds it for 3 recipients"
+            f" until {when}; to stop it, run `publish unschedule {EN_POST}` before then."
+            in " ".join(gone.stderr.split()))
+
+    nothing = run_publish("retract", EN_POST, "--yes", cwd=workdir, env=live.env)
+    assert nothing.returncode == 0 and "nothing to retract" in nothing.stderr
+    assert "sendgrid holds it for 3 recipients" in " ".join(nothing.stderr.split())
+
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    pass_the_time(workdir, "newsletter", past)
+    after = run_publish("retract", EN_POST, "--yes", cwd=workdir, env=live.env)
+    flat = " ".join(after.stderr.split())
+    assert after.returncode == 0, after.stderr
+    assert (f"note: the newsletter was handed to sendgrid for {past}, which has passed:"
+            " sendgrid was to send it to 3 recipients then; publisher is not told whether it"
+            " did (check sendgrid), and it cannot be recalled.") in flat
+    assert "already have" not in flat and "not with readers yet" not in flat

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from publisher.cli import render
 from publisher.cli.common import EXIT_DELIVERY_FAILED, ConfigOpt, PostArg, load_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from publisher.delivery.scheduling import Held
 
 
 def retract_command(
@@ -26,6 +33,7 @@ def retract_command(
     from publisher.delivery.corrections import (
         check_network,
         live_posts,
+        newsletter_reach,
         open_deleters,
         refuse_scheduled,
         retract,
@@ -39,6 +47,7 @@ def retract_command(
     settings = load_settings(config)
     article = load_article(post, settings)
     err = render.console(stderr=True)
+    now = datetime.now(UTC)
     ledger = open_ledger(settings.ledger)
     try:
         with ledger.lock(article.slug, source=str(post)):
@@ -47,6 +56,7 @@ def retract_command(
                 where = f"on {network}" if network else "on any network"
                 err.print(f"note: nothing of {render.escape(str(post))} is posted {where}: "
                           "nothing to retract.")
+                _newsletter_notes(err, post, *newsletter_reach(ledger, article.slug, now=now))
                 return
             refuse_scheduled([t.rows[0] for t in targets], str(post), "delete")
             for target in targets:
@@ -61,7 +71,7 @@ def retract_command(
                     return
             channels = open_deleters(settings, targets)
             try:
-                report = retract(ledger, article.slug, targets, channels)
+                report = retract(ledger, article.slug, targets, channels, now=now)
             finally:
                 for channel in channels.values():
                     channel.close()
@@ -74,11 +84,36 @@ def retract_command(
                       + (f", {gone} already gone" if gone else ""))
     for problem in report.errors:
         err.print(f"[red]error:[/] {render.escape(problem)}")
-    if report.newsletter_readers:
-        err.print(f"note: the newsletter cannot be recalled: {report.newsletter_readers} "
-                  f"recipient{'s' if report.newsletter_readers > 1 else ''} already have it.")
+    _newsletter_notes(err, post, report.newsletter_readers, report.newsletter_held)
     if write_back and without_retracted_links(post, report.removed_urls):
         console.print(f"removed the retracted links from syndication: in {post}")
     if report.errors:
         raise typer.Exit(EXIT_DELIVERY_FAILED)
 
+
+
+def _newsletter_notes(err: Console, post: Path, readers: int, held: list[Held]) -> None:
+    """What is true of the newsletter: delivered (no recall), held by a provider, or handed over.
+
+    A send scheduled at SendGrid or Resend is with the provider, not the readers, until its
+    time; after it publisher was never told whether the provider sent it.
+    """
+    if readers:
+        err.print(f"note: the newsletter cannot be recalled: {_recipients(readers)} already "
+                  f"{'have' if readers > 1 else 'has'} it.")
+    for send in held:
+        count = _recipients(len(send.readers))
+        if send.passed:
+            err.print(f"note: the newsletter was handed to {send.channel} for {send.at}, which "
+                      f"has passed: {send.channel} was to send it to {count} then; publisher is "
+                      f"not told whether it did (check {send.channel}), and it cannot be "
+                      "recalled.")
+        else:
+            err.print(f"note: the newsletter is not with readers yet: {send.channel} holds it "
+                      f"for {count} until {send.at}; to stop it, run "
+                      f"`publish unschedule {render.escape(str(post))}` before then.")
+
+
+def _recipients(count: int) -> str:
+    """'1 recipient', '3 recipients'."""
+    return f"{count} recipient{'' if count == 1 else 's'}"

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from publisher.channels import Receipt, SocialChannel
 from publisher.config.settings import Config
+from publisher.delivery.scheduling import Held, provider_held
 from publisher.errors import DeliveryError, InputError, PermanentDeliveryError
 from publisher.model import SocialPost
 from publisher.networks import NAMES as NETWORK_NAMES
@@ -66,6 +68,8 @@ class Retraction:
     errors: list[str] = field(default_factory=list)
     removed_urls: list[str] = field(default_factory=list)
     newsletter_readers: int = 0  # who already has the newsletter: it cannot be recalled
+    # Newsletter sends a provider holds for a time (`--at`): nobody has them before it.
+    newsletter_held: list[Held] = field(default_factory=list)
 
 
 def social_network(item: str) -> str:
@@ -119,20 +123,28 @@ def refuse_scheduled(rows: Iterable[Row], source: str, verb: str) -> None:
             "on the instance by hand (other networks: --network NAME)")
 
 
-def newsletter_readers(ledger: Ledger, slug: str) -> int:
-    """How many recipients the newsletter of this post reached, over its editions."""
+def newsletter_reach(ledger: Ledger, slug: str, *, now: datetime) -> tuple[int, list[Held]]:
+    """Recipients the post's newsletter was delivered to, and the sends a provider still holds.
+
+    A send handed to SendGrid or Resend with `--at` is recorded like a delivery, but the
+    provider keeps it until its time: its readers are not counted as having it.
+    """
+    held = [h for h in provider_held(ledger, slug, now=now) if h.readers]
+    waiting = {(h.edition_id, h.channel, item) for h in held for item in h.readers}
     readers: set[str] = set()
     for edition_id in ledger.editions(slug):
-        readers.update(r.item for r in ledger.rows(edition_id, state="sent") if "@" in r.item)
-    return len(readers)
+        readers.update(r.item for r in ledger.rows(edition_id, state="sent")
+                       if "@" in r.item and (edition_id, r.channel, r.item) not in waiting)
+    return len(readers), held
 
 
 def retract(
     ledger: Ledger, slug: str, targets: list[LivePost],
-    channels: Mapping[str, SocialChannel],
+    channels: Mapping[str, SocialChannel], *, now: datetime,
 ) -> Retraction:
     """Delete each live post once: pending before the call, done after, 404 as already gone."""
-    report = Retraction(newsletter_readers=newsletter_readers(ledger, slug))
+    readers, held = newsletter_reach(ledger, slug, now=now)
+    report = Retraction(newsletter_readers=readers, newsletter_held=held)
     for target in targets:
         _retract_one(ledger, slug, target, channels[target.channel], report)
     return report

@@ -159,6 +159,32 @@ def schedule_entries(ledger: Ledger, *, slug: str | None = None) -> list[dict[st
     return entries
 
 
+@dataclass(frozen=True)
+class Held:
+    """An output its provider holds for `at`: asked to send then, never known to have sent.
+
+    `readers` are the newsletter recipients of the held send (none for social posts).
+    """
+
+    edition_id: str
+    output: str
+    channel: str
+    at: str
+    source: str
+    readers: frozenset[str]
+    passed: bool  # the time has come: the provider was to send it, publisher is not told
+
+
+def provider_held(ledger: Ledger, slug: str, *, now: datetime) -> list[Held]:
+    """The post's outputs handed to a provider with `--at` and not cancelled, soonest first."""
+    return [
+        Held(row.edition_id, row.output, row.channel, row.at, row.source,
+             frozenset(r.item for r in scheduled_deliveries(ledger, row) if "@" in r.item),
+             is_due(from_iso(row.at), now=now))
+        for row in ScheduleLog(ledger).rows(slug=slug, state=SCHEDULED) if row.mode == PROVIDER
+    ]
+
+
 def scheduled_deliveries(ledger: Ledger, row: Scheduled) -> list[Row]:
     """The deliveries rows of one scheduled output (a provider's scheduled sends)."""
     if row.mode != PROVIDER:
