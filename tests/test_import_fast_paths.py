@@ -10,6 +10,7 @@ import pytest
 
 from publisher.errors import InputError
 from publisher.stores.addresses import AddressChecker, validated_email
+from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscriber_csv import HEAD_BYTES, ImportReport, read_rows
 
 LOCALS = ["ann", "Ann.Lee", "a+tag", "x_y-z", "o'neil", "Postmaster", "ABUSE", "用户", "ÄNNE",
@@ -68,9 +69,12 @@ def test_a_file_larger_than_the_guessed_head_streams_and_counts_lines(tmp_path: 
     target = tmp_path / "big.csv"
     target.write_bytes(("email,name\n" + body + "r7@例え.jp,again\n").encode("cp932"))
     report = ImportReport()
-    found = list(read_rows(target, report))
-    assert len(found) == rows and found[-1].line == rows + 1 and found[3].name == "読者 3"
-    assert [(p.line, p.reason) for p in report.problems] == [
+    found = list(read_rows(target, report))  # the repeat too: the store names it
+    assert len(found) == rows + 1 and found[-1].line == rows + 2 and found[3].name == "読者 3"
+    assert report.problems == []
+    imported = SqliteSubscriberStore(tmp_path / "subs.sqlite3").import_csv(target)
+    assert imported.added == rows
+    assert [(p.line, p.reason) for p in imported.problems] == [
         (rows + 2, "duplicate of line 9: not imported")]
 
 

@@ -10,6 +10,7 @@ folding them would merge different people at every other provider.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 import unicodedata
@@ -77,15 +78,34 @@ class AddressChecker:
     """
 
     def __init__(self, max_domains: int = 50_000) -> None:
+        from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_ATOM_TEXT
+
         self._domains: dict[str, tuple[str, str] | Exception] = {}
+        self._plain: dict[str, tuple[str, str, int]] = {}  # see `_plain_domain`
         self._max = max_domains  # a file of mostly distinct domains must not grow it unbounded
+        self._dot_atom = DOT_ATOM_TEXT.match
+        self._folded = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
     def __call__(self, address: str) -> tuple[str, str]:
-        """The normalized address and its match key, or InputError exactly as `validated_email`."""
+        """The normalized address and its match key, or InputError exactly as `validated_email`.
+
+        The common case (ASCII, a dot-atom local part, a domain that already passed here, well
+        under the length limit) is answered without email-validator: the same steps give
+        exactly `local@domain` and `local.lower()@ascii_domain.lower()` for it.
+        """
+        text = address.strip()
+        if text.isascii():
+            local, _, domain_part = text.partition("@")
+            plain = self._plain.get(domain_part)
+            if plain is not None and len(local) <= plain[2] and self._dot_atom(local):
+                folded = local.lower()
+                if folded in self._folded:  # RFC 2142 names: email-validator lower-cases them
+                    local = folded
+                return local + plain[0], folded + plain[1]
         from email_validator import EmailNotValidError
 
         try:
-            return self._check(address.strip())
+            return self._check(text)
         except EmailNotValidError as exc:
             raise InputError(f"invalid address {address!r}: {exc}", where="subscribers",
                              fix="correct the address") from exc
@@ -138,6 +158,7 @@ class AddressChecker:
         if cached is None:
             if len(self._domains) >= self._max:
                 self._domains.clear()
+                self._plain.clear()
             try:
                 info = validate_email_domain_name(domain_part,
                                                   test_environment=ev.TEST_ENVIRONMENT,
@@ -146,9 +167,23 @@ class AddressChecker:
             except ev.EmailSyntaxError as exc:
                 cached = exc
             self._domains[domain_part] = cached
+            self._plain_domain(domain_part, cached)
         if isinstance(cached, Exception):
             raise type(cached)(*cached.args)
         return cached
+
+    def _plain_domain(self, domain_part: str, cached: tuple[str, str] | Exception) -> None:
+        """Remember a valid ASCII domain for `__call__`'s shortcut: `@domain`, `@ascii_domain`
+        lower-cased, and the longest local part for which no form of the address is over
+        email-validator's 254 octets (`validate_email_length` checks the three forms)."""
+        from email_validator.rfc_constants import EMAIL_MAX_LENGTH
+
+        if isinstance(cached, Exception) or not domain_part.isascii():
+            return
+        domain, ascii_domain = cached
+        longest = max(len(domain_part), len(domain.encode("utf-8")), len(ascii_domain))
+        self._plain[domain_part] = ("@" + domain, "@" + ascii_domain.lower(),
+                                    EMAIL_MAX_LENGTH - 1 - longest)
 
 
 def _local_part(local: str) -> LocalPartInfo:
@@ -192,6 +227,13 @@ def _ascii_domain(domain: str) -> str:
 def new_uid() -> str:
     """A fresh random subscriber id for unsubscribe tokens (96 bits, URL-safe)."""
     return secrets.token_urlsafe(12)
+
+
+def new_uids(count: int) -> list[str]:
+    """`count` ids like `new_uid`'s from one read of the OS's random source (12 bytes are
+    exactly 16 base64 characters, so each slice is one id's `token_urlsafe(12)`)."""
+    encoded = base64.urlsafe_b64encode(secrets.token_bytes(12 * count)).decode("ascii")
+    return [encoded[i:i + 16] for i in range(0, 16 * count, 16)]
 
 
 def check_status(status: str) -> None:

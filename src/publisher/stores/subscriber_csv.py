@@ -23,9 +23,13 @@ import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from publisher.errors import InputError
 from publisher.stores.addresses import AddressChecker
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FIELDS = ("email", "name", "first", "last", "status")
@@ -73,8 +77,7 @@ class ImportReport:
     problems: list[RowProblem] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ImportRow:
+class ImportRow(NamedTuple):
     """One valid CSV row: its line, the normalized address, its match key, name and status."""
 
     line: int
@@ -112,36 +115,103 @@ def parse_mapping(text: str) -> dict[str, str]:
 
 def read_rows(path: Path, report: ImportReport, *, encoding: str | None = None,
               mapping: Mapping[str, str] | None = None) -> Iterator[ImportRow]:
-    """Valid rows of a CSV, streamed; bad rows and in-file duplicates go into the report."""
+    """Valid rows of a CSV, streamed; bad rows go into the report.
+
+    A row repeating an earlier row's address is yielded too: the store finds such duplicates
+    (the first line of every address is kept in the database, not here, so memory stays flat).
+    """
     name = file_encoding(path, encoding)
     check = AddressChecker()
     with path.open(encoding=name, newline="") as text:
         reader = csv.reader(text)
-        columns: Columns | None = None
-        seen: dict[str, int] = {}
         try:
-            for row in reader:
-                line = reader.line_num
-                cells = [unescape_cell(c.strip()) for c in row]
-                if not any(cells) or (columns is None and cells[0].startswith("#")):
-                    continue
-                if columns is None:
-                    columns = _columns(cells, mapping, path)
-                    if columns is not None:
-                        continue  # that was the header row
-                    columns = Columns(0, 1, status=2)
-                found = _row(line, cells, columns, report, check)
-                if found is None:
-                    continue
-                first = seen.setdefault(found.key, line)
-                if first != line:
-                    report.problems.append(RowProblem(line, found.email,
-                                                      f"duplicate of line {first}: not imported"))
-                    continue
-                yield found
+            columns = _header(reader, mapping, path)
+            if columns is None:
+                return
+            first, row = columns
+            if row is not None:
+                found = _row(reader.line_num, [unescape_cell(c.strip()) for c in row], first,
+                             report, check)
+                if found is not None:
+                    yield found
+            yield from _data_rows(reader, first, report, check)
         except csv.Error as exc:
             raise InputError(f"unreadable CSV at line {reader.line_num} ({exc})", where=str(path),
                              fix="save it again as CSV from the spreadsheet") from exc
+
+
+def _header(reader: Iterator[list[str]], mapping: Mapping[str, str] | None, path: Path
+            ) -> tuple[Columns, list[str] | None] | None:
+    """The columns and, in a file without a header, its first data row (None: no rows at all).
+
+    Blank rows and `#` comment rows before the first row are skipped.
+    """
+    for row in reader:
+        cells = [unescape_cell(c.strip()) for c in row]
+        if not any(cells) or cells[0].startswith("#"):
+            continue
+        columns = _columns(cells, mapping, path)
+        if columns is not None:
+            return columns, None  # that was the header row
+        return Columns(0, 1, status=2), row
+    return None
+
+
+def _data_rows(reader: CsvReader, columns: Columns, report: ImportReport,
+               check: AddressChecker) -> Iterator[ImportRow]:
+    """The rows after the header, validated; only the cells the columns name are read.
+
+    Same result as `_row` on every cell stripped and unescaped: a row is blank (skipped) when
+    every cell is whitespace, which the email cell being non-empty already rules out.
+    """
+    email, name, first, last, status = (columns.email, columns.name, columns.first,
+                                        columns.last, columns.status)
+    wanted = max(i for i in (email, name, first, last, status) if i is not None)
+    for row in reader:
+        if len(row) <= wanted:
+            cells = [unescape_cell(c.strip()) for c in row]
+            if any(cells):
+                found = _row(reader.line_num, cells, columns, report, check)
+                if found is not None:
+                    yield found
+            continue
+        raw = row[email].strip()
+        if not raw:
+            if any(c.strip() for c in row):
+                found = _row(reader.line_num, [unescape_cell(c.strip()) for c in row], columns,
+                             report, check)
+                if found is not None:
+                    yield found
+            continue
+        if raw[0] == "'":
+            raw = unescape_cell(raw)
+        given = row[status].strip().lower() if status is not None else ""
+        if given:
+            known = STATUS_ALIASES.get(given)  # no alias starts with a quote: nothing to unescape
+            if known is None:
+                found = _row(reader.line_num, [unescape_cell(c.strip()) for c in row], columns,
+                             report, check)
+                if found is not None:
+                    yield found
+                continue
+            given = known
+        try:
+            address, key = check(raw)
+        except InputError as exc:
+            reason = str(exc.__cause__) if exc.__cause__ else exc.problem
+            report.problems.append(RowProblem(reader.line_num, raw, reason))
+            continue
+        who = row[name].strip() if name is not None else ""
+        if who[:1] == "'":
+            who = unescape_cell(who)
+        if not who and (first is not None or last is not None):
+            who = " ".join(filter(None, (_cell(row, first), _cell(row, last))))
+        yield ImportRow(reader.line_num, address, key, who, given)
+
+
+def _cell(row: Sequence[str], index: int | None) -> str:
+    """One cell stripped and unescaped ('' when the column is not there)."""
+    return unescape_cell(row[index].strip()) if index is not None and index < len(row) else ""
 
 
 def file_encoding(path: Path, encoding: str | None) -> str:

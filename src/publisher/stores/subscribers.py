@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import ClassVar
 
@@ -33,14 +34,22 @@ from publisher.stores.addresses import (
     iso_time,
     loose_address,
     new_uid,
+    new_uids,
     validated_email,
 )
 from publisher.stores.database import Database, Record, marks, text, whole
 from publisher.stores.migrations import migrate
-from publisher.stores.subscriber_csv import ImportReport, ImportRow, read_rows, spreadsheet_safe
+from publisher.stores.subscriber_csv import (
+    ImportReport,
+    ImportRow,
+    RowProblem,
+    read_rows,
+    spreadsheet_safe,
+)
 
 IMPORT_CHUNK = 5000
 KEYS_PER_QUERY = 500  # under SQLite's and psycopg's parameter limits
+ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT: 4,500 parameters at most
 COLUMNS = "id, email, name, status, reason, status_at, uid"
 
 
@@ -288,18 +297,22 @@ class SubscriberStore:
 
     def import_csv(self, path: Path, *, resubscribe: bool = False, encoding: str | None = None,
                    mapping: Mapping[str, str] | None = None) -> ImportReport:
-        """Merge a CSV (see subscriber_csv); idempotent, and bad rows are reported, not fatal."""
+        """Merge a CSV (see subscriber_csv); idempotent, and bad rows are reported, not fatal.
+
+        Memory stays flat whatever the file's size: rows are read and written a chunk at a time,
+        and the first line of every address goes into a temporary table (`import_lines`), so a
+        repeat is named `duplicate of line N` by the database, however far apart the two are.
+        """
         report = ImportReport()
         rows = read_rows(path, report, encoding=encoding, mapping=mapping)
-        while chunk := list(islice(rows, IMPORT_CHUNK)):  # bounded memory for huge files
+        self.db.execute("CREATE TEMP TABLE IF NOT EXISTS import_lines"
+                        " (key TEXT PRIMARY KEY, line INTEGER NOT NULL)")
+        self.db.execute("DELETE FROM import_lines")  # a failed import's, on this connection
+        while chunk := list(islice(rows, IMPORT_CHUNK)):
             with self.db.transaction():
-                found = self._rows_by_key([row.key for row in chunk])  # keys distinct in a file
-                new = [row for row in chunk if row.key not in found]
-                for row in chunk:
-                    if row.key in found:
-                        self._merge(report, row, found[row.key], resubscribe=resubscribe)
-                self._insert_imported(new)
-                report.added += len(new)
+                self._import_chunk(report, chunk, resubscribe=resubscribe)
+        self.db.execute("DROP TABLE import_lines")
+        report.problems.sort(key=attrgetter("line"))  # duplicates are found a chunk later
         return report
 
     def export_csv(self, path: Path) -> int:
@@ -329,34 +342,122 @@ class SubscriberStore:
             found.update((text(row["key"]), _subscriber(row)) for row in rows)
         return found
 
-    def _insert_imported(self, rows: list[ImportRow]) -> None:
-        """New rows in one statement per batch (a concurrent insert of the same key wins)."""
+    def _import_chunk(self, report: ImportReport, chunk: list[ImportRow], *,
+                      resubscribe: bool) -> None:
+        """One chunk of rows in the caller's transaction: repeats reported, the rest merged."""
+        firsts: dict[str, ImportRow] = {}
+        repeats: list[ImportRow] = []
+        for row in chunk:
+            if row.key in firsts:
+                repeats.append(row)
+            else:
+                firsts[row.key] = row
+        earlier = self._first_lines(list(firsts.values()))
+        for row in repeats:
+            first = earlier.get(row.key, firsts[row.key].line)
+            report.problems.append(_duplicate(row, first))
+        fresh = []
+        for row in firsts.values():
+            if row.key in earlier:
+                report.problems.append(_duplicate(row, earlier[row.key]))
+            else:
+                fresh.append(row)
+        updates = self._insert_imported(report, fresh, resubscribe=resubscribe)
         now = time.time()
         self.db.executemany(
-            "INSERT INTO subscribers (email, key, uid, name, status, reason, status_at,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (key) DO NOTHING",
-            [(row.email, row.key, new_uid(), row.name, row.status or "subscribed", "imported",
-              now, now, now) for row in rows],
-        )
+            "UPDATE subscribers SET name = ?, status = ?, updated_at = ? WHERE key = ?",
+            [(name, status, now, key) for key, name, status, reason in updates if not reason])
+        self.db.executemany(
+            "UPDATE subscribers SET name = ?, status = ?, reason = ?, status_at = ?,"
+            " updated_at = ? WHERE key = ?",
+            [(name, status, reason, now, now, key) for key, name, status, reason in updates
+             if reason])
 
-    def _merge(self, report: ImportReport, row: ImportRow, found: Subscriber, *,
-               resubscribe: bool) -> None:
-        """Update one imported row already stored; an opted-out address stays so unless asked."""
-        status = row.status or "subscribed"  # a row without a status asks to subscribe
-        if found.status in SUPPRESSED and status == "subscribed":
-            if resubscribe:
-                report.resubscribed.append(found.email)
-            else:
-                report.kept_suppressed += 1
-                status = found.status
-        name = row.name or found.name
-        if (name, status) == (found.name, found.status):
-            report.unchanged += 1
-            return
-        self._update(row.key, name, status,
-                     "imported" if status != found.status else None)
-        report.updated += 1
+    def _first_lines(self, rows: list[ImportRow]) -> dict[str, int]:
+        """Record these (distinct) rows' lines as their addresses' first; for the addresses an
+        earlier chunk already had, that earlier line instead (looked up only when one did)."""
+        earlier: dict[str, int] = {}
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start:start + ROWS_PER_STATEMENT]
+            added = self.db.execute(
+                f"INSERT INTO import_lines (key, line) VALUES {_groups(len(part), 2)}"
+                " ON CONFLICT (key) DO NOTHING", [v for row in part for v in (row.key, row.line)])
+            if added.rowcount == len(part):
+                continue
+            lines = {row.key: row.line for row in part}
+            found = self.db.execute(
+                f"SELECT key, line FROM import_lines WHERE key IN ({marks(len(part))})",
+                list(lines))
+            earlier.update((text(r["key"]), whole(r["line"])) for r in found
+                           if whole(r["line"]) != lines[text(r["key"])])
+        return earlier
+
+    def _insert_imported(self, report: ImportReport, rows: list[ImportRow], *,
+                         resubscribe: bool) -> list[tuple[str, str, str, str]]:
+        """New rows inserted by multi-row statements; the updates the stored ones need.
+
+        Every row is offered to `INSERT … ON CONFLICT (key) DO NOTHING`; only when a statement
+        inserts fewer rows than it was given are the stored rows read back, and a row whose
+        token id is not ours was already on the list (or a concurrent insert won): merged.
+        """
+        now = time.time()
+        uids = new_uids(len(rows))
+        updates: list[tuple[str, str, str, str]] = []
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            part = rows[start:start + ROWS_PER_STATEMENT]
+            ours = uids[start:start + ROWS_PER_STATEMENT]
+            added = self.db.execute(
+                "INSERT INTO subscribers (email, key, uid, name, status, reason, status_at,"
+                f" created_at, updated_at) VALUES {_groups(len(part), 9)}"
+                " ON CONFLICT (key) DO NOTHING",
+                [v for row, uid in zip(part, ours, strict=True)
+                 for v in (row.email, row.key, uid, row.name, row.status or "subscribed",
+                           "imported", now, now, now)])
+            if added.rowcount == len(part):
+                report.added += len(part)
+                continue
+            found = self._rows_by_key([row.key for row in part])
+            for row, uid in zip(part, ours, strict=True):
+                stored = found.get(row.key)
+                if stored is None:  # deleted by a concurrent `forget` meanwhile: erasure wins
+                    report.unchanged += 1
+                elif stored.uid == uid:
+                    report.added += 1
+                else:
+                    update = _merge(report, row, stored, resubscribe=resubscribe)
+                    if update is not None:
+                        updates.append(update)
+        return updates
+
+
+def _merge(report: ImportReport, row: ImportRow, found: Subscriber, *,
+           resubscribe: bool) -> tuple[str, str, str, str] | None:
+    """The update (key, name, status, reason or '') of one imported row already stored, if any;
+    an opted-out address stays so unless asked (the rule, once for every import)."""
+    status = row.status or "subscribed"  # a row without a status asks to subscribe
+    if found.status in SUPPRESSED and status == "subscribed":
+        if resubscribe:
+            report.resubscribed.append(found.email)
+        else:
+            report.kept_suppressed += 1
+            status = found.status
+    name = row.name or found.name
+    if (name, status) == (found.name, found.status):
+        report.unchanged += 1
+        return None
+    report.updated += 1
+    return row.key, name, status, "imported" if status != found.status else ""
+
+
+def _duplicate(row: ImportRow, first: int) -> RowProblem:
+    """The report line of a row repeating an address of the same file."""
+    return RowProblem(row.line, row.email, f"duplicate of line {first}: not imported")
+
+
+def _groups(count: int, width: int) -> str:
+    """`(?, ?), (?, ?)` for a multi-row VALUES of `count` rows of `width` columns."""
+    group = "(" + ", ".join("?" * width) + ")"
+    return ", ".join([group] * count)
 
 
 def _subscriber(row: Record) -> Subscriber:

@@ -1,0 +1,130 @@
+"""The import's bulk path on both databases: duplicates found by the database across chunks and
+transactions (named by their first line, however far apart), opt-outs in the file and in the
+store, and re-imports, against a plain in-memory reading of the same file."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from publisher.errors import InputError
+from publisher.stores.addresses import validated_email
+from publisher.stores.backends import open_store
+from publisher.stores.sqlite import SqliteSubscriberStore
+from publisher.stores.subscribers import IMPORT_CHUNK, SubscriberStore
+from tests.helpers.pg import pg_server, pg_url
+
+__all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SubscriberStore]:
+    """An empty store of each kind."""
+    if request.param == "postgresql":
+        pytest.importorskip("psycopg")
+        target = str(request.getfixturevalue("pg_url"))
+    else:
+        target = str(tmp_path / "subs.sqlite3")
+    opened = open_store(target)
+    yield opened
+    opened.close()
+
+
+def expected_problems(lines: list[str]) -> list[tuple[int, str]]:
+    """What the import must report for a file of `email` rows (line 1 is the header), worked
+    out the simplest way: every address's first line kept in a dict."""
+    seen: dict[str, int] = {}
+    found: list[tuple[int, str]] = []
+    for number, address in enumerate(lines[1:], start=2):
+        try:
+            _, key = validated_email(address)
+        except InputError as exc:
+            found.append((number, str(exc.__cause__)))
+            continue
+        first = seen.setdefault(key, number)
+        if first != number:
+            found.append((number, f"duplicate of line {first}: not imported"))
+    return found
+
+
+def test_duplicates_across_chunks_are_named_by_their_first_line(
+    store: SubscriberStore, tmp_path: Path
+) -> None:
+    rng = random.Random(18)
+    lines = ["email"]
+    for i in range(3 * IMPORT_CHUNK):
+        roll = rng.random()
+        if i > 10 and roll < 0.08:  # a repeat of any earlier line, in another case
+            earlier = rng.choice(lines[1:])
+            lines.append(earlier.upper() if rng.random() < 0.5 else earlier)
+        elif roll < 0.1:
+            lines.append(f"bad{i}@@example.com")
+        else:
+            lines.append(f"r{i}@例え.jp" if i % 7 == 0 else f"Reader.{i}@Example.org")
+    # an address of the first chunk repeated twice within the last chunk
+    lines[5] = "Five@Example.org"
+    lines[-100] = lines[-90] = "FIVE@example.org"
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = store.import_csv(path)
+    want = expected_problems(lines)
+    assert [(p.line, p.reason) for p in report.problems] == want
+    duplicates = [w for w in want if w[1].startswith("duplicate")]
+    assert len(duplicates) > 100
+    end = len(lines)
+    assert {(end - 99, "duplicate of line 6: not imported"),
+            (end - 89, "duplicate of line 6: not imported")} <= set(duplicates)
+    assert report.added == len(lines) - 1 - len(want) == len(list(store.iter_all()))
+    again = store.import_csv(path)  # re-import: nothing new, the same lines named
+    assert (again.added, again.updated, again.unchanged) == (0, 0, report.added)
+    assert [(p.line, p.reason) for p in again.problems] == want
+
+
+def test_a_file_row_already_stored_is_merged_once_and_its_repeat_named(
+    store: SubscriberStore, tmp_path: Path
+) -> None:
+    store.add("old@example.com", "Old")
+    store.add("gone@example.com")
+    store.remove("gone@example.com")
+    rows = ["email,name,status", "new@example.com,New,", "OLD@example.com,Renamed,",
+            "gone@example.com,Back,", "quit@example.com,Quit,unsubscribed"]
+    rows += [f"filler{i}@example.com,F," for i in range(IMPORT_CHUNK)]
+    rows += ["old@example.com,Third,", "Gone@Example.com,,", "quit@example.com,,subscribed"]
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    uids = {s.email: s.uid for s in store.iter_all()}
+    report = store.import_csv(path)
+    last = len(rows)
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (last - 2, "duplicate of line 3: not imported"),
+        (last - 1, "duplicate of line 4: not imported"),
+        (last, "duplicate of line 5: not imported")]
+    assert (report.added, report.updated, report.unchanged, report.kept_suppressed) == (
+        2 + IMPORT_CHUNK, 2, 0, 1)
+    old, gone, quit_ = (store.get(a) for a in ("old@example.com", "gone@example.com",
+                                                "quit@example.com"))
+    assert old is not None and (old.name, old.status, old.uid) == (
+        "Renamed", "subscribed", uids["old@example.com"])
+    assert gone is not None and (gone.name, gone.status) == ("Back", "unsubscribed")
+    assert gone.reason == "removed with `subscribers remove`"  # the opt-out is kept as it was
+    assert quit_ is not None and (quit_.status, quit_.reason) == ("unsubscribed", "imported")
+    assert store.count_active() == 2 + IMPORT_CHUNK  # new, old and the fillers
+    again = store.import_csv(path, resubscribe=True)
+    assert again.resubscribed == ["gone@example.com"] and again.added == 0
+    assert store.get("gone@example.com").status == "subscribed"  # type: ignore[union-attr]
+    assert store.get("quit@example.com").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_a_duplicate_900000_lines_apart_still_names_the_first_line(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("email\nfirst@example.com\n")
+        out.writelines(f"r{i}@example.com\n" for i in range(900_000))
+        out.write("FIRST@example.com\n")
+    report = SqliteSubscriberStore(tmp_path / "subs.sqlite3").import_csv(path)
+    assert report.added == 900_001
+    assert [(p.line, p.reason) for p in report.problems] == [
+        (900_003, "duplicate of line 2: not imported")]
