@@ -1,4 +1,5 @@
-"""X counting without twitter-text's emoji scan must equal twitter-text's own parse_tweet."""
+"""X counting without twitter-text's emoji scan must equal twitter-text's own parse_tweet; grapheme
+counting without the cluster scan must equal `regex`'s `\\X`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twitter_text.regexp import emoji as twitter_emoji
 
+from publisher.networks import counting
 from publisher.networks.counting import EMOJI_FREE_RE, measure, x_length
+from publisher.text import graphemes
 
 
 def _admitted(code_point: int) -> bool:
@@ -70,3 +73,30 @@ def test_counting_a_text_without_url_or_emoji_loads_no_url_patterns() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_single_cluster_character_breaks_on_both_sides_and_is_no_emoji() -> None:
+    import regex
+
+    admitted = [chr(cp) for cp in range(0x110000) if graphemes.single_clusters(chr(cp))]
+    assert len(admitted) > 20000  # ASCII, kana, CJK ideographs, full-width forms
+    # GB999 breaks between two characters of these classes: no rule of UAX #29 joins them.
+    breaking = regex.compile(r"[\p{Grapheme_Cluster_Break=Other}\p{Grapheme_Cluster_Break=LF}"
+                             r"\p{Grapheme_Cluster_Break=Control}]")
+    assert [hex(ord(c)) for c in admitted if not breaking.fullmatch(c)] == []
+    assert [c for c in admitted if c == "\r" or regex.match(r"\p{Extended_Pictographic}", c)] == []
+    assert not graphemes.single_clusters("e\u0301") and not graphemes.single_clusters("\r\n")
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(PIECES | st.sampled_from(["\u3099", "\u302a", "\uff9e", "ｶ", "\t", "〜"]),
+                max_size=40).map("".join))
+def test_grapheme_counts_equal_the_cluster_scan(text: str) -> None:
+    import regex
+
+    clusters = regex.findall(r"\X", text)
+    assert graphemes.grapheme_count(text) == len(clusters)
+    assert counting.graphemes(text) == clusters
+    emoji = regex.compile(r"\p{Extended_Pictographic}|\p{Regional_Indicator}|\u20e3")
+    assert counting.threads_length(text) == sum(
+        len(c.encode("utf-8")) if emoji.search(c) else 1 for c in clusters)

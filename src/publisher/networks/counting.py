@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from publisher.errors import InputError
 from publisher.networks import get_network
 from publisher.networks.network import Counting, Network
+from publisher.text import graphemes as clusters
 from publisher.text.controls import lone_surrogate
 
 if TYPE_CHECKING:
@@ -185,6 +186,8 @@ def threads_length(text: str) -> int:
     """Characters, with each emoji counted as its UTF-8 byte length."""
     # "Text posts are limited to 500 characters. Emojis are counted as the number of UTF-8 bytes."
     # https://developers.facebook.com/documentation/threads/posts
+    if clusters.single_clusters(text):  # no emoji, each character a cluster
+        return len(text)
     total = 0
     for cluster in graphemes(text):
         total += len(cluster.encode("utf-8")) if _is_emoji(cluster) else 1
@@ -264,12 +267,14 @@ def clear_caches() -> None:
 
 def graphemes(text: str) -> list[str]:
     """The extended grapheme clusters of `text` (UAX #29)."""
-    return list(_grapheme_re().findall(text))
+    if clusters.single_clusters(text):
+        return list(text)
+    return list(clusters.grapheme_re().findall(text))
 
 
 def grapheme_count(text: str) -> int:
     """How many extended grapheme clusters `text` has."""
-    return len(_grapheme_re().findall(text))
+    return clusters.grapheme_count(text)
 
 
 def find_mentions(text: str) -> list[tuple[int, int, str]]:
@@ -336,14 +341,6 @@ def _ascii_tlds() -> frozenset[str]:
     from publisher.networks.tlds import CCTLDS, GTLDS
 
     return frozenset(n.lower() for n in (*GTLDS, *CCTLDS) if n.isascii() and n.isalnum())
-
-
-@cache
-def _grapheme_re() -> regex_module.Pattern[str]:
-    """`\\X`: one extended grapheme cluster."""
-    import regex
-
-    return regex.compile(r"\X")
 
 
 @cache

@@ -16,6 +16,7 @@ import budoux
 import regex
 
 from publisher.source.blocks import join_lines, markdown_plain_text
+from publisher.text.graphemes import grapheme_count
 from publisher.text.sentences import split_sentences
 
 ELLIPSIS = "…"
@@ -34,7 +35,7 @@ DANGLING = " 、，,;:；：・-—(（「『"
 
 def grapheme_length(text: str) -> int:
     """Characters as a reader counts them (an emoji with modifiers is one)."""
-    return len(GRAPHEME.findall(text))
+    return grapheme_count(text)
 
 
 def short_answer(
