@@ -105,3 +105,22 @@ def test_a_faq_output_belongs_to_its_network() -> None:
     assert output_network("bluesky-faq") is NETWORKS["bluesky"]
     with pytest.raises(InputError):
         get_network("bluesky-faq")
+
+
+def test_a_servers_own_limits_reach_only_the_networks_whose_servers_set_them() -> None:
+    from publisher.config.settings import Config
+    from publisher.edition.build import build_edition
+    from publisher.edition.newsletter.render import load_templates
+
+    told = {name: {"limit": 1000, "url_length": 40} for name in NAMES}  # as preflight says
+    edition = build_edition(sample_article(), Config(), load_templates(None), hints=told)
+    assert any(network.instance_limits for network in NETWORKS.values())
+    for name, posts in edition.social.items():
+        network = output_network(name)
+        assert posts and all(p.limit == (1000 if network.instance_limits else network.limit)
+                             for p in posts), name
+    for name, network in NETWORKS.items():  # the [social] defaults are the declared facts
+        if network.instance_limits:
+            assert SocialSettings().instance_limits(name) == (network.limit, network.url_length)
+            told_settings = SocialSettings().with_server_limits(name, {"limit": 700})
+            assert told_settings.instance_limits(name) == (700, network.url_length)

@@ -247,3 +247,52 @@ def test_preview_and_run_agree_on_the_newsletter(workdir: Path, post: str) -> No
     previewed = (workdir / "outbox" / slug / "newsletter.html").read_bytes()
     assert run_publish(post, cwd=workdir).returncode == 0
     assert (workdir / "outbox" / slug / "newsletter.html").read_bytes() == previewed
+
+
+HERO_POST = """---
+title: Tram line opens
+url: https://example.org/news/tram
+image: https://example.org/tram.jpg
+image_alt: The new tram at its first stop
+tags: [transport]
+---
+A new tram line opens in spring. It halves the trip downtown.
+"""
+
+
+def preview_mocks(channels: dict[str, dict[str, object]]) -> dict[str, str]:
+    """Each network's column of the preview page, for a post with a hero image."""
+    from publisher.config.settings import Config, Site
+    from publisher.edition.build import build_edition
+    from publisher.edition.newsletter.render import load_templates
+    from publisher.edition.preview import render_preview
+    from publisher.networks import NAMES
+    from publisher.source.read import parse_article
+
+    config = Config(site=Site(name="City News"), channels=channels)
+    edition = build_edition(parse_article(HERO_POST, source="posts/tram.md"), config,
+                            load_templates(None))
+    page = render_preview(edition, config, html=edition.newsletter.html)
+    return {name: page.split(f'data-output="{name}">')[1].split("</article>")[0]
+            for name in NAMES}
+
+
+def test_the_preview_shows_each_account_and_image_as_the_network_declares() -> None:
+    mocks = preview_mocks({})
+    shown = {name: re.findall(r'class="byline"><b>City News</b><span>([^<]*)</span>', mock)
+             for name, mock in mocks.items()}
+    assert shown == {"x": ["@citynews"], "bluesky": ["@citynews.bsky.social"],
+                     "mastodon": ["@citynews@mastodon.social"], "threads": ["@citynews"],
+                     "linkedin": ["Newsletter"]}
+    # Mastodon attaches the hero image unless told not to; X leaves the link to its own card
+    assert '<div class="media">' in mocks["mastodon"]
+    assert '<div class="media">' not in mocks["x"]
+
+    mocks = preview_mocks({"mastodon": {"instance_url": "https://social.example.net",
+                                        "attach_image": False},
+                           "bluesky": {"handle": "news.example.org"},
+                           "x": {"attach_image": True}})
+    assert "<span>@citynews@social.example.net</span>" in mocks["mastodon"]
+    assert "<span>@news.example.org</span>" in mocks["bluesky"]
+    assert '<div class="media">' not in mocks["mastodon"]
+    assert '<div class="media">' in mocks["x"]

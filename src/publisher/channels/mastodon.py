@@ -34,6 +34,7 @@ from publisher.channels.http import HttpClient
 from publisher.channels.images import ImageFile, ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
+from publisher.networks.mastodon import NETWORK
 from publisher.schedule import Window, iso
 
 NAME = "mastodon"
@@ -50,7 +51,7 @@ class MastodonChannel:
     """One account on one instance."""
 
     http: HttpClient
-    attach_image: bool = True
+    attach_image: bool = NETWORK.attach_image
     poll_interval: float = 1.0
     max_polls: int = 30
     sleep: Callable[[float], None] = time.sleep
@@ -81,7 +82,7 @@ class MastodonChannel:
         token = context.secret(settings.text("access_token_env", SECRETS[0]),
                                purpose="posting to Mastodon")
         http = context.client(instance, headers={"Authorization": f"Bearer {token}"})
-        return cls(http, attach_image=settings.flag("attach_image", True))
+        return cls(http, attach_image=settings.flag("attach_image", NETWORK.attach_image))
 
     def preflight(self) -> Hints:
         """Check the token and read this instance's status limits."""

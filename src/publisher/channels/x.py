@@ -35,6 +35,7 @@ from publisher.channels.http import HttpClient, status_error
 from publisher.channels.images import ImageFile, ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
+from publisher.networks.x import NETWORK
 
 if TYPE_CHECKING:
     import requests
@@ -89,7 +90,7 @@ class XChannel:
     client: tweepy.Client
     http: HttpClient  # same session as the client, for media upload
     auth: Any  # OAuth1 signer for requests, or None with an OAuth 2 user token
-    attach_image: bool = False  # X draws its own card for a bare link; an image replaces it
+    attach_image: bool = NETWORK.attach_image  # X draws its own card; an image replaces it
     sleep: Callable[[float], None] = time.sleep
     max_polls: int = 30
     name: str = NAME
@@ -140,7 +141,8 @@ class XChannel:
         for host in PUBLIC_HOSTS:
             client.session.mount(f"{host}/", adapter)
         http = context.client(PUBLIC_HOSTS[1], headers=headers, session=client.session)
-        return cls(client, http, auth, attach_image=settings.flag("attach_image", False))
+        return cls(client, http, auth,
+                   attach_image=settings.flag("attach_image", NETWORK.attach_image))
 
     def preflight(self) -> Hints:
         """Check the credentials with GET /2/users/me."""

@@ -6,7 +6,7 @@ Secrets never live here (config/secrets.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from publisher.errors import ConfigError
@@ -54,6 +54,20 @@ class SocialSettings:
     mastodon_url_length: int = 23
     thread: bool = False
     hashtags: int = 3
+
+    # A network whose servers each set their own limits (`Network.instance_limits`) has the
+    # keys `<network>_limit` and `<network>_url_length` here; preflight may read the server's.
+
+    def instance_limits(self, network: str) -> tuple[int, int]:
+        """(limit, URL length) of a network whose servers set their own: its two keys."""
+        return int(getattr(self, f"{network}_limit")), int(getattr(self, f"{network}_url_length"))
+
+    def with_server_limits(self, network: str, told: Mapping[str, int]) -> SocialSettings:
+        """These settings with what the network's server told preflight (`limit`, `url_length`)."""
+        limit, url_length = self.instance_limits(network)
+        changes: dict[str, Any] = {f"{network}_limit": told.get("limit", limit),
+                                   f"{network}_url_length": told.get("url_length", url_length)}
+        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from publisher.edition.checks import edition_warnings, strip_tracking
 from publisher.edition.newsletter.render import Templates, personalize, render_newsletter
 from publisher.edition.social import compose_faq_posts, compose_social
 from publisher.model import Article, Edition, FaqDigest, Recipient, SocialPost
-from publisher.networks import output_network
+from publisher.networks import NETWORKS, output_network
 from publisher.source.faq import build_faq_digest
 
 EDITION_FORMAT = 1
@@ -37,13 +37,9 @@ def build_edition(
         article = replace(article, url=clean_url)
     digest = build_faq_digest(article, config.faq)
     social_settings = config.social
-    mastodon = (hints or {}).get("mastodon", {})
-    if mastodon:
-        social_settings = replace(
-            social_settings,
-            mastodon_limit=mastodon.get("limit", social_settings.mastodon_limit),
-            mastodon_url_length=mastodon.get("url_length", social_settings.mastodon_url_length),
-        )
+    for name, told in (hints or {}).items():
+        if told and name in NETWORKS and NETWORKS[name].instance_limits:
+            social_settings = social_settings.with_server_limits(name, told)
     social = compose_social(article, digest, social_settings, thread=thread)
     if config.faq.social_posts and digest.items:
         social.update(faq_posts(article, digest, social_settings))

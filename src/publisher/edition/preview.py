@@ -116,16 +116,12 @@ def _network_view(
 
 def _handle(network: str, name: str, config: Config) -> str:
     """The account name a network shows: the configured one, else one made from the site name."""
+    account = output_network(network).account
     slug = re.sub(r"[^a-z0-9]", "", name.lower()) or "publisher"
-    settings = config.channels.get(network, {})
-    if network == "bluesky":
-        return "@" + str(settings.get("handle") or f"{slug}.bsky.social")
-    if network == "mastodon":
-        host = urlsplit(str(settings.get("instance_url") or "https://mastodon.social")).hostname
-        return f"@{slug}@{host}"
-    if network == "linkedin":
-        return "Newsletter"
-    return f"@{slug}"
+    setting = config.channels.get(network, {}).get(account.setting) if account.setting else None
+    value = str(setting or account.default.format(slug=slug))
+    host = urlsplit(value).hostname or "" if "://" in value else ""
+    return account.shown.format(slug=slug, value=value, host=host)
 
 
 def _post_view(
@@ -155,13 +151,14 @@ def _card_and_media(
 
     Bluesky shows the external embed we send. X, Mastodon, Threads and LinkedIn draw a card
     from the link's Open Graph tags (the article's title, summary and image) under a post that
-    carries the link, unless an image is attached: Mastodon then shows the image instead.
+    carries the link, unless an image is attached (`attach_image`, whose default each network
+    declares): the network then shows the image instead.
     """
-    article = edition.article
-    if output_network(network).card is Card.LINK_CARD:
+    article, facts = edition.article, output_network(network)
+    if facts.card is Card.LINK_CARD:
         return post.card, None
     attach = post.card is not None and bool(post.card.thumb) and bool(
-        config.channels.get(network, {}).get("attach_image", network == "mastodon"))
+        config.channels.get(network, {}).get("attach_image", facts.attach_image))
     if attach:
         return None, post.card
     link = next((h.value for h in highlights(network, post.text) if h.kind == "link"), "")

@@ -113,8 +113,8 @@ def compose_faq_posts(
 def target_for(name: str, settings: SocialSettings) -> Target:
     """The limit and URL length a network gets under these settings."""
     network = get_network(name, where="[social] networks")
-    if network.instance_limits:  # the only such network's keys: [social] mastodon_limit, …
-        return Target(network, settings.mastodon_limit, settings.mastodon_url_length)
+    if network.instance_limits:  # [social] <network>_limit and _url_length, or the server's
+        return Target(network, *settings.instance_limits(name))
     return Target(network, network.limit)
 
 

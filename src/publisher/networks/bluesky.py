@@ -5,7 +5,7 @@ https://github.com/bluesky-social/atproto/blob/main/lexicons/app/bsky/feed/post.
 Tags: at most 64 graphemes (packages/api/src/rich-text/util.ts of bluesky-social/atproto).
 """
 
-from publisher.networks.network import Card, Counting, HashtagRules, Network
+from publisher.networks.network import Account, Card, Counting, HashtagRules, Network
 
 TAG_MAX_GRAPHEMES = 64
 
@@ -23,4 +23,5 @@ NETWORK = Network(
     thread=True,
     card=Card.LINK_CARD,
     max_images=4,  # app.bsky.embed.images: images maxLength 4
+    account=Account("@{value}", setting="handle", default="{slug}.bsky.social"),
 )

@@ -4,7 +4,7 @@ https://learn.microsoft.com/en-us/linkedin/marketing/community-management/shares
 (`commentary`, "little" text format); a multi-image post holds up to 20 images.
 """
 
-from publisher.networks.network import Card, Counting, Network
+from publisher.networks.network import Account, Card, Counting, Network
 
 NETWORK = Network(
     name="linkedin",
@@ -17,4 +17,5 @@ NETWORK = Network(
     long_form=True,
     card=Card.LINK_CARD,  # sent as content.article: source, title, description, thumbnail
     max_images=20,
+    account=Account("Newsletter"),  # the preview's stand-in for the author's name
 )

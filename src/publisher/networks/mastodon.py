@@ -6,7 +6,7 @@ Only URLs with a scheme are linked (app/lib/text_formatter.rb); 4 attachments pe
 https://docs.joinmastodon.org/methods/statuses/#create
 """
 
-from publisher.networks.network import Card, Counting, Network
+from publisher.networks.network import Account, Card, Counting, Network
 
 NETWORK = Network(
     name="mastodon",
@@ -23,4 +23,6 @@ NETWORK = Network(
     # TextFormatter drops the scheme and "www.", shows 30 characters and hides the rest.
     shown_link_chars=30,
     instance_limits=True,  # [social] mastodon_limit / mastodon_url_length, or preflight's
+    attach_image=True,  # a status shows its attachment; a card only when it has none
+    account=Account("@{slug}@{host}", setting="instance_url", default="https://mastodon.social"),
 )

@@ -41,6 +41,19 @@ class HashtagRules:
 
 
 @dataclass(frozen=True)
+class Account:
+    """How the preview names the posting account, from one `[channels.<network>]` key.
+
+    In `shown`, {slug} is the site name squeezed to [a-z0-9], {value} the setting (else
+    `default`, itself filled from {slug}) and {host} the value's host name, for a URL setting.
+    """
+
+    shown: str = "@{slug}"
+    setting: str = ""  # the channel key that names the account (a handle, the instance URL)
+    default: str = ""
+
+
+@dataclass(frozen=True)
 class Network:
     """One social network's composing facts: limit, unit, links, tags, threads, images."""
 
@@ -63,3 +76,7 @@ class Network:
     max_images: int = 0  # images one post may carry on the network
     shown_link_chars: int | None = None  # a link is shown without scheme, cut to this many
     instance_limits: bool = False  # each server sets its own limit and link length
+    # `[channels.<network>] attach_image` when unset: a hero-image network attaches the image
+    # to the first post (True) or leaves the link to the card it draws itself (False)
+    attach_image: bool = False
+    account: Account = Account()  # how the preview shows who posts
