@@ -42,9 +42,10 @@ SUBSCRIBERS = emails(3000)
 BATCH = 50  # 60 batches to share
 
 
-def configure(workdir: Path, fake: SendGridFake, database: str) -> None:
+def configure(workdir: Path, fake: SendGridFake, database: str,
+              networks: tuple[str, ...] = ()) -> None:
     """publisher.toml: SendGrid through the fake, ledger and subscribers in PostgreSQL."""
-    path = write_config(workdir, transport="sendgrid",
+    path = write_config(workdir, transport="sendgrid", networks=networks,
                         channels={"sendgrid": {"base_url": fake.url, "batch_size": BATCH}})
     body = path.read_text(encoding="utf-8")
     path.write_text(f'ledger = "{database}"\nsubscribers = "{database}"\n\n{body}',
@@ -103,11 +104,15 @@ def slowed(handler: Callable[[Request], Reply], seconds: float) -> Callable[[Req
     return handle
 
 
-def test_two_senders_started_together_send_everyone_once(workdir: Path, pg_url: str) -> None:
-    """Both start at once with --join: one leads, the other helps; the claims never overlap."""
+@pytest.mark.parametrize("networks", [(), ("x", "bluesky")])
+def test_two_senders_started_together_send_everyone_once(
+    workdir: Path, pg_url: str, networks: tuple[str, ...]
+) -> None:
+    """Both start at once with --join: one leads, the other helps; the claims never overlap.
+    With social networks in the plan too, only the lead posts them and both exit 0."""
     env = email_env("sendgrid")
     with SendGridFake(api_key=EMAIL_KEYS["sendgrid"][1], keep_bodies=False).running() as fake:
-        configure(workdir, fake, pg_url)
+        configure(workdir, fake, pg_url, networks)
         seed_subscribers(workdir, SUBSCRIBERS, env)
         fake.server.handle = slowed(fake.server.handle, 0.01)
         start = threading.Barrier(2)
@@ -129,6 +134,8 @@ def test_two_senders_started_together_send_everyone_once(workdir: Path, pg_url: 
     assert counts == Counter(SUBSCRIBERS)
     assert sum(sent_by(out) for _, out, _ in results.values()) == len(SUBSCRIBERS)
     assert sum("faq digest" in out for _, out, _ in results.values()) == 1  # exactly one lead
+    for network in networks:  # the lead's summary names each network, the joiner's none
+        assert sorted(network in out.split() for _, out, _ in results.values()) == [False, True]
 
 
 def test_join_needs_postgresql(workdir: Path) -> None:

@@ -234,10 +234,11 @@ def publish(
                     faq=timing.faq and not is_own_digest(options.post, prepared.folder),
                 )
                 faq = faq_outcomes(ledger, prepared, timing)
-            kept = tuple(s for s in prepared.plan.steps if s.output in timing.outputs)
+            plan = prepared.plan if lead else joiner_plan(prepared.plan)
+            kept = tuple(s for s in plan.steps if s.output in timing.outputs)
             run = Run(
                 ledger=ledger, edition=prepared.edition,
-                plan=replace(prepared.plan, steps=kept), channels=prepared.live,
+                plan=replace(plan, steps=kept), channels=prepared.live,
                 recipients=recipients or (lambda: recipients_for(config)),
                 retry_pending=options.retry_pending, progress=progress,
                 shared=shared_send(held, ledger, config, lead=lead) if sharing else None,
@@ -247,7 +248,7 @@ def publish(
                 suppress=bounce_subscribers(config) if sends_to_own_list(config) else None,
                 at=timing.at, schedule_ids=timing.handles, key_salts=timing.salts,
             )
-            return [*faq, *in_plan_order(prepared.plan, deliver(run), timing)]
+            return [*faq, *in_plan_order(plan, deliver(run), timing)]
     finally:
         ledger.close()
         prepared.close()
@@ -445,6 +446,11 @@ def can_share(config: Config) -> bool:
 
     return (ledger_class(config.ledger).shared and store_class(config.subscribers).shared
             and sends_to_own_list(config))
+
+
+def joiner_plan(plan: Plan) -> Plan:
+    """A joining sender's share of the plan: only the email batches (the lead posts the rest)."""
+    return replace(plan, steps=tuple(s for s in plan.steps if s.kind == "email"))
 
 
 def take_lock_or_join(
