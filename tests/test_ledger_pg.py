@@ -287,6 +287,24 @@ def test_a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(pg_url: st
     ledger.close()
 
 
+def test_statements_are_planned_with_their_values_not_as_generic_prepared_plans(
+    pg_url: str,
+) -> None:
+    """psycopg prepares a statement it has run 5 times, and PostgreSQL may then plan
+    `item IN ($1, …, $500)` once for any values: a scan of the whole table per call, which made a
+    PostgreSQL send quadratic in its size (20,000 recipients: 8 s of the server's CPU, not 1)."""
+    ledger = PostgresLedger(pg_url)
+    try:
+        items = [f"reader{i}@example.org" for i in range(600)]
+        ledger.mark_pending("e1", "post", "sendgrid", items)
+        for _ in range(8):
+            assert len(ledger.states("e1", "sendgrid", items)) == len(items)
+        found = ledger.db.execute("SELECT COUNT(*) AS n FROM pg_prepared_statements").fetchone()
+    finally:
+        ledger.close()
+    assert found is not None and found["n"] == 0
+
+
 # --- URLs and passwords ----------------------------------------------------------------------
 
 

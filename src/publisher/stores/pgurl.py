@@ -114,8 +114,12 @@ def connect(setting: str, *, key: str) -> psycopg.Connection[ValueRow]:
     rows: RowFactory[ValueRow] = dict_row  # psycopg's dict rows: values as the driver gives them
     url = resolve_url(setting, key=key)
     try:
+        # No server-side prepared statements: after 5 executions PostgreSQL may plan one once,
+        # generically, and `item IN ($1, …, $500)` then scans the whole table on every call
+        # (https://www.postgresql.org/docs/current/sql-prepare.html#SQL-PREPARE-NOTES,
+        # https://www.psycopg.org/psycopg3/docs/advanced/prepare.html).
         return psycopg.Connection.connect(url, autocommit=True, connect_timeout=15,
-                                          row_factory=rows)
+                                          row_factory=rows, prepare_threshold=None)
     except psycopg.Error as exc:
         problem = masked_url(str(exc).strip().splitlines()[0] if str(exc).strip() else "error")
         raise ConfigError(
