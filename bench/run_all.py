@@ -2,7 +2,7 @@
 
 `python bench/run_all.py` runs them one after another (each in its own process, so one bench's
 imports and caches never help another) and prints one row per result. `--quick` runs the
-fan-outs at 20,000 and 100,000 instead of 100,000 and 1,000,000.
+fan-outs at 20,000 and 100,000 instead of 100,000 and 1,000,000 (the `--join` one at 100,000).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ SCRIPTS = [
     ["mime.py"],
     ["fanout_sendgrid.py"],
     ["fanout_memory.py"],
+    ["fanout_join.py"],
     ["smtp.py"],
     ["subscribers_import.py"],
     ["subscribers_import.py", "--rows", "1000000"],
@@ -33,6 +34,7 @@ SCRIPTS = [
 ]
 QUICK = {"fanout_sendgrid.py": ["--subscribers", "20000"],
          "fanout_memory.py": ["--subscribers", "100000"],
+         "fanout_join.py": ["--rows", "100000"],
          "subscribers_import.py": ["--rows", "20000"]}
 
 

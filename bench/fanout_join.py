@@ -1,0 +1,310 @@
+"""Two senders sharing one send through PostgreSQL (`--join`) against one sender (issue 18).
+
+Target: 1,000,000 subscribers through `publish POST --join` with 2 senders on PostgreSQL take
+≤ 0.6 × the single sender's wall time, with 0 duplicates. The bench starts a throwaway
+PostgreSQL cluster of its own (initdb + pg_ctl from /usr/lib/postgresql/*/bin, 127.0.0.1, a free
+port, fsync off; stopped and removed at the end), seeds N subscribers by COPY into a template
+database (not counted), then sends the same edition twice, each time to a fresh copy of that
+database (a fresh ledger): once by one `publish POST`, once by two `publish POST --join` started
+together. Each send goes to a fresh SendGrid fake in its own process (`_fake.py sendgrid-lean`),
+which counts requests, deliveries and duplicates. Printed: single vs joined wall time and their
+ratio, each sender's own CPU (user + system, its wait4()) and share of the recipients, the
+fake's own CPU, PostgreSQL's own CPU (the postmaster's and its children's, from /proc), and the
+load average. 2 senders + PostgreSQL + the fake share the machine's cores, so on 2 cores the
+joined run can only approach half the single time when the senders' CPU dominates.
+`--rows N` changes the size, `--rounds K` alternates single and joined K times (medians),
+`--src DIR` runs the CLI from another source tree (before/after in one session).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _common import (
+    JAPANESE_SAMPLE,
+    REPO,
+    Result,
+    Usage,
+    load,
+    publish_argv,
+    report,
+    run_usage,
+)
+from fanout_sendgrid import BATCH, FakeProcess
+
+TARGET_RATIO = 0.6
+USER = "publisher"
+ENV = {"SENDGRID_API_KEY": "SG.bench-key",
+       "PUBLISHER_UNSUBSCRIBE_SECRET": "bench-secret-0123456789abcdef"}
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster in a temporary folder, for this bench only."""
+
+    def __init__(self) -> None:
+        candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+        found = shutil.which("initdb") or (str(candidates[0]) if candidates else "")
+        if not found:
+            raise SystemExit("no PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+        self.bindir = Path(found).parent
+        self.root = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        self.data = self.root / "data"
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: the postgres account runs it
+            import pwd
+
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.root, owner.pw_uid, owner.pw_gid)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self._server([str(self.bindir / "initdb"), "-D", str(self.data), "-U", USER,
+                      "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"])
+        options = (f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
+                   " -c fsync=off -c max_wal_size=4GB")
+        self._server([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options,
+                      "-l", str(self.root / "server.log"), "-w", "start"])
+        self.postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def _server(self, command: list[str]) -> None:
+        """Run a server binary (as `postgres` when we are root); a failure stops the bench."""
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True, text=True)
+
+    def url(self, database: str) -> str:
+        """A postgresql:// URL without a password (trust on 127.0.0.1), as publisher.toml holds."""
+        return f"postgresql://{USER}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, sql: str) -> None:
+        """One statement on the maintenance database, outside a transaction."""
+        import psycopg
+
+        with psycopg.connect(self.url("postgres"), autocommit=True) as db:
+            db.execute(sql.encode())  # our own SQL, not a literal psycopg can check
+
+    def cpu(self) -> float:
+        """CPU seconds the server has used: the postmaster, its exited children (backends of
+        closed connections) and its living children (checkpointer, WAL writer, backends)."""
+        fields = _stat(self.postmaster)
+        total = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != self.postmaster:
+                try:
+                    child = _stat(int(entry.name))
+                except OSError:
+                    continue
+                if int(child[1]) == self.postmaster:  # ppid
+                    total += int(child[11]) + int(child[12])
+        return total / TICKS
+
+    def stop(self) -> None:
+        """Stop the server and remove its folder."""
+        self._server([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                      "stop"])
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/PID/stat from the field after the command name: [state, ppid, …]."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return raw[raw.rindex(")") + 2:].split()
+
+
+def seed(cluster: Cluster, database: str, count: int) -> None:
+    """A database whose tables the product created, with `count` subscribers by one COPY."""
+    import psycopg
+
+    sys.path.insert(0, str(REPO / "src"))
+    from publisher.stores.addresses import new_uid
+    from publisher.stores.postgres import PostgresLedger, PostgresSubscriberStore
+
+    cluster.admin(f'CREATE DATABASE "{database}"')
+    url = cluster.url(database)
+    PostgresSubscriberStore(url).close()  # the schemas exactly as the product makes them
+    PostgresLedger(url).close()
+    now = time.time()
+    columns = "email, key, uid, name, status, reason, status_at, created_at, updated_at"
+    with (psycopg.connect(url) as db, db.cursor() as cursor,
+          cursor.copy(f"COPY subscribers ({columns}) FROM STDIN") as copy):
+        for i in range(count):  # an ASCII address is its own key, as the store writes it
+            email = f"reader{i:07d}@example.org"
+            copy.write_row((email, email, new_uid(), f"読者 {i}" if i % 3 == 0 else "",
+                            "subscribed", "imported", now, now, now))
+    with psycopg.connect(url, autocommit=True) as db:
+        db.execute("VACUUM ANALYZE subscribers")
+
+
+def write_config(folder: Path, url: str, database: str) -> Path:
+    """publisher.toml: ledger and subscribers in PostgreSQL, the newsletter through the fake."""
+    config = folder / "publisher.toml"
+    config.write_text(
+        f'ledger = "{database}"\nsubscribers = "{database}"\n'
+        f'outbox = "{folder / "outbox"}"\n'
+        '[site]\nname = "Bench News"\nurl = "https://news.bench.example"\n'
+        'address = "3 Bench Road, Springfield 00000"\nfrom = "Bench News <news@bench.example>"\n'
+        '[newsletter]\ntransport = "sendgrid"\n'
+        f'[channels.sendgrid]\nbase_url = "{url}"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def sent_by(stdout: str) -> int:
+    """How many recipients a sender reported as new on its sendgrid summary line."""
+    lines = [line for line in stdout.splitlines() if "sendgrid" in line]
+    found = re.search(r"(\d+) new", lines[0]) if lines else None
+    return int(found.group(1)) if found else 0
+
+
+@dataclass
+class Send:
+    """One send: its wall time, each sender's own use, the fake's counts and CPU, the server's."""
+
+    senders: int
+    wall: float
+    used: list[Usage]
+    stats: dict[str, Any]
+    fake_cpu: float
+    pg_cpu: float
+    load: str
+
+    @property
+    def requests(self) -> int:
+        """mail/send calls the fake answered."""
+        return int(self.stats["routes"].get("POST /v3/mail/send", 0))
+
+
+def run_senders(argvs: list[list[str]], cwd: Path) -> list[Usage]:
+    """Start every sender at once; each one's own use from its own wait4()."""
+    env = {**os.environ, **ENV}
+    results: list[Usage | None] = [None] * len(argvs)
+    failures: list[str] = []
+    start = threading.Barrier(len(argvs))
+
+    def one(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = run_usage(argvs[index], cwd=cwd, env=env)
+        except SystemExit as exc:  # run_usage's message: the command, its exit code, stderr
+            failures.append(str(exc))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(argvs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit("\n".join(failures))
+    return [r for r in results if r is not None]
+
+
+def send(cluster: Cluster, template: str, senders: int, number: int, src: str) -> Send:
+    """One send of the edition to a fresh copy of the seeded database by `senders` processes."""
+    database = f"run{number}"
+    cluster.admin(f'CREATE DATABASE "{database}" TEMPLATE "{template}" STRATEGY FILE_COPY')
+    try:
+        with tempfile.TemporaryDirectory() as tmp, fake_process() as fake:
+            folder = Path(tmp)
+            config = write_config(folder, fake.address, cluster.url(database))
+            argv = [*publish_argv(src), str(JAPANESE_SAMPLE), "--config", str(config)]
+            argvs = [argv] if senders == 1 else [[*argv, "--join"]] * senders
+            time.sleep(0.5)  # the template copy's writes settle before the clock starts
+            fake_before, pg_before = fake.stats()["cpu"], cluster.cpu()
+            started = time.perf_counter()
+            used = run_senders(argvs, folder)
+            wall = time.perf_counter() - started
+            time.sleep(0.5)  # the closed connections' backends exit and are counted
+            stats, pg_after = fake.stats(), cluster.cpu()
+    finally:
+        cluster.admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    fake_cpu = stats.pop("cpu") - fake_before
+    return Send(senders, wall, used, stats, fake_cpu, pg_after - pg_before, load())
+
+
+@contextmanager
+def fake_process() -> Iterator[FakeProcess]:
+    """A fresh lean SendGrid fake in its own process, so each send's counts are its own."""
+    fake = FakeProcess("sendgrid-lean")
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def exact(run: Send, count: int) -> bool:
+    """Everyone once, in exactly ⌈N/1000⌉ requests."""
+    return (run.requests == math.ceil(count / BATCH) and run.stats["distinct"] == count
+            and run.stats["deliveries"] == count and run.stats["duplicates"] == 0)
+
+
+def describe(run: Send) -> str:
+    """One send in a few words: wall, each sender's CPU and share, the fake's and server's CPU."""
+    senders = ", ".join(f"{u.cpu:.1f} s CPU / {sent_by(u.stdout):,} sent / {u.wall:.1f} s wall"
+                        for u in run.used)
+    return (f"{run.wall:.1f} s wall (sender{'s' if run.senders > 1 else ''}: {senders};"
+            f" PostgreSQL {run.pg_cpu:.1f} s CPU; fake {run.fake_cpu:.1f} s CPU;"
+            f" {run.requests} requests, {run.stats['deliveries']:,} delivered,"
+            f" {run.stats['duplicates']} duplicates; load {run.load})")
+
+
+def main() -> None:
+    """Seed once, alternate single and joined sends, report the ratio of their wall times."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--src", default="")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    cluster = Cluster()
+    try:
+        started = time.perf_counter()
+        seed(cluster, "seeded", args.rows)
+        seeded = time.perf_counter() - started
+        runs: list[tuple[Send, Send]] = []
+        for k in range(args.rounds):
+            single = send(cluster, "seeded", 1, 2 * k, args.src)
+            joined = send(cluster, "seeded", 2, 2 * k + 1, args.src)
+            runs.append((single, joined))
+            print(f"round {k + 1}: single {describe(single)}; joined {describe(joined)}",
+                  file=sys.stderr, flush=True)
+    finally:
+        cluster.stop()
+    single_wall = statistics.median(s.wall for s, _ in runs)
+    joined_wall = statistics.median(j.wall for _, j in runs)
+    ratio = joined_wall / single_wall
+    all_exact = all(exact(s, args.rows) and exact(j, args.rows) for s, j in runs)
+    single, joined = runs[-1]
+    loads = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    report([Result(
+        name=f"{args.rows:,} subscribers through --join, 2 senders on PostgreSQL",
+        measured=f"joined {joined_wall:.1f} s wall: {describe(joined)}",
+        target=f"≤ {TARGET_RATIO} × the single sender's time, 0 duplicates",
+        met=ratio <= TARGET_RATIO and all_exact,
+        baseline=f"one sender {single_wall:.1f} s wall: {describe(single)}",
+        ratio=f"{ratio:.2f}×",
+        notes=f"{args.rounds} round(s), medians of wall time; each send to a fresh copy of the"
+              f" seeded database and a fresh lean SendGrid fake, duplicates counted at the fake;"
+              f" exact: {all_exact}; 2 senders + PostgreSQL + the fake share {os.cpu_count()}"
+              f" cores; load average now {loads}; seeding {seeded:.0f} s not counted",
+    )])
+
+
+if __name__ == "__main__":
+    main()
