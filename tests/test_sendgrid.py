@@ -12,7 +12,12 @@ import pytest
 from publisher.channels import context_for, sendgrid
 from publisher.channels.http import HttpClient
 from publisher.edition.newsletter.placeholders import NAME, marker
-from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
+from publisher.errors import (
+    ConfigError,
+    InputError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from publisher.model import Newsletter, Recipient
 from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
 from tests.fakes.sendgrid import SendGridFake
@@ -120,14 +125,29 @@ def test_the_encoded_body_is_exactly_the_json_of_body() -> None:
                      "leave@example.com" if i % 2 else "")
            for i, name in enumerate(["", 'Q "uote" \\ back', "改\n行\t 名", "\u2028 <b>&amp;",
                                      "emoji 😀 \ud800x", "  spaced   out  "])]
-    site = replace(SITE, reply_to="Desk <desk@example.com>", unsubscribe_mailto="l@example.com")
+    odd += [Recipient("q@example.com", "<i>'s</i>", "https://x.example/u?t=\"<'>&\u00e9~"),
+            Recipient("e@example.com", "&", "https://x.example/u?t=plain~tok")]
+    with_mailto = replace(SITE, reply_to="Desk <desk@example.com>",
+                          unsubscribe_mailto="l@example.com")
     plain = Newsletter(subject="no tags", preheader="", html="<p>x</p>", text="x\n")
     personal = newsletter(subject=f"{marker(NAME, 'あなた')}さんへ")
-    for news in (newsletter(), personal, plain):
-        for at in (None, datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)):
-            sg = sendgrid.SendGridChannel(HttpClient("sendgrid", "http://127.0.0.1:9"), site,
-                                          list_id="weekly.example.com")
-            for people in (odd, recipients(5)):
-                cut = replace(batch(people, news=news), send_at=at,
-                              schedule_id="b1" if at else "")
-                assert sg.encoded_body(cut) == json.dumps(sg.body(cut)).encode("ascii")
+    defaults = newsletter(subject="x")
+    defaults = replace(defaults, html=defaults.html + marker(NAME, '"&<読者>\'') + marker(NAME),
+                       text=defaults.text + marker(NAME, "<&>") + marker(NAME, "\\\n"))
+    for site in (with_mailto, SITE):
+        for news in (newsletter(), personal, plain, defaults):
+            for at in (None, datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)):
+                sg = sendgrid.SendGridChannel(HttpClient("sendgrid", "http://127.0.0.1:9"), site,
+                                              list_id="weekly.example.com")
+                for people in (odd, recipients(5)):
+                    cut = replace(batch(people, news=news), send_at=at,
+                                  schedule_id="b1" if at else "")
+                    assert sg.encoded_body(cut) == json.dumps(sg.body(cut)).encode("ascii")
+
+
+def test_the_encoded_body_refuses_a_recipient_without_an_unsubscribe_link() -> None:
+    sg = sendgrid.SendGridChannel(HttpClient("sendgrid", "http://127.0.0.1:9"), SITE)
+    for site in (SITE, replace(SITE, unsubscribe_mailto="l@example.com")):
+        sg.site = site
+        with pytest.raises(InputError, match="no unsubscribe URL"):
+            sg.encoded_body(batch([Recipient("a@example.com", "A")]))

@@ -12,10 +12,12 @@ from publisher.stores.addresses import Subscriber, new_uid
 from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscribers import SubscriberStore
 from publisher.unsubscribe.tokens import (
+    Signer,
     make_address_token,
     make_token,
     recipient_for,
     recipients_for,
+    recipients_of,
     unsubscribe_url,
     verify_token,
 )
@@ -100,6 +102,29 @@ def test_iter_active_streams_in_chunks_and_filters_every_suppressed_status(
     assert store.counts() == {"subscribed": 21, "unsubscribed": 2, "bounced": 1, "complained": 1}
 
 
+def test_active_pages_are_the_active_subscribers_in_columns(store: SubscriberStore) -> None:
+    for i in range(25):
+        store.add(f"user{i:02d}@example.com", f"User {i}" if i % 2 else "")
+    store.set_status("user03@example.com", "unsubscribed")
+    active = list(store.iter_active())
+    pages = store.active_pages(chunk=4)
+    first = next(pages)
+    assert first.emails == tuple(s.email for s in active[:4]) and len(first) == 4
+    assert first.names == tuple(s.name for s in active[:4])
+    assert first.uids == tuple(s.uid for s in active[:4])
+    assert first.ids == tuple(s.id for s in active[:4])
+    store.set_status("user20@example.com", "unsubscribed")  # an opt-out mid-send is honoured
+    rest = [email for page in pages for email in page.emails]
+    assert rest == [s.email for s in active[4:] if s.email != "user20@example.com"]
+    ids = [s.id for s in active]
+    between = store.active_pages(chunk=2, after=ids[2] - 1, through=ids[6])
+    assert [e for page in between for e in page.emails] == [s.email for s in active[2:7]]
+    readers = list(store.active_pages(chunk=3))
+    site = Site(url="https://news.example.jp/", unsubscribe_mailto="leave@example.jp")
+    assert list(recipients_of(readers, site, SECRET)) == [
+        recipient_for(s, site, SECRET) for s in store.iter_active()]
+
+
 def test_set_status_rejects_unknown_status_and_address(store: SubscriberStore) -> None:
     store.add("a@example.com")
     with pytest.raises(InputError, match="unknown status"):
@@ -169,6 +194,19 @@ def test_tokens_keep_their_format_in_bulk() -> None:
             "https://news.example.jp/unsubscribe", reader.uid, SECRET)
         assert recipient.unsubscribe_mailto == (
             f"mailto:leave@example.jp?subject=unsubscribe%20{token}")
+
+
+def test_bulk_tokens_are_the_single_tokens_and_refuse_what_they_refuse() -> None:
+    signer = Signer(SECRET)
+    ids = [new_uid() for _ in range(50)] + ["AbA", "AbCdEfGhIjKlMnOp", "AQ", "AbCdEQ", "AbCdE_8"]
+    assert signer.tokens(ids) == [make_token(uid, SECRET) for uid in ids]
+    assert signer.tokens([]) == []
+    good = "AbCdEfGhIjKlMnOp"
+    for bad in ("", "AbC", "AbCd!fGh", "AbCd=", "ＡbCd", "AbCd\nEfGh", "AbCd\n", "\nAbCd"):
+        with pytest.raises(ValueError):
+            signer.tokens([good, bad, good])
+        with pytest.raises(ValueError):
+            make_token(bad, SECRET)
 
 
 def test_recipient_for_builds_personal_links() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -53,6 +54,7 @@ BASE_URL = "https://api.sendgrid.com"  # EU subusers: https://api.eu.sendgrid.co
 JSON_HEADERS = {"Content-Type": "application/json"}
 _json = json.encoder.encode_basestring_ascii  # a str as JSON text, exactly as json.dumps writes it
 _ONE_CLICK = _json(ONE_CLICK)
+_HTML_SPECIAL = re.compile("[&<>\"']")  # what html.escape(…, quote=True) replaces
 
 
 @dataclass(frozen=True)
@@ -226,31 +228,51 @@ def substitutions(content: Content, recipient: Recipient) -> dict[str, str]:
 
 
 class _Pieces:
-    """Encodes one recipient's personalization as `json.dumps` would, from pre-encoded parts."""
+    """Encodes one recipient's personalization as `json.dumps` would, from pre-encoded parts.
+
+    Per batch, everything but the address, the name and the unsubscribe link is encoded once:
+    the list headers, the substitution tags, and each tag's default (what a recipient without
+    a name gets). Per recipient, each distinct value is escaped and encoded once, however many
+    tags carry it; HTML escaping runs only on a value holding one of the characters it replaces.
+    """
 
     def __init__(self, channel: SendGridChannel, batch: EmailBatch) -> None:
-        self.channel, self.batch = channel, batch
-        self.content = provider_content(batch.newsletter)
-        self.tags = [(_json(tag), key, default, escaped)
-                     for tag, key, default, escaped in self.content.tags]
+        self.batch, self.site = batch, channel.site
+        content = provider_content(batch.newsletter)
         self.list_id = _json(list_id_value(channel.site, channel.list_id))
         self.personal_subject = placeholders.START in batch.newsletter.subject
+        # (tag, key, escaped, the default's JSON): the default as a recipient without one gets it
+        self.tags = [(_json(tag), key, escaped, _json(html.escape(default) if escaped else default))
+                     for tag, key, default, escaped in content.tags]
 
     def __call__(self, recipient: Recipient) -> str:
         """One personalization's JSON text (key order and spacing as `_personalization`)."""
-        name = " ".join(recipient.name.split())
-        party = (f'{{"email": {_json(recipient.email)}, "name": {_json(name)}}}' if name
-                 else f'{{"email": {_json(recipient.email)}}}')
-        unsubscribe = _json(list_unsubscribe_value(recipient, self.channel.site))
+        name = " ".join(recipient.name.split()) if recipient.name else ""
+        url = recipient.unsubscribe_url
+        if url and not (recipient.unsubscribe_mailto or self.site.unsubscribe_mailto):
+            unsubscribe = _json(f"<{url}>")
+        else:  # refuses a recipient without a link; adds the mailto: one when there is one
+            unsubscribe = _json(list_unsubscribe_value(recipient, self.site))
+        email = _json(recipient.email)
+        if name:
+            name_json = _json(name)
+            party = f'{{"email": {email}, "name": {name_json}}}'
+        else:
+            party = f'{{"email": {email}}}'
         out = (f'{{"to": [{party}], "headers": {{"List-Id": {self.list_id}, "List-Unsubscribe":'
                f' {unsubscribe}, "List-Unsubscribe-Post": {_ONE_CLICK}}}')
         if self.tags:
-            values = {placeholders.NAME: name,
-                      placeholders.UNSUBSCRIBE_URL: recipient.unsubscribe_url}
+            plain = {placeholders.NAME: name_json if name else "",
+                     placeholders.UNSUBSCRIBE_URL: _json(url) if url else ""}
+            escaped_values = {placeholders.NAME: name, placeholders.UNSUBSCRIBE_URL: url}
             pairs = []
-            for tag, key, default, escaped in self.tags:
-                value = values.get(key) or default
-                pairs.append(f"{tag}: {_json(html.escape(value) if escaped else value)}")
+            for tag, key, escaped, default in self.tags:
+                value = plain.get(key, "")
+                if not value:
+                    value = default
+                elif escaped and _HTML_SPECIAL.search(escaped_values[key]):
+                    value = _json(html.escape(escaped_values[key]))
+                pairs.append(f"{tag}: {value}")
             out += ', "substitutions": {' + ", ".join(pairs) + "}"
         if self.personal_subject:
             subject = subject_for(self.batch.newsletter, recipient)

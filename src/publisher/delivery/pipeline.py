@@ -471,14 +471,15 @@ def shared_send(held: ExitStack, ledger: Ledger, config: Config, *, lead: bool
     """The email send as claimable batches of subscriber ids, read from the PostgreSQL list."""
     from publisher.delivery.send import SharedSend
     from publisher.stores.backends import open_store
-    from publisher.unsubscribe.tokens import recipients_for, unsubscribe_secret
+    from publisher.unsubscribe.tokens import recipients_of, unsubscribe_secret
 
     secret = unsubscribe_secret()
     store = open_store(config.subscribers)
     held.callback(store.close)
 
     def between(first_id: int, last_id: int) -> Iterator[Recipient]:
-        yield from recipients_for(store.iter_between(first_id, last_id), config.site, secret)
+        pages = store.active_pages(after=first_id - 1, through=last_id)
+        yield from recipients_of(pages, config.site, secret)
 
     return SharedSend(ledger, store.active_ids, between, lead=lead)
 
@@ -749,12 +750,12 @@ def recipients_for(config: Config) -> Iterator[Recipient]:
         yield from sample_recipients(config)
         return
     from publisher.stores.backends import open_store
-    from publisher.unsubscribe.tokens import recipients_for, unsubscribe_secret
+    from publisher.unsubscribe.tokens import recipients_of, unsubscribe_secret
 
     secret = unsubscribe_secret()
     store = open_store(config.subscribers)
     try:
-        yield from recipients_for(store.iter_active(), config.site, secret)
+        yield from recipients_of(store.active_pages(), config.site, secret)
     finally:
         store.close()
 

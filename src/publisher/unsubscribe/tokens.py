@@ -19,8 +19,9 @@ import binascii
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -31,12 +32,15 @@ from publisher.model import Recipient
 if TYPE_CHECKING:
     from publisher.config.settings import Site
     from publisher.stores.addresses import Subscriber
+    from publisher.stores.subscribers import Readers
 
 SECRET_NAME = "PUBLISHER_UNSUBSCRIBE_SECRET"
 PURPOSE = b"publisher-unsubscribe-v1\0"  # the address form, still verified
 PURPOSE_ID = b"publisher-unsubscribe-v2\0"
 TAG_BYTES = 16
 _TAG_CHARS = -(-TAG_BYTES * 4 // 3)  # base64 characters of the tag, without padding
+_PAD = bytes(-TAG_BYTES % 3)  # zero bytes that pad a tag to whole groups of three
+_PADDED_CHARS = (TAG_BYTES + len(_PAD)) * 4 // 3
 ID_SEPARATOR = "~"  # unreserved in URLs (RFC 3986 §2.3), never in an address-form token
 
 
@@ -71,14 +75,34 @@ class Signer:
 
     def token(self, uid: str) -> str:
         """The token for one subscriber id (refused unless the id is base64url)."""
-        if not uid:
-            raise ValueError("a subscriber without an id cannot get an unsubscribe link")
-        if not (len(uid) % 4 == 0 and _CANONICAL_QUADS.fullmatch(uid)):
-            _unb64(uid)  # ids are base64url (subscribers.new_uid); an address never is
-        tag = self.keyed.copy()
-        tag.update(uid.encode("ascii"))
-        encoded = base64.urlsafe_b64encode(tag.digest()[:TAG_BYTES])[:_TAG_CHARS]
-        return f"{uid}{ID_SEPARATOR}{encoded.decode('ascii')}"
+        return self.tokens((uid,))[0]
+
+    def tokens(self, uids: Sequence[str]) -> list[str]:
+        """The tokens of many ids at once: one regex check and one base64 call for all of them.
+
+        Ids of whole base64url quads (every id `new_uid` makes) are checked together; a list
+        holding any other id is checked id by id, so each refusal is the one `_unb64` makes.
+        """
+        if not uids:
+            return []
+        lines = "\n".join(uids)
+        if lines.count("\n") != len(uids) - 1 or not _ALL_QUADS.fullmatch(lines):
+            for uid in uids:
+                if not uid:
+                    raise ValueError("a subscriber without an id cannot get an unsubscribe link")
+                if not (len(uid) % 4 == 0 and _CANONICAL_QUADS.fullmatch(uid)):
+                    _unb64(uid)  # ids are base64url (subscribers.new_uid); an address never is
+        copy = self.keyed.copy
+        tags = []
+        for uid in uids:
+            tag = copy()
+            tag.update(uid.encode("ascii"))
+            tags.append(tag.digest()[:TAG_BYTES])
+        # Each tag padded by two zero bytes to 18 (whole base64 groups): its first _TAG_CHARS
+        # characters are then exactly its own unpadded base64, so one call encodes them all.
+        encoded = base64.urlsafe_b64encode(_PAD.join(tags) + _PAD).decode("ascii")
+        return [f"{uid}{ID_SEPARATOR}{encoded[at:at + _TAG_CHARS]}"
+                for uid, at in zip(uids, range(0, len(encoded), _PADDED_CHARS), strict=True)]
 
 
 def make_address_token(email: str, secret: str) -> str:
@@ -154,18 +178,30 @@ def recipient_for(subscriber: Subscriber, site: Site, secret: str) -> Recipient:
 
 
 def recipients_for(
-    subscribers: Iterable[Subscriber], site: Site, secret: str
+    subscribers: Iterable[Subscriber], site: Site, secret: str, *, chunk: int = 1000
 ) -> Iterator[Recipient]:
-    """Subscribers as a send sees them, streamed; the links' fixed parts are built once."""
+    """Subscribers as a send sees them, streamed a chunk at a time (see `recipients_of`)."""
+    from publisher.stores.subscribers import Readers
+
+    stream = iter(subscribers)
+    pages = (Readers(tuple(s.id for s in part), tuple(s.email for s in part),
+                     tuple(s.name for s in part), tuple(s.uid for s in part))
+             for part in iter(lambda: list(islice(stream, chunk)), []))
+    return recipients_of(pages, site, secret)
+
+
+def recipients_of(pages: Iterable[Readers], site: Site, secret: str) -> Iterator[Recipient]:
+    """Pages of readers as a send sees them, streamed; the links' fixed parts are built once."""
     signer = Signer(secret)
     base = unsubscribe_base(site)
     url_head = f"{base}{'&' if '?' in base else '?'}t="
     target = site.unsubscribe_mailto.removeprefix("mailto:")
     mail_head = f"mailto:{target}?subject={quote('unsubscribe ')}" if target else ""
-    for subscriber in subscribers:
-        token = signer.token(subscriber.uid)
-        yield Recipient(subscriber.email, subscriber.name, url_head + token,
-                        mail_head + token if mail_head else "", subscriber.id)
+    for page in pages:
+        tokens = signer.tokens(page.uids)
+        urls = [url_head + token for token in tokens]
+        mailtos = [mail_head + token for token in tokens] if mail_head else [""] * len(tokens)
+        yield from map(Recipient, page.emails, page.names, urls, mailtos, page.ids)
 
 
 def _id_tag(uid: str, secret: str) -> bytes:
@@ -197,4 +233,6 @@ def _unb64(text: str) -> bytes:
 
 # Whole groups of four base64url characters: no padding bits, so always the canonical spelling.
 _CANONICAL_QUADS = re.compile(r"(?:[A-Za-z0-9_-]{4})+")
+# Such ids, one a line: every id of a page checked by one match.
+_ALL_QUADS = re.compile(r"(?:[A-Za-z0-9_-]{4})+(?:\n(?:[A-Za-z0-9_-]{4})+)*")
 _ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
