@@ -373,3 +373,38 @@ def test_retract_with_a_newsletter_sendgrid_holds_says_it_is_not_with_readers_ye
             " sendgrid was to send it to 3 recipients then; publisher is not told whether it"
             " did (check sendgrid), and it cannot be recalled.") in flat
     assert "already have" not in flat and "not with readers yet" not in flat
+
+
+def test_status_says_a_provider_held_send_is_held_then_handed_over_never_sent(
+    workdir: Path, live: Live,
+) -> None:
+    at = at_text(timedelta(hours=2))
+    when = datetime.fromisoformat(at).isoformat()
+    assert run_publish(EN_POST, "--at", at, cwd=workdir, env=live.env).returncode == 0
+    wide = {**live.env, "COLUMNS": "250"}
+    before = run_publish("status", EN_POST, cwd=workdir, env=wide)
+    assert before.returncode == 0, before.stderr
+    assert f"3 held by sendgrid until {when}" in before.stdout
+    assert f"held by sendgrid until {when}: sendgrid r" in before.stdout
+    assert "sent sendgrid" not in before.stdout and "handed to" not in before.stdout
+    report = json.loads(run_publish("status", EN_POST, "--json", cwd=workdir,
+                                    env=live.env).stdout)
+    mails = [r for r in report["sent"] if r["channel"] == "sendgrid"]
+    assert len(mails) == 3 and {(r["scheduled_for"], r["passed"]) for r in mails} == {
+        (when, False)}
+    assert {t["channel"]: t["held"] for t in report["channels"]} == {"sendgrid": 3, "mastodon": 1}
+    assert {e["state"] for e in scheduled(workdir, live.env).values()} == {"scheduled"}
+
+    past = (datetime.now(UTC) - timedelta(minutes=5)).isoformat(timespec="seconds")
+    for output in ("newsletter", "mastodon"):
+        pass_the_time(workdir, output, past)
+    waiting = scheduled(workdir, live.env)
+    assert waiting["newsletter"]["state"] == waiting["mastodon"]["state"] == "handed-over"
+    assert waiting["x"]["state"] == waiting["faq"]["state"] == "scheduled"  # `due` sends them
+    listing = run_publish("status", cwd=workdir, env=wide)
+    assert f"handed to sendgrid for {past} — past; check sendgrid" in listing.stdout
+    after = run_publish("status", EN_POST, cwd=workdir, env=wide)
+    assert f"3 handed to sendgrid for {past} — past; check sendgrid" in after.stdout
+    assert f"1 handed to mastodon for {past} — past; check mastodon" in after.stdout
+    assert "sent sendgrid" not in after.stdout and "held by" not in after.stdout
+    assert live.sendgrid.deliveries.emails() == []  # nothing was claimed delivered, nor is it

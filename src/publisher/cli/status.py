@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from publisher.cli import render
 from publisher.cli.common import ConfigOpt, JsonOpt, load_settings
+
+if TYPE_CHECKING:
+    from publisher.delivery.scheduling import Held
 
 OptionalPost = Annotated[Path | None, typer.Argument(
     metavar="[POST]", help="The article; without it, everything scheduled and every feed's items.")]
@@ -28,15 +32,16 @@ def status_command(
     from publisher.cli.report import status_report
     from publisher.delivery.feed import feed_entries
     from publisher.delivery.pipeline import load_article
-    from publisher.delivery.scheduling import schedule_entries
+    from publisher.delivery.scheduling import provider_held, schedule_entries
     from publisher.stores.backends import open_ledger
     from publisher.stores.feeds import FeedLog
 
     settings = load_settings(config)
+    now = datetime.now(UTC)
     if post is None:
         ledger = open_ledger(settings.ledger)
         try:
-            entries = schedule_entries(ledger)
+            entries = schedule_entries(ledger, now=now)
             feeds = feed_entries(FeedLog(ledger))
         finally:
             ledger.close()
@@ -52,9 +57,11 @@ def status_command(
     try:
         report = status_report(ledger, edition, article.slug,
                                max_attempts=settings.max_attempts, failed_only=failed)
-        report["scheduled"] = schedule_entries(ledger, slug=article.slug)
+        report["scheduled"] = schedule_entries(ledger, now=now, slug=article.slug)
+        held = [h for h in provider_held(ledger, article.slug, now=now) if h.edition_id == edition]
     finally:
         ledger.close()
+    _mark_held(report, held)
     if as_json:
         print(json.dumps(report, ensure_ascii=False))
         return
@@ -67,6 +74,8 @@ def _print_scheduled(entries: list[dict[str, Any]], *, title: str) -> None:
     """One row per scheduled output: where it waits, until when, its state and the ids."""
     from rich.table import Table
 
+    from publisher.delivery.scheduling import HANDED_OVER, held_words
+
     console = render.console()
     if not entries:
         console.print("Nothing is scheduled.")
@@ -78,9 +87,27 @@ def _print_scheduled(entries: list[dict[str, Any]], *, title: str) -> None:
         ids = e["handle"] or ", ".join(e["provider_ids"][:3]) + (
             f" (+{len(e['provider_ids']) - 3})" if len(e["provider_ids"]) > 3 else "")
         where = e["where"] + (f": {e['reason']}" if e["reason"] else "")
+        state = (held_words(e["channel"], e["at"], passed=True) if e["state"] == HANDED_OVER
+                 else e["state"])
         table.add_row(render.escape(e["source"]), e["output"], e["channel"],
-                      render.escape(where), e["at"], e["state"], render.escape(ids))
+                      render.escape(where), e["at"], render.escape(state), render.escape(ids))
     console.print(table)
+
+
+def _mark_held(report: dict[str, Any], held: list[Held]) -> None:
+    """Sends a provider holds for `--at` are its to send, not delivered: say so in the report.
+
+    Each such `sent` row gets `scheduled_for` (the time the provider was asked to send it)
+    and `passed`; each channel counts them under `held`.
+    """
+    times = {(h.channel, item): h for h in held for item in h.items}
+    for row in report.get("sent", []):
+        found = times.get((row["channel"], row["item"]))
+        if found is not None:
+            row["scheduled_for"], row["passed"] = found.at, found.passed
+    for tally in report.get("channels", []):
+        tally["held"] = sum(1 for row in report["sent"]
+                            if row["channel"] == tally["channel"] and "scheduled_for" in row)
 
 
 def _print_feeds(feeds: list[dict[str, Any]], shown: int = 10) -> None:
@@ -112,6 +139,7 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
     from rich.table import Table
 
     from publisher.cli.report import masked_item
+    from publisher.delivery.scheduling import held_words
 
     console = render.console()
     if "channels" in report:
@@ -123,6 +151,7 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
             table.add_column(column)
         for t in report["channels"]:
             note = f"{t['retracted']} retracted" if t["retracted"] else ""
+            note = ", ".join(n for n in (note, _held_note(t, report["sent"])) if n)
             table.add_row(t["channel"], str(t["sent"]), str(t["pending"]), str(t["failed"]), note)
         for name in report["skipped"]:
             table.add_row(name, "-", "-", "-", "skipped")
@@ -148,11 +177,26 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
     for row in report["sent"][:20]:
         item = render.escape(masked_item(row["item"]))  # a reader's address is personal data
         state = f" ({render.escape(row['state'])})" if row["state"] else ""
-        console.print(f"sent {row['channel']} {item} → {row['provider_id']}{state}"
+        verb = ("sent" if "scheduled_for" not in row else
+                render.escape(held_words(row["channel"], row["scheduled_for"],
+                                         passed=row["passed"])) + ":")
+        console.print(f"{verb} {row['channel']} {item} → {row['provider_id']}{state}"
                       f" {row['url']}".rstrip())
     if report["proofs"]:
         count = len(report["proofs"])
         console.print(f"{count} proof{'s' if count > 1 else ''} sent (not counted as deliveries)")
+
+
+def _held_note(tally: dict[str, Any], sent: list[dict[str, Any]]) -> str:
+    """'3 held by sendgrid until T' or '3 handed to sendgrid for T — past; check sendgrid'."""
+    from publisher.delivery.scheduling import held_words
+
+    rows = [r for r in sent if r["channel"] == tally["channel"] and "scheduled_for" in r]
+    if not rows:
+        return ""
+    first = min(rows, key=lambda r: str(r["scheduled_for"]))
+    words = held_words(tally["channel"], first["scheduled_for"], passed=first["passed"])
+    return f"{tally['held']} {words}"
 
 
 _NEXT = {"retry": "retried on the next run", "given-up": "given up (--retry-failed tries again)",

@@ -143,27 +143,44 @@ def queued_outcome(step: Step, row: Scheduled) -> Outcome:
 # -- status --------------------------------------------------------------------
 
 
-def schedule_entries(ledger: Ledger, *, slug: str | None = None) -> list[dict[str, Any]]:
-    """`publish status`'s scheduled part: each output, where it waits, when, and the ids."""
+HANDED_OVER = "handed-over"  # status only: a provider-held send whose time has passed
+
+
+def schedule_entries(ledger: Ledger, *, now: datetime, slug: str | None = None
+                     ) -> list[dict[str, Any]]:
+    """`publish status`'s scheduled part: each output, where it waits, when, and the ids.
+
+    A provider-held output whose time has passed is `handed-over`, not `scheduled`: the
+    provider was asked to send it then, and publisher is never told whether it did.
+    """
     log = ScheduleLog(ledger)
     rows = log.rows(slug=slug) if slug is not None else log.rows(state=SCHEDULED)
     entries = []
     for row in rows:
         ids = [r.provider_id for r in scheduled_deliveries(ledger, row) if r.provider_id]
+        passed = row.mode == PROVIDER and is_due(from_iso(row.at), now=now)
         entries.append({
             "post": row.slug, "source": row.source, "output": row.output,
-            "channel": row.channel, "at": row.at, "state": row.state,
+            "channel": row.channel, "at": row.at,
+            "state": HANDED_OVER if row.state == SCHEDULED and passed else row.state,
             "where": "provider-scheduled" if row.mode == PROVIDER else "queued",
             "handle": row.handle, "provider_ids": ids, "reason": row.reason,
         })
     return entries
 
 
+def held_words(channel: str, at: str, *, passed: bool) -> str:
+    """A provider-held send in words: held until its time, or handed over for a past one."""
+    if passed:
+        return f"handed to {channel} for {at} — past; check {channel}"
+    return f"held by {channel} until {at}"
+
+
 @dataclass(frozen=True)
 class Held:
     """An output its provider holds for `at`: asked to send then, never known to have sent.
 
-    `readers` are the newsletter recipients of the held send (none for social posts).
+    `items` are the ledger items of its deliveries rows (the scheduled sends).
     """
 
     edition_id: str
@@ -171,15 +188,20 @@ class Held:
     channel: str
     at: str
     source: str
-    readers: frozenset[str]
+    items: frozenset[str]
     passed: bool  # the time has come: the provider was to send it, publisher is not told
+
+    @property
+    def readers(self) -> frozenset[str]:
+        """The newsletter recipients of the held send (none for social posts)."""
+        return frozenset(i for i in self.items if "@" in i)
 
 
 def provider_held(ledger: Ledger, slug: str, *, now: datetime) -> list[Held]:
     """The post's outputs handed to a provider with `--at` and not cancelled, soonest first."""
     return [
         Held(row.edition_id, row.output, row.channel, row.at, row.source,
-             frozenset(r.item for r in scheduled_deliveries(ledger, row) if "@" in r.item),
+             frozenset(r.item for r in scheduled_deliveries(ledger, row)),
              is_due(from_iso(row.at), now=now))
         for row in ScheduleLog(ledger).rows(slug=slug, state=SCHEDULED) if row.mode == PROVIDER
     ]
