@@ -215,3 +215,24 @@ def test_plain_text_tree_equals_syntax_tree_node() -> None:
     render = plaintext.TextRenderer(refs=refs, base_url="https://ex.com/a/")
     assert render.blocks("See [a](b) and ![i](c.png).\n\n- x\n- [y](b)") == (
         "See a [1] and [Image: i] [2].\n\n- x\n- y [1]")
+
+
+def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
+    from publisher.edition.newsletter import placeholders
+
+    rng = random.Random(8)
+    alphabet = [*PIECES, "javascript", "JavaScript", "jav&#x61;script", "&colon;", "&#58;",
+                "&#x3a;", ":", "&", " ", "\n", "\x00", "data", "ſ", "K", "(", ")", "[x]",
+                "日本", "語", "\ue000", "\ue001", "\ue002", "vbscript\t:", "file"]
+    assert all(":" in form or "&" in form for form in blocks._spelled(":")[3:-1].split("|"))
+    for _ in range(4000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        slow = blocks.UNSAFE_DEFINITION.sub("", blocks.UNSAFE_AUTOLINK.sub(
+            "", blocks.UNSAFE_LINK.sub(r"\1", text)))
+        assert blocks.defuse_unsafe_links(text) == slow, text
+        assert blocks._join_soft_breaks(text) == blocks.CJK_AROUND_BREAK.sub("", text).replace(
+            blocks.SOFT_BREAK, " ")
+        assert placeholders.neutralize(text) == placeholders.MARKER_CHARS.sub("", text)
+        inliner = emailhtml._StyleInliner()
+        inliner.handle_data(text)
+        assert inliner.out == [html.escape(emailhtml.CJK_SOFT_BREAK.sub("", text), quote=False)]

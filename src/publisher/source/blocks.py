@@ -291,6 +291,8 @@ CJK_AROUND_BREAK = re.compile(f"(?<=[{CJK}]){SOFT_BREAK}(?=[{CJK}])")
 
 def _join_soft_breaks(text: str) -> str:
     """A wrapped line is one line (CommonMark §6.12): nothing between CJK, else a space."""
+    if SOFT_BREAK not in text:
+        return text
     return CJK_AROUND_BREAK.sub("", text).replace(SOFT_BREAK, " ")
 
 
@@ -325,7 +327,11 @@ def html_text(html: str) -> str:
 def defuse_unsafe_links(markdown_text: str) -> str:
     """Replace refused javascript:/data:/vbscript:/file: links by their label, so no output
     ever carries the target, not even as literal text."""
-    if not UNSAFE_SCHEME_RE.search(markdown_text):
+    # Every spelling of the scheme's colon has a ":" or a "&" (see _spelled); the plain
+    # membership tests skip the case-folding scan for the text of nearly every block.
+    if (":" not in markdown_text and "&" not in markdown_text) or not UNSAFE_SCHEME_RE.search(
+        markdown_text
+    ):
         return markdown_text
     text = UNSAFE_LINK.sub(r"\1", markdown_text)
     text = UNSAFE_AUTOLINK.sub("", text)

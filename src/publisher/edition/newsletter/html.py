@@ -150,7 +150,8 @@ class _StyleInliner(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         """Text is re-escaped, so '<' in an article stays text; CJK line breaks are joined."""
-        self.out.append(html.escape(CJK_SOFT_BREAK.sub("", data), quote=False))
+        joined = CJK_SOFT_BREAK.sub("", data) if "\n" in data else data
+        self.out.append(html.escape(joined, quote=False))
 
 
 def _cell_alignment(attrs: list[tuple[str, str | None]]) -> str:
