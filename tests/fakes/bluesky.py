@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import re
-import threading
 import time
 import uuid
 from datetime import datetime
@@ -29,8 +28,9 @@ import jwt
 
 from publisher.networks.counting import bluesky_bytes, bluesky_length
 
-from .forms import header, json_body, load_state, query, save_state
-from .server import FakeHTTPServer, Faults, Reply, Request
+from .forms import header, json_body, query
+from .served import ServedFake, bearer_token
+from .server import Reply, Request
 
 JWT_SECRET = "fake-pds-signing-secret-0123456789"
 TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
@@ -38,7 +38,7 @@ THUMB_MAX_BYTES = 1_000_000
 POST = "app.bsky.feed.post"
 
 
-class FakeBluesky:
+class FakeBluesky(ServedFake):
     """One account on one PDS, with every post record in creation order."""
 
     def __init__(
@@ -60,30 +60,11 @@ class FakeBluesky:
         self.deletes: list[str] = []  # rkeys deleteRecord was called for, in order
         self.sessions_created = 0
         self.refreshes = 0
-        self.state_file = state_file
-        saved = load_state(state_file)
-        if saved is not None:
-            self.posts, self.blobs = saved["posts"], saved["blobs"]
-        self.lock = threading.Lock()
-        self.http = FakeHTTPServer(
-            self.handle_request, rate_limit_headers=rate_limit_headers,
-            error_body=lambda status, message: {
-                "error": "RateLimitExceeded" if status == 429 else "InternalServerError",
-                "message": message},
-        ).start()
-
-    @property
-    def url(self) -> str:
-        """PDS base URL."""
-        return self.http.url
-
-    def set_faults(self, faults: Faults) -> None:
-        """Turn fault injection on (Faults() turns it off)."""
-        self.http.faults = faults
-
-    def close(self) -> None:
-        """Stop the server."""
-        self.http.stop()
+        self.resume(state_file)
+        self.serve(rate_limit_headers=rate_limit_headers,
+                   error_body=lambda status, message: {
+                       "error": "RateLimitExceeded" if status == 429 else "InternalServerError",
+                       "message": message})
 
     def now(self) -> float:
         """The fake's clock."""
@@ -93,12 +74,13 @@ class FakeBluesky:
         """Post texts in creation order."""
         return [p["record"]["text"] for p in self.posts]
 
-    def handle_request(self, request: Request) -> Reply:
-        """Serve one request under the fake's lock and persist the result."""
-        with self.lock:
-            reply = self.route(request)
-            save_state(self.state_file, {"posts": self.posts, "blobs": self.blobs})
-            return reply
+    def snapshot(self) -> dict[str, Any]:
+        """State to persist."""
+        return {"posts": self.posts, "blobs": self.blobs}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Reload persisted state."""
+        self.posts, self.blobs = state["posts"], state["blobs"]
 
     def route(self, request: Request) -> Reply:
         """Dispatch one XRPC call."""
@@ -154,14 +136,14 @@ class FakeBluesky:
 
     def claims(self, request: Request) -> dict[str, Any]:
         """The verified (but not expiry-checked) claims of the Bearer token."""
-        token = header(request, "authorization").removeprefix("Bearer ")
+        token = bearer_token(request)
         decoded: dict[str, Any] = jwt.decode(token, JWT_SECRET, algorithms=["HS256"],
                                              options={"verify_exp": False, "verify_iat": False})
         return decoded
 
     def check_token(self, request: Request, scope: str) -> Reply | None:
         """None when the Bearer token is valid for scope, else the PDS's error reply."""
-        if not header(request, "authorization").startswith("Bearer "):
+        if not bearer_token(request):
             return error(401, "AuthenticationRequired", "Authentication Required")
         try:
             claims = self.claims(request)

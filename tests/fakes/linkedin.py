@@ -20,7 +20,6 @@ header, https://learn.microsoft.com/en-us/linkedin/shared/api-guide/concepts/rat
 from __future__ import annotations
 
 import re
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,8 +28,9 @@ from urllib.parse import unquote
 
 from publisher.networks.counting import linkedin_length
 
-from .forms import header, json_body, load_state, query, save_state
-from .server import FakeHTTPServer, Faults, Reply, Request
+from .forms import header, json_body, query
+from .served import ServedFake, bearer_token
+from .server import Reply, Request
 
 PERSON_ID = "AbC123xYz"
 OLDEST_VERSION = "202601"  # earlier versions are sunset; newer ones than the fake's clock unknown
@@ -81,7 +81,7 @@ def shown_text(commentary: str) -> str:
     return "".join(out)
 
 
-class FakeLinkedIn:
+class FakeLinkedIn(ServedFake):
     """One member (and the organizations they administer), with their posts in order."""
 
     def __init__(
@@ -100,34 +100,16 @@ class FakeLinkedIn:
         self.deleted: list[dict[str, Any]] = []
         self.versions: list[str] = []  # LinkedIn-Version of each /rest call
         self.next_id = 7_100_000_000_000_000_000
-        self.state_file = state_file
-        saved = load_state(state_file)
-        if saved is not None:
-            self.restore(saved)
-        self.lock = threading.Lock()
-        self.http = FakeHTTPServer(
-            self.handle, rate_limit_headers=lambda seconds: {},
-            error_body=lambda status, message: {"status": status, "message": message,
-                                                "serviceErrorCode": 101 if status == 429
-                                                else 0}).start()
-
-    @property
-    def url(self) -> str:
-        """The API host (the REST paths start with /rest, OpenID userinfo with /v2)."""
-        return self.http.url
+        self.resume(state_file)
+        self.serve(rate_limit_headers=lambda seconds: {},  # LinkedIn sends no reset time
+                   error_body=lambda status, message: {"status": status, "message": message,
+                                                       "serviceErrorCode": 101 if status == 429
+                                                       else 0})
 
     @property
     def author(self) -> str:
         """The member's person URN."""
         return f"urn:li:person:{self.person_id}"
-
-    def set_faults(self, faults: Faults) -> None:
-        """Turn fault injection on (Faults() turns it off)."""
-        self.http.faults = faults
-
-    def close(self) -> None:
-        """Stop the server."""
-        self.http.stop()
 
     def texts(self) -> list[str]:
         """The text each post shows, in order."""
@@ -143,16 +125,9 @@ class FakeLinkedIn:
         self.posts, self.images = state["posts"], state["images"]
         self.deleted, self.next_id = state["deleted"], state["next_id"]
 
-    def handle(self, request: Request) -> Reply:
-        """Serve one request under the fake's lock and persist the result."""
-        with self.lock:
-            reply = self.route(request)
-            save_state(self.state_file, self.snapshot())
-            return reply
-
     def route(self, request: Request) -> Reply:
         """Dispatch one request."""
-        if header(request, "authorization") != f"Bearer {self.token}":
+        if bearer_token(request) != self.token:
             return li_error(401, "Invalid access token", code="INVALID_ACCESS_TOKEN",
                             service=65600)
         path = request.path

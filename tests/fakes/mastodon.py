@@ -22,7 +22,6 @@ mastodon/mastodon#12557). `GET /api/v1/scheduled_statuses[/:id]` and
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -31,15 +30,16 @@ from typing import Any
 
 from publisher.networks.counting import mastodon_length
 
-from .forms import fields, header, json_body, load_state, multipart, save_state
-from .server import FakeHTTPServer, Faults, Reply, Request
+from .forms import fields, header, json_body, multipart
+from .served import ServedFake, bearer_token
+from .server import Reply, Request
 
 FIRST_ID = 113_000_000_000_000_000
 SCHEDULE_MINIMUM = 5 * 60  # scheduled_at at least 5 minutes ahead
 TOO_SOON = "Validation failed: Scheduled at The scheduled date must be in the future"
 
 
-class FakeMastodon:
+class FakeMastodon(ServedFake):
     """One account on one instance, with every status it accepted in order."""
 
     def __init__(
@@ -65,35 +65,9 @@ class FakeMastodon:
         self.calls: Counter[str] = Counter()  # "PUT <id>" / "DELETE <id>" → how many requests
         self.scheduled: list[dict[str, Any]] = []  # ScheduledStatus entities waiting
         self.clock: Any = time.time  # tests may move the fake's time
-        self.state_file = state_file
-        saved = load_state(state_file)
-        if saved is not None:
-            self.restore(saved)
-        self.lock = threading.Lock()
-        self.http = FakeHTTPServer(
-            self.handle, rate_limit_headers=rate_limit_headers,
-            error_body=lambda status, message: {"error": message},
-        ).start()
-
-    @property
-    def url(self) -> str:
-        """Instance base URL."""
-        return self.http.url
-
-    def set_faults(self, faults: Faults) -> None:
-        """Turn fault injection on (Faults() turns it off)."""
-        self.http.faults = faults
-
-    def close(self) -> None:
-        """Stop the server."""
-        self.http.stop()
-
-    def handle(self, request: Request) -> Reply:
-        """Serve one request under the fake's lock and persist the result."""
-        with self.lock:
-            reply = self.route(request)
-            save_state(self.state_file, self.snapshot())
-            return reply
+        self.resume(state_file)
+        self.serve(rate_limit_headers=rate_limit_headers,
+                   error_body=lambda status, message: {"error": message})
 
     def texts(self) -> list[str]:
         """Status texts in the order they were created."""
@@ -120,7 +94,7 @@ class FakeMastodon:
         path = request.path
         if request.method == "GET" and path == "/api/v2/instance":
             return Reply(200, self.instance())
-        if header(request, "authorization") != f"Bearer {self.token}":
+        if bearer_token(request) != self.token:
             return Reply(401, {"error": "The access token is invalid"})
         if request.method == "GET" and path == "/api/v1/accounts/verify_credentials":
             return Reply(200, {"id": "1", "username": self.username, "acct": self.username,
@@ -291,7 +265,7 @@ class FakeMastodon:
                                       "media_ids": params["media_ids"] or [],
                                       "idempotency_key": params["idempotency"] or "",
                                       "scheduled_id": entity["id"]})
-            save_state(self.state_file, self.snapshot())
+            self.save()
         return len(due)
 
     def _status(self, status_id: str) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -33,8 +32,9 @@ from typing import Any
 
 from publisher.networks.counting import threads_length
 
-from .forms import fields, header, load_state, query, save_state
-from .server import FakeHTTPServer, Faults, Reply, Request
+from .forms import fields, query
+from .served import ServedFake, bearer_token
+from .server import Reply, Request
 
 VERSION = "v1.0"
 USER_ID = "17841400000000001"
@@ -55,7 +55,7 @@ def meta_error(status: int, message: str, *, code: int, kind: str = "OAuthExcept
     return Reply(status, {"error": error})
 
 
-class FakeThreads:
+class FakeThreads(ServedFake):
     """One Threads profile, its containers and its published posts in order."""
 
     def __init__(
@@ -78,26 +78,8 @@ class FakeThreads:
         self.deleted: list[dict[str, Any]] = []
         self.publish_calls = 0
         self.next_id = FIRST_ID
-        self.state_file = state_file
-        saved = load_state(state_file)
-        if saved is not None:
-            self.restore(saved)
-        self.lock = threading.Lock()
-        self.http = FakeHTTPServer(self.handle, rate_limit_headers=rate_limit_headers,
-                                   error_body=error_body).start()
-
-    @property
-    def url(self) -> str:
-        """The API host, without the version path."""
-        return self.http.url
-
-    def set_faults(self, faults: Faults) -> None:
-        """Turn fault injection on (Faults() turns it off)."""
-        self.http.faults = faults
-
-    def close(self) -> None:
-        """Stop the server."""
-        self.http.stop()
+        self.resume(state_file)
+        self.serve(rate_limit_headers=rate_limit_headers, error_body=error_body)
 
     def texts(self) -> list[str]:
         """Published texts in order."""
@@ -117,13 +99,6 @@ class FakeThreads:
         self.deleted = state["deleted"]
         self.next_id = state["next_id"]
         self.publish_calls = state["publish_calls"]
-
-    def handle(self, request: Request) -> Reply:
-        """Serve one request under the fake's lock and persist the result."""
-        with self.lock:
-            reply = self.route(request)
-            save_state(self.state_file, self.snapshot())
-            return reply
 
     def route(self, request: Request) -> Reply:
         """Dispatch one request."""
@@ -150,10 +125,8 @@ class FakeThreads:
 
     def token_of(self, request: Request, given: dict[str, Any]) -> str:
         """The access token from the Authorization header or the access_token parameter."""
-        auth = header(request, "authorization")
-        if auth.lower().startswith("bearer "):
-            return auth[7:].strip()
-        return str(given.get("access_token") or query(request).get("access_token") or "")
+        given_token = given.get("access_token") or query(request).get("access_token")
+        return bearer_token(request) or str(given_token or "")
 
     def user_edge(self, request: Request, edge: str, given: dict[str, Any]) -> Reply:
         """The profile node and its edges."""

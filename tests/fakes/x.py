@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import math
-import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,8 +26,9 @@ from oauthlib.oauth1.rfc5849 import signature, utils
 
 from publisher.networks.counting import x_length
 
-from .forms import fields, header, json_body, load_state, multipart, query, save_state
-from .server import FakeHTTPServer, Faults, Reply, Request
+from .forms import fields, header, json_body, multipart, query
+from .served import ServedFake, bearer_token
+from .server import Reply, Request
 
 DUPLICATE_BODY = {"detail": "You are not allowed to create a Tweet with duplicate content.",
                   "type": "about:blank", "title": "Forbidden", "status": 403}
@@ -36,7 +36,7 @@ FIRST_ID = 1_800_000_000_000_000_000
 USER_ID = "2244994945"
 
 
-class FakeX:
+class FakeX(ServedFake):
     """One account with every post in creation order."""
 
     def __init__(
@@ -57,42 +57,22 @@ class FakeX:
         self.nonces: set[str] = set()
         self.deletes: list[str] = []  # ids DELETE /2/tweets/:id was called for
         self.next_id = FIRST_ID
-        self.state_file = state_file
-        saved = load_state(state_file)
-        if saved is not None:
-            self.tweets, self.media, self.next_id = saved["tweets"], saved["media"], \
-                saved["next_id"]
-        self.lock = threading.Lock()
-        self.http = FakeHTTPServer(
-            self.handle, rate_limit_headers=rate_limit_headers,
-            error_body=lambda status, message: {"title": message, "detail": message,
-                                                "type": "about:blank", "status": status},
-        ).start()
-
-    @property
-    def url(self) -> str:
-        """API base URL."""
-        return self.http.url
-
-    def set_faults(self, faults: Faults) -> None:
-        """Turn fault injection on (Faults() turns it off)."""
-        self.http.faults = faults
-
-    def close(self) -> None:
-        """Stop the server."""
-        self.http.stop()
+        self.resume(state_file)
+        self.serve(rate_limit_headers=rate_limit_headers,
+                   error_body=lambda status, message: {"title": message, "detail": message,
+                                                       "type": "about:blank", "status": status})
 
     def texts(self) -> list[str]:
         """Post texts in creation order."""
         return [t["text"] for t in self.tweets]
 
-    def handle(self, request: Request) -> Reply:
-        """Serve one request under the fake's lock and persist the result."""
-        with self.lock:
-            reply = self.route(request)
-            save_state(self.state_file, {"tweets": self.tweets, "media": self.media,
-                                         "next_id": self.next_id})
-            return reply
+    def snapshot(self) -> dict[str, Any]:
+        """State to persist."""
+        return {"tweets": self.tweets, "media": self.media, "next_id": self.next_id}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Reload persisted state."""
+        self.tweets, self.media, self.next_id = state["tweets"], state["media"], state["next_id"]
 
     def route(self, request: Request) -> Reply:
         """Authenticate, then dispatch."""
@@ -118,7 +98,7 @@ class FakeX:
     def authenticate(self, request: Request) -> str:
         """'' when the request is properly signed (OAuth 1.0a) or carries the user token."""
         auth = header(request, "authorization")
-        if auth == f"Bearer {self.bearer}":
+        if bearer_token(request) == self.bearer:
             return ""
         if not auth.startswith("OAuth "):
             return "Unauthorized"
