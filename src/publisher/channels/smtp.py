@@ -1,27 +1,38 @@
-"""SMTP (smtplib): one message per recipient over a few reused connections, reopened on a drop.
+"""SMTP: one message per recipient over a few connections kept for the whole send.
 
 Security is STARTTLS (RFC 3207), implicit TLS (RFC 8314) or none (local servers only); AUTH when
-a user is configured, the password from SMTP_PASSWORD. Replies map per RFC 5321 §4.2.1: a 5xx
-to RCPT or DATA rejects that recipient for good; one that says the address is bad (enhanced
-status 5.1.x or 5.2.1, RFC 3463 §3.2-3.3, or a bare 550/551/553 to RCPT) also bounces it, so
-the subscriber is suppressed. A 4xx defers it (failed for now: a later run retries it). A
-connection dropped before the message was handed over is reopened and the message resent; a
-drop after the payload but before the reply is ambiguous, so that recipient is reported
-uncertain and stays pending in the ledger (`--retry-pending`). Failing before anything was
-sent raises a delivery error so the shared loop can retry the batch. When the server offers
-PIPELINING (RFC 2920, https://www.rfc-editor.org/rfc/rfc2920), MAIL, RCPT and DATA go in one
-write and their replies are read in order; the message itself still waits for the 354.
+a user is configured, the password from SMTP_PASSWORD. smtplib opens each session (greeting,
+EHLO, STARTTLS, AUTH); the transactions after that are written and read here, so a message costs
+one write and a few buffered line reads. Replies map per RFC 5321 §4.2.1: a 5xx to RCPT or
+after DATA rejects that recipient for good; one that says the address is bad (enhanced status
+5.1.x or 5.2.1, RFC 3463 §3.2-3.3, or a bare 550/551/553 to RCPT) also bounces it, so the
+subscriber is suppressed. A 4xx defers it (failed for now: a later run retries it). A
+connection dropped before a message's content was sent is reopened and the message resent; a
+drop after the content but before its reply is ambiguous, so that recipient is reported
+uncertain and stays pending in the ledger (`--retry-pending`). Failing before anything was sent
+raises a delivery error so the shared loop can retry the batch.
+
+When the server offers PIPELINING (RFC 2920, https://www.rfc-editor.org/rfc/rfc2920), MAIL,
+RCPT and DATA go in one write, and after the 354 the content, its end-of-data line and the next
+recipient's MAIL, RCPT and DATA go in one write too (§3.1: the message content may be the first
+"command" of a group, DATA must end one); the replies are read in order, each attributed to its
+recipient. So a message costs one round trip, and at most one message per connection is ever
+handed over and unanswered. With `connections = N` the batch's recipients are taken in order
+by N workers, each with its own connection, kept (threads and sessions) until `close()`.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import queue
 import re
 import smtplib
+import socket
 import ssl
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,7 +40,7 @@ from email.utils import parseaddr
 from typing import Any, ClassVar, Self
 
 from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
-from publisher.channels.message import MessageBuilder
+from publisher.channels.message import MessageBuilder, dot_stuff
 from publisher.config.secrets import mask, remember
 from publisher.config.settings import Site
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
@@ -41,8 +52,14 @@ BATCH_SIZE = 50
 SECURITY_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 ENHANCED = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})\b")  # RFC 3463 class.subject.detail
 ADDRESS_STATUS = re.compile(r"5\.(1\.\d+|2\.1)$")  # bad mailbox/address, or mailbox disabled
+PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")  # no quoting needed
 LOST_REPLY = ("the server took the message, then the connection dropped before its reply"
               " (maybe delivered)")
+MAX_LINE = 8192  # smtplib's own bound on a reply line
+MAX_LINES = 100  # lines of one multi-line reply before the server counts as broken
+END_OF_DATA = b".\r\n"
+RSET = b"RSET\r\n"
+DROPS = (smtplib.SMTPServerDisconnected, OSError)
 SETTINGS = frozenset({
     "host", "port", "security", "user", "password_env", "timeout", "connections", "batch_size",
     "ca_file", "local_hostname", "list_id", "message_id_domain",
@@ -63,19 +80,73 @@ class SmtpSettings:
     local_hostname: str | None = None
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why the server did not take one recipient, and what that means for it."""
+
+    reason: str
+    transient: bool  # a 4xx: try again later
+    bad_address: bool  # the server says the mailbox does not exist or is disabled
+
+
 @dataclass
 class _Outcome:
-    """What one worker did with its share of a batch."""
+    """What one worker did with the recipients it took from a batch."""
 
     accepted: dict[str, str] = field(default_factory=dict)
     refused: dict[str, Refusal] = field(default_factory=dict)
     uncertain: set[str] = field(default_factory=set)
-    failure: Exception | None = None
-    unsent: list[Recipient] = field(default_factory=list)
+    failure: Exception | None = None  # why this worker stopped early
+    crash: BaseException | None = None  # a bug or bad input: raised to the caller
 
 
-class _Ambiguous(Exception):
-    """The connection dropped after the message was handed over, before the server answered."""
+@dataclass(frozen=True)
+class _Message:
+    """One recipient's transaction: its envelope paths and its dot-stuffed content."""
+
+    email: str
+    message_id: str
+    rcpt: bytes  # the RCPT TO path, <…> quoted
+    content: list[bytes]  # dot-stuffed pieces, then the end-of-data line
+    size: int
+    utf8: bool  # the address needs SMTPUTF8 (RFC 6531)
+
+
+class _Job:
+    """One batch as the workers share it: each takes the next recipient until none is left."""
+
+    def __init__(self, channel: SmtpChannel, batch: EmailBatch) -> None:
+        self.builder = channel._builder(batch)
+        self.key = batch.key
+        self.domain = channel.domain
+        self.date = datetime.now(UTC)
+        self.waiting = deque(batch.recipients)
+        self.done: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
+
+    def take(self, outcome: _Outcome) -> _Message | None:
+        """The next recipient's message (deque.popleft is atomic); bad addresses are refused."""
+        while True:
+            try:
+                recipient = self.waiting.popleft()
+            except IndexError:
+                return None
+            path = _path(recipient.email)
+            if path is None:
+                outcome.refused[recipient.email] = Refusal(
+                    "not a valid SMTP address (a line break or control character)", False, False)
+                continue
+            return self._message(recipient, path)
+
+    def _message(self, recipient: Recipient, path: bytes) -> _Message:
+        """Build one recipient's message, ready for the wire."""
+        message_id = _message_id(self.key, recipient.email, self.domain)
+        content = self.builder.parts(recipient, date=self.date, message_id=message_id,
+                                     stuffed=True)
+        if not content[-1].endswith(b"\r\n"):
+            content.append(b"\r\n")
+        content.append(END_OF_DATA)
+        return _Message(recipient.email, message_id, path, content, sum(map(len, content)),
+                        not recipient.email.isascii())
 
 
 class SmtpChannel:
@@ -95,9 +166,10 @@ class SmtpChannel:
         self.list_id = list_id
         self.envelope_from = parseaddr(site.sender)[1]
         self.domain = message_id_domain or self.envelope_from.rpartition("@")[2] or "localhost"
-        self.pool = [_Connection(settings) for _ in range(max(1, connections))]
+        self.pool = [_Connection(settings, self.envelope_from) for _ in range(max(1, connections))]
         self._cached: tuple[Any, str, MessageBuilder] | None = None
         self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
 
     @classmethod
     def from_config(cls, context: ChannelContext) -> Self:
@@ -135,23 +207,24 @@ class SmtpChannel:
         return {}
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
-        """Send each recipient its own message; split across the connections."""
-        builder = self._builder(batch)
-        date = datetime.now(UTC)
-        workers = min(len(self.pool), len(batch.recipients)) or 1
-        shares = [list(batch.recipients[i::workers]) for i in range(workers)]
-        if workers == 1:
-            outcomes = [self._send_share(self.pool[0], builder, batch.key, shares[0], date)]
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                outcomes = list(pool.map(
-                    lambda i: self._send_share(self.pool[i], builder, batch.key, shares[i], date),
-                    range(workers),
-                ))
-        return _merge(outcomes)
+        """Send each recipient its own message; every connection takes recipients in turn."""
+        job = _Job(self, batch)
+        helpers = min(len(self.pool), len(batch.recipients)) - 1
+        while len(self._workers) < helpers:  # started once, kept for the whole send
+            self._workers.append(_Worker(self.pool[len(self._workers) + 1]))
+        for worker in self._workers[:max(0, helpers)]:
+            worker.jobs.put(job)
+        outcomes = [_work(self.pool[0], job)]  # this thread drives the first connection
+        outcomes += [job.done.get() for _ in range(max(0, helpers))]
+        return _merge(outcomes, batch.recipients)
 
     def close(self) -> None:
-        """QUIT every open connection."""
+        """Stop the workers and QUIT every open connection."""
+        for worker in self._workers:
+            worker.jobs.put(None)
+        for worker in self._workers:
+            worker.join()
+        self._workers = []
         for connection in self.pool:
             connection.close()
 
@@ -167,41 +240,69 @@ class SmtpChannel:
                 cached = self._cached = (batch.newsletter, batch.lang, builder)
             return cached[2]
 
-    def _send_share(self, connection: _Connection, builder: MessageBuilder, key: str,
-                    share: list[Recipient], date: datetime) -> _Outcome:
-        """Send one worker's recipients in order, stopping at a connection-level failure."""
-        outcome = _Outcome()
-        for index, recipient in enumerate(share):
-            message_id = _message_id(key, recipient.email, self.domain)
-            data = builder.build(recipient, date=date, message_id=message_id)
+
+class _Worker(threading.Thread):
+    """A thread that drives one connection for every batch of the send."""
+
+    def __init__(self, connection: _Connection) -> None:
+        super().__init__(name="smtp-worker", daemon=True)
+        self.connection = connection
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.start()
+
+    def run(self) -> None:
+        """Take batches until told to stop (None)."""
+        while (job := self.jobs.get()) is not None:
+            job.done.put(_work(self.connection, job))
+
+
+def _work(connection: _Connection, job: _Job) -> _Outcome:
+    """Send recipients taken from the job until none is left or this connection gives up."""
+    outcome = _Outcome()
+    held: deque[_Message] = deque()  # taken, then a drop kept them from being handed over
+
+    def take() -> _Message | None:
+        return held.popleft() if held else job.take(outcome)
+
+    drops = 0  # in a row, with nothing accepted, refused or lost in between
+    try:
+        while True:
+            done = len(outcome.accepted) + len(outcome.refused) + len(outcome.uncertain)
             try:
-                reply = connection.deliver(self.envelope_from, recipient.email, data)
-            except _Ambiguous:
-                outcome.uncertain.add(recipient.email)
-                continue
+                stop = connection.run(take, outcome)
             except (TransientDeliveryError, PermanentDeliveryError) as exc:
-                outcome.failure = exc
-                outcome.unsent = share[index:]
+                outcome.failure = exc  # what it held was not sent; _merge defers it
                 return outcome
-            if reply is None:
-                outcome.accepted[recipient.email] = message_id
-            else:
-                outcome.refused[recipient.email] = reply
-        return outcome
+            if stop is None:
+                return outcome
+            held.extendleft(reversed(stop.held))
+            moved = len(outcome.accepted) + len(outcome.refused) + len(outcome.uncertain) > done
+            drops = 0 if moved else drops + 1
+            if drops == 2:
+                outcome.failure = TransientDeliveryError(
+                    f"{connection.where} dropped the connection twice", where=NAME)
+                return outcome
+    except BaseException as exc:  # handed to the caller's thread and raised there
+        outcome.crash = exc
+    return outcome
 
 
 class _Connection:
     """One SMTP session, opened lazily and reopened after a drop."""
 
-    def __init__(self, settings: SmtpSettings) -> None:
+    def __init__(self, settings: SmtpSettings, sender: str) -> None:
         self.settings = settings
+        self.sender = sender
+        self.where = f"{settings.host}:{settings.port}"
         self.smtp: smtplib.SMTP | None = None
+        self.session: _Session | None = None
 
-    def open(self) -> smtplib.SMTP:
+    def open(self) -> _Session:
         """The live session, connecting (and securing, and logging in) when needed."""
-        if self.smtp is None:
+        if self.session is None:
             self.smtp = _connect(self.settings)
-        return self.smtp
+            self.session = _Session(self.smtp, self.sender)
+        return self.session
 
     def close(self) -> None:
         """QUIT politely; a dead connection is simply dropped."""
@@ -210,88 +311,197 @@ class _Connection:
                 self.smtp.quit()
             except (smtplib.SMTPException, OSError):
                 self.smtp.close()
-            self.smtp = None
+        self.smtp = self.session = None
 
-    def deliver(self, sender: str, rcpt: str, data: bytes) -> Refusal | None:
-        """None when accepted, the reason when refused; raises on connection trouble."""
-        for attempt in (1, 2):
-            try:
-                return _transaction(self.open(), sender, rcpt, data)
-            except _Ambiguous:
-                self._discard()
-                raise
-            except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                self._discard()
-                if attempt == 2:
-                    raise TransientDeliveryError(
-                        f"{self.settings.host}:{self.settings.port} dropped the connection twice"
-                        f" ({exc.__class__.__name__})", where=NAME,
-                    ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+    def run(self, take: Callable[[], _Message | None], outcome: _Outcome) -> _Resend | None:
+        """Send messages until take() runs dry (None), or the connection drops (what it held)."""
+        session = self.open()
+        send = session.pipelined if session.pipelining else session.serial
+        try:
+            send(take, outcome)
+        except _Resend as stop:
+            self._discard()
+            return stop
+        return None
 
     def _discard(self) -> None:
         """Forget a broken session so the next message reconnects."""
         if self.smtp is not None:
             self.smtp.close()
-        self.smtp = None
+        self.smtp = self.session = None
 
 
-def _transaction(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> Refusal | None:
-    """MAIL, RCPT, DATA for one recipient; a refusal is returned, a broken MAIL is raised."""
-    options = [f"SIZE={len(data)}"] if smtp.has_extn("size") else []
-    if not (sender + rcpt).isascii():
-        options.append("SMTPUTF8")
-    pipelined = smtp.has_extn("pipelining") and "SMTPUTF8" not in options
-    refusal = (_pipelined_envelope if pipelined else _envelope)(smtp, sender, rcpt, options)
-    if refusal is not None:
-        return refusal
-    try:
-        smtp.send(_dot_stuffed(data))
-        code, reply = smtp.getreply()
-    except (smtplib.SMTPServerDisconnected, OSError) as exc:
-        raise _Ambiguous() from exc
-    return None if code == 250 else _refusal(code, reply, "end of DATA")
+class _Resend(Exception):
+    """The connection broke: the messages taken but not handed over (sent again on a new one)."""
+
+    def __init__(self, held: list[_Message | None], *, lost: bool) -> None:
+        super().__init__()
+        self.held = [message for message in held if message is not None]
+        self.lost = lost  # the reply to a message that was handed over: it is uncertain now
 
 
-def _envelope(smtp: smtplib.SMTP, sender: str, rcpt: str, options: list[str]) -> Refusal | None:
-    """MAIL, RCPT and DATA one reply at a time; None once the server asked for the message."""
-    code, reply = smtp.mail(sender, options)
-    if code != 250:
-        smtp.rset()
-        raise _reply_error(code, reply, "MAIL FROM")
-    code, reply = smtp.rcpt(rcpt)
-    if code not in (250, 251):
-        smtp.rset()
-        return _refusal(code, reply, "RCPT TO")
-    code, reply = smtp.docmd("DATA")
-    if code != 354:
-        smtp.rset()
-        return _refusal(code, reply, "DATA")
-    return None
+class _Session:
+    """A ready session (smtplib did greeting, EHLO, TLS, AUTH): transactions, written and read."""
+
+    def __init__(self, smtp: smtplib.SMTP, sender: str) -> None:
+        if smtp.sock is None:
+            raise smtplib.SMTPServerDisconnected("the session closed while it was set up")
+        if smtp.file is None:
+            smtp.file = smtp.sock.makefile("rb")
+        self.sock: socket.socket = smtp.sock
+        self.file = smtp.file
+        self.pipelining = smtp.has_extn("pipelining")
+        self.size = smtp.has_extn("size")
+        self.utf8 = smtp.has_extn("smtputf8")
+        self.mail = b"MAIL FROM:" + (_path(sender) or b"<>")
+        self.sender_utf8 = not sender.isascii()
+        self.reset = False  # a refused envelope left a transaction open: RSET before the next
+
+    def pipelined(self, take: Callable[[], _Message | None], outcome: _Outcome) -> None:
+        """RFC 2920 §3.1: a group ends with DATA, and the content after its 354 may start the
+        next group, so the content, its end-of-data line and the next recipient's MAIL, RCPT and
+        DATA go in one write: one round trip per message. The message after that is built
+        while the server reads this one."""
+        message, spare = self._next(take, outcome), None
+        written = False  # the envelope already went out behind the previous content
+        while message is not None:
+            try:
+                if not written:
+                    self._write([RSET] if self.reset else [], self._envelope(message))
+                    if self.reset:
+                        self._reply()
+                    self.reset = False
+                mail, rcpt, data = self._reply(), self._reply(), self._reply()
+            except DROPS as exc:
+                raise _Resend([message, spare], lost=False) from exc
+            if not self._accepted(message, mail, rcpt, data, outcome, [spare]):
+                message, spare, written = spare or self._next(take, outcome), None, False
+                continue
+            following, spare = spare or self._next(take, outcome), None
+            try:
+                self._write(message.content, self._envelope(following) if following else b"")
+            except DROPS as exc:
+                outcome.uncertain.add(message.email)
+                raise _Resend([following], lost=True) from exc
+            if following is not None:
+                spare = self._next(take, outcome)
+            self._finish(message, outcome, [following, spare])
+            message, written = following, True
+
+    def serial(self, take: Callable[[], _Message | None], outcome: _Outcome) -> None:
+        """Without PIPELINING: each command waits for its reply (RFC 5321 §4.3)."""
+        while (message := self._next(take, outcome)) is not None:
+            try:
+                if self.reset:
+                    self._command(RSET)
+                    self.reset = False
+                mail = self._command(self._mail(message))
+                rcpt = self._command(b"RCPT TO:" + message.rcpt + b"\r\n") if mail[0] == 250 \
+                    else (503, b"")
+                data = self._command(b"DATA\r\n") if rcpt[0] in (250, 251) else (503, b"")
+            except DROPS as exc:
+                raise _Resend([message], lost=False) from exc
+            if self._accepted(message, mail, rcpt, data, outcome, []):
+                try:
+                    self._write(message.content, b"")
+                except DROPS as exc:
+                    outcome.uncertain.add(message.email)
+                    raise _Resend([], lost=True) from exc
+                self._finish(message, outcome, [])
+
+    def _next(self, take: Callable[[], _Message | None], outcome: _Outcome) -> _Message | None:
+        """The next message this session can carry."""
+        while (message := take()) is not None and not self._fits(message, outcome):
+            pass
+        return message
+
+    def _fits(self, message: _Message, outcome: _Outcome) -> bool:
+        """A non-ASCII address needs the server's SMTPUTF8 (RFC 6531); without it, refused."""
+        if not (message.utf8 or self.sender_utf8) or self.utf8:
+            return True
+        if self.sender_utf8:
+            raise PermanentDeliveryError(
+                "the server does not offer SMTPUTF8, which the non-ASCII sender address needs",
+                where=NAME, fix="use an ASCII sender address")
+        outcome.refused[message.email] = Refusal(
+            "the server does not offer SMTPUTF8, which this non-ASCII address needs", False, False)
+        return False
+
+    def _mail(self, message: _Message) -> bytes:
+        """MAIL FROM, with SIZE (RFC 1870) and SMTPUTF8 (RFC 6531) when they apply."""
+        options = b" SIZE=%d" % message.size if self.size else b""
+        if message.utf8 or self.sender_utf8:
+            options += b" SMTPUTF8"
+        return b"%s%s\r\n" % (self.mail, options)
+
+    def _envelope(self, message: _Message) -> bytes:
+        """MAIL, RCPT and DATA as one pipelined group."""
+        return b"%sRCPT TO:%s\r\nDATA\r\n" % (self._mail(message), message.rcpt)
+
+    def _accepted(self, message: _Message, mail: tuple[int, bytes], rcpt: tuple[int, bytes],
+                  data: tuple[int, bytes], outcome: _Outcome,
+                  held: list[_Message | None]) -> bool:
+        """Whether the server asked for the content; a refusal is recorded, a bad MAIL raised."""
+        if mail[0] == 250 and rcpt[0] in (250, 251) and data[0] == 354:
+            return True
+        self.reset = True
+        if mail[0] == 250:
+            outcome.refused[message.email] = (
+                _refusal(rcpt[0], rcpt[1], "RCPT TO") if rcpt[0] not in (250, 251)
+                else _refusal(data[0], data[1], "DATA"))
+        if data[0] == 354:
+            try:  # RFC 2920 §3.1: DATA taken although the envelope failed, so end it empty
+                self._command(END_OF_DATA)
+            except DROPS as exc:
+                raise _Resend(held, lost=False) from exc
+        if mail[0] != 250:
+            raise _reply_error(mail[0], mail[1], "MAIL FROM")
+        return False
+
+    def _finish(self, message: _Message, outcome: _Outcome, held: list[_Message | None]) -> None:
+        """Read the reply to a message's end of data: that recipient's outcome (or uncertain)."""
+        try:
+            code, text = self._reply()
+        except DROPS as exc:
+            outcome.uncertain.add(message.email)
+            raise _Resend(held, lost=True) from exc
+        if code == 250:
+            outcome.accepted[message.email] = message.message_id
+        else:
+            outcome.refused[message.email] = _refusal(code, text, "end of DATA")
+
+    def _command(self, line: bytes) -> tuple[int, bytes]:
+        """One command, then its reply."""
+        self.sock.sendall(line)
+        return self._reply()
+
+    def _write(self, parts: list[bytes], tail: bytes) -> None:
+        """One write (one system call for a message and the next envelope, usually)."""
+        self.sock.sendall(b"".join((*parts, tail)) if parts else tail)
+
+    def _reply(self) -> tuple[int, bytes]:
+        """One reply; a multi-line one (RFC 5321 §4.2.1) joined; garbage counts as a drop."""
+        lines: list[bytes] = []
+        while True:
+            line = self.file.readline(MAX_LINE + 1)
+            if not line.endswith(b"\n") or len(lines) == MAX_LINES:
+                raise smtplib.SMTPServerDisconnected(
+                    "connection closed" if not line else "reply line too long, or too many")
+            code, more = line[:3], line[3:4]
+            if not code.isdigit() or more not in (b" ", b"-", b"\r", b"\n"):
+                raise smtplib.SMTPServerDisconnected(f"not an SMTP reply: {line[:40]!r}")
+            lines.append(line[4:].rstrip(b"\r\n"))
+            if more != b"-":
+                return int(code), b"\n".join(lines)
 
 
-def _pipelined_envelope(smtp: smtplib.SMTP, sender: str, rcpt: str,
-                        options: list[str]) -> Refusal | None:
-    """MAIL, RCPT and DATA in one write, their replies read in order (RFC 2920 §3.1)."""
-    if "\r" in sender + rcpt or "\n" in sender + rcpt:
-        raise ValueError("line break in an SMTP address")  # as smtplib's putcmd refuses it
-    extra = "".join(f" {option}" for option in options)
-    smtp.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}{extra}\r\n"
-              f"RCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n".encode("ascii"))
-    mail, to, data = smtp.getreply(), smtp.getreply(), smtp.getreply()
-    if data[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
-        smtp.send(b".\r\n")  # RFC 2920 §3.1: DATA taken anyway, so end it empty
-        smtp.getreply()
-    if mail[0] != 250:
-        smtp.rset()
-        raise _reply_error(mail[0], mail[1], "MAIL FROM")
-    if to[0] not in (250, 251):
-        smtp.rset()
-        return _refusal(to[0], to[1], "RCPT TO")
-    if data[0] != 354:
-        smtp.rset()
-        return _refusal(data[0], data[1], "DATA")
-    return None
+def _path(address: str) -> bytes | None:
+    """The <…> path of an address for MAIL or RCPT; None when it could break the command line."""
+    if any(c in address for c in "\r\n\0") or not address.isprintable():
+        return None
+    if PLAIN_ADDRESS.fullmatch(address):
+        return f"<{address}>".encode("ascii")
+    return smtplib.quoteaddr(address).encode("utf-8")
 
 
 def _connect(settings: SmtpSettings) -> smtplib.SMTP:
@@ -349,15 +559,6 @@ def _reply_error(code: int, reply: bytes | str, stage: str) -> Exception:
     return PermanentDeliveryError(problem, where=NAME, fix="check the sender address and account")
 
 
-@dataclass(frozen=True)
-class Refusal:
-    """Why the server did not take one recipient, and what that means for it."""
-
-    reason: str
-    transient: bool  # a 4xx: try again later
-    bad_address: bool  # the server says the mailbox does not exist or is disabled
-
-
 def _refusal(code: int, reply: bytes, stage: str) -> Refusal:
     """Classify a refusal: 4xx deferred; 5xx refused, and bounced when it blames the address."""
     text = _text(reply)
@@ -370,16 +571,9 @@ def _refusal(code: int, reply: bytes, stage: str) -> Refusal:
 
 
 def _dot_stuffed(data: bytes) -> bytes:
-    """CRLF line ends, leading dots doubled, and the end-of-data line (RFC 5321 §4.5.2)."""
-    crlf = data.count(b"\r\n")
-    if data.count(b"\r") != crlf or data.count(b"\n") != crlf:  # counting is ~10× a regex pass
-        data = re.sub(rb"\r\n|\r|\n", b"\r\n", data)
-    data = data.replace(b"\n.", b"\n..")
-    if data.startswith(b"."):
-        data = b"." + data
-    if not data.endswith(b"\r\n"):
-        data += b"\r\n"
-    return data + b".\r\n"
+    """A whole message as DATA carries it: transparent, CRLF-terminated, then the end line."""
+    data = dot_stuff(data)
+    return data + (b"" if data.endswith(b"\r\n") else b"\r\n") + END_OF_DATA
 
 
 def _message_id(key: str, email: str, domain: str) -> str:
@@ -388,8 +582,11 @@ def _message_id(key: str, email: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def _merge(outcomes: list[_Outcome]) -> BatchResult:
+def _merge(outcomes: list[_Outcome], recipients: tuple[Recipient, ...]) -> BatchResult:
     """Combine the workers; raise only when nothing at all was (or may have been) delivered."""
+    for outcome in outcomes:
+        if outcome.crash is not None:
+            raise outcome.crash
     accepted: dict[str, str] = {}
     refused: dict[str, Refusal] = {}
     uncertain: set[str] = set()
@@ -397,12 +594,15 @@ def _merge(outcomes: list[_Outcome]) -> BatchResult:
         accepted.update(outcome.accepted)
         refused.update(outcome.refused)
         uncertain |= outcome.uncertain
-    failures = [o for o in outcomes if o.failure is not None]
+    failures = [o.failure for o in outcomes if o.failure is not None]
     if failures and not accepted and not uncertain and not refused:
-        raise failures[0].failure  # type: ignore[misc]
+        raise failures[0]
     deferred = {e: r.reason for e, r in refused.items() if r.transient}
-    for outcome in failures:  # partial progress: defer the rest instead of risking a resend
-        deferred.update(dict.fromkeys((r.email for r in outcome.unsent), str(outcome.failure)))
+    why = str(failures[0]) if failures else "not sent"
+    for recipient in recipients:  # never handed over: defer them instead of risking a resend
+        email = recipient.email
+        if email not in accepted and email not in refused and email not in uncertain:
+            deferred[email] = why
     return BatchResult(
         accepted=accepted,
         rejected={e: r.reason for e, r in refused.items() if not r.transient},
