@@ -6,12 +6,16 @@ DATA. First our channel sends through the real delivery loop (`deliver`) with a 
 every message is recorded pending before and sent after, exactly as `publish` does it, with 1
 and 4 connections; then a minimal client blasts messages of the same average size at the sink,
 50 whole transactions per write, over 4 connections: that rate is the sink's ceiling (the
-client's own work included, on the same cores). The sink's CPU per message is printed too.
+client's own work included, on the same cores). Our own CPU per message (this process: the
+channel, the delivery loop and the ledger; the sink runs in its own process) and the sink's CPU
+per message are printed too. `--src DIR` sends with another source tree's `publisher`, so
+before and after can be alternated in one session.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -22,7 +26,8 @@ from pathlib import Path
 
 from _common import JAPANESE_SAMPLE, REPO, Result, load, report
 
-sys.path.insert(0, str(REPO / "src"))
+sys.path.insert(0, sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv
+                else str(REPO / "src"))
 
 from publisher.channels import LiveChannels, context_for
 from publisher.channels.smtp import SmtpChannel
@@ -35,6 +40,7 @@ from publisher.plan import build_plan
 from publisher.source.read import parse_article, read_post
 from publisher.stores.sqlite import SqliteLedger
 
+SRC = sys.path[0]  # the source tree under test
 MESSAGES = 3000
 TARGET_RATE = 1500.0
 CONNECTIONS = (1, 4)
@@ -106,8 +112,8 @@ def blast(port: int, connections: int, size: int, tag: str) -> float:
     return per * connections / elapsed
 
 
-def send(port: int, connections: int, folder: Path, tag: str) -> float:
-    """Messages per second for one whole send of MESSAGES recipients."""
+def send(port: int, connections: int, folder: Path, tag: str) -> tuple[float, float]:
+    """Messages per second for one whole send of MESSAGES recipients, and our CPU µs each."""
     config = Config(newsletter=NewsletterSettings(transport="smtp"))
     article = parse_article(read_post(JAPANESE_SAMPLE), source=str(JAPANESE_SAMPLE))
     edition = build_edition(article, config, load_templates(None))
@@ -121,17 +127,18 @@ def send(port: int, connections: int, folder: Path, tag: str) -> float:
               for i in range(MESSAGES)]
     ledger = SqliteLedger(folder / f"ledger-{tag}.sqlite3")
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), os.times()
         outcome = deliver(Run(ledger=ledger, edition=edition, plan=plan,
                               channels=LiveChannels(email={"smtp": channel}),
                               recipients=lambda: people))[0]
-        elapsed = time.perf_counter() - start
+        elapsed, after = time.perf_counter() - start, os.times()
     finally:
         channel.close()
         ledger.close()
     if outcome.new != MESSAGES:
         raise SystemExit(f"only {outcome.new} of {MESSAGES} sent: {outcome.error}")
-    return MESSAGES / elapsed
+    own = (after.user - cpu.user) + (after.system - cpu.system)
+    return MESSAGES / elapsed, own / MESSAGES * 1e6
 
 
 def main() -> None:
@@ -139,10 +146,10 @@ def main() -> None:
     sink = SinkProcess()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            rates, sink_cpu = {}, {}
+            rates, own_cpu, sink_cpu = {}, {}, {}
             for n in CONNECTIONS:
                 before = sink.stats()
-                rates[n] = send(sink.port, n, Path(tmp), f"c{n}x")
+                rates[n], own_cpu[n] = send(sink.port, n, Path(tmp), f"c{n}x")
                 after = sink.stats()
                 sink_cpu[n] = (after["cpu"] - before["cpu"]) / MESSAGES * 1e6
             size = int(after["bytes"] // after["messages"])
@@ -165,7 +172,9 @@ def main() -> None:
         baseline=f"1 connection {rates[1]:.0f} messages/s",
         ratio=f"{rates[best] / rates[1]:.1f}×",
         notes=f"{MESSAGES} messages of {size / 1000:.0f} KB per run through deliver() with the"
-              f" ledger; sink CPU per message: ours {sink_cpu[1]:.0f} µs (1 connection),"
+              f" ledger; our own CPU per message {own_cpu[1]:.0f} µs (1 connection),"
+              f" {own_cpu[best]:.0f} µs ({best}); sources {SRC};"
+              f" sink CPU per message: ours {sink_cpu[1]:.0f} µs (1 connection),"
               f" {sink_cpu[best]:.0f} µs ({best}), ceiling client {ceiling_cpu:.0f} µs;"
               f" sink received {stats['messages']:.0f} messages,"
               f" {stats['recipients']:.0f} recipients, {stats['duplicates']:.0f} duplicates",

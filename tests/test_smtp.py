@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import select
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +16,8 @@ from hypothesis import strategies as st
 
 from publisher.channels import context_for, smtp
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
-from tests.fakes.mail import SITE, batch, recipients
+from publisher.model import Newsletter, Recipient
+from tests.fakes.mail import SITE, batch, newsletter, recipients
 from tests.fakes.smtp import SmtpFake, _free_port, self_signed
 
 # The plain-text fake asks for AUTH without TLS on purpose (local tests only).
@@ -174,3 +179,237 @@ def _dot_stuffed_by_regex(data: bytes) -> bytes:
 def test_dot_stuffing_fast_path_equals_the_regexes(data: bytes) -> None:
     """Counting line ends and replacing dots gives the bytes the regexes gave."""
     assert smtp._dot_stuffed(data) == _dot_stuffed_by_regex(data)
+
+
+class RefusingData(SmtpFake):
+    """The aiosmtpd fake, answering the end of DATA with a chosen reply for chosen recipients."""
+
+    def __init__(self, refuse_data: dict[str, str], **options: object) -> None:
+        super().__init__(**options)  # type: ignore[arg-type]
+        self.refuse_data = {k.lower(): v for k, v in refuse_data.items()}
+
+    async def handle_DATA(self, server, session, envelope):  # type: ignore[no-untyped-def]
+        reply = self.refuse_data.get(str(envelope.rcpt_tos[0]).lower())
+        return reply or await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+@PIPELINING
+def test_refusals_in_the_middle_of_a_run_go_to_exactly_their_reader(
+    pipelining: bool, connections: int,
+) -> None:
+    people = recipients(12)
+    after_data = {people[3].email: "554 5.6.0 Content rejected",
+                  people[6].email: "451 4.3.0 Try again later"}
+    at_rcpt = {people[4].email: "550-5.1.1 No such user\r\n550 5.1.1 (two lines)",
+               people[9].email: "452 4.2.2 Mailbox full"}
+    fake = RefusingData(after_data, reject=at_rcpt, pipelining=pipelining)
+    with fake.running() as server:
+        sender = channel(server.port, connections=connections)
+        result = sender.send_batch(batch(people))
+        again = sender.send_batch(batch(recipients(5, start=50), key="ed1-b1"))
+        sender.close()
+    refused = {people[i].email for i in (3, 4, 6, 9)}
+    assert set(result.accepted) == {p.email for p in people} - refused
+    assert result.rejected == {
+        people[3].email: "554 5.6.0 Content rejected (at end of DATA)",
+        people[4].email: "550 5.1.1 No such user 5.1.1 (two lines) (at RCPT TO)",
+    }
+    assert result.deferred == {people[6].email: "451 4.3.0 Try again later (at end of DATA)",
+                               people[9].email: "452 4.2.2 Mailbox full (at RCPT TO)"}
+    assert result.bounced == {people[4].email} and not result.uncertain
+    assert len(again.accepted) == 5  # the session is clean after the refusals (RSET)
+    delivered = sorted(r.rcpt_tos[0] for r in server.received
+                       if r.rcpt_tos[0] not in after_data)
+    assert delivered == sorted([*result.accepted, *again.accepted])
+    assert server.connections == connections and not server.deliveries.duplicates()
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_a_drop_mid_pipeline_leaves_only_the_unanswered_reader_uncertain(
+    connections: int,
+) -> None:
+    people = recipients(20)
+    with SmtpFake(drop_after_data_on={7}, drop_on={13}, pipelining=True).running() as server:
+        sender = channel(server.port, connections=connections)
+        result = sender.send_batch(batch(people))
+        sender.close()
+    [lost] = result.uncertain  # the 7th message the server took: its reply never came
+    assert lost == server.received[6].rcpt_tos[0]
+    assert set(result.accepted) == {p.email for p in people} - {lost}
+    assert not result.deferred and not result.rejected
+    assert server.drops == 2 and server.connections == connections + 2
+    assert sorted(server.deliveries.counts.values()) == [1] * 20  # the lost one arrived once
+
+
+def test_a_server_that_never_answers_the_end_of_data_times_out_into_uncertain() -> None:
+    people = recipients(4)
+    with WireServer(pipelining=True, silent_on={2}) as server:
+        sender = channel(server.port, timeout=0.5)
+        result = sender.send_batch(batch(people))
+        sender.close()
+    assert set(result.uncertain) == {people[1].email}
+    assert set(result.accepted) == {people[0].email, people[2].email, people[3].email}
+    assert server.connections == 2 and len(server.messages) == 4
+
+
+@PIPELINING
+def test_the_next_envelope_rides_behind_the_end_of_data_and_never_before_a_354(
+    pipelining: bool,
+) -> None:
+    """On the wire: with PIPELINING each message but a batch's last carries the next envelope
+    (the server withholds its reply until it arrives); content never before its 354; without
+    PIPELINING, nothing is sent while a reply is due (RFC 2920 §3.1, RFC 5321 §4.3)."""
+    people = recipients(5)
+    with WireServer(pipelining=pipelining) as server:
+        sender = channel(server.port)
+        result = sender.send_batch(batch(people))
+        sender.close()
+    assert len(result.accepted) == 5 and server.violations == []
+    if pipelining:
+        assert server.released == ["pipelined"] * 4 + ["waited"]
+    assert server.connections == 1 and len(server.messages) == 5
+
+
+def test_lines_starting_with_a_dot_arrive_intact() -> None:
+    base = newsletter()
+    news = Newsletter(subject=base.subject, preheader=base.preheader,
+                      html=base.html.replace("本文です。", "\n.\n..two\n.one dot\n"),
+                      text=base.text.replace("本文です。", ".\n..two\n.one dot\n.\n"))
+    with SmtpFake(pipelining=True).running() as server:
+        result = channel(server.port).send_batch(batch(recipients(2), news=news))
+    assert len(result.accepted) == 2
+    for received in server.received:
+        body = received.parsed().get_body(("plain",))
+        text = body.get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+        assert "\n.\n..two\n.one dot\n.\n" in text
+        assert b"\r\n..two\r\n.one dot\r\n" in received.data  # the server undid our stuffing
+
+
+def test_an_address_with_a_line_break_is_refused_without_touching_the_session() -> None:
+    people = recipients(3)
+    evil = Recipient(email="x@example.com>\r\nRCPT TO:<victim@example.org",
+                     unsubscribe_url=people[0].unsubscribe_url)
+    with SmtpFake(pipelining=True).running() as server:
+        result = channel(server.port).send_batch(batch([people[0], evil, *people[1:]]))
+    assert set(result.accepted) == {p.email for p in people}
+    assert "not a valid SMTP address" in result.rejected[evil.email]
+    assert not server.messages_for("victim@example.org")
+
+
+class WireServer:
+    """A raw SMTP server over a socket that checks the order of the client's writes.
+
+    With PIPELINING offered it withholds each end-of-data reply until the next MAIL arrives
+    (or `hold` seconds pass) and notes which; a byte between DATA and its 354 is a violation.
+    Without PIPELINING, a byte arriving while a reply is due is a violation. Messages counted
+    in `silent_on` (1-based) are taken and never answered.
+    """
+
+    def __init__(self, *, pipelining: bool, hold: float = 0.5,
+                 silent_on: set[int] | None = None) -> None:
+        self.pipelining, self.hold, self.silent_on = pipelining, hold, silent_on or set()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.violations: list[str] = []
+        self.released: list[str] = []
+        self.messages: list[bytes] = []
+        self.connections = 0
+        self.threads: list[threading.Thread] = []
+        self.open: list[socket.socket] = []
+
+    def __enter__(self) -> WireServer:
+        thread = threading.Thread(target=self._accept, daemon=True)
+        thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+        for conn in self.open:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        for thread in self.threads:
+            thread.join(5)
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.open.append(conn)
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            wire = _Wire(conn)
+            conn.sendall(b"220 wire ESMTP\r\n")
+            while (line := wire.line()) is not None:
+                verb = line[:4].upper()
+                if not self.pipelining and wire.early(0.02):
+                    self.violations.append(f"sent behind {verb!r} before its reply")
+                if verb == b"EHLO":
+                    offer = b"250-PIPELINING\r\n" if self.pipelining else b""
+                    conn.sendall(b"250-wire\r\n" + offer + b"250 SIZE 10000000\r\n")
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                elif verb != b"DATA":
+                    conn.sendall(b"250 OK\r\n")
+                elif not self._data(conn, wire):
+                    return
+
+    def _data(self, conn: socket.socket, wire: _Wire) -> bool:
+        if self.pipelining and wire.early(0.05):
+            self.violations.append("content before the 354")
+        conn.sendall(b"354 go ahead\r\n")
+        message = wire.until(b"\r\n.\r\n")
+        if message is None:
+            return False
+        self.messages.append(message)
+        if len(self.messages) in self.silent_on:
+            wire.until(b"never")  # take it, answer nothing, until the client hangs up
+            return False
+        if self.pipelining:
+            self.released.append("pipelined" if wire.wait_for(b"MAIL FROM", self.hold)
+                                 else "waited")
+        elif wire.early(0.02):
+            self.violations.append("sent behind the end of data before its reply")
+        conn.sendall(b"250 2.0.0 queued\r\n")
+        return True
+
+
+class _Wire:
+    """Buffered reads from one client socket."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn, self.buffer = conn, b""
+
+    def _more(self, timeout: float | None) -> bool:
+        if timeout is not None and not select.select([self.conn], [], [], timeout)[0]:
+            return False
+        data = self.conn.recv(65536)
+        self.buffer += data
+        return bool(data)
+
+    def until(self, end: bytes) -> bytes | None:
+        while (at := self.buffer.find(end)) < 0:
+            if not self._more(None):
+                return None
+        found, self.buffer = self.buffer[:at], self.buffer[at + len(end):]
+        return found
+
+    def line(self) -> bytes | None:
+        return self.until(b"\r\n")
+
+    def early(self, wait: float) -> bool:
+        return bool(self.buffer) or self._more(wait)
+
+    def wait_for(self, text: bytes, wait: float) -> bool:
+        while text not in self.buffer:
+            if not self._more(wait):
+                return False
+        return True

@@ -2,37 +2,37 @@
 
 Security is STARTTLS (RFC 3207), implicit TLS (RFC 8314) or none (local servers only); AUTH when
 a user is configured, the password from SMTP_PASSWORD. smtplib opens each session (greeting,
-EHLO, STARTTLS, AUTH); the transactions after that are written and read here, so a message costs
-one write and a few buffered line reads. Replies map per RFC 5321 §4.2.1: a 5xx to RCPT or
-after DATA rejects that recipient for good; one that says the address is bad (enhanced status
-5.1.x or 5.2.1, RFC 3463 §3.2-3.3, or a bare 550/551/553 to RCPT) also bounces it, so the
-subscriber is suppressed. A 4xx defers it (failed for now: a later run retries it). A
-connection dropped before a message's content was sent is reopened and the message resent; a
-drop after the content but before its reply is ambiguous, so that recipient is reported
-uncertain and stays pending in the ledger (`--retry-pending`). Failing before anything was sent
-raises a delivery error so the shared loop can retry the batch.
+EHLO, STARTTLS, AUTH); the transactions after that are written and read here. Replies map per
+RFC 5321 §4.2.1: a 5xx to RCPT or after DATA rejects that recipient for good; one that says
+the address is bad (enhanced status 5.1.x or 5.2.1, RFC 3463 §3.2-3.3, or a bare 550/551/553
+to RCPT) also bounces it, so the subscriber is suppressed. A 4xx defers it (failed for now: a
+later run retries it). A connection dropped before a message's end-of-data line left is
+reopened and the message resent; a drop (or silence past `timeout`) after that line left but
+before its reply is ambiguous, so that recipient is reported uncertain and stays pending in the
+ledger (`--retry-pending`). Failing before anything was sent raises a delivery error so the
+shared loop can retry the batch.
 
 When the server offers PIPELINING (RFC 2920, https://www.rfc-editor.org/rfc/rfc2920), MAIL,
 RCPT and DATA go in one write, and after the 354 the content, its end-of-data line and the next
 recipient's MAIL, RCPT and DATA go in one write too (§3.1: the message content may be the first
-"command" of a group, DATA must end one); the replies are read in order, each attributed to its
-recipient. So a message costs one round trip, and at most one message per connection is ever
-handed over and unanswered. With `connections = N` the batch's recipients are taken in order
-by N workers, each with its own connection, kept (threads and sessions) until `close()`.
+"command" of a group, and DATA must end one); the replies are read in order, each attributed to
+its recipient. So a message costs one round trip, and at most one message per connection is
+ever handed over unanswered. Without PIPELINING each command waits for its reply. With
+`connections = N`, one thread drives N non-blocking sockets: while the server reads one
+connection's message, the next recipient's is built and written on another.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import queue
 import re
+import selectors
 import smtplib
 import socket
 import ssl
-import threading
+import time
 from collections import deque
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -56,10 +56,10 @@ PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+")  
 LOST_REPLY = ("the server took the message, then the connection dropped before its reply"
               " (maybe delivered)")
 MAX_LINE = 8192  # smtplib's own bound on a reply line
+RECV_SIZE = 65536
 MAX_LINES = 100  # lines of one multi-line reply before the server counts as broken
 END_OF_DATA = b".\r\n"
 RSET = b"RSET\r\n"
-DROPS = (smtplib.SMTPServerDisconnected, OSError)
 SETTINGS = frozenset({
     "host", "port", "security", "user", "password_env", "timeout", "connections", "batch_size",
     "ca_file", "local_hostname", "list_id", "message_id_domain",
@@ -89,66 +89,6 @@ class Refusal:
     bad_address: bool  # the server says the mailbox does not exist or is disabled
 
 
-@dataclass
-class _Outcome:
-    """What one worker did with the recipients it took from a batch."""
-
-    accepted: dict[str, str] = field(default_factory=dict)
-    refused: dict[str, Refusal] = field(default_factory=dict)
-    uncertain: set[str] = field(default_factory=set)
-    failure: Exception | None = None  # why this worker stopped early
-    crash: BaseException | None = None  # a bug or bad input: raised to the caller
-
-
-@dataclass(frozen=True)
-class _Message:
-    """One recipient's transaction: its envelope paths and its dot-stuffed content."""
-
-    email: str
-    message_id: str
-    rcpt: bytes  # the RCPT TO path, <…> quoted
-    content: list[bytes]  # dot-stuffed pieces, then the end-of-data line
-    size: int
-    utf8: bool  # the address needs SMTPUTF8 (RFC 6531)
-
-
-class _Job:
-    """One batch as the workers share it: each takes the next recipient until none is left."""
-
-    def __init__(self, channel: SmtpChannel, batch: EmailBatch) -> None:
-        self.builder = channel._builder(batch)
-        self.key = batch.key
-        self.domain = channel.domain
-        self.date = datetime.now(UTC)
-        self.waiting = deque(batch.recipients)
-        self.done: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
-
-    def take(self, outcome: _Outcome) -> _Message | None:
-        """The next recipient's message (deque.popleft is atomic); bad addresses are refused."""
-        while True:
-            try:
-                recipient = self.waiting.popleft()
-            except IndexError:
-                return None
-            path = _path(recipient.email)
-            if path is None:
-                outcome.refused[recipient.email] = Refusal(
-                    "not a valid SMTP address (a line break or control character)", False, False)
-                continue
-            return self._message(recipient, path)
-
-    def _message(self, recipient: Recipient, path: bytes) -> _Message:
-        """Build one recipient's message, ready for the wire."""
-        message_id = _message_id(self.key, recipient.email, self.domain)
-        content = self.builder.parts(recipient, date=self.date, message_id=message_id,
-                                     stuffed=True)
-        if not content[-1].endswith(b"\r\n"):
-            content.append(b"\r\n")
-        content.append(END_OF_DATA)
-        return _Message(recipient.email, message_id, path, content, sum(map(len, content)),
-                        not recipient.email.isascii())
-
-
 class SmtpChannel:
     """Email over SMTP with connection reuse and optional parallel connections."""
 
@@ -166,10 +106,12 @@ class SmtpChannel:
         self.list_id = list_id
         self.envelope_from = parseaddr(site.sender)[1]
         self.domain = message_id_domain or self.envelope_from.rpartition("@")[2] or "localhost"
-        self.pool = [_Connection(settings, self.envelope_from) for _ in range(max(1, connections))]
+        tls = _Tls(settings.ca_file)
+        self.pool = [_Connection(settings, self.envelope_from, tls)
+                     for _ in range(max(1, connections))]
+        self._selector = selectors.DefaultSelector()
+        self._links = [_Link(connection, self._selector) for connection in self.pool]
         self._cached: tuple[Any, str, MessageBuilder] | None = None
-        self._lock = threading.Lock()
-        self._workers: list[_Worker] = []
 
     @classmethod
     def from_config(cls, context: ChannelContext) -> Self:
@@ -207,292 +149,432 @@ class SmtpChannel:
         return {}
 
     def send_batch(self, batch: EmailBatch) -> BatchResult:
-        """Send each recipient its own message; every connection takes recipients in turn."""
+        """Send each recipient its own message; the connections take recipients in turn."""
         job = _Job(self, batch)
-        helpers = min(len(self.pool), len(batch.recipients)) - 1
-        while len(self._workers) < helpers:  # started once, kept for the whole send
-            self._workers.append(_Worker(self.pool[len(self._workers) + 1]))
-        for worker in self._workers[:max(0, helpers)]:
-            worker.jobs.put(job)
-        outcomes = [_work(self.pool[0], job)]  # this thread drives the first connection
-        outcomes += [job.done.get() for _ in range(max(0, helpers))]
-        return _merge(outcomes, batch.recipients)
+        _run(self._links[:min(len(self._links), len(batch.recipients)) or 1], job,
+             self._selector)
+        return _merge(job.outcome, batch.recipients)
 
     def close(self) -> None:
-        """Stop the workers and QUIT every open connection."""
-        for worker in self._workers:
-            worker.jobs.put(None)
-        for worker in self._workers:
-            worker.join()
-        self._workers = []
-        for connection in self.pool:
-            connection.close()
+        """QUIT every open connection."""
+        for link in self._links:
+            link.close(politely=True)
 
     def _builder(self, batch: EmailBatch) -> MessageBuilder:
         """One MessageBuilder per newsletter (its shared parts are encoded once)."""
-        with self._lock:
-            cached = self._cached
-            if cached is None or cached[0] is not batch.newsletter or cached[1] != batch.lang:
-                builder = MessageBuilder(
-                    batch.newsletter, self.site, lang=batch.lang, list_id=self.list_id,
-                    message_id_domain=self.domain,
-                )
-                cached = self._cached = (batch.newsletter, batch.lang, builder)
-            return cached[2]
+        cached = self._cached
+        if cached is None or cached[0] is not batch.newsletter or cached[1] != batch.lang:
+            builder = MessageBuilder(
+                batch.newsletter, self.site, lang=batch.lang, list_id=self.list_id,
+                message_id_domain=self.domain,
+            )
+            cached = self._cached = (batch.newsletter, batch.lang, builder)
+        return cached[2]
 
 
-class _Worker(threading.Thread):
-    """A thread that drives one connection for every batch of the send."""
+@dataclass
+class _Outcome:
+    """What became of a batch's recipients so far, and why a connection gave up."""
 
-    def __init__(self, connection: _Connection) -> None:
-        super().__init__(name="smtp-worker", daemon=True)
-        self.connection = connection
-        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self.start()
-
-    def run(self) -> None:
-        """Take batches until told to stop (None)."""
-        while (job := self.jobs.get()) is not None:
-            job.done.put(_work(self.connection, job))
+    accepted: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, Refusal] = field(default_factory=dict)
+    uncertain: set[str] = field(default_factory=set)
+    failures: list[Exception] = field(default_factory=list)
 
 
-def _work(connection: _Connection, job: _Job) -> _Outcome:
-    """Send recipients taken from the job until none is left or this connection gives up."""
-    outcome = _Outcome()
-    held: deque[_Message] = deque()  # taken, then a drop kept them from being handed over
+@dataclass(frozen=True)
+class _Message:
+    """One recipient's transaction: its RCPT path and its dot-stuffed content."""
 
-    def take() -> _Message | None:
-        return held.popleft() if held else job.take(outcome)
+    email: str
+    message_id: str
+    rcpt: bytes  # the RCPT TO path, <…> quoted
+    content: bytes  # dot-stuffed, then the end-of-data line
+    utf8: bool  # the address needs SMTPUTF8 (RFC 6531)
 
-    drops = 0  # in a row, with nothing accepted, refused or lost in between
-    try:
-        while True:
-            done = len(outcome.accepted) + len(outcome.refused) + len(outcome.uncertain)
-            try:
-                stop = connection.run(take, outcome)
-            except (TransientDeliveryError, PermanentDeliveryError) as exc:
-                outcome.failure = exc  # what it held was not sent; _merge defers it
-                return outcome
-            if stop is None:
-                return outcome
-            held.extendleft(reversed(stop.held))
-            moved = len(outcome.accepted) + len(outcome.refused) + len(outcome.uncertain) > done
-            drops = 0 if moved else drops + 1
-            if drops == 2:
-                outcome.failure = TransientDeliveryError(
-                    f"{connection.where} dropped the connection twice", where=NAME)
-                return outcome
-    except BaseException as exc:  # handed to the caller's thread and raised there
-        outcome.crash = exc
-    return outcome
+
+class _Job:
+    """One batch: its recipients in order, built into messages as the connections take them."""
+
+    def __init__(self, channel: SmtpChannel, batch: EmailBatch) -> None:
+        self.builder = channel._builder(batch)
+        self.key = batch.key
+        self.domain = channel.domain
+        self.date = datetime.now(UTC)
+        self.waiting = deque(batch.recipients)
+        self.held: deque[_Message] = deque()  # taken, then a drop kept them from the server
+        self.spare: _Message | None = None  # built ahead, while the server reads the last one
+        self.outcome = _Outcome()
+
+    def take(self) -> _Message | None:
+        """The next message: one given back after a drop, the one built ahead, or a new one."""
+        if self.held:
+            return self.held.popleft()
+        spare, self.spare = self.spare, None
+        return spare or self.build()
+
+    def build(self) -> _Message | None:
+        """Build the next recipient's message, ready for the wire; bad addresses are refused."""
+        while self.waiting:
+            recipient = self.waiting.popleft()
+            path = _path(recipient.email)
+            if path is None:
+                self.outcome.refused[recipient.email] = Refusal(
+                    "not a valid SMTP address (a line break or control character)", False, False)
+                continue
+            message_id = _message_id(self.key, recipient.email, self.domain)
+            parts = self.builder.parts(recipient, date=self.date, message_id=message_id,
+                                       stuffed=True)
+            if not parts[-1].endswith(b"\r\n"):
+                parts.append(b"\r\n")
+            parts.append(END_OF_DATA)
+            return _Message(recipient.email, message_id, path, b"".join(parts),
+                            not recipient.email.isascii())
+        return None
+
+    def settled(self) -> int:
+        """How many recipients have an outcome (progress, to tell a flapping server)."""
+        outcome = self.outcome
+        return len(outcome.accepted) + len(outcome.refused) + len(outcome.uncertain)
 
 
 class _Connection:
-    """One SMTP session, opened lazily and reopened after a drop."""
+    """One SMTP session, opened lazily, kept across batches and reopened after a drop."""
 
-    def __init__(self, settings: SmtpSettings, sender: str) -> None:
+    def __init__(self, settings: SmtpSettings, sender: str, tls: _Tls) -> None:
         self.settings = settings
         self.sender = sender
+        self.tls = tls
         self.where = f"{settings.host}:{settings.port}"
         self.smtp: smtplib.SMTP | None = None
-        self.session: _Session | None = None
 
-    def open(self) -> _Session:
+    def open(self) -> smtplib.SMTP:
         """The live session, connecting (and securing, and logging in) when needed."""
-        if self.session is None:
-            self.smtp = _connect(self.settings)
-            self.session = _Session(self.smtp, self.sender)
-        return self.session
+        if self.smtp is None:
+            self.smtp = _connect(self.settings, self.tls)
+        return self.smtp
 
     def close(self) -> None:
         """QUIT politely; a dead connection is simply dropped."""
         if self.smtp is not None:
             try:
+                if self.smtp.sock is not None:
+                    self.smtp.sock.settimeout(self.settings.timeout)
                 self.smtp.quit()
             except (smtplib.SMTPException, OSError):
                 self.smtp.close()
-        self.smtp = self.session = None
+        self.smtp = None
 
-    def run(self, take: Callable[[], _Message | None], outcome: _Outcome) -> _Resend | None:
-        """Send messages until take() runs dry (None), or the connection drops (what it held)."""
-        session = self.open()
-        send = session.pipelined if session.pipelining else session.serial
-        try:
-            send(take, outcome)
-        except _Resend as stop:
-            self._discard()
-            return stop
-        return None
-
-    def _discard(self) -> None:
+    def discard(self) -> None:
         """Forget a broken session so the next message reconnects."""
         if self.smtp is not None:
             self.smtp.close()
-        self.smtp = self.session = None
+        self.smtp = None
 
 
-class _Resend(Exception):
-    """The connection broke: the messages taken but not handed over (sent again on a new one)."""
+class _Link:
+    """One connection inside the send loop: bytes out, replies in, and what each reply means.
 
-    def __init__(self, held: list[_Message | None], *, lost: bool) -> None:
-        super().__init__()
-        self.held = [message for message in held if message is not None]
-        self.lost = lost  # the reply to a message that was handed over: it is uncertain now
+    `expect` holds, in the order the server answers, each command sent and the message it
+    belongs to; with it a drop tells exactly which recipients were handed over unanswered.
+    """
 
+    def __init__(self, connection: _Connection, selector: selectors.BaseSelector) -> None:
+        self.connection = connection
+        self.selector = selector
+        self.sock: socket.socket | None = None
+        self.expect: deque[tuple[bytes, _Message | None, int]] = deque()  # kind, message, at
+        self.later: deque[tuple[bytes, bytes, _Message | None]] = deque()  # serial: not yet sent
+        self.envelope: list[tuple[int, bytes]] = []  # this transaction's MAIL, RCPT replies
+        self.inbox = bytearray()
+        self.lines: list[bytes] = []  # a multi-line reply so far
+        self.out = memoryview(b"")
+        self.queued = self.sent = 0  # bytes since connecting: given to push(), taken by the kernel
+        self.reset = False  # a refused envelope left a transaction open: RSET before the next
+        self.broken: str = ""  # why the connection must be dropped
+        self.deadline = 0.0
+        self.drops = 0  # in a row, with no recipient settled in between
+        self.failed = False  # gave up for this batch
+        self.pipelining = self.size = self.utf8 = False
+        self.mail = b""
+        self.sender_utf8 = not connection.sender.isascii()
+        self.events = 0
 
-class _Session:
-    """A ready session (smtplib did greeting, EHLO, TLS, AUTH): transactions, written and read."""
+    @property
+    def busy(self) -> bool:
+        """Waiting for a reply or holding bytes to send."""
+        return bool(self.expect or self.later or self.out)
 
-    def __init__(self, smtp: smtplib.SMTP, sender: str) -> None:
+    def connect(self) -> None:
+        """Open (or reuse) the session and switch it to non-blocking for the loop."""
+        smtp = self.connection.open()
+        if self.sock is smtp.sock:
+            return
         if smtp.sock is None:
             raise smtplib.SMTPServerDisconnected("the session closed while it was set up")
-        if smtp.file is None:
-            smtp.file = smtp.sock.makefile("rb")
-        self.sock: socket.socket = smtp.sock
-        self.file = smtp.file
+        self.sock = smtp.sock
+        self.sock.setblocking(False)
+        self.selector.register(self.sock, selectors.EVENT_READ, self)
+        self.events = selectors.EVENT_READ
         self.pipelining = smtp.has_extn("pipelining")
-        self.size = smtp.has_extn("size")
-        self.utf8 = smtp.has_extn("smtputf8")
-        self.mail = b"MAIL FROM:" + (_path(sender) or b"<>")
-        self.sender_utf8 = not sender.isascii()
-        self.reset = False  # a refused envelope left a transaction open: RSET before the next
+        self.size, self.utf8 = smtp.has_extn("size"), smtp.has_extn("smtputf8")
+        self.mail = b"MAIL FROM:" + (_path(self.connection.sender) or b"<>")
+        self.queued = self.sent = 0
+        self.reset, self.broken = False, ""
 
-    def pipelined(self, take: Callable[[], _Message | None], outcome: _Outcome) -> None:
-        """RFC 2920 §3.1: a group ends with DATA, and the content after its 354 may start the
-        next group, so the content, its end-of-data line and the next recipient's MAIL, RCPT and
-        DATA go in one write: one round trip per message. The message after that is built
-        while the server reads this one."""
-        message, spare = self._next(take, outcome), None
-        written = False  # the envelope already went out behind the previous content
-        while message is not None:
-            try:
-                if not written:
-                    self._write([RSET] if self.reset else [], self._envelope(message))
-                    if self.reset:
-                        self._reply()
-                    self.reset = False
-                mail, rcpt, data = self._reply(), self._reply(), self._reply()
-            except DROPS as exc:
-                raise _Resend([message, spare], lost=False) from exc
-            if not self._accepted(message, mail, rcpt, data, outcome, [spare]):
-                message, spare, written = spare or self._next(take, outcome), None, False
+    def begin(self, job: _Job) -> None:
+        """Start the next transaction, if a message is left that this session can carry."""
+        while (message := job.take()) is not None:
+            if message.utf8 and not self.utf8:
+                job.outcome.refused[message.email] = Refusal(
+                    "the server does not offer SMTPUTF8, which this non-ASCII address needs",
+                    False, False)
                 continue
-            following, spare = spare or self._next(take, outcome), None
-            try:
-                self._write(message.content, self._envelope(following) if following else b"")
-            except DROPS as exc:
-                outcome.uncertain.add(message.email)
-                raise _Resend([following], lost=True) from exc
-            if following is not None:
-                spare = self._next(take, outcome)
-            self._finish(message, outcome, [following, spare])
-            message, written = following, True
+            commands: list[tuple[bytes, bytes, _Message | None]] = []
+            if self.reset:
+                commands.append((b"rset", RSET, None))
+                self.reset = False
+            self.send(commands + self._envelope(message))
+            return
 
-    def serial(self, take: Callable[[], _Message | None], outcome: _Outcome) -> None:
-        """Without PIPELINING: each command waits for its reply (RFC 5321 §4.3)."""
-        while (message := self._next(take, outcome)) is not None:
-            try:
-                if self.reset:
-                    self._command(RSET)
-                    self.reset = False
-                mail = self._command(self._mail(message))
-                rcpt = self._command(b"RCPT TO:" + message.rcpt + b"\r\n") if mail[0] == 250 \
-                    else (503, b"")
-                data = self._command(b"DATA\r\n") if rcpt[0] in (250, 251) else (503, b"")
-            except DROPS as exc:
-                raise _Resend([message], lost=False) from exc
-            if self._accepted(message, mail, rcpt, data, outcome, []):
-                try:
-                    self._write(message.content, b"")
-                except DROPS as exc:
-                    outcome.uncertain.add(message.email)
-                    raise _Resend([], lost=True) from exc
-                self._finish(message, outcome, [])
-
-    def _next(self, take: Callable[[], _Message | None], outcome: _Outcome) -> _Message | None:
-        """The next message this session can carry."""
-        while (message := take()) is not None and not self._fits(message, outcome):
-            pass
-        return message
-
-    def _fits(self, message: _Message, outcome: _Outcome) -> bool:
-        """A non-ASCII address needs the server's SMTPUTF8 (RFC 6531); without it, refused."""
-        if not (message.utf8 or self.sender_utf8) or self.utf8:
-            return True
-        if self.sender_utf8:
-            raise PermanentDeliveryError(
-                "the server does not offer SMTPUTF8, which the non-ASCII sender address needs",
-                where=NAME, fix="use an ASCII sender address")
-        outcome.refused[message.email] = Refusal(
-            "the server does not offer SMTPUTF8, which this non-ASCII address needs", False, False)
-        return False
-
-    def _mail(self, message: _Message) -> bytes:
-        """MAIL FROM, with SIZE (RFC 1870) and SMTPUTF8 (RFC 6531) when they apply."""
-        options = b" SIZE=%d" % message.size if self.size else b""
+    def _envelope(self, message: _Message) -> list[tuple[bytes, bytes, _Message | None]]:
+        """MAIL (with SIZE, RFC 1870, and SMTPUTF8 when needed), RCPT and DATA."""
+        options = b" SIZE=%d" % len(message.content) if self.size else b""
         if message.utf8 or self.sender_utf8:
             options += b" SMTPUTF8"
-        return b"%s%s\r\n" % (self.mail, options)
+        return [(b"mail", b"%s%s\r\n" % (self.mail, options), message),
+                (b"rcpt", b"RCPT TO:%s\r\n" % message.rcpt, message),
+                (b"data", b"DATA\r\n", message)]
 
-    def _envelope(self, message: _Message) -> bytes:
-        """MAIL, RCPT and DATA as one pipelined group."""
-        return b"%sRCPT TO:%s\r\nDATA\r\n" % (self._mail(message), message.rcpt)
-
-    def _accepted(self, message: _Message, mail: tuple[int, bytes], rcpt: tuple[int, bytes],
-                  data: tuple[int, bytes], outcome: _Outcome,
-                  held: list[_Message | None]) -> bool:
-        """Whether the server asked for the content; a refusal is recorded, a bad MAIL raised."""
-        if mail[0] == 250 and rcpt[0] in (250, 251) and data[0] == 354:
-            return True
-        self.reset = True
-        if mail[0] == 250:
-            outcome.refused[message.email] = (
-                _refusal(rcpt[0], rcpt[1], "RCPT TO") if rcpt[0] not in (250, 251)
-                else _refusal(data[0], data[1], "DATA"))
-        if data[0] == 354:
-            try:  # RFC 2920 §3.1: DATA taken although the envelope failed, so end it empty
-                self._command(END_OF_DATA)
-            except DROPS as exc:
-                raise _Resend(held, lost=False) from exc
-        if mail[0] != 250:
-            raise _reply_error(mail[0], mail[1], "MAIL FROM")
-        return False
-
-    def _finish(self, message: _Message, outcome: _Outcome, held: list[_Message | None]) -> None:
-        """Read the reply to a message's end of data: that recipient's outcome (or uncertain)."""
-        try:
-            code, text = self._reply()
-        except DROPS as exc:
-            outcome.uncertain.add(message.email)
-            raise _Resend(held, lost=True) from exc
-        if code == 250:
-            outcome.accepted[message.email] = message.message_id
+    def send(self, commands: list[tuple[bytes, bytes, _Message | None]]) -> None:
+        """Pipelined: all in one write (RFC 2920). Serial: one now, each next after a reply."""
+        if self.pipelining:
+            self._write(commands)
         else:
-            outcome.refused[message.email] = _refusal(code, text, "end of DATA")
+            self.later.extend(commands)
+            self._release()
 
-    def _command(self, line: bytes) -> tuple[int, bytes]:
-        """One command, then its reply."""
-        self.sock.sendall(line)
-        return self._reply()
+    def _release(self) -> None:
+        """Serial: the next command once the last one was answered (RFC 5321 §4.3)."""
+        if not self.expect and self.later and not self.broken:
+            self._write([self.later.popleft()])
 
-    def _write(self, parts: list[bytes], tail: bytes) -> None:
-        """One write (one system call for a message and the next envelope, usually)."""
-        self.sock.sendall(b"".join((*parts, tail)) if parts else tail)
+    def _write(self, commands: list[tuple[bytes, bytes, _Message | None]]) -> None:
+        """Note what each command's reply will mean, then write them together."""
+        at = self.queued
+        for kind, data, message in commands:
+            self.expect.append((kind, message, at))
+            at += len(data)
+        self.push(b"".join(data for _, data, _ in commands))
 
-    def _reply(self) -> tuple[int, bytes]:
-        """One reply; a multi-line one (RFC 5321 §4.2.1) joined; garbage counts as a drop."""
-        lines: list[bytes] = []
-        while True:
-            line = self.file.readline(MAX_LINE + 1)
-            if not line.endswith(b"\n") or len(lines) == MAX_LINES:
-                raise smtplib.SMTPServerDisconnected(
-                    "connection closed" if not line else "reply line too long, or too many")
+    def push(self, data: bytes) -> None:
+        """Queue bytes and write what the socket takes now."""
+        self.deadline = time.monotonic() + self.connection.settings.timeout
+        self.queued += len(data)
+        self.out = memoryview(bytes(self.out) + data) if self.out else memoryview(data)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write until the socket would block (then wait for it to be writable)."""
+        assert self.sock is not None
+        while self.out and not self.broken:
+            try:
+                n = self.sock.send(self.out)
+            except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                break
+            except OSError as exc:
+                self.broken = f"write failed ({exc.__class__.__name__})"
+                return
+            self.sent += n
+            self.out = self.out[n:]
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.out else 0)
+        if events != self.events:  # one epoll_ctl only when the interest changes
+            self.selector.modify(self.sock, events, self)
+            self.events = events
+
+    def receive(self, job: _Job) -> None:
+        """Read what arrived and act on every complete reply, in order."""
+        assert self.sock is not None
+        while not self.broken:
+            try:
+                data = self.sock.recv(RECV_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                break
+            except OSError as exc:
+                self.broken = f"read failed ({exc.__class__.__name__})"
+                break
+            if not data:
+                self.broken = "the server closed the connection"
+                break
+            self.inbox += data
+            self.deadline = time.monotonic() + self.connection.settings.timeout
+        self._replies(job)
+
+    def _replies(self, job: _Job) -> None:
+        """Each complete reply line by line; a multi-line one (RFC 5321 §4.2.1) joined."""
+        inbox, start = self.inbox, 0
+        while (end := inbox.find(b"\n", start)) >= 0:
+            line = bytes(inbox[start:end + 1])
+            start = end + 1
             code, more = line[:3], line[3:4]
-            if not code.isdigit() or more not in (b" ", b"-", b"\r", b"\n"):
-                raise smtplib.SMTPServerDisconnected(f"not an SMTP reply: {line[:40]!r}")
-            lines.append(line[4:].rstrip(b"\r\n"))
+            if not code.isdigit() or more not in (b" ", b"-", b"\r", b"\n") or \
+                    len(line) > MAX_LINE or len(self.lines) == MAX_LINES:
+                self.broken = f"not an SMTP reply: {_text(line[:40])}"
+                break
+            self.lines.append(line[4:].rstrip(b"\r\n"))
             if more != b"-":
-                return int(code), b"\n".join(lines)
+                text, self.lines = b"\n".join(self.lines), []
+                if not self.expect:
+                    self.broken = "a reply nobody asked for"
+                    break
+                self._answer(int(code), text, job)
+        del inbox[:start]
+        if len(inbox) > MAX_LINE:
+            self.broken = "reply line too long"
+
+    def _answer(self, code: int, text: bytes, job: _Job) -> None:
+        """What one reply means for its command's recipient."""
+        kind, message, _ = self.expect.popleft()
+        if kind in (b"mail", b"rcpt"):
+            self.envelope.append((code, text))
+        elif kind == b"data":
+            assert message is not None
+            (mail, mail_text), (rcpt, rcpt_text) = self.envelope
+            self.envelope = []
+            self._envelope_answered(message, (mail, mail_text), (rcpt, rcpt_text), (code, text),
+                                    job)
+        elif kind == b"end":
+            assert message is not None
+            if code == 250:
+                job.outcome.accepted[message.email] = message.message_id
+            else:
+                job.outcome.refused[message.email] = _refusal(code, text, "end of DATA")
+            if not self.expect and not self.later:
+                self.begin(job)
+        if not self.pipelining:
+            self._release()
+
+    def _envelope_answered(self, message: _Message, mail: tuple[int, bytes],
+                           rcpt: tuple[int, bytes], data: tuple[int, bytes], job: _Job) -> None:
+        """354: the content, with the next envelope behind it (RFC 2920 §3.1); else refused."""
+        if mail[0] == 250 and rcpt[0] in (250, 251) and data[0] == 354:
+            following = job.take()
+            while following is not None and following.utf8 and not self.utf8:
+                job.outcome.refused[following.email] = Refusal(
+                    "the server does not offer SMTPUTF8, which this non-ASCII address needs",
+                    False, False)
+                following = job.take()
+            commands = [(b"end", message.content, message)]
+            self.send(commands + (self._envelope(following) if following else []))
+            if job.spare is None and following is not None:
+                job.spare = job.build()  # built while the server reads this message
+            return
+        self.reset = True
+        if data[0] == 354:  # RFC 2920 §3.1: DATA taken although the envelope failed: end it empty
+            self.send([(b"dot", END_OF_DATA, None)])
+        if mail[0] != 250:  # the session refuses our sender: this connection gives up
+            job.held.appendleft(message)
+            job.outcome.failures.append(_reply_error(mail[0], mail[1], "MAIL FROM"))
+            self.failed = True
+            return
+        job.outcome.refused[message.email] = (
+            _refusal(rcpt[0], rcpt[1], "RCPT TO") if rcpt[0] not in (250, 251)
+            else _refusal(data[0], data[1], "DATA"))
+        self.begin(job)
+
+    def drop(self, job: _Job, before: int) -> None:
+        """The connection broke: a message whose content left unanswered is uncertain, every
+        other one it held goes back to be sent on another (or a new) connection."""
+        held: dict[int, _Message] = {}  # by identity, in order
+        for kind, message, at in self.expect:
+            if message is None:
+                continue
+            if kind == b"end" and self.sent >= at + len(message.content):  # its end line left
+                job.outcome.uncertain.add(message.email)
+                held.pop(id(message), None)
+            elif message.email not in job.outcome.uncertain:
+                held.setdefault(id(message), message)
+        for _, _, message in self.later:
+            if message is not None:
+                held.setdefault(id(message), message)
+        job.held.extendleft(reversed(held.values()))
+        self.close()
+        self.drops = 0 if job.settled() > before else self.drops + 1
+        if self.drops >= 2:
+            self.failed = True
+            job.outcome.failures.append(TransientDeliveryError(
+                f"{self.connection.where} dropped the connection twice ({self.broken})",
+                where=NAME))
+
+    def close(self, *, politely: bool = False) -> None:
+        """Forget the socket and the state of its session (QUIT first when politely)."""
+        if self.sock is not None:
+            with suppress(KeyError, ValueError):
+                self.selector.unregister(self.sock)
+        if politely and not self.busy:
+            self.connection.close()
+        else:
+            self.connection.discard()
+        self.sock = None
+        self.expect.clear()
+        self.later.clear()
+        self.envelope, self.lines = [], []
+        self.inbox.clear()
+        self.out = memoryview(b"")
+        self.deadline = 0.0
+
+
+def _run(links: list[_Link], job: _Job, selector: selectors.BaseSelector) -> None:
+    """Drive every connection from one thread until the batch is done or they all gave up.
+
+    One thread and non-blocking sockets: while the server reads one connection's message, the
+    next is built and written on another, and nothing waits for a thread to be woken.
+    """
+    for link in links:
+        link.drops, link.failed = 0, False
+    try:
+        while True:
+            for link in links:
+                if not link.busy and not link.failed and (job.held or job.spare or job.waiting):
+                    _start(link, job)
+            busy = [link for link in links if link.busy]
+            if not busy:
+                return
+            if job.spare is None:
+                job.spare = job.build()  # built while the server reads what was sent
+            timeout = max(0.0, min(link.deadline for link in busy) - time.monotonic())
+            for key, events in selector.select(timeout):
+                link = key.data
+                before = job.settled()
+                if events & selectors.EVENT_WRITE:
+                    link.flush()
+                if events & selectors.EVENT_READ:
+                    link.receive(job)
+                if link.broken:
+                    link.drop(job, before)
+            now = time.monotonic()
+            for link in busy:
+                if link.sock is not None and link.busy and link.deadline <= now:
+                    link.broken = "no reply in time"
+                    link.drop(job, job.settled())
+    except BaseException:
+        for link in links:  # a bug or bad input: no session is left half-way
+            link.close()
+        raise
+
+
+def _start(link: _Link, job: _Job) -> None:
+    """Connect when needed and begin a transaction; a connection that cannot open gives up."""
+    before = job.settled()
+    try:
+        link.connect()
+    except (TransientDeliveryError, PermanentDeliveryError) as exc:
+        job.outcome.failures.append(exc)
+        link.failed = True
+        return
+    link.begin(job)
+    if link.broken:
+        link.drop(job, before)
 
 
 def _path(address: str) -> bytes | None:
@@ -504,21 +586,40 @@ def _path(address: str) -> bytes | None:
     return smtplib.quoteaddr(address).encode("utf-8")
 
 
-def _connect(settings: SmtpSettings) -> smtplib.SMTP:
+class _Tls:
+    """The TLS context, made on first use and shared by the connections (loading the CA store
+    costs about 20 ms); a plain local connection never makes one."""
+
+    def __init__(self, ca_file: str) -> None:
+        self.ca_file = ca_file
+        self.made: ssl.SSLContext | None = None
+
+    def context(self) -> ssl.SSLContext:
+        """The shared context."""
+        if self.made is None:
+            try:
+                self.made = ssl.create_default_context(cafile=self.ca_file or None)
+            except OSError as exc:  # an unreadable ca_file (ssl.SSLError for a bad one is too)
+                raise PermanentDeliveryError(
+                    f"cannot use ca_file {self.ca_file!r} ({exc.__class__.__name__})",
+                    where=NAME, fix="point ca_file at a PEM file of the private CA") from exc
+        return self.made
+
+
+def _connect(settings: SmtpSettings, tls: _Tls) -> smtplib.SMTP:
     """A ready session: connected, EHLO, secured as configured, logged in when a user is set."""
     where = f"{settings.host}:{settings.port}"
-    context = ssl.create_default_context(cafile=settings.ca_file or None)
     smtp: smtplib.SMTP | None = None
     try:
         if settings.security == "tls":
             smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
-                                    local_hostname=settings.local_hostname, context=context)
+                                    local_hostname=settings.local_hostname, context=tls.context())
         else:
             smtp = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout,
                                 local_hostname=settings.local_hostname)
         smtp.ehlo()
         if settings.security == "starttls":
-            smtp.starttls(context=context)
+            smtp.starttls(context=tls.context())
             smtp.ehlo()
         if settings.user:
             smtp.login(settings.user, settings.password)
@@ -582,29 +683,19 @@ def _message_id(key: str, email: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def _merge(outcomes: list[_Outcome], recipients: tuple[Recipient, ...]) -> BatchResult:
-    """Combine the workers; raise only when nothing at all was (or may have been) delivered."""
-    for outcome in outcomes:
-        if outcome.crash is not None:
-            raise outcome.crash
-    accepted: dict[str, str] = {}
-    refused: dict[str, Refusal] = {}
-    uncertain: set[str] = set()
-    for outcome in outcomes:
-        accepted.update(outcome.accepted)
-        refused.update(outcome.refused)
-        uncertain |= outcome.uncertain
-    failures = [o.failure for o in outcomes if o.failure is not None]
-    if failures and not accepted and not uncertain and not refused:
-        raise failures[0]
+def _merge(outcome: _Outcome, recipients: tuple[Recipient, ...]) -> BatchResult:
+    """The batch's result; raise only when nothing at all was (or may have been) delivered."""
+    accepted, refused, uncertain = outcome.accepted, outcome.refused, outcome.uncertain
+    if outcome.failures and not accepted and not uncertain and not refused:
+        raise outcome.failures[0]
     deferred = {e: r.reason for e, r in refused.items() if r.transient}
-    why = str(failures[0]) if failures else "not sent"
+    why = str(outcome.failures[0]) if outcome.failures else "not sent"
     for recipient in recipients:  # never handed over: defer them instead of risking a resend
         email = recipient.email
         if email not in accepted and email not in refused and email not in uncertain:
             deferred[email] = why
     return BatchResult(
-        accepted=accepted,
+        accepted=dict(accepted),
         rejected={e: r.reason for e, r in refused.items() if not r.transient},
         deferred=deferred,
         bounced=frozenset(e for e, r in refused.items() if r.bad_address),
