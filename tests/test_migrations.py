@@ -26,7 +26,7 @@ __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
 
 DATA = Path(__file__).parent / "data"
 TABLES = ("deliveries", "actions", "locks", "batches", "feed_sources", "feed_items",
-          "schedules")
+          "schedules", "batch_deliveries")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -93,6 +93,23 @@ def test_a_migrated_ledger_takes_new_rows_and_the_lock(migrated: Ledger) -> None
     assert [a.target for a in migrated.actions("retract", edition_id="ed1")] == ["111"]
     with migrated.lock("post"):
         migrated.heartbeat("post")
+
+
+def test_a_migrated_ledger_moves_an_old_row_into_a_batch_row_exactly(migrated: Ledger) -> None:
+    old = migrated.get("ed1", "smtp", "c@example.com")  # pending, left by the old release
+    assert old is not None
+    written = migrated.mark_batch_pending("ed1", "post", "smtp", "k3",
+                                          [(3, "c@example.com"), (4, "d@example.com")], {3: old})
+    assert [(r.items, r.attempts) for r in written] == [(("d@example.com",), 1),
+                                                        (("c@example.com",), old.attempts + 1)]
+    assert migrated.get("ed1", "smtp", "c@example.com") is None  # one record per reader
+    assert [(t.channel, t.sent, t.pending, t.failed) for t in migrated.tally("ed1")] == [
+        ("smtp", 1, 2, 1), ("x", 1, 0, 0)]
+    migrated.settle_batch(written, {"c@example.com": "m1", "d@example.com": "m1"}, refused={},
+                          uncertain={})
+    assert [(r.item, r.state) for r in migrated.rows("ed1", "smtp")] == [
+        ("a@example.com", "sent"), ("b@example.com", "failed"), ("c@example.com", "sent"),
+        ("d@example.com", "sent")]
 
 
 def test_a_migrated_ledger_keeps_schedules_once_and_renews_a_cancelled_one(

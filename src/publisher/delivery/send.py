@@ -43,6 +43,7 @@ from publisher.stores.ledger import (
     PERMANENT,
     STOPPED,
     TRANSIENT,
+    BatchRow,
     Claim,
     Ledger,
     Row,
@@ -276,18 +277,48 @@ def _await_plan(shared: SharedSend, edition_id: str, channel: str) -> None:
         time.sleep(0.2)
 
 
+Prior = Mapping[int, Row | tuple[BatchRow, int]]  # subscriber id → where the ledger has them
+
+
 def _send_chunk(
     run: Run, step: Step, channel: EmailChannel, chunk: list[Recipient], outcome: Outcome
 ) -> None:
-    """Skip sent recipients, resend pending batches that may be resent, send the fresh ones."""
-    rows = run.ledger.states(run.plan.edition_id, step.channel, [r.email for r in chunk])
+    """Skip sent recipients, resend pending batches that may be resent, send the fresh ones.
+
+    Where one call sends a whole batch and every recipient has a subscriber id, the ledger
+    keeps one row per call (`mark_batch_pending`); otherwise one row per recipient.
+    """
+    prior: Prior | None = None
+    if channel.facts.batch_call and all(r.id for r in chunk):
+        prior, rows = _recorded(run.ledger, run.plan.edition_id, step.channel, chunk)
+    else:
+        rows = run.ledger.states(run.plan.edition_id, step.channel, [r.email for r in chunk])
     fresh, retry = _sort_recipients(run, channel, chunk, rows, outcome)
     for key, recipients in retry.items():
-        _send_batch(run, step, channel, key, recipients, outcome)
+        _send_batch(run, step, channel, key, recipients, outcome, prior)
     if fresh:
         _send_batch(run, step, channel, batch_key(run.plan.edition_id, step.channel, fresh,
                                                   salt=run.key_salts.get(step.output, "")),
-                    fresh, outcome)
+                    fresh, outcome, prior)
+
+
+def _recorded(
+    ledger: Ledger, edition_id: str, channel: str, chunk: list[Recipient]
+) -> tuple[Prior, dict[str, Row]]:
+    """Where the ledger has each recipient: a per-recipient row (older sends, refusals) first,
+    else the batch row whose ids hold them; and each as a row, for sorting."""
+    items = (ledger.states(edition_id, channel, [r.email for r in chunk])
+             if ledger.has_items(edition_id, channel) else {})
+    covered = ledger.covering(edition_id, channel, [r.id for r in chunk])
+    prior: dict[int, Row | tuple[BatchRow, int]] = {}
+    rows: dict[str, Row] = {}
+    for recipient in chunk:
+        row = items.get(recipient.email)
+        if row is not None:
+            prior[recipient.id] = rows[recipient.email] = row
+        elif (found := covered.get(recipient.id)) is not None:
+            prior[recipient.id], rows[recipient.email] = found, found[0].row(found[1])
+    return prior, rows
 
 
 def _sort_recipients(
@@ -321,48 +352,72 @@ def _note_settled(outcome: Outcome, row: Row) -> None:
 
 def _send_batch(
     run: Run, step: Step, channel: EmailChannel, key: str, recipients: list[Recipient],
-    outcome: Outcome,
+    outcome: Outcome, prior: Prior | None = None,
 ) -> None:
-    """One provider call, framed by ledger writes."""
+    """One provider call, framed by ledger writes (one batch row per call when `prior` is given).
+    """
     ledger, edition_id = run.ledger, run.plan.edition_id
     emails = [r.email for r in recipients]
-    ledger.mark_pending(edition_id, run.plan.slug, step.channel, emails, batch=key)
+    written: list[BatchRow] | None = None
+    if prior is None:
+        ledger.mark_pending(edition_id, run.plan.slug, step.channel, emails, batch=key)
+    else:
+        written = ledger.mark_batch_pending(edition_id, run.plan.slug, step.channel, key,
+                                            [(r.id, r.email) for r in recipients], prior)
     batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang,
                        send_at=run.at, schedule_id=run.schedule_ids.get(step.channel, ""))
     try:
         result = _retrying(run, channel, lambda: channel.send_batch(batch))
     except DeliveryError as exc:
-        maybe = _record_failure(ledger, edition_id, step.channel, emails, exc)
+        if written is None:
+            maybe = _record_failure(ledger, edition_id, step.channel, emails, exc)
+        else:
+            maybe = _record_batch_failure(ledger, written, exc)
         if maybe and not channel.facts.idempotent:
             outcome.lost += len(emails)
             outcome.note(LOST, exc.problem, emails)
         raise
-    ledger.mark_sent(edition_id, step.channel, {e: (i, "", {}) for e, i in result.accepted.items()})
-    _record_refusals(run, step.channel, result, outcome)
+    if written is None:
+        ledger.mark_sent(edition_id, step.channel,
+                         {e: (i, "", {}) for e, i in result.accepted.items()})
+    else:
+        refused = {**{e: (why, TRANSIENT) for e, why in result.deferred.items()},
+                   **{e: (why, PERMANENT) for e, why in result.rejected.items()}}
+        ledger.settle_batch(written, result.accepted, refused=refused,
+                            uncertain=result.uncertain)
+    _record_refusals(run, step.channel, result, outcome, recorded=written is not None)
     outcome.new += len(result.accepted)
     if len(outcome.destinations) < 3:
         outcome.destinations.extend(list(result.accepted.values())[:1])
 
 
-def _record_refusals(run: Run, channel: str, result: BatchResult, outcome: Outcome) -> None:
-    """Refused recipients: for good (and bounced) or for now; lost answers stay pending."""
+def _record_refusals(
+    run: Run, channel: str, result: BatchResult, outcome: Outcome, *, recorded: bool = False
+) -> None:
+    """Refused recipients: for good (and bounced) or for now; lost answers stay pending.
+
+    `recorded`: `settle_batch` already wrote their rows.
+    """
     ledger, edition_id = run.ledger, run.plan.edition_id
     if result.rejected:
-        ledger.mark_failed(edition_id, channel, result.rejected, PERMANENT)
+        if not recorded:
+            ledger.mark_failed(edition_id, channel, result.rejected, PERMANENT)
         bounced = {e: why for e, why in result.rejected.items() if e in result.bounced}
         if bounced and run.suppress is not None:
             run.suppress(bounced)
         for email, why in result.rejected.items():
             outcome.note(BOUNCED if email in bounced else REFUSED, why, [email])
     if result.deferred:
-        ledger.mark_failed(edition_id, channel, result.deferred, TRANSIENT)
+        if not recorded:
+            ledger.mark_failed(edition_id, channel, result.deferred, TRANSIENT)
         rows = ledger.states(edition_id, channel, list(result.deferred))
         for email, why in result.deferred.items():
             row = rows.get(email)
             last = row is not None and not run.may_retry(row)
             outcome.note(GIVEN_UP if last else RETRY, why, [email])
     if result.uncertain:
-        ledger.mark_uncertain(edition_id, channel, result.uncertain)
+        if not recorded:
+            ledger.mark_uncertain(edition_id, channel, result.uncertain)
         for email, why in result.uncertain.items():
             outcome.note(LOST, why, [email])
     outcome.failed += len(result.rejected) + len(result.deferred)
@@ -548,6 +603,15 @@ def _record_failure(
         ledger.mark_uncertain(edition_id, channel, dict.fromkeys(items, exc.problem))
         return True
     ledger.mark_failed(edition_id, channel, dict.fromkeys(items, exc.one_line()), failure_kind(exc))
+    return False
+
+
+def _record_batch_failure(ledger: Ledger, written: Sequence[BatchRow], exc: DeliveryError) -> bool:
+    """`_record_failure` for a call recorded as batch rows."""
+    if isinstance(exc, TransientDeliveryError) and exc.maybe_delivered:
+        ledger.doubt_batch(written, exc.problem)
+        return True
+    ledger.fail_batch(written, exc.one_line(), failure_kind(exc))
     return False
 
 

@@ -26,8 +26,8 @@ import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from itertools import islice
+from dataclasses import dataclass, replace
+from itertools import accumulate, islice, pairwise
 from typing import ClassVar
 
 from publisher.config.secrets import mask
@@ -47,6 +47,8 @@ BUSY_FIX = "wait for it to finish, then run again (it will skip what was sent)"
 COLUMNS = ("edition, post, channel, item, batch, state, provider_id, url, extra, error, attempts,"
            " updated_at, failure")
 ACTION_COLUMNS = "edition, post, channel, item, kind, target, state, error"
+BATCH_COLUMNS = ("edition, post, channel, batch, first_id, last_id, size, ids, items, state,"
+                 " provider_id, provider_ids, error, failure, attempts, updated_at")
 CHUNK = 500  # items per IN (…) list: well under SQLite's 32766 parameters
 Extra = Mapping[str, object]  # a channel's references to a post (Bluesky's uri and cid…), JSON
 Receipts = Mapping[str, tuple[str, str, Extra]]  # item → (provider id, public URL, extra)
@@ -73,6 +75,56 @@ class Row:
     def retryable(self, max_attempts: int) -> bool:
         """Whether a failed row is tried again: not refused for good, attempts left."""
         return self.failure != PERMANENT and self.attempts < max_attempts
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One provider call's recipients as one row: their ids and addresses, and how it went.
+
+    Every member shares the row's state; a member the call refused or left unanswered is moved
+    to a per-recipient row of its own, so each reader is recorded exactly once.
+    """
+
+    edition_id: str
+    slug: str
+    channel: str
+    batch: str  # the call's key (its Idempotency-Key where the provider has one)
+    ids: tuple[int, ...]  # subscriber ids, ascending
+    items: tuple[str, ...]  # their addresses, in the same order
+    state: str
+    provider_id: str = ""
+    provider_ids: tuple[str, ...] = ()  # one per member, when the provider gave each its own
+    error: str = ""
+    failure: str = ""
+    attempts: int = 1
+    updated_at: float = 0.0
+
+    @property
+    def name(self) -> tuple[str, int]:
+        """What names the row within its edition and channel: its key and its lowest id."""
+        return self.batch, self.ids[0]
+
+    def row(self, index: int) -> Row:
+        """One member as a per-recipient row, for status, resume and corrections."""
+        return Row(
+            edition_id=self.edition_id, slug=self.slug, channel=self.channel,
+            item=self.items[index], batch=self.batch, state=self.state,
+            provider_id=self.provider_ids[index] if self.provider_ids else self.provider_id,
+            url="", extra={}, error=self.error, attempts=self.attempts,
+            updated_at=self.updated_at, failure=self.failure,
+        )
+
+    def rows(self) -> list[Row]:
+        """Every member as a per-recipient row."""
+        return [self.row(i) for i in range(len(self.ids))]
+
+    def keeping(self, keep: Sequence[int]) -> BatchRow | None:
+        """The row with only the members at these indexes (None when none is left)."""
+        if not keep:
+            return None
+        pids = tuple(self.provider_ids[i] for i in keep) if self.provider_ids else ()
+        return replace(self, ids=tuple(self.ids[i] for i in keep),
+                       items=tuple(self.items[i] for i in keep), provider_ids=pids)
 
 
 @dataclass(frozen=True)
@@ -140,8 +192,9 @@ class Ledger:
     def other_editions(self, slug: str, edition_id: str) -> list[str]:
         """Editions of this post, other than this one, that already delivered something."""
         rows = self.db.execute(
-            "SELECT DISTINCT edition FROM deliveries WHERE post=? AND edition<>? AND state='sent'",
-            (slug, edition_id),
+            "SELECT edition FROM deliveries WHERE post=? AND edition<>? AND state='sent' UNION"
+            " SELECT edition FROM batch_deliveries WHERE post=? AND edition<>? AND state='sent'",
+            (slug, edition_id, slug, edition_id),
         )
         return [text(r["edition"]) for r in rows]
 
@@ -159,9 +212,10 @@ class Ledger:
     def editions(self, slug: str) -> list[str]:
         """Every edition of a post that has rows, newest activity first."""
         rows = self.db.execute(
-            "SELECT edition, MAX(updated_at) t FROM deliveries WHERE post=?"
-            " GROUP BY edition ORDER BY t DESC",
-            (slug,),
+            "SELECT edition, MAX(updated_at) t FROM (SELECT edition, updated_at FROM deliveries"
+            " WHERE post=? UNION ALL SELECT edition, updated_at FROM batch_deliveries WHERE post=?)"
+            " AS done GROUP BY edition ORDER BY t DESC",
+            (slug, slug),
         )
         return [text(r["edition"]) for r in rows]
 
@@ -187,18 +241,20 @@ class Ledger:
             found.update({text(r["item"]): row_from(r) for r in rows})
         return found
 
-    def rows(
-        self, edition_id: str, channel: str | None = None, state: str | None = None
-    ) -> list[Row]:
-        """All rows of an edition, optionally of one channel or state, in a stable order."""
-        sql, args = f"SELECT {COLUMNS} FROM deliveries WHERE edition=?", [edition_id]
+    def rows(self, edition: str, channel: str | None = None, state: str | None = None) -> list[Row]:
+        """All deliveries of an edition, optionally of one channel or state, in a stable order.
+
+        A batch row counts as one row per member, so every reader reads the same either way.
+        """
+        sql, args = f"SELECT {COLUMNS} FROM deliveries WHERE edition=?", [edition]
         if channel:
             sql, args = sql + " AND channel=?", [*args, channel]
         if state:
             sql, args = sql + " AND state=?", [*args, state]
-        order = self.db.dialect.byte_order
-        rows = self.db.execute(f"{sql} ORDER BY channel{order}, item{order}", args)
-        return [row_from(r) for r in rows]
+        found = [row_from(r) for r in self.db.execute(sql, args)]
+        found.extend(r for b in self.batch_rows(edition, channel, state) for r in b.rows())
+        found.sort(key=lambda r: (r.channel, r.item))  # code points: the bytes' order in UTF-8
+        return found
 
     def tally(self, edition_id: str) -> list[ChannelTally]:
         """Per-channel counts for `publish status`."""
@@ -209,8 +265,15 @@ class Ledger:
             f" GROUP BY channel ORDER BY channel{self.db.dialect.byte_order}",
             (edition_id,),
         )
-        return [ChannelTally(text(r["channel"]), whole(r["s"]), whole(r["p"]), whole(r["f"]))
-                for r in rows]
+        counts = {text(r["channel"]): [whole(r["s"]), whole(r["p"]), whole(r["f"])] for r in rows}
+        batches = self.db.execute(
+            "SELECT channel, state, SUM(size) n FROM batch_deliveries WHERE edition=?"
+            " GROUP BY channel, state", (edition_id,),
+        )
+        for r in batches:
+            count = counts.setdefault(text(r["channel"]), [0, 0, 0])
+            count[("sent", "pending", "failed").index(text(r["state"]))] += whole(r["n"])
+        return [ChannelTally(channel, *count) for channel, count in sorted(counts.items())]
 
     def mark_pending(
         self, edition_id: str, slug: str, channel: str, items: Iterable[str], batch: str = ""
@@ -286,6 +349,201 @@ class Ledger:
             [(json.dumps(dict(extra), ensure_ascii=False), time.time(), edition_id, channel, item)],
         )
 
+    # -- one row per batch -----------------------------------------------------------------
+
+    def batch_rows(
+        self, edition_id: str, channel: str | None = None, state: str | None = None
+    ) -> list[BatchRow]:
+        """Batch rows of an edition, optionally of one channel or state, lowest ids first."""
+        sql, args = f"SELECT {BATCH_COLUMNS} FROM batch_deliveries WHERE edition=?", [edition_id]
+        if channel:
+            sql, args = sql + " AND channel=?", [*args, channel]
+        if state:
+            sql, args = sql + " AND state=?", [*args, state]
+        found = self.db.execute(f"{sql} ORDER BY channel{self.db.dialect.byte_order}, first_id",
+                                args)
+        return [batch_from(r) for r in found]
+
+    def covering(
+        self, edition_id: str, channel: str, ids: Sequence[int]
+    ) -> dict[int, tuple[BatchRow, int]]:
+        """For each of these subscriber ids that a batch row holds: that row, the member's index.
+
+        Only rows whose id range overlaps the ids are read; membership is each row's exact ids.
+        """
+        if not ids:
+            return {}
+        wanted, found = set(ids), dict[int, tuple[BatchRow, int]]()
+        rows = self.db.execute(
+            f"SELECT {BATCH_COLUMNS} FROM batch_deliveries WHERE edition=? AND channel=?"
+            " AND last_id>=? AND first_id<=?", (edition_id, channel, min(ids), max(ids)),
+        )
+        for r in rows:
+            batch = batch_from(r)
+            found.update((member, (batch, index)) for index, member in enumerate(batch.ids)
+                         if member in wanted)
+        return found
+
+    def has_items(self, edition_id: str, channel: str) -> bool:
+        """Whether any per-recipient row exists for this channel (older sends, refusals)."""
+        found = self.db.execute(
+            "SELECT 1 AS one FROM deliveries WHERE edition=? AND channel=? LIMIT 1",
+            (edition_id, channel),
+        ).fetchone()
+        return found is not None
+
+    def mark_batch_pending(
+        self, edition_id: str, slug: str, channel: str, key: str,
+        members: Iterable[tuple[int, str]], prior: Mapping[int, Row | tuple[BatchRow, int]],
+    ) -> list[BatchRow]:
+        """Record intent before one call: its members (id, address) as batch rows, at once.
+
+        A member tried before (`prior`: its per-recipient row, or its batch row and index)
+        leaves that row, whose other members stay as they were, and keeps counting attempts:
+        members with different counts get a row each, under the call's one key.
+        """
+        now, drop = time.time(), list[str]()
+        groups: dict[int, list[tuple[int, str]]] = {}
+        earlier: dict[tuple[str, int], tuple[BatchRow, set[int]]] = {}
+        for member in sorted(members):
+            was, attempts = prior.get(member[0]), 0
+            if isinstance(was, Row):
+                attempts = was.attempts
+                drop.append(was.item)
+            elif was is not None:
+                batch, index = was
+                attempts = batch.attempts
+                earlier.setdefault(batch.name, (batch, set()))[1].add(index)
+            groups.setdefault(attempts, []).append(member)
+        written = [BatchRow(edition_id, slug, channel, key, tuple(i for i, _ in group),
+                            tuple(e for _, e in group), "pending", attempts=attempts + 1,
+                            updated_at=now) for attempts, group in sorted(groups.items())]
+        with self.db.transaction():
+            if earlier:  # read again under a lock: another sender may have split the row since
+                self.db.lock(f"batch:{edition_id}:{channel}")
+                taking = [batch.ids[i] for batch, taken in earlier.values() for i in taken]
+                earlier.clear()
+                for batch, index in self.covering(edition_id, channel, taking).values():
+                    earlier.setdefault(batch.name, (batch, set()))[1].add(index)
+            for batch, taken in earlier.values():
+                self._delete_batch(batch)
+                rest = batch.keeping([i for i in range(len(batch.ids)) if i not in taken])
+                if rest is not None:
+                    self._insert_batch(rest)
+            for start in range(0, len(drop), CHUNK):
+                chunk = drop[start : start + CHUNK]
+                self.db.execute("DELETE FROM deliveries WHERE edition=? AND channel=? AND item"
+                                f" IN ({marks(len(chunk))})", (edition_id, channel, *chunk))
+            for row in written:
+                self._insert_batch(row)
+        return written
+
+    def settle_batch(
+        self, written: Sequence[BatchRow], accepted: Mapping[str, str], *,
+        refused: Mapping[str, tuple[str, str]], uncertain: Mapping[str, str],
+    ) -> None:
+        """After the call: accepted members (address → provider id) are sent, in one transaction.
+
+        The others leave the batch row for per-recipient rows: `refused` (address → reason and
+        failure kind) failed, `uncertain` (address → reason) and any unanswered one pending.
+        """
+        now = time.time()
+        with self.db.transaction():
+            for row in written:
+                pids = [accepted.get(e) for e in row.items]
+                kept = [pid for pid in pids if pid is not None]
+                if len(kept) == len(pids) and len(set(kept)) == 1:
+                    self.db.execute(
+                        "UPDATE batch_deliveries SET state='sent', provider_id=?, provider_ids='',"
+                        " error='', failure='', updated_at=? WHERE edition=? AND channel=?"
+                        " AND batch=? AND first_id=?",
+                        (kept[0], now, row.edition_id, row.channel, row.batch, row.ids[0]))
+                    continue
+                self._delete_batch(row)
+                sent = row.keeping([i for i, pid in enumerate(pids) if pid is not None])
+                if sent is not None:
+                    one = len(set(kept)) == 1
+                    self._insert_batch(replace(sent, state="sent", updated_at=now,
+                                               provider_id=kept[0] if one else "",
+                                               provider_ids=() if one else tuple(kept)))
+                self._insert_items(row, [
+                    (item, *refused.get(item, ("", ""))) if item in refused
+                    else (item, "", "") for item, pid in zip(row.items, pids, strict=True)
+                    if pid is None], uncertain, now)
+
+    def _insert_items(
+        self, row: BatchRow, left: Sequence[tuple[str, str, str]], uncertain: Mapping[str, str],
+        now: float,
+    ) -> None:
+        """Members a call did not deliver, as per-recipient rows: failed (with kind) or pending."""
+        self.db.executemany(
+            "INSERT INTO deliveries (edition, post, channel, item, batch, state, error, failure,"
+            " attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (edition, channel, item) DO UPDATE SET batch=excluded.batch,"
+            " state=excluded.state, error=excluded.error, failure=excluded.failure,"
+            " attempts=excluded.attempts, updated_at=excluded.updated_at",
+            [(row.edition_id, row.slug, row.channel, item, row.batch,
+              "failed" if kind else "pending", mask(why or uncertain.get(item, "")), kind,
+              row.attempts, now) for item, why, kind in left],
+        )
+
+    def fail_batch(self, written: Sequence[BatchRow], why: str, kind: str) -> None:
+        """The whole call failed for certain: its rows are failed, with the reason and kind."""
+        self._set_batches(written, "state='failed', error=?, failure=?", (mask(why), kind))
+
+    def doubt_batch(self, written: Sequence[BatchRow], why: str) -> None:
+        """The call's answer was lost: its rows stay pending, with the reason."""
+        self._set_batches(written, "error=?", (mask(why),), only="AND state='pending'")
+
+    def _set_batches(
+        self, written: Sequence[BatchRow], assignment: str, values: Sequence[Value],
+        only: str = "",
+    ) -> None:
+        """One UPDATE per written row, in one transaction."""
+        now = time.time()
+        self._write(
+            f"UPDATE batch_deliveries SET {assignment}, updated_at=? WHERE edition=?"
+            f" AND channel=? AND batch=? AND first_id=? {only}",
+            [(*values, now, r.edition_id, r.channel, r.batch, r.ids[0]) for r in written],
+        )
+
+    def forget(self, edition_id: str, channel: str, items: Iterable[str]) -> None:
+        """Drop the deliveries of these items, per-recipient or inside batch rows, at once."""
+        gone = set(items)
+        with self.db.transaction():
+            self.db.executemany("DELETE FROM deliveries WHERE edition=? AND channel=? AND item=?",
+                                [(edition_id, channel, item) for item in gone])
+            for batch in self.batch_rows(edition_id, channel):
+                keep = [i for i, item in enumerate(batch.items) if item not in gone]
+                if len(keep) < len(batch.items):
+                    self._delete_batch(batch)
+                    rest = batch.keeping(keep)
+                    if rest is not None:
+                        self._insert_batch(rest)
+
+    def _insert_batch(self, row: BatchRow) -> None:
+        """Write one batch row (inside the caller's transaction)."""
+        self.db.execute(
+            f"INSERT INTO batch_deliveries ({BATCH_COLUMNS}) VALUES"
+            f" ({marks(len(BATCH_COLUMNS.split(', ')))}) ON CONFLICT"
+            " (edition, channel, batch, first_id) DO UPDATE SET last_id=excluded.last_id,"
+            " size=excluded.size, ids=excluded.ids, items=excluded.items, state=excluded.state,"
+            " provider_id=excluded.provider_id, provider_ids=excluded.provider_ids,"
+            " error=excluded.error, failure=excluded.failure, attempts=excluded.attempts,"
+            " updated_at=excluded.updated_at",
+            (row.edition_id, row.slug, row.channel, row.batch, row.ids[0], row.ids[-1],
+             len(row.ids), encode_ids(row.ids), "\n".join(row.items), row.state,
+             row.provider_id, "\n".join(row.provider_ids), row.error, row.failure,
+             row.attempts, row.updated_at),
+        )
+
+    def _delete_batch(self, row: BatchRow) -> None:
+        """Remove one batch row (inside the caller's transaction)."""
+        self.db.execute(
+            "DELETE FROM batch_deliveries WHERE edition=? AND channel=? AND batch=?"
+            " AND first_id=?", (row.edition_id, row.channel, row.batch, row.ids[0]),
+        )
+
     # -- actions and corrections -----------------------------------------------------------
 
     def mark_action(
@@ -330,6 +588,12 @@ class Ledger:
                 " state, provider_id, url, extra, error, attempts, updated_at FROM deliveries"
                 " WHERE edition=? AND post=? ON CONFLICT (edition, channel, item) DO NOTHING",
                 (target, source, slug),
+            )
+            self.db.execute(
+                f"INSERT INTO batch_deliveries ({BATCH_COLUMNS}) SELECT ?,"
+                f" {BATCH_COLUMNS.removeprefix('edition, ')} FROM batch_deliveries"
+                " WHERE edition=? AND post=? ON CONFLICT (edition, channel, batch, first_id)"
+                " DO NOTHING", (target, source, slug),
             )
             self.db.execute(
                 f"INSERT INTO actions ({ACTION_COLUMNS}, updated_at) SELECT ?, post, channel,"
@@ -515,4 +779,27 @@ def row_from(r: Record) -> Row:
         extra=json.loads(text(r["extra"]) or "{}"), error=text(r["error"]),
         attempts=whole(r["attempts"]), updated_at=number(r["updated_at"]),
         failure=text(r["failure"]),
+    )
+
+
+def encode_ids(ids: Sequence[int]) -> str:
+    """Ascending ids as the first and then each difference: "5,1,1,3" for 5, 6, 7, 10."""
+    return ",".join(map(str, (ids[0], *(b - a for a, b in pairwise(ids)))))
+
+
+def decode_ids(encoded: str) -> tuple[int, ...]:
+    """The ids `encode_ids` wrote."""
+    return tuple(accumulate(map(int, encoded.split(","))))
+
+
+def batch_from(r: Record) -> BatchRow:
+    """A database row as a BatchRow."""
+    pids = text(r["provider_ids"])
+    return BatchRow(
+        edition_id=text(r["edition"]), slug=text(r["post"]), channel=text(r["channel"]),
+        batch=text(r["batch"]), ids=decode_ids(text(r["ids"])),
+        items=tuple(text(r["items"]).split("\n")), state=text(r["state"]),
+        provider_id=text(r["provider_id"]), provider_ids=tuple(pids.split("\n")) if pids else (),
+        error=text(r["error"]), failure=text(r["failure"]), attempts=whole(r["attempts"]),
+        updated_at=number(r["updated_at"]),
     )

@@ -276,3 +276,37 @@ CREATE TABLE IF NOT EXISTS schedules (
     PRIMARY KEY (edition, output)
 );
 CREATE INDEX IF NOT EXISTS schedules_by_state ON schedules (state, at)""")
+
+
+@ledger_step(7)
+def batch_deliveries(db: Database) -> None:
+    """One row per provider call where the call sends a whole batch (SendGrid, Postmark, Resend).
+
+    `ids` holds the members' subscriber ids, ascending and delta-encoded, `items` their addresses
+    in the same order, one per line; a row is named by its key and its lowest id. Per-recipient
+    `deliveries` rows still hold every other channel, older sends, and the members a call
+    refused or left unanswered.
+    """
+    script(db, """
+CREATE TABLE IF NOT EXISTS batch_deliveries (
+    edition TEXT NOT NULL,
+    post TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    batch TEXT NOT NULL,
+    first_id BIGINT NOT NULL,
+    last_id BIGINT NOT NULL,
+    size INTEGER NOT NULL,
+    ids TEXT NOT NULL,
+    items TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    provider_id TEXT NOT NULL DEFAULT '',
+    provider_ids TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    failure TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (edition, channel, batch, first_id)
+);
+CREATE INDEX IF NOT EXISTS batch_deliveries_by_range
+    ON batch_deliveries (edition, channel, last_id);
+CREATE INDEX IF NOT EXISTS batch_deliveries_by_post ON batch_deliveries (post, edition)""")

@@ -88,5 +88,4 @@ class ScheduleLog:
 
     def forget_deliveries(self, edition_id: str, channel: str, items: Iterable[str]) -> None:
         """Drop the rows of sends a provider cancelled: they never went, a later run may send."""
-        self._write("DELETE FROM deliveries WHERE edition=? AND channel=? AND item=?",
-                           [(edition_id, channel, item) for item in items])
+        self.ledger.forget(edition_id, channel, items)
