@@ -122,7 +122,7 @@ def test_a_duplicate_900000_lines_apart_still_names_the_first_line(tmp_path: Pat
     path = tmp_path / "big.csv"
     with path.open("w", encoding="utf-8") as out:
         out.write("email\nfirst@example.com\n")
-        out.writelines(f"r{i}@example.com\n" for i in range(900_000))
+        out.writelines(f"r{i:06d}@example.com\n" for i in range(900_000))
         out.write("FIRST@example.com\n")
     report = SqliteSubscriberStore(tmp_path / "subs.sqlite3").import_csv(path)
     assert report.added == 900_001

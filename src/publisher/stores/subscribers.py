@@ -48,6 +48,7 @@ from publisher.stores.subscriber_csv import (
 )
 
 IMPORT_CHUNK = 5000
+CHUNKS_PER_TRANSACTION = 10  # an import commits every 50,000 rows
 KEYS_PER_QUERY = 500  # under SQLite's and psycopg's parameter limits
 ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT: 4,500 parameters at most
 COLUMNS = "id, email, name, status, reason, status_at, uid"
@@ -350,9 +351,8 @@ class SubscriberStore:
         self.db.execute("CREATE TEMP TABLE IF NOT EXISTS import_lines"
                         " (key TEXT PRIMARY KEY, line INTEGER NOT NULL)")
         self.db.execute("DELETE FROM import_lines")  # a failed import's, on this connection
-        while chunk := list(islice(rows, IMPORT_CHUNK)):
-            with self.db.transaction():
-                self._import_chunk(report, chunk, resubscribe=resubscribe)
+        while self._import_transaction(report, rows, resubscribe=resubscribe):
+            pass
         self.db.execute("DROP TABLE import_lines")
         report.problems.sort(key=attrgetter("line"))  # duplicates are found a chunk later
         return report
@@ -384,8 +384,31 @@ class SubscriberStore:
             found.update((text(row["key"]), _subscriber(row)) for row in rows)
         return found
 
-    def _import_chunk(self, report: ImportReport, chunk: list[ImportRow], *,
-                      resubscribe: bool) -> None:
+    def _import_transaction(self, report: ImportReport, rows: Iterator[ImportRow], *,
+                            resubscribe: bool) -> bool:
+        """Up to CHUNKS_PER_TRANSACTION chunks in one transaction; False once the rows ran out.
+
+        Fewer, larger commits write each touched index page fewer times. The new rows' token
+        ids (each 96 random bits) are handed out in ascending order, so the `uid` index takes
+        them in one sweep instead of at random pages.
+        """
+        chunk = list(islice(rows, IMPORT_CHUNK))
+        if not chunk:
+            return False
+        whole_file = len(chunk) < IMPORT_CHUNK  # a small file: no ids made for rows it lacks
+        uids = iter(sorted(new_uids(len(chunk) if whole_file
+                                    else IMPORT_CHUNK * CHUNKS_PER_TRANSACTION)))
+        with self.db.transaction():
+            for left in reversed(range(CHUNKS_PER_TRANSACTION)):
+                self._import_chunk(report, chunk, uids, resubscribe=resubscribe)
+                if not left:
+                    break
+                if not (chunk := list(islice(rows, IMPORT_CHUNK))):
+                    return False
+        return True
+
+    def _import_chunk(self, report: ImportReport, chunk: list[ImportRow], uids: Iterator[str],
+                      *, resubscribe: bool) -> None:
         """One chunk of rows in the caller's transaction: repeats reported, the rest merged."""
         firsts: dict[str, ImportRow] = {}
         repeats: list[ImportRow] = []
@@ -404,7 +427,8 @@ class SubscriberStore:
                 report.problems.append(_duplicate(row, earlier[row.key]))
             else:
                 fresh.append(row)
-        updates = self._insert_imported(report, fresh, resubscribe=resubscribe)
+        updates = self._insert_imported(report, fresh, list(islice(uids, len(fresh))),
+                                        resubscribe=resubscribe)
         now = time.time()
         self.db.executemany(
             "UPDATE subscribers SET name = ?, status = ?, updated_at = ? WHERE key = ?",
@@ -434,7 +458,7 @@ class SubscriberStore:
                            if whole(r["line"]) != lines[text(r["key"])])
         return earlier
 
-    def _insert_imported(self, report: ImportReport, rows: list[ImportRow], *,
+    def _insert_imported(self, report: ImportReport, rows: list[ImportRow], uids: list[str], *,
                          resubscribe: bool) -> list[tuple[str, str, str, str]]:
         """New rows inserted by multi-row statements; the updates the stored ones need.
 
@@ -443,7 +467,6 @@ class SubscriberStore:
         token id is not ours was already on the list (or a concurrent insert won): merged.
         """
         now = time.time()
-        uids = new_uids(len(rows))
         updates: list[tuple[str, str, str, str]] = []
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             part = rows[start:start + ROWS_PER_STATEMENT]
