@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from publisher.channels.http import RetryPolicy
 from tests.fakes.hostile import HostileImageHost
 from tests.fakes.sendgrid import SendGridFake
 from tests.fakes.server import Faults, Reply
@@ -351,6 +352,35 @@ def test_the_image_is_downloaded_once_per_run_for_every_network(
     assert nets.x.tweets[0]["media_ids"] and nets.mastodon.statuses[0]["media_ids"]
     assert nets.bluesky.posts[0]["record"]["embed"]["external"]["thumb"]
     assert nets.images.count("GET", "/card.png") == 1
+
+
+def test_a_temporary_image_failure_is_retried_once_per_run_and_reported_per_network(
+    workdir: Path, nets: Networks
+) -> None:
+    write_config(workdir, networks=list(NETWORKS), channels={
+        "x": {"api_base": nets.x.url, "attach_image": True},
+        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
+        "mastodon": {"instance_url": nets.mastodon.url}})
+    png = card_png()
+    nets.images.handle = lambda request: Reply(503, b"busy", {"Retry-After": "0"})
+    failed = publish(workdir)
+    assert failed.returncode == 4, (failed.stdout, failed.stderr)
+    assert nets.images.count("GET", "/card.png") == RetryPolicy().attempts  # not per network
+    for network in NETWORKS:
+        assert re.search(rf"^error: {network}: HTTP 503 for image ", failed.stderr, re.M), (
+            failed.stderr)
+    report = status(POST, workdir, SOCIAL_SECRETS)
+    assert report["pending"] == []
+    assert {(f["channel"], f["kind"], f["next"]) for f in report["failed"]} == {
+        (network, "transient", "retry") for network in NETWORKS}
+    assert post_counts(nets) == dict.fromkeys(NETWORKS, 0)
+
+    nets.images.handle = lambda request: Reply(200, png, {"Content-Type": "image/png"})
+    fixed = publish(workdir)  # the next run fetches afresh, once
+    assert fixed.returncode == 0, fixed.stderr
+    assert nets.images.count("GET", "/card.png") == RetryPolicy().attempts + 1
+    assert nets.x.tweets[0]["media_ids"] and nets.mastodon.statuses[0]["media_ids"]
+    assert nets.bluesky.posts[0]["record"]["embed"]["external"]["thumb"]
 
 
 @pytest.mark.parametrize("path", ["/loop", "/redirect?to=file:///etc/passwd"])

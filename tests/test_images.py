@@ -21,11 +21,18 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from publisher.channels.http import RetryPolicy
 from publisher.channels.images import ImageLoader, fit_image
 from publisher.config.settings import ImageSettings
-from publisher.errors import DeliveryError, InputError, PermanentDeliveryError
+from publisher.errors import (
+    DeliveryError,
+    InputError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 from tests.fakes.hostile import HostileImageHost
 from tests.fakes.server import FakeHTTPServer, Reply, Request, serving
+from tests.fakes.support import Sleeps
 
 LOOPBACK = ImageSettings(allow_private=("127.0.0.1",))
 
@@ -231,6 +238,20 @@ def test_a_definite_failure_is_not_fetched_again() -> None:
             with pytest.raises(PermanentDeliveryError, match="HTTP 404 for image"):
                 loader.load(f"{server.url}/gone.png?sig=secret-in-query")
         assert server.count("GET", "/gone.png") == 1
+
+
+def test_a_temporary_failure_is_retried_once_then_stands_for_the_run() -> None:
+    loader = ImageLoader(LOOPBACK)
+    with serving(FakeHTTPServer(lambda request: Reply(503, b"busy", {}))) as server:
+        for network in ("x", "bluesky", "mastodon"):  # each network asks the run's loader
+            retrying = loader.retrying(RetryPolicy(attempts=3), Sleeps())
+            with pytest.raises(TransientDeliveryError, match="HTTP 503 for image") as caught:
+                retrying.thumbnail(f"{server.url}/card.png", 1_000_000)
+            assert caught.value.retry_now is False, network  # no retry on top, in this run
+        assert server.count("GET", "/card.png") == 3
+    fresh = ImageLoader(LOOPBACK)  # the next run fetches again
+    with serving(FakeHTTPServer(lambda request: Reply(200, png((8, 8)), {}))) as server:
+        assert fresh.load(f"{server.url}/card.png")
 
 
 def test_loopback_is_refused_unless_allowed() -> None:

@@ -76,6 +76,8 @@ class TransientDeliveryError(DeliveryError):
 
     ``retry_after`` is the server's hint in seconds; ``maybe_delivered`` is true when the request
     left us but no answer came back (a timeout or dropped connection), so it may have landed.
+    ``retry_now`` false: this run already retried the cause (a post's image, fetched once for
+    every network), so only the next run tries again.
     """
 
     def __init__(
@@ -86,9 +88,11 @@ class TransientDeliveryError(DeliveryError):
         fix: str = "",
         retry_after: float | None = None,
         maybe_delivered: bool = False,
+        retry_now: bool = True,
     ) -> None:
         self.retry_after = retry_after
         self.maybe_delivered = maybe_delivered
+        self.retry_now = retry_now
         super().__init__(problem, where=where, fix=fix)
 
 

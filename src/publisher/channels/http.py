@@ -104,7 +104,8 @@ def with_retries(
         try:
             return call()
         except TransientDeliveryError as exc:
-            if attempt == policy.attempts or (exc.maybe_delivered and not policy.retry_uncertain):
+            if (attempt == policy.attempts or not exc.retry_now
+                    or (exc.maybe_delivered and not policy.retry_uncertain)):
                 raise
             delay = backoff_delay(exc, attempt, policy)
             if on_retry is not None:

@@ -10,7 +10,10 @@ A post is untrusted input (it may come from a pull request), so its `image:` is 
   addresses unless `[images] allow_private` lists them);
 - the pixel count is checked from the header before anything is decoded (`max_pixels`), so a
   small file that decodes to gigabytes is refused instead of decoded.
-Each source is read or fetched once per run, whatever the number of networks that attach it.
+Each source is read or fetched once per run, whatever the number of networks that attach it:
+a temporary failure (a 503, a dropped connection) is retried here, with the run's policy, and
+then stands for the run, so every network reports it without fetching again; the next run
+fetches afresh.
 
 Networks cap upload sizes (Bluesky's external-embed thumb is 1,000,000 bytes), so an image that
 is too large is re-encoded as JPEG, lowering quality and then size until it fits.
@@ -22,11 +25,14 @@ import io
 import os
 import re
 import stat
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from publisher.channels.http import RetryPolicy, with_retries
 from publisher.config.settings import ImageSettings
 from publisher.errors import DeliveryError, InputError, PublisherError, TransientDeliveryError
 
@@ -55,23 +61,35 @@ class ImageLoader:
     settings: ImageSettings = field(default_factory=ImageSettings)
     base_dir: Path = field(default_factory=Path)  # the post's folder
     _loaded: dict[str, bytes | PublisherError] = field(default_factory=dict)
+    policy: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=1))
+    sleep: Callable[[float], None] = time.sleep
+
+    def retrying(self, policy: RetryPolicy, sleep: Callable[[float], None] | None
+                 ) -> ImageLoader:
+        """This loader (same memory of what was read) retrying a temporary failure by policy."""
+        return ImageLoader(self.settings, self.base_dir, self._loaded, policy,
+                           sleep or time.sleep)
 
     def thumbnail(self, source: str, max_bytes: int) -> ImageFile:
         """Load an image and fit it under a network's byte cap."""
         return fit_image(self.load(source), max_bytes, max_pixels=self.settings.max_pixels)
 
     def load(self, source: str) -> bytes:
-        """The bytes of an image URL or local path; a failure is remembered, not repeated."""
+        """The bytes of an image URL or local path; a failure is remembered for the run."""
         cached = self._loaded.get(source)
         if isinstance(cached, PublisherError):
             raise cached
         if cached is not None:
             return cached
         try:
-            data = self._read(source)
-        except (InputError, DeliveryError) as exc:
-            if not isinstance(exc, TransientDeliveryError):  # it would fail the same way again
-                self._loaded[source] = exc
+            data = with_retries(lambda: self._read(source), self.policy, sleep=self.sleep)
+        except TransientDeliveryError as exc:  # retried already: the next run tries again
+            final = TransientDeliveryError(exc.problem, where=exc.where, fix=exc.fix,
+                                           retry_now=False)
+            self._loaded[source] = final
+            raise final from exc
+        except (InputError, DeliveryError) as exc:  # it would fail the same way again
+            self._loaded[source] = exc
             raise
         self._loaded[source] = data
         return data

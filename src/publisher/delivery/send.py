@@ -569,8 +569,11 @@ def _prepare_media(
     if not channel.facts.attaches_images:
         return
 
+    assert run.images is not None  # Run.__post_init__
+    images = run.images.retrying(run.policy, run.sleep)  # the fetch retries once per run
+
     def prepare() -> None:
-        channel.prepare_media(post, key=key, images=run.images)
+        channel.prepare_media(post, key=key, images=images)
 
     try:
         if run.sleep is None:
