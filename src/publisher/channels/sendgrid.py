@@ -53,7 +53,6 @@ BATCH_SIZE = 1000
 BASE_URL = "https://api.sendgrid.com"  # EU subusers: https://api.eu.sendgrid.com
 JSON_HEADERS = {"Content-Type": "application/json"}
 _json = json.encoder.encode_basestring_ascii  # a str as JSON text, exactly as json.dumps writes it
-_ONE_CLICK = _json(ONE_CLICK)
 _HTML_SPECIAL = re.compile("[&<>\"']")  # what html.escape(…, quote=True) replaces
 
 
@@ -83,6 +82,7 @@ class SendGridChannel:
         self.batch_size = batch_size
         self.list_id = list_id
         self.from_name, self.from_email = sender(site)
+        self._pieces: tuple[tuple[object, ...], _Pieces] | None = None  # the last send's
 
     @classmethod
     def from_config(cls, context: ChannelContext) -> Self:
@@ -115,17 +115,17 @@ class SendGridChannel:
     def encoded_body(self, batch: EmailBatch) -> bytes:
         """`body` as the JSON bytes a client would send, joined from pieces encoded once.
 
-        The shared part (sender, subject, content) is encoded once per call and every
-        personalization is one format of pre-encoded keys and its own escaped strings; the
-        bytes are exactly `json.dumps(body(batch))` (tested), without building 1000 dicts.
+        The shared part (sender, subject, content) is encoded once per send (kept for the
+        next batch of the same newsletter, sender and schedule) and every personalization is
+        one format of pre-encoded keys and its own escaped strings; the bytes are exactly
+        `json.dumps(body(batch))` (tested), without building 1000 dicts.
         """
-        shell = list(self.body(replace(batch, recipients=())).items())
-        cut = [key for key, _ in shell].index("personalizations")
-        head = json.dumps(dict(shell[:cut]))[:-1] + ', "personalizations": ['
-        rest = json.dumps(dict(shell[cut + 1:]))
-        tail = "]" + (", " + rest[1:] if len(shell) > cut + 1 else "}")
-        piece = _Pieces(self, batch)
-        return (head + ", ".join(map(piece, batch.recipients)) + tail).encode("ascii")
+        shared = (self.site, self.list_id, self.from_name, self.from_email, batch.newsletter,
+                  batch.send_at, batch.schedule_id)
+        if self._pieces is None or self._pieces[0] != shared:
+            self._pieces = (shared, _Pieces(self, batch))
+        piece = self._pieces[1]
+        return (piece.head + ", ".join(map(piece, batch.recipients)) + piece.tail).encode("ascii")
 
     def body(self, batch: EmailBatch) -> dict[str, Any]:
         """The mail/send JSON: shared content once, one personalization per recipient."""
@@ -230,50 +230,62 @@ def substitutions(content: Content, recipient: Recipient) -> dict[str, str]:
 class _Pieces:
     """Encodes one recipient's personalization as `json.dumps` would, from pre-encoded parts.
 
-    Per batch, everything but the address, the name and the unsubscribe link is encoded once:
-    the list headers, the substitution tags, and each tag's default (what a recipient without
-    a name gets). Per recipient, each distinct value is escaped and encoded once, however many
-    tags carry it; HTML escaping runs only on a value holding one of the characters it replaces.
+    Per batch, everything but the address, the name and the unsubscribe link is encoded once
+    into two `%`-templates (for a recipient with a name, and without: each tag's default is
+    then fixed text). Per recipient, each value is JSON-escaped once however many tags carry
+    it, and HTML-escaped only when it holds one of the characters `html.escape` replaces.
     """
 
     def __init__(self, channel: SendGridChannel, batch: EmailBatch) -> None:
         self.batch, self.site = batch, channel.site
-        content = provider_content(batch.newsletter)
-        self.list_id = _json(list_id_value(channel.site, channel.list_id))
+        shell = list(channel.body(replace(batch, recipients=())).items())
+        cut = [key for key, _ in shell].index("personalizations")
+        self.head = json.dumps(dict(shell[:cut]))[:-1] + ', "personalizations": ['
+        rest = json.dumps(dict(shell[cut + 1:]))
+        self.tail = "]" + (", " + rest[1:] if len(shell) > cut + 1 else "}")
         self.personal_subject = placeholders.START in batch.newsletter.subject
-        # (tag, key, escaped, the default's JSON): the default as a recipient without one gets it
-        self.tags = [(_json(tag), key, escaped, _json(html.escape(default) if escaped else default))
-                     for tag, key, default, escaped in content.tags]
+        self.named, self.unnamed = (self._template(channel, batch, named) for named in (1, 0))
+
+    @staticmethod
+    def _template(channel: SendGridChannel, batch: EmailBatch, named: int) -> str:
+        """The personalization up to its closing brace, with a %(…)s slot per personal value."""
+        def fixed(text: str) -> str:
+            return _json(text).replace("%", "%%")
+
+        party = ('{"email": %(email)s, "name": %(name)s}' if named
+                 else '{"email": %(email)s}')
+        out = (f'{{"to": [{party}], "headers": {{"List-Id": '
+               f'{fixed(list_id_value(channel.site, channel.list_id))}, "List-Unsubscribe":'
+               f' %(unsubscribe)s, "List-Unsubscribe-Post": {fixed(ONE_CLICK)}}}')
+        tags = provider_content(batch.newsletter).tags
+        slots = {placeholders.NAME: "name" if named else "",
+                 placeholders.UNSUBSCRIBE_URL: "url"}  # a recipient always has a link here
+        pairs = []
+        for tag, key, default, escaped in tags:
+            slot = slots.get(key, "")
+            value = (f"%({slot}_html)s" if escaped else f"%({slot})s") if slot else fixed(
+                html.escape(default) if escaped else default)
+            pairs.append(f"{fixed(tag)}: {value}")
+        return out + (', "substitutions": {' + ", ".join(pairs) + "}" if pairs else "")
 
     def __call__(self, recipient: Recipient) -> str:
         """One personalization's JSON text (key order and spacing as `_personalization`)."""
-        name = " ".join(recipient.name.split()) if recipient.name else ""
         url = recipient.unsubscribe_url
         if url and not (recipient.unsubscribe_mailto or self.site.unsubscribe_mailto):
             unsubscribe = _json(f"<{url}>")
         else:  # refuses a recipient without a link; adds the mailto: one when there is one
             unsubscribe = _json(list_unsubscribe_value(recipient, self.site))
-        email = _json(recipient.email)
+        url_json = _json(url)
+        values = {"email": _json(recipient.email), "unsubscribe": unsubscribe, "url": url_json,
+                  "url_html": _json(html.escape(url)) if _HTML_SPECIAL.search(url) else url_json}
+        name = " ".join(recipient.name.split()) if recipient.name else ""
         if name:
-            name_json = _json(name)
-            party = f'{{"email": {email}, "name": {name_json}}}'
+            values["name"] = name_json = _json(name)
+            values["name_html"] = (_json(html.escape(name)) if _HTML_SPECIAL.search(name)
+                                   else name_json)
+            out = self.named % values
         else:
-            party = f'{{"email": {email}}}'
-        out = (f'{{"to": [{party}], "headers": {{"List-Id": {self.list_id}, "List-Unsubscribe":'
-               f' {unsubscribe}, "List-Unsubscribe-Post": {_ONE_CLICK}}}')
-        if self.tags:
-            plain = {placeholders.NAME: name_json if name else "",
-                     placeholders.UNSUBSCRIBE_URL: _json(url) if url else ""}
-            escaped_values = {placeholders.NAME: name, placeholders.UNSUBSCRIBE_URL: url}
-            pairs = []
-            for tag, key, escaped, default in self.tags:
-                value = plain.get(key, "")
-                if not value:
-                    value = default
-                elif escaped and _HTML_SPECIAL.search(escaped_values[key]):
-                    value = _json(html.escape(escaped_values[key]))
-                pairs.append(f"{tag}: {value}")
-            out += ', "substitutions": {' + ", ".join(pairs) + "}"
+            out = self.unnamed % values
         if self.personal_subject:
             subject = subject_for(self.batch.newsletter, recipient)
             if subject != self.batch.newsletter.subject:
