@@ -66,13 +66,26 @@ def test_block_tokens_lent_from_the_body_equal_parsing_each_block_alone() -> Non
     for document in _documents(1, 600):
         markdown.clear_caches()
         blocks.parse_blocks(document)
-        for text, tokens in markdown._lent_tokens.items():
+        for text in list(markdown._lent_tokens):
             lent_seen += 1
+            tokens = markdown.parse_tokens(text)  # a loan made into tokens on first use
+            assert markdown._lent_tokens[text] is tokens
             assert [_fields(t) for t in tokens] == _alone(text), (document, text)
-        for text, inline in markdown._lent_inline_tokens.items():
+        for text in list(markdown._lent_inline_tokens):
+            inline = markdown.parse_inline_tokens(text)
+            assert markdown._lent_inline_tokens[text] is inline
             expected = [_fields(t) for t in markdown.markdown_parser().parseInline(text)]
             assert [_fields(t) for t in inline] == expected, (document, text)
     assert lent_seen > 1000  # the shortcut is actually taken
+
+
+def test_one_line_list_items_are_lent_their_paragraph() -> None:
+    markdown.clear_caches()
+    blocks.parse_blocks("- 所要時間は *半分*\n- two\n  lines\n- # heading\n\n1. [a](http://x.y)\n")
+    assert {"所要時間は *半分*", "[a](http://x.y)"} <= set(markdown._lent_tokens)
+    assert "two\nlines" not in markdown._lent_tokens and "# heading" not in markdown._lent_tokens
+    assert [_fields(t) for t in markdown.parse_tokens("所要時間は *半分*")] == _alone(
+        "所要時間は *半分*")
 
 
 def test_joined_blocks_lent_tokens_equal_parsing_the_joined_text() -> None:

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
@@ -156,6 +157,8 @@ def parse_blocks(text: str) -> list[ParsedBlock]:
             out.append(parsed)
             if lendable:
                 _lend_block_tokens(parsed.block.markdown, tokens[i : end + 1], lines)
+                if parsed.block.items:
+                    _lend_item_tokens(parsed.block.items, tokens, i, end)
         i = end + 1
     if lendable:
         # Inline parsing reads only an inline token's content: a heading, question or list
@@ -180,7 +183,34 @@ def _lend_block_tokens(markdown: str, span: Sequence[Token], lines: Sequence[str
     if any(token.type in RAW_CONTENT_TOKENS for token in span):
         return
     height = markdown.count("\n") + 1
-    lend_tokens(markdown, [_moved(token, first, height) for token in span])
+    lend_tokens(markdown, lambda: [_moved(token, first, height) for token in span])
+
+
+def _lend_item_tokens(items: Sequence[str], tokens: Sequence[Token], start: int, end: int) -> None:
+    """Lend each one-line list item that is one paragraph (a key point) the paragraph it parses
+    to alone: no block starts within one line that did not start it in the item, so only the
+    levels, the map and the tight list's hiding differ, and the inline children are the same."""
+    texts = iter(items)
+    i = start + 1
+    while i < end:
+        item_end = _span_end(tokens, i)
+        if tokens[i].type == "list_item_open" and tokens[i].map is not None:
+            text = next(texts)
+            span = tokens[i + 1 : item_end]
+            if (len(span) == 3 and span[0].type == "paragraph_open" and span[1].content == text
+                    and "\n" not in text and not text.startswith("---")):
+                lend_tokens(text, partial(_lone_paragraph, span[1]))
+        i = item_end + 1
+
+
+def _lone_paragraph(inline: Token) -> list[Token]:
+    """The tokens of an inline token's content parsed alone as a one-line paragraph."""
+    return [
+        Token("paragraph_open", "p", 1, map=[0, 1], block=True),
+        Token("inline", "", 0, map=[0, 1], level=1, children=inline.children,
+              content=inline.content, block=True),
+        Token("paragraph_close", "p", -1, block=True),
+    ]
 
 
 def _moved(token: Token, first: int, height: int) -> Token:

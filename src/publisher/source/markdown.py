@@ -8,7 +8,7 @@ meta, raises, so no caller can change what the next one reads.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from functools import cache, lru_cache
 from types import MappingProxyType
@@ -85,14 +85,21 @@ def _renderable(tokens: Sequence[Token]) -> list[Token]:
 
 
 # Tokens of texts cut out of a larger parse (a body's blocks), known equal to parsing the text
-# alone; parse_tokens hands them out instead of parsing the text a second time.
-_lent_tokens: dict[str, tuple[Token, ...]] = {}
+# alone; parse_tokens hands them out instead of parsing the text a second time. A loan is made
+# into tokens only when its text is first asked for (an edition reads about two thirds of them).
+Loan = Callable[[], Sequence[Token]]
+_lent_tokens: dict[str, tuple[Token, ...] | Loan] = {}
 
 
 def parse_tokens(markdown_text: str) -> Sequence[Token]:
     """Block tokens of `markdown_text`, shared between callers: read them, never mutate them."""
     lent = _lent_tokens.get(markdown_text)
-    return lent if lent is not None else _parse_tokens(markdown_text)
+    if lent is None:
+        return _parse_tokens(markdown_text)
+    if isinstance(lent, tuple):
+        return lent
+    tokens = _lent_tokens[markdown_text] = _shared(lent())
+    return tokens
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -177,17 +184,25 @@ def _shifted(token: Token, offset: int, list_end: int) -> Token:
     )
 
 
-def lend_tokens(markdown_text: str, tokens: Sequence[Token]) -> None:
-    """Remember `tokens` as the parse of `markdown_text` (the caller proved them equal)."""
+def lend_tokens(markdown_text: str, tokens: Sequence[Token] | Loan) -> None:
+    """Remember `tokens` as the parse of `markdown_text` (the caller proved them equal), or a
+    function that makes them, called when the text is first parsed."""
     if len(_lent_tokens) >= CACHE_SIZE:
         _lent_tokens.clear()
-    _lent_tokens[markdown_text] = _shared(tokens)
+    _lent_tokens[markdown_text] = tokens if callable(tokens) else _shared(tokens)
 
 
 def parse_inline_tokens(markdown_text: str) -> Sequence[Token]:
     """Inline tokens of `markdown_text` (one `inline` token), shared: read, never mutate."""
     lent = _lent_inline_tokens.get(markdown_text)
-    return lent if lent is not None else _parse_inline_tokens(markdown_text)
+    if lent is None:
+        return _parse_inline_tokens(markdown_text)
+    if isinstance(lent, tuple):
+        return lent
+    # one `inline` token as parseInline makes it (markdown_it/rules_core/block.py)
+    inline = Token("inline", "", 0, map=[0, 1], content=markdown_text, children=list(lent))
+    tokens = _lent_inline_tokens[markdown_text] = _shared((inline,))
+    return tokens
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -196,16 +211,17 @@ def _parse_inline_tokens(markdown_text: str) -> tuple[Token, ...]:
     return _shared(markdown_parser().parseInline(markdown_text))
 
 
-_lent_inline_tokens: dict[str, tuple[Token, ...]] = {}
+# Inline tokens lent the same way: the `inline` token (tuple) or, until first asked for, only
+# the children it will hold (list).
+_lent_inline_tokens: dict[str, tuple[Token, ...] | list[Token]] = {}
 
 
-def lend_inline_tokens(markdown_text: str, children: list[Token]) -> None:
+def lend_inline_tokens(markdown_text: str, children: Sequence[Token]) -> None:
     """Remember `children` as the inline parse of `markdown_text` (the caller proved them
-    equal): one `inline` token as parseInline makes it (markdown_it/rules_core/block.py)."""
+    equal); the `inline` token around them is made when the text is first parsed."""
     if len(_lent_inline_tokens) >= CACHE_SIZE:
         _lent_inline_tokens.clear()
-    inline = Token("inline", "", 0, map=[0, 1], content=markdown_text, children=children)
-    _lent_inline_tokens[markdown_text] = _shared((inline,))
+    _lent_inline_tokens[markdown_text] = list(children)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
