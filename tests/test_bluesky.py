@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
 
-from publisher.channels import bluesky, context_for
+from publisher.channels import bluesky
 from publisher.channels.http import RetryPolicy, with_retries
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import Facet, LinkCard, SocialPost
@@ -18,6 +19,7 @@ from publisher.networks.facets import detect_facets
 from tests.fakes.bluesky import TID_RE, FakeBluesky
 from tests.fakes.server import Faults
 from tests.fakes.support import Sleeps, send_thread, thread_posts
+from tests.helpers.channels import build_channel
 
 HANDLE = "editor.example.com"
 PASSWORD = "app-pass-word-1234"
@@ -25,9 +27,7 @@ LINK = "https://example.com/posts/central-asia"
 TEXTS = [f"中央アジアの記事です。\n{LINK} #外交", "二つ目の投稿。", "三つ目の投稿。", "四つ目。"]
 
 
-def build(settings: dict[str, object]) -> bluesky.BlueskyChannel:
-    """The channel from a [channels.bluesky] table, as the registry builds it."""
-    return bluesky.BlueskyChannel.from_config(context_for("bluesky", settings))
+build = partial(build_channel, bluesky.BlueskyChannel)  # as the registry builds it
 
 
 def facets_for(text: str) -> tuple[Facet, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from publisher.channels import context_for, linkedin
+from publisher.channels import linkedin
 from publisher.channels.http import RetryPolicy
 from publisher.channels.images import ImageLoader
 from publisher.errors import ConfigError, PermanentDeliveryError
@@ -18,15 +19,14 @@ from publisher.model import LinkCard
 from tests.fakes.linkedin import FakeLinkedIn, shown_text
 from tests.fakes.server import Faults
 from tests.fakes.support import Sleeps, send_thread, thread_posts
+from tests.helpers.channels import build_channel
 
 TOKEN = "linkedin-test-token-123"
 RESERVED_TEXT = ("Compost (finally) at 50% — [pilot] {phase_1} <today> a*b ~c~ \\ | @desk "
                  "https://news.example/a_(b)?x=1 #composting")
 
 
-def build(settings: dict[str, object]) -> linkedin.LinkedInChannel:
-    """The channel as the registry builds it, from a [channels.linkedin] table."""
-    return linkedin.LinkedInChannel.from_config(context_for("linkedin", settings))
+build = partial(build_channel, linkedin.LinkedInChannel)  # as the registry builds it
 
 
 @pytest.fixture

@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from publisher.channels import context_for, mastodon
+from publisher.channels import mastodon
 from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import LinkCard
 from tests.fakes.mastodon import FakeMastodon
 from tests.fakes.server import Faults
 from tests.fakes.support import Sleeps, send_thread, thread_posts
+from tests.helpers.channels import build_channel
 
 TOKEN = "mastodon-test-token-123"
 TEXTS = ["一つ目の投稿です。https://example.com/a", "二つ目です。", "三つ目です。", "四つ目。"]
 
 
-def build(settings: dict[str, object]) -> mastodon.MastodonChannel:
-    """The channel from a [channels.mastodon] table, as the registry builds it."""
-    return mastodon.MastodonChannel.from_config(context_for("mastodon", settings))
+build = partial(build_channel, mastodon.MastodonChannel)  # as the registry builds it
 
 
 @pytest.fixture

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 
 import pytest
 
-from publisher.channels import context_for, postmark
+from publisher.channels import postmark
 from publisher.errors import ConfigError, PermanentDeliveryError
 from tests.fakes.mail import SITE, batch, recipients, send_all
 from tests.fakes.postmark import PostmarkFake
+from tests.helpers.channels import build_channel
 
 TOKEN = "pm-local-test-token-0123456789abcdef"
 
 
-def build(settings: dict[str, object]) -> postmark.PostmarkChannel:
-    """The channel from a [channels.postmark] table, as the registry builds it."""
-    return postmark.PostmarkChannel.from_config(context_for("postmark", settings, SITE))
+build = partial(build_channel, postmark.PostmarkChannel, site=SITE)  # as the registry builds it
 
 
 @pytest.fixture(autouse=True)

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
-from publisher.channels import context_for, resend
+from publisher.channels import resend
 from publisher.errors import PermanentDeliveryError
 from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
 from tests.fakes.resend import ResendFake
 from tests.fakes.server import Faults
+from tests.helpers.channels import build_channel
 
 KEY = "re_local_test_key_0123456789abcdef"
 
 
-def build(settings: dict[str, object]) -> resend.ResendChannel:
-    """The channel from a [channels.resend] table, as the registry builds it."""
-    return resend.ResendChannel.from_config(context_for("resend", settings, SITE))
+build = partial(build_channel, resend.ResendChannel, site=SITE)  # as the registry builds it
 
 
 @pytest.fixture(autouse=True)

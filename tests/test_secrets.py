@@ -8,11 +8,12 @@ import socketserver
 import sys
 import threading
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from publisher.channels import context_for, smtp
+from publisher.channels import smtp
 from publisher.channels.http import HttpClient
 from publisher.cli import app as cli
 from publisher.config.load import config_from_mapping
@@ -25,12 +26,10 @@ from tests.fakes.mail import SITE
 from tests.fakes.sendgrid import SendGridFake
 from tests.fakes.server import FakeHTTPServer, Reply, serving
 from tests.helpers import run_publish
+from tests.helpers.channels import build_channel
 from tests.helpers.e2e import write_config
 
-
-def build(settings: dict[str, object]) -> smtp.SmtpChannel:
-    """The channel from a [channels.smtp] table, as the registry builds it."""
-    return smtp.SmtpChannel.from_config(context_for("smtp", settings, SITE))
+build = partial(build_channel, smtp.SmtpChannel, site=SITE)  # as the registry builds it
 
 
 @pytest.fixture(autouse=True)

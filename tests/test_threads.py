@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from publisher.channels import context_for, threads
+from publisher.channels import threads
 from publisher.channels.http import HttpClient, RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import LinkCard
@@ -15,6 +16,7 @@ from tests.fakes.server import Faults
 from tests.fakes.support import Sleeps, send_thread, thread_posts
 from tests.fakes.threads import FakeThreads
 from tests.helpers import run_publish
+from tests.helpers.channels import build_channel
 
 TOKEN = "threads-test-token-123"
 TEXTS = ["一つ目の投稿です。https://example.com/a", "二つ目です。", "三つ目です。"]
@@ -22,9 +24,7 @@ CARD = LinkCard(uri="https://example.com/a", title="A", description="About A",
                 thumb="https://img.example.com/a.png", alt="A picture")
 
 
-def build(settings: dict[str, object]) -> threads.ThreadsChannel:
-    """The channel as the registry builds it, from a [channels.threads] table."""
-    return threads.ThreadsChannel.from_config(context_for("threads", settings))
+build = partial(build_channel, threads.ThreadsChannel)  # as the registry builds it
 
 
 @pytest.fixture

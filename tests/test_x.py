@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from publisher.channels import context_for, x
+from publisher.channels import x
 from publisher.channels.http import RetryPolicy
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import LinkCard
 from tests.fakes.server import Faults
 from tests.fakes.support import Sleeps, send_thread, thread_posts
 from tests.fakes.x import FakeX
+from tests.helpers.channels import build_channel
 
 SECRETS = {"X_API_KEY": "x-consumer-key-1", "X_API_SECRET": "x-consumer-secret-1",
            "X_ACCESS_TOKEN": "x-access-token-1", "X_ACCESS_TOKEN_SECRET": "x-access-secret-1"}
@@ -22,9 +24,7 @@ TEXTS = ["中央アジアの記事を書きました。https://example.com/posts
          "三つ目の投稿。", "四つ目。"]
 
 
-def build(settings: dict[str, object]) -> x.XChannel:
-    """The channel from a [channels.x] table, as the registry builds it."""
-    return x.XChannel.from_config(context_for("x", settings))
+build = partial(build_channel, x.XChannel)  # as the registry builds it
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 
 from publisher.channels import ChannelContext, ChannelSettings
-from publisher.channels.http import REPLY_CHARS
+from publisher.channels.http import REPLY_CHARS, HttpClient
 from publisher.channels.message import ONE_CLICK, list_id_value, list_unsubscribe_value
 from publisher.config.secrets import masked_excerpt
 from publisher.config.settings import Site
@@ -38,6 +38,14 @@ def batch_size(settings: ChannelSettings, maximum: int) -> int:
 def api_key(context: ChannelContext, default_env: str, purpose: str) -> str:
     """The API key from the environment/.env/keyring (the variable name is configurable)."""
     return context.secret(context.settings.text("api_key_env", default_env), purpose=purpose)
+
+
+def bearer_client(context: ChannelContext, default_env: str, purpose: str,
+                  base_url: str) -> HttpClient:
+    """A client to `base_url` (or the configured one) sending the API key as a Bearer token."""
+    key = api_key(context, default_env, purpose)
+    return context.client(context.settings.text("base_url", base_url),
+                          headers={"Authorization": f"Bearer {key}"})
 
 
 def sender(site: Site) -> tuple[str, str]:

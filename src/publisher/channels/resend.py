@@ -28,8 +28,8 @@ from typing import Any, ClassVar, Self
 from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
 from publisher.channels.esp import (
     KNOWN_SETTINGS,
-    api_key,
     batch_size,
+    bearer_client,
     error_detail,
     list_headers,
     mailbox,
@@ -74,9 +74,7 @@ class ResendChannel:
         """Build from [channels.resend] (base_url, batch_size, timeout, list_id, api_key_env)."""
         settings = context.settings
         settings.allow(KNOWN_SETTINGS - {"message_stream"})
-        key = api_key(context, SECRETS[0], "sending through Resend")
-        http = context.client(settings.text("base_url", BASE_URL),
-                              headers={"Authorization": f"Bearer {key}"})
+        http = bearer_client(context, SECRETS[0], "sending through Resend", BASE_URL)
         return cls(http, context.site, batch_size=batch_size(settings, BATCH_SIZE),
                    list_id=settings.text("list_id"))
 

@@ -33,8 +33,8 @@ from typing import Any, ClassVar, Self
 from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
 from publisher.channels.esp import (
     KNOWN_SETTINGS,
-    api_key,
     batch_size,
+    bearer_client,
     list_headers,
     sender,
     subject_for,
@@ -89,9 +89,7 @@ class SendGridChannel:
         """Build from [channels.sendgrid] (base_url, batch_size, timeout, list_id, api_key_env)."""
         settings = context.settings
         settings.allow((KNOWN_SETTINGS - {"message_stream"}) | {"webhook_public_key"})
-        key = api_key(context, SECRETS[0], "sending through SendGrid")
-        http = context.client(settings.text("base_url", BASE_URL),
-                              headers={"Authorization": f"Bearer {key}"})
+        http = bearer_client(context, SECRETS[0], "sending through SendGrid", BASE_URL)
         return cls(http, context.site, batch_size=batch_size(settings, BATCH_SIZE),
                    list_id=settings.text("list_id"))
 
