@@ -181,6 +181,30 @@ def test_dot_stuffing_fast_path_equals_the_regexes(data: bytes) -> None:
     assert smtp._dot_stuffed(data) == _dot_stuffed_by_regex(data)
 
 
+
+def test_large_messages_over_starttls_arrive_whole(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Non-blocking TLS writes of messages far above one TLS record (and a socket buffer)."""
+    made = self_signed(tmp_path)
+    if made is None:
+        pytest.skip("openssl is not installed")
+    context, ca_file = made
+    base = newsletter()
+    long_text = "長い本文の行です。" * 30 + "\n"
+    news = Newsletter(subject=base.subject, preheader=base.preheader,
+                      html=base.html.replace("本文です。", long_text * 400),
+                      text=base.text.replace("本文です。", long_text * 400))
+    people = recipients(12)
+    with SmtpFake(starttls=context, pipelining=True).running() as server:
+        sender = channel(server.port, security="starttls", ca_file=str(ca_file), connections=3)
+        result = sender.send_batch(batch(people, news=news))
+        sender.close()
+    assert set(result.accepted) == {p.email for p in people}
+    assert min(len(r.data) for r in server.received) > 500_000
+    for received in server.received:
+        body = received.parsed().get_body(("plain",))
+        assert body.get_content().count("長い本文の行です。") == 30 * 400  # type: ignore[union-attr]
+
 class RefusingData(SmtpFake):
     """The aiosmtpd fake, answering the end of DATA with a chosen reply for chosen recipients."""
 
