@@ -9,6 +9,7 @@ and readers who join between runs, and a ledger whose rows the previous code wro
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from publisher.delivery.send import batch_key
 from publisher.stores.backends import open_ledger, open_store
 from publisher.stores.ledger import BatchRow, Ledger, Row, decode_ids, encode_ids
 from tests.fakes.sendgrid import SendGridFake
@@ -55,6 +57,11 @@ def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
     opened.close()
 
 
+def split(members: list[tuple[int, str]]) -> tuple[list[int], list[str]]:
+    """(ids, addresses) of members."""
+    return [i for i, _ in members], [e for _, e in members]
+
+
 def by_state(ledger: Ledger, edition: str = "ed") -> dict[str, dict[str, str]]:
     """Per state, each reader's batch key, as `rows()` (and so `publish status`) reads them."""
     found: dict[str, dict[str, str]] = {}
@@ -75,8 +82,25 @@ def test_ids_round_trip_through_their_delta_encoding() -> None:
     assert encode_ids((5, 6, 7, 10)) == "5,1,1,3"
 
 
+def test_the_batch_key_is_the_one_hashed_member_by_member_before() -> None:
+    members = ["a@example.com", "b@example.com", "c@example.com"]
+    digest = hashlib.sha256(b"ed\0sendgrid")
+    for member in members:  # how keys were made before: a pending batch keeps its key
+        digest.update(b"\0" + member.encode())
+    digest.update(b"\0@salt")
+    assert batch_key("ed", "sendgrid", members, salt="salt") == digest.hexdigest()[:32]
+
+
+def test_members_out_of_id_order_are_stored_in_id_order(ledger: Ledger) -> None:
+    [written] = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", [9, 3, 5],
+                                          ["r9@x.example", "r3@x.example", "r5@x.example"], {})
+    assert written.ids == (3, 5, 9) and written.items[0] == "r3@x.example"
+    [read] = ledger.batch_rows("ed")
+    assert (read.ids, read.items) == (written.ids, written.items)
+
+
 def test_a_batch_row_reads_as_its_members_pending_then_sent(ledger: Ledger) -> None:
-    [written] = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", MEMBERS, {})
+    [written] = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", *split(MEMBERS), {})
     assert written.ids == (3, 4, 5, 9, 10, 200) and counts(ledger) == (0, 6, 0)
     assert by_state(ledger) == {"pending": {e: "k1" for _, e in MEMBERS}}
     ledger.settle_batch([written], {e: "msg-1" for _, e in MEMBERS}, refused={}, uncertain={})
@@ -89,7 +113,7 @@ def test_a_batch_row_reads_as_its_members_pending_then_sent(ledger: Ledger) -> N
 
 
 def test_refused_and_unanswered_members_leave_the_batch_row(ledger: Ledger) -> None:
-    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", MEMBERS, {})
+    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", *split(MEMBERS), {})
     emails_ = [e for _, e in MEMBERS]
     accepted = {e: f"id-{e}" for e in emails_[2:5]}  # a provider with an id per message
     ledger.settle_batch(written, accepted,
@@ -108,13 +132,13 @@ def test_refused_and_unanswered_members_leave_the_batch_row(ledger: Ledger) -> N
 
 
 def test_a_retried_subset_leaves_the_rest_of_its_row_and_counts_attempts(ledger: Ledger) -> None:
-    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", MEMBERS, {})
+    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", *split(MEMBERS), {})
     ledger.fail_batch(written, "400 bad request", "stopped")
     assert counts(ledger) == (0, 0, 6)
     prior = ledger.covering("ed", "sendgrid", [i for i, _ in MEMBERS])
     # r9 unsubscribed since: the retry takes the other five, plus one new reader (id 300)
     retry = [m for m in MEMBERS if m[0] != 9] + [(300, "r300@example.com")]
-    again = ledger.mark_batch_pending("ed", "post", "sendgrid", "k2", retry,
+    again = ledger.mark_batch_pending("ed", "post", "sendgrid", "k2", *split(retry),
                                       {i: prior[i] for i, _ in retry if i in prior})
     assert [(r.ids, r.attempts) for r in again] == [((300,), 1), ((3, 4, 5, 10, 200), 2)]
     assert by_state(ledger) == {"failed": {"r9@example.com": "k1"},
@@ -129,7 +153,7 @@ def test_a_per_recipient_row_moves_into_the_batch_row_that_sends_it(ledger: Ledg
     ledger.mark_pending("ed", "post", "sendgrid", ["r3@example.com", "r4@example.com"], batch="k0")
     ledger.mark_failed("ed", "sendgrid", {"r3@example.com": "timeout"})
     old = ledger.states("ed", "sendgrid", ["r3@example.com"])["r3@example.com"]
-    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", MEMBERS[:1],
+    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", *split(MEMBERS[:1]),
                                         {3: old})
     assert [r.attempts for r in written] == [2]
     assert by_state(ledger) == {"pending": {"r3@example.com": "k1", "r4@example.com": "k0"}}
@@ -137,7 +161,7 @@ def test_a_per_recipient_row_moves_into_the_batch_row_that_sends_it(ledger: Ledg
 
 
 def test_forget_and_carry_over_follow_batch_members(ledger: Ledger) -> None:
-    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", MEMBERS, {})
+    written = ledger.mark_batch_pending("ed", "post", "sendgrid", "k1", *split(MEMBERS), {})
     ledger.settle_batch(written, {e: "m" for _, e in MEMBERS}, refused={}, uncertain={})
     ledger.carry_over("post", "ed", "ed2")
     assert by_state(ledger, "ed2") == by_state(ledger, "ed")

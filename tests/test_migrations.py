@@ -99,7 +99,7 @@ def test_a_migrated_ledger_moves_an_old_row_into_a_batch_row_exactly(migrated: L
     old = migrated.get("ed1", "smtp", "c@example.com")  # pending, left by the old release
     assert old is not None
     written = migrated.mark_batch_pending("ed1", "post", "smtp", "k3",
-                                          [(3, "c@example.com"), (4, "d@example.com")], {3: old})
+                                          [3, 4], ["c@example.com", "d@example.com"], {3: old})
     assert [(r.items, r.attempts) for r in written] == [(("d@example.com",), 1),
                                                         (("c@example.com",), old.attempts + 1)]
     assert migrated.get("ed1", "smtp", "c@example.com") is None  # one record per reader

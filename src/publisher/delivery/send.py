@@ -297,7 +297,8 @@ def _send_chunk(
     for key, recipients in retry.items():
         _send_batch(run, step, channel, key, recipients, outcome, prior)
     if fresh:
-        _send_batch(run, step, channel, batch_key(run.plan.edition_id, step.channel, fresh,
+        _send_batch(run, step, channel, batch_key(run.plan.edition_id, step.channel,
+                                                  [r.email for r in fresh],
                                                   salt=run.key_salts.get(step.output, "")),
                     fresh, outcome, prior)
 
@@ -311,6 +312,8 @@ def _recorded(
              if ledger.has_items(edition_id, channel) else {})
     covered = ledger.covering(edition_id, channel, [r.id for r in chunk])
     prior: dict[int, Row | tuple[BatchRow, int]] = {}
+    if not items and not covered:
+        return prior, {}  # none of them recorded yet: the usual first send
     rows: dict[str, Row] = {}
     for recipient in chunk:
         row = items.get(recipient.email)
@@ -328,6 +331,8 @@ def _sort_recipients(
     """Split a chunk into fresh recipients and pending batches worth resending under their key."""
     fresh: list[Recipient] = []
     retry: dict[str, list[Recipient]] = {}
+    if not rows:
+        return list(chunk), retry  # none recorded: all fresh
     for recipient in chunk:
         row = rows.get(recipient.email)
         if row is None or (row.state == "failed" and run.may_retry(row)):
@@ -363,7 +368,7 @@ def _send_batch(
         ledger.mark_pending(edition_id, run.plan.slug, step.channel, emails, batch=key)
     else:
         written = ledger.mark_batch_pending(edition_id, run.plan.slug, step.channel, key,
-                                            [(r.id, r.email) for r in recipients], prior)
+                                            [r.id for r in recipients], emails, prior)
     batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang,
                        send_at=run.at, schedule_id=run.schedule_ids.get(step.channel, ""))
     try:
@@ -632,16 +637,17 @@ def _retrying(run: Run, channel: EmailChannel | SocialChannel | CampaignChannel,
     return with_retries(call, policy, sleep=run.sleep)
 
 
-def batch_key(edition_id: str, channel: str, members: Iterable[Recipient | str], *,
+def batch_key(edition_id: str, channel: str, members: Sequence[str], *,
               generation: int = 0, salt: str = "") -> str:
     """A key stable across retries: the same edition, channel and members give the same key.
 
     generation counts retractions: a post sent again after `publish retract` gets a fresh
-    key (a new Idempotency-Key, a new Bluesky record key), never the deleted post's.
+    key (a new Idempotency-Key, a new Bluesky record key), never the deleted post's. The
+    members are hashed as one string, the same bytes as one update per "\\0member".
     """
     digest = hashlib.sha256(f"{edition_id}\0{channel}".encode())
-    for member in members:
-        digest.update(b"\0" + (member if isinstance(member, str) else member.email).encode())
+    if members:
+        digest.update(("\0" + "\0".join(members)).encode())
     if generation:
         digest.update(f"\0#{generation}".encode())
     if salt:  # a scheduled send: a new schedule after `unschedule` never replays the cancelled one

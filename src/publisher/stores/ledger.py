@@ -21,13 +21,14 @@ so what a dead sender may have sent stays uncertain exactly as after a crash.
 from __future__ import annotations
 
 import json
+import operator
 import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from itertools import accumulate, islice, pairwise
+from itertools import accumulate, islice
 from typing import ClassVar
 
 from publisher.config.secrets import mask
@@ -393,19 +394,25 @@ class Ledger:
         return found is not None
 
     def mark_batch_pending(
-        self, edition_id: str, slug: str, channel: str, key: str,
-        members: Iterable[tuple[int, str]], prior: Mapping[int, Row | tuple[BatchRow, int]],
+        self, edition_id: str, slug: str, channel: str, key: str, ids: Sequence[int],
+        items: Sequence[str], prior: Mapping[int, Row | tuple[BatchRow, int]],
     ) -> list[BatchRow]:
-        """Record intent before one call: its members (id, address) as batch rows, at once.
+        """Record intent before one call: its members (ids, addresses) as batch rows, at once.
 
         A member tried before (`prior`: its per-recipient row, or its batch row and index)
         leaves that row, whose other members stay as they were, and keeps counting attempts:
         members with different counts get a row each, under the call's one key.
         """
         now, drop = time.time(), list[str]()
+        if not prior and list(ids) == sorted(ids):  # the usual first send, in id order
+            fresh = BatchRow(edition_id, slug, channel, key, tuple(ids), tuple(items),
+                             "pending", updated_at=now)
+            with self.db.transaction():
+                self._insert_batch(fresh)
+            return [fresh]
         groups: dict[int, list[tuple[int, str]]] = {}
         earlier: dict[tuple[str, int], tuple[BatchRow, set[int]]] = {}
-        for member in sorted(members):
+        for member in sorted(zip(ids, items, strict=True)):
             was, attempts = prior.get(member[0]), 0
             if isinstance(was, Row):
                 attempts = was.attempts
@@ -450,16 +457,16 @@ class Ledger:
         now = time.time()
         with self.db.transaction():
             for row in written:
-                pids = [accepted.get(e) for e in row.items]
-                kept = [pid for pid in pids if pid is not None]
-                if len(kept) == len(pids) and len(set(kept)) == 1:
+                pids = list(map(accepted.get, row.items))
+                if None not in pids and len(set(pids)) == 1:
                     self.db.execute(
                         "UPDATE batch_deliveries SET state='sent', provider_id=?, provider_ids='',"
                         " error='', failure='', updated_at=? WHERE edition=? AND channel=?"
                         " AND batch=? AND first_id=?",
-                        (kept[0], now, row.edition_id, row.channel, row.batch, row.ids[0]))
+                        (pids[0], now, row.edition_id, row.channel, row.batch, row.ids[0]))
                     continue
                 self._delete_batch(row)
+                kept = [pid for pid in pids if pid is not None]
                 sent = row.keeping([i for i, pid in enumerate(pids) if pid is not None])
                 if sent is not None:
                     one = len(set(kept)) == 1
@@ -784,7 +791,7 @@ def row_from(r: Record) -> Row:
 
 def encode_ids(ids: Sequence[int]) -> str:
     """Ascending ids as the first and then each difference: "5,1,1,3" for 5, 6, 7, 10."""
-    return ",".join(map(str, (ids[0], *(b - a for a, b in pairwise(ids)))))
+    return ",".join(map(str, (ids[0], *map(operator.sub, ids[1:], ids[:-1]))))
 
 
 def decode_ids(encoded: str) -> tuple[int, ...]:
