@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from itertools import chain, islice
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,11 +44,13 @@ def subscribers_import(
     console = render.console()
     console.print(f"added {report.added}, updated {report.updated}, unchanged {report.unchanged},"
                   f" kept opted-out {report.kept_suppressed}, bad rows {len(report.problems)}")
-    for email in report.resubscribed:
-        render.console(stderr=True).print(f"[yellow]resubscribed[/] {render.escape(email)}")
-    for problem in report.problems:
-        where = render.escape(f"{csv_file}:{problem.line}:")
-        render.console(stderr=True).print(f"[yellow]{where}[/] {render.escape(problem.reason)}")
+    lines = chain((f"[yellow]resubscribed[/] {render.escape(email)}"
+                   for email in report.resubscribed),
+                  (f"[yellow]{render.escape(f'{csv_file}:{p.line}:')}[/] {render.escape(p.reason)}"
+                   for p in report.problems))
+    err = render.console(stderr=True)
+    while block := list(islice(lines, 1000)):  # a file may have a great many bad rows
+        err.print("\n".join(block))
 
 
 @subscribers_app.command("export")
