@@ -2,6 +2,7 @@
 
 `server` is the shared threaded HTTP server with fault injection and delivery records;
 `sendgrid`, `postmark` and `resend` enforce each email API's contract; `smtp` wraps aiosmtpd.
-Tests import them as `from tests.fakes.sendgrid import SendGridFake`; `python -m fakes` runs one
-from tests/ on its own (see __main__.py).
+Tests import them as `from tests.fakes.sendgrid import SendGridFake`; `python -m fakes` runs one,
+several or all of them from tests/ on their own, printing the config that reaches them (see
+__main__.py).
 """
