@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import pytest
@@ -281,9 +281,10 @@ def harness(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> Ite
         yield row
 
 
-def build(name: str, harness: Harness) -> EmailChannel | SocialChannel | CampaignChannel:
+def build(name: str, harness: Harness, source: str = ""
+          ) -> EmailChannel | SocialChannel | CampaignChannel:
     """The channel as the core builds it: through the registry, from a [channels] table."""
-    config = Config(site=SITE, channels={name: harness.settings})
+    config = Config(site=SITE, channels={name: harness.settings}, source=source)
     if name in registry.PLATFORM:
         return registry.build_campaign(name, config)
     if name in registry.EMAIL:
@@ -365,6 +366,18 @@ def test_a_missing_secret_names_a_declared_one(
     with pytest.raises(ConfigError) as caught:
         build(name, harness)
     assert any(secret in str(caught.value) for secret in registry.facts(name).secrets)
+
+
+def test_a_mistyped_key_is_one_line_naming_the_file_the_key_and_the_fix(
+    name: str, harness: Harness
+) -> None:
+    mistyped = replace(harness, settings={**harness.settings, "timeuot": 5})
+    with pytest.raises(ConfigError) as caught:
+        build(name, mistyped, source="site/publisher.toml")
+    error = caught.value
+    assert error.where == f"site/publisher.toml [channels.{name}]"
+    assert error.problem == "unknown key 'timeuot'" and error.fix.startswith("use one of: ")
+    assert "\n" not in str(error) and error.exit_code == 3
 
 
 def test_a_send_is_recorded_exactly_once(name: str, harness: Harness) -> None:

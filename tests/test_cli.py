@@ -231,3 +231,20 @@ def test_brackets_in_titles_and_errors_are_text_not_markup(workdir: Path) -> Non
     bad.write_text("---\nauthor: a\n---\nBody.\n", encoding="utf-8")
     refused = run_publish("posts/[bold]x.md", cwd=workdir)
     assert refused.returncode == 2 and "[bold]x.md" in refused.stderr
+
+
+def test_a_mistyped_channel_key_is_one_line_naming_the_file_the_key_and_the_fix(
+    workdir: Path
+) -> None:
+    from tests.helpers.e2e import write_config
+
+    config = write_config(workdir, networks=["mastodon"], channels={
+        "mastodon": {"instance_url": "https://mastodon.example", "timeuot": 5}})
+    result = run_publish("check", cwd=workdir, env={"MASTODON_ACCESS_TOKEN": "token-1"})
+    assert result.returncode == 3
+    [line] = result.stderr.strip().splitlines()
+    where, problem_and_fix = line.split(": ", 1)[1].split(": ", 1)
+    assert where == f"{config} [channels.mastodon]"
+    problem, fix = problem_and_fix.split(" — ")
+    assert problem == "unknown key 'timeuot'" and fix.startswith("use one of: ")
+    assert "timeout" in fix

@@ -17,6 +17,7 @@ import pytest
 
 from publisher.channels import buttondown, context_for, ghost, listmonk, mailchimp, registry
 from publisher.channels import platform as shared
+from publisher.config.settings import Config
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from tests.fakes.buttondown import ButtondownFake
 from tests.fakes.ghost import GhostFake
@@ -165,7 +166,11 @@ def test_preflight_names_a_missing_list_or_newsletter(
     with spec.fake(subscribers=READERS).running() as fake, pytest.raises(
         ConfigError, match=words
     ) as caught:
-        api(spec, fake, **settings).preflight()
+        table = {**spec.settings(fake), "timeout": 2, **settings}
+        config = Config(site=SITE, channels={name: table}, source="site/publisher.toml")
+        registry.build_campaign(name, config).preflight()
+    [field] = settings  # the file, the table and the key to fix
+    assert caught.value.where == f"site/publisher.toml [channels.{name}] {field}"
     assert "\n" not in caught.value.one_line()
 
 

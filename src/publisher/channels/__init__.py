@@ -85,11 +85,12 @@ class ChannelSettings:
 
     name: str
     values: Mapping[str, object] = field(default_factory=dict)
+    source: str = ""  # the config file the table was read from ('' for none)
 
     @property
     def where(self) -> str:
-        """Where a message about this table points."""
-        return f"[channels.{self.name}]"
+        """Where a message about this table points: the file and the table."""
+        return table_where(self.name, self.source)
 
     def allow(self, keys: frozenset[str]) -> None:
         """Refuse unknown keys, so a typo is not silently ignored."""
@@ -131,6 +132,11 @@ class ChannelSettings:
         """The error for a value of the wrong type."""
         return ConfigError(f"{key} must be {words}", where=self.where,
                            fix=f"check {key} against the README's [channels.{self.name}] keys")
+
+
+def table_where(name: str, source: str = "") -> str:
+    """`publisher.toml [channels.<name>]`: a channel's table, in its file when it came from one."""
+    return f"{source} [channels.{name}]" if source else f"[channels.{name}]"
 
 
 class SecretSource(Protocol):

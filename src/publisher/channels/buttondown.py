@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
-from publisher.channels import ChannelContext, Facts, Hints
+from publisher.channels import ChannelContext, Facts, Hints, table_where
 from publisher.channels.http import HttpClient
 from publisher.channels.platform import Campaign, Draft, draft_for, secret
 from publisher.config.settings import Site
@@ -63,8 +63,10 @@ class ButtondownChannel:
                                    docs="https://docs.buttondown.com/api-emails-create")
     name = NAME
 
-    def __init__(self, http: HttpClient, site: Site, *, newsletter: str = "") -> None:
+    def __init__(self, http: HttpClient, site: Site, *, newsletter: str = "",
+                 table: str = "") -> None:
         self.http = http
+        self.table = table or table_where(NAME)  # where a refusal of its settings points
         self.site = site
         self.newsletter = newsletter
 
@@ -75,7 +77,8 @@ class ButtondownChannel:
         key = secret(context, SECRETS[0], "sending through Buttondown")
         http = context.client(context.settings.text("base_url", BASE_URL), headers={
             "Authorization": f"Token {key}", "Accept": "application/json"})
-        return cls(http, context.site, newsletter=context.settings.text("newsletter"))
+        return cls(http, context.site, newsletter=context.settings.text("newsletter"),
+                   table=context.settings.where)
 
     def draft(self, newsletter: Newsletter, key: str, title: str) -> Draft:
         """The edition in Buttondown's template language."""
@@ -88,7 +91,7 @@ class ButtondownChannel:
         if self.newsletter and self.newsletter not in names:
             raise ConfigError(
                 f"newsletter {self.newsletter!r} is not one this API key can send to",
-                where=f"[channels.{NAME}] newsletter",
+                where=f"{self.table} newsletter",
                 fix=f"use one of: {', '.join(names) or '(none)'}, or the key of that newsletter",
             )
         return {}

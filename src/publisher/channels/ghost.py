@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from publisher.channels import ChannelContext, Facts, Hints
+from publisher.channels import ChannelContext, Facts, Hints, table_where
 from publisher.channels.http import HttpClient
 from publisher.channels.platform import (
     Campaign,
@@ -87,8 +87,9 @@ class GhostChannel:
     name = NAME
 
     def __init__(self, http: HttpClient, site: Site, admin_key: str, *, newsletter: str,
-                 segment: str = "all") -> None:
+                 segment: str = "all", table: str = "") -> None:
         self.http = http
+        self.table = table or table_where(NAME)  # where a refusal of its settings points
         self.site = site
         self.key_id, _, self.secret_hex = admin_key.partition(":")
         self.newsletter = newsletter
@@ -107,7 +108,8 @@ class GhostChannel:
                               fix="copy the Admin API key of a custom integration"
                                   " (Settings → Integrations)")
         return cls(context.client(base_url), context.site, key, newsletter=newsletter,
-                   segment=context.settings.text("email_segment", "all"))
+                   segment=context.settings.text("email_segment", "all"),
+                   table=context.settings.where)
 
     def draft(self, newsletter: Newsletter, key: str, title: str) -> Draft:
         """The edition with Ghost's replacement strings."""
@@ -125,7 +127,7 @@ class GhostChannel:
         active = [n["slug"] for n in found.get("newsletters", []) if n.get("status") == "active"]
         if self.newsletter not in active:
             raise ConfigError(f"Ghost has no active newsletter {self.newsletter!r}",
-                              where=f"[channels.{NAME}] newsletter",
+                              where=f"{self.table} newsletter",
                               fix=f"use one of: {', '.join(active) or '(none)'}")
         return {}
 

@@ -95,7 +95,7 @@ class LinkedInChannel:
         settings = context.settings
         settings.allow(SETTINGS)
         author = settings.text("author")
-        _author_parts(author)
+        _author_parts(author, where=settings.where)
         version = settings.text("version", VERSION)
         if not re.fullmatch(r"20\d{4}", version):
             raise ConfigError(f"version {version!r} is not YYYYMM", where=settings.where,
@@ -202,12 +202,12 @@ class LinkedInChannel:
             raise
 
 
-def _author_parts(author: str) -> tuple[str, str]:
+def _author_parts(author: str, *, where: str = "[channels.linkedin]") -> tuple[str, str]:
     """('person' | 'organization', id) of an author URN, or a ConfigError saying how to write it."""
     match = AUTHOR_RE.match(author)
     if match is None:
         raise ConfigError(
-            f"author {author!r} is not a person or organization URN", where="[channels.linkedin]",
+            f"author {author!r} is not a person or organization URN", where=where,
             fix='set author = "urn:li:person:<id>" (your member id) or '
                 '"urn:li:organization:<id>"')
     return match.group(1), match.group(2)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
-from publisher.channels import ChannelContext, Facts, Hints
+from publisher.channels import ChannelContext, Facts, Hints, table_where
 from publisher.channels.esp import mailbox
 from publisher.channels.http import HttpClient
 from publisher.channels.platform import Campaign, Draft, draft_for, quoted, required, secret
@@ -55,8 +55,9 @@ class ListmonkChannel:
     name = NAME
 
     def __init__(self, http: HttpClient, site: Site, *, lists: Sequence[object],
-                 template_id: int | None = None) -> None:
+                 template_id: int | None = None, table: str = "") -> None:
         self.http = http
+        self.table = table or table_where(NAME)  # where a refusal of its settings points
         self.site = site
         self.lists = [str(name) for name in lists]
         self.template_id = template_id
@@ -76,7 +77,7 @@ class ListmonkChannel:
         template = settings.integer("template_id", 0) or None
         token = secret(context, SECRETS[0], "sending through listmonk")
         http = context.client(base_url, headers={"Authorization": f"token {user}:{token}"})
-        return cls(http, context.site, lists=lists, template_id=template)
+        return cls(http, context.site, lists=lists, template_id=template, table=settings.where)
 
     def draft(self, newsletter: Newsletter, key: str, title: str) -> Draft:
         """The edition in listmonk's template language."""
@@ -96,7 +97,7 @@ class ListmonkChannel:
             missing = [name for name in self.lists if name not in known]
             if missing:
                 raise ConfigError(f"listmonk has no list {missing[0]!r}",
-                                  where=f"[channels.{NAME}] lists",
+                                  where=f"{self.table} lists",
                                   fix=f"use names or ids of: {', '.join(sorted(known)) or '-'}")
             self._ids = [known[name] for name in self.lists]
         return self._ids

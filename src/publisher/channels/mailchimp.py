@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Self
 
-from publisher.channels import ChannelContext, Facts, Hints
+from publisher.channels import ChannelContext, Facts, Hints, table_where
 from publisher.channels.http import HttpClient
 from publisher.channels.platform import Campaign, Draft, draft_for, required, secret
 from publisher.config.secrets import remember
@@ -69,8 +69,9 @@ class MailchimpChannel:
                                    docs="https://mailchimp.com/developer/marketing/api/campaigns/")
     name = NAME
 
-    def __init__(self, http: HttpClient, site: Site, *, list_id: str) -> None:
+    def __init__(self, http: HttpClient, site: Site, *, list_id: str, table: str = "") -> None:
         self.http = http
+        self.table = table or table_where(NAME)  # where a refusal of its settings points
         self.site = site
         self.list_id = list_id
 
@@ -84,7 +85,7 @@ class MailchimpChannel:
         basic = base64.b64encode(f"publisher:{key}".encode()).decode()
         remember(basic)  # the header's encoded form is masked like the key itself
         http = context.client(base_url, headers={"Authorization": f"Basic {basic}"})
-        return cls(http, context.site, list_id=list_id)
+        return cls(http, context.site, list_id=list_id, table=context.settings.where)
 
     def draft(self, newsletter: Newsletter, key: str, title: str) -> Draft:
         """The edition with Mailchimp's merge tags."""
@@ -99,7 +100,7 @@ class MailchimpChannel:
             if "HTTP 404" not in exc.problem:
                 raise
             raise ConfigError(f"Mailchimp has no audience {self.list_id!r}",
-                              where=f"[channels.{NAME}] list_id",
+                              where=f"{self.table} list_id",
                               fix="use the Audience ID (Audience → Settings)") from exc
         return {}
 

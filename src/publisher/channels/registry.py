@@ -159,7 +159,8 @@ def social_for(network: str) -> str | None:
 
 def context(name: str, config: Config) -> ChannelContext:
     """The one construction argument: the channel's table, the site, secrets and HTTP."""
-    return ChannelContext(ChannelSettings(name, dict(config.channels.get(name, {}))), config.site)
+    table = ChannelSettings(name, dict(config.channels.get(name, {})), config.source)
+    return ChannelContext(table, config.site)
 
 
 def build_email(name: str, config: Config) -> EmailChannel:

@@ -698,7 +698,7 @@ def live_channel_names(config: Config) -> list[str]:
 
 def check_channels(config: Config) -> dict[str, Hints]:
     """`publish check`: preflight every live channel, then release them."""
-    from publisher.channels import LiveChannels
+    from publisher.channels import LiveChannels, table_where
 
     refuse_demo_identity(config)
     results: dict[str, Hints] = {}
@@ -707,7 +707,7 @@ def check_channels(config: Config) -> dict[str, Hints]:
         try:
             results[name] = open_channel(channels, name, config)
         except DeliveryError as exc:  # unreachable or failing now: the check did not pass (3)
-            raise ConfigError(exc.problem, where=f"[channels.{name}]", fix=exc.fix or (
+            raise ConfigError(exc.problem, where=table_where(name, config.source), fix=exc.fix or (
                 "check its base URL and that the server is up, then run `publish check`"
                 " again")) from exc
         finally:
