@@ -30,6 +30,7 @@ sys.path.insert(0, str(
 import mjml
 
 from publisher.config.settings import Config
+from publisher.edition import lede
 from publisher.edition.build import build_edition
 from publisher.edition.newsletter.render import load_templates
 from publisher.networks import counting
@@ -117,6 +118,8 @@ def main() -> None:
         counting.clear_caches()  # measurements, URL scans and the sanitizer's
         sanitize.clear_caches()  # Cleaners all start cold in every run
         sentences.clear_caches()
+        if hasattr(lede, "clear_caches"):  # a tree from before lede memoized (--src)
+            lede.clear_caches()
         article = parse_article(text, source=str(JAPANESE_SAMPLE))
         build_plan(build_edition(article, config, templates), config)
 

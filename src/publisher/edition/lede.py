@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Literal
 
 from publisher.model import Article, Block, Section
@@ -171,9 +172,16 @@ def list_points(block: Block) -> list[str]:
     return [" ".join(plain(item).split()) for item in block.items if item.strip()]
 
 
+@lru_cache(maxsize=256)
 def plain(markdown: str) -> str:
-    """Markdown as the text a reader sees, one line per paragraph or item."""
+    """Markdown as the text a reader sees, one line per paragraph or item (memoized: every
+    post of an edition starts from the same summary)."""
     return "\n".join(join_lines(p.split("\n")) for p in markdown_plain_text(markdown))
+
+
+def clear_caches() -> None:
+    """Forget memoized plain texts (benchmarks measure a cold edition with it)."""
+    plain.cache_clear()
 
 
 def _summary_prose(article: Article) -> list[str]:
