@@ -60,6 +60,10 @@ PREFIX_WORDS = frozenset({
     "faq", "faqs", "frequently asked questions", "questions and answers", "summary",
     "key takeaways", "conclusion",
 })
+# What a part starts with when it opens with one of its role's prefix words.
+ROLE_PREFIXES: dict[SectionRole, tuple[str, ...]] = {
+    role: tuple(sorted(w + " " for w in words & PREFIX_WORDS)) for role, words in ROLE_WORDS.items()
+}
 # "まとめ|…", "Summary: …", "よくある質問(FAQ)": the role word is one of these parts.
 HEADING_PARTS = re.compile(r"[|｜:：/／・—–\-(){}\[\]「」『』【】〈〉]+")
 # Links markdown-it refuses (https://github.com/markdown-it/markdown-it#security) stay as literal
@@ -255,7 +259,7 @@ def heading_role(heading_text: str) -> SectionRole:
     for part in parts:
         part = part.strip(" ?!.。！？")
         for role, words in ROLE_WORDS.items():
-            if part in words or any(part.startswith(w + " ") for w in words & PREFIX_WORDS):
+            if part in words or part.startswith(ROLE_PREFIXES[role]):
                 return role
     for part in parts:
         role = _role_by_meaning(part.strip(" ?!.。！？,、"))

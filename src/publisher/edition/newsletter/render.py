@@ -201,6 +201,7 @@ def _context(
     byline = [fill(strings, "by", author=article.author)] if article.author else []
     byline += [display_date(article.date, article.lang)] if article.date else []
     hero = hero_url(article, config)
+    link = web_url(article, config)
     return {
         "lang": article.lang or "en",
         "dir": "rtl" if base_lang(article.lang) in RTL_LANGS else "ltr",
@@ -231,8 +232,8 @@ def _context(
         "key_points": _key_points(article, base),
         "faq": faq,
         "closing": [f for f in flow if f["role"] == "closing"],
-        "cta_url": web_url(article, config),
-        "web_url": web_url(article, config),
+        "cta_url": link,
+        "web_url": link,
         "unsubscribe_url": nonce[placeholders.UNSUBSCRIBE_URL],
     }
 
