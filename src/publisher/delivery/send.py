@@ -240,7 +240,8 @@ def send_shared_newsletter(run: Run, step: Step, channel: EmailChannel, outcome:
     tick = run.progress("newsletter", run.audience) if run.progress else None
     while (claim := shared.claims.claim_batch(edition_id, step.channel)) is not None:
         done = _send_claim(run, step, channel, claim, outcome)
-        run.ledger.heartbeat(run.plan.slug)
+        if shared.lead:  # a joiner holds no lock to keep alive (its claims carry heartbeats)
+            run.ledger.heartbeat(run.plan.slug)
         if tick:
             tick(done)
 
@@ -254,8 +255,9 @@ def _send_claim(
     try:
         members = run.shared.recipients_between(claim.first_id, claim.last_id)
         for chunk in _chunks(members, channel.batch_size):
+            if done:  # a claim of several calls: the next one must not find it abandoned
+                claims.touch_batch(claim)
             _send_chunk(run, step, channel, chunk, outcome)
-            claims.touch_batch(claim)
             done += len(chunk)
     except BaseException:
         claims.release_batch(claim)
