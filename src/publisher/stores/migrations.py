@@ -307,6 +307,6 @@ CREATE TABLE IF NOT EXISTS batch_deliveries (
     updated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (edition, channel, batch, first_id)
 );
-CREATE INDEX IF NOT EXISTS batch_deliveries_by_range
-    ON batch_deliveries (edition, channel, last_id);
+CREATE INDEX IF NOT EXISTS batch_deliveries_by_ids
+    ON batch_deliveries (edition, channel, last_id, first_id);
 CREATE INDEX IF NOT EXISTS batch_deliveries_by_post ON batch_deliveries (post, edition)""")
