@@ -19,7 +19,7 @@ from tests.helpers.e2e import TOOLS_POST, emails, seed_subscribers
 
 REPO = Path(__file__).resolve().parents[1]
 EVERY = ("sendgrid", "postmark", "resend", "smtp", "buttondown", "listmonk", "ghost",
-         "mailchimp", "x", "bluesky", "mastodon", "threads", "linkedin", "feed")
+         "mailchimp", "x", "bluesky", "mastodon", "threads", "linkedin", "wordpress", "feed")
 
 
 def free_port() -> int:
@@ -88,6 +88,14 @@ def test_every_fake_starts_on_chosen_ports_and_its_printout_is_enough_to_publish
             mailed = run_publish(TOOLS_POST, "--only", "newsletter", cwd=workdir, env=env)
             assert mailed.returncode == 0, (transport, mailed.stdout + mailed.stderr)
             assert transport in mailed.stdout
+
+        # The sources: the WordPress site's post and the feed's items read as articles.
+        wordpress = run_publish("wp:news.example.jp:42", "--dry-run", cwd=workdir, env=env)
+        assert wordpress.returncode == 0, wordpress.stdout + wordpress.stderr
+        assert "水上バス" in wordpress.stdout
+        feed = run_publish("feed", listed["feed"], "--latest", "1", "--dry-run", cwd=workdir,
+                           env=env)
+        assert feed.returncode == 0, feed.stdout + feed.stderr
 
 
 def test_one_fake_prints_its_url_first_and_a_taken_port_is_one_line_exit_2() -> None:

@@ -43,12 +43,14 @@ from .sendgrid import SendGridFake
 from .server import FakeHTTPServer, Faults
 from .smtp import SmtpFake
 from .threads import FakeThreads
+from .wordpress import FakeWordPress, post_json
 from .x import FakeX
 
 EMAIL = ("sendgrid", "postmark", "resend", "smtp")
 PLATFORMS = ("buttondown", "listmonk", "ghost", "mailchimp")
 NETWORKS = ("x", "bluesky", "mastodon", "threads", "linkedin")
-SOURCES = ("feed",)
+SOURCES = ("wordpress", "feed")
+WORDPRESS_SITE = "news.example.jp"  # the site name `publish wp:…` and permalinks use
 PROVIDERS = (*EMAIL, *PLATFORMS, *NETWORKS, *SOURCES)
 READY = "ready"  # the last word printed: everything above it is complete
 # A site identity of its own: a real transport refuses the embedded demo one.
@@ -135,7 +137,9 @@ def _report(started: list[Started]) -> str:
         tables["newsletter"] = {"transport": mail[0]}
     if networks:
         tables["social"] = {"networks": networks}
-    tables.update({f"channels.{s.name}": s.table for s in started if s.table})
+    tables.update({f"channels.{s.name}": s.table for s in started
+                   if s.table and s.name not in SOURCES})
+    tables.update({s.name: s.table for s in started if s.table and s.name in SOURCES})
     lines.append("# publisher.toml")
     if len(mail) > 1:
         lines.append(f"# transport: one at a time — {', '.join(mail)} are all running")
@@ -161,6 +165,8 @@ def _toml(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     return str(value) if isinstance(value, int | float) else json.dumps(value)
 
 
@@ -316,20 +322,34 @@ def _linkedin(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) 
                    {"LINKEDIN_ACCESS_TOKEN": fake.token})
 
 
+def _wordpress(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) -> Started:
+    """A WordPress site with one published Japanese post (id 42), for `publish wp:…`."""
+    fake = FakeWordPress()
+    _social(fake, port, stack)
+    fake.users[3] = {"id": 3, "name": "編集部 田中", "slug": "tanaka"}
+    sample = Path(__file__).resolve().parents[1] / "data" / "wordpress" / "seed-shaped.html"
+    fake.posts.append(post_json(
+        42, "water-bus", title="港北市、運河の水上バスを来春から毎日運航へ", base=f"https://{WORDPRESS_SITE}",
+        excerpt="<p>港北市が運河の水上バスを来春から毎日運航します。</p>",
+        content=sample.read_text(encoding="utf-8")))
+    return Started("wordpress", fake.url, {"sites": {WORDPRESS_SITE: fake.url}}, {}, notes=[
+        f"# wordpress: publish wp:{WORDPRESS_SITE}:42 (or its permalink"
+        f" https://{WORDPRESS_SITE}/2025/11/water-bus/)"])
+
+
 def _feed(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) -> Started:
     """A blog's RSS and Atom feeds with five posts, for `publish feed`."""
     fake = FakeFeed()
     _social(fake, port, stack)
-    return Started("feed", f"{fake.url}/feed.xml", {}, {}, notes=[
-        f"# feed: publish feed {fake.url}/feed.xml (or /atom.xml) with [feed] allow_private ="
-        ' ["127.0.0.1"]'])
+    return Started("feed", f"{fake.url}/feed.xml", {"allow_private": ["127.0.0.1"]}, {}, notes=[
+        f"# feed: publish feed {fake.url}/feed.xml (or /atom.xml)"])
 
 
 START: dict[str, Callable[[contextlib.ExitStack, argparse.Namespace, int], Started]] = {
     "sendgrid": _sendgrid, "postmark": _postmark, "resend": _resend, "smtp": _smtp,
     "buttondown": _buttondown, "listmonk": _listmonk, "ghost": _ghost, "mailchimp": _mailchimp,
     "x": _x, "bluesky": _bluesky, "mastodon": _mastodon, "threads": _threads,
-    "linkedin": _linkedin, "feed": _feed,
+    "linkedin": _linkedin, "wordpress": _wordpress, "feed": _feed,
 }
 
 
