@@ -242,18 +242,20 @@ class Ledger:
             found.update({text(r["item"]): row_from(r) for r in rows})
         return found
 
-    def rows(self, edition: str, channel: str | None = None, state: str | None = None) -> list[Row]:
+    def rows(
+        self, edition_id: str, channel: str | None = None, state: str | None = None
+    ) -> list[Row]:
         """All deliveries of an edition, optionally of one channel or state, in a stable order.
 
         A batch row counts as one row per member, so every reader reads the same either way.
         """
-        sql, args = f"SELECT {COLUMNS} FROM deliveries WHERE edition=?", [edition]
+        sql, args = f"SELECT {COLUMNS} FROM deliveries WHERE edition=?", [edition_id]
         if channel:
             sql, args = sql + " AND channel=?", [*args, channel]
         if state:
             sql, args = sql + " AND state=?", [*args, state]
         found = [row_from(r) for r in self.db.execute(sql, args)]
-        found.extend(r for b in self.batch_rows(edition, channel, state) for r in b.rows())
+        found.extend(r for b in self.batch_rows(edition_id, channel, state) for r in b.rows())
         found.sort(key=lambda r: (r.channel, r.item))  # code points: the bytes' order in UTF-8
         return found
 
