@@ -8,6 +8,7 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from publisher.channels import context_for, smtp
+from publisher.channels.message import MessageBuilder
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import Newsletter, Recipient
 from tests.fakes.mail import SITE, batch, newsletter, recipients
@@ -174,6 +176,29 @@ def _dot_stuffed_by_regex(data: bytes) -> bytes:
     return data + (b"" if data.endswith(b"\r\n") else b"\r\n") + b".\r\n"
 
 
+LINES = st.lists(st.sampled_from([".", "..", ". x", "a", "あ", "", "=", " ", "\r", "\t."]),
+                 max_size=12).map("\n".join)
+
+
+@given(text=LINES, page=LINES, name=st.text(max_size=12))
+def test_pieces_stuffed_once_equal_the_whole_message_stuffed(text: str, page: str,
+                                                             name: str) -> None:
+    """Stuffing the shared pieces once and the reader's own per message is the same as
+    stuffing the whole message (each piece starts a line and ends with CRLF)."""
+    base = newsletter()
+    news = Newsletter(subject=base.subject, preheader=base.preheader,
+                      html=base.html.replace("本文です。", page),
+                      text=base.text.replace("本文です。", text))
+    builder = MessageBuilder(news, SITE, lang="ja", list_id="", message_id_domain="example.jp")
+    [person] = recipients(1)
+    reader = Recipient(email=person.email, name=name, unsubscribe_url=person.unsubscribe_url)
+    date = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    parts = builder.parts(reader, date=date, message_id="m1", stuffed=True)
+    assert all(part.endswith(b"\r\n") for part in parts if part)
+    whole = builder.build(reader, date=date, message_id="m1")
+    assert b"".join(parts) + b".\r\n" == smtp._dot_stuffed(whole)
+
+
 @given(st.lists(st.sampled_from([b"\r\n", b"\r", b"\n", b".", b"..", b"a", b"\xe3\x81\x82"]),
                 max_size=40).map(b"".join))
 def test_dot_stuffing_fast_path_equals_the_regexes(data: bytes) -> None:
@@ -320,6 +345,27 @@ def test_an_address_with_a_line_break_is_refused_without_touching_the_session() 
     assert "not a valid SMTP address" in result.rejected[evil.email]
     assert not server.messages_for("victim@example.org")
 
+
+
+@PIPELINING
+def test_a_non_ascii_address_goes_with_smtputf8_or_not_at_all(pipelining: bool) -> None:
+    people = recipients(3)
+    local = Recipient(email="読者@example.jp", unsubscribe_url=people[0].unsubscribe_url)
+    mixed = batch([people[0], local, *people[1:]])
+    with SmtpFake(pipelining=pipelining).running() as server:  # aiosmtpd offers SMTPUTF8
+        sender = channel(server.port)
+        result = sender.send_batch(mixed)
+        sender.close()
+    assert set(result.accepted) == {local.email, *(p.email for p in people)}
+    [received] = server.messages_for(local.email)
+    assert local.email in str(received.parsed()["To"])
+    with WireServer(pipelining=pipelining) as wire:  # offers no SMTPUTF8 (RFC 6531)
+        sender = channel(wire.port)
+        result = sender.send_batch(mixed)
+        sender.close()
+    assert set(result.accepted) == {p.email for p in people}
+    assert "SMTPUTF8" in result.rejected[local.email] and local.email not in result.bounced
+    assert len(wire.messages) == 3
 
 class WireServer:
     """A raw SMTP server over a socket that checks the order of the client's writes.

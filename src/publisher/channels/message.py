@@ -69,11 +69,12 @@ def build_email_message(
 ) -> EmailMessage:
     """The reference build: a fresh EmailMessage, text/plain then text/html, both QP-encoded."""
     page, text = personalize(newsletter, recipient)
-    msg = EmailMessage(policy=SMTP_POLICY)
+    # a non-ASCII address goes out only with SMTPUTF8, whose headers are UTF-8 (RFC 6532)
+    msg = EmailMessage(policy=SMTP_POLICY if recipient.email.isascii() else policy.SMTPUTF8)
     shared = _shared_headers(newsletter, site, lang=lang, list_id=list_id)
     for name, value in shared[:-1]:
         msg[name] = value
-    msg["To"] = Address(display_name=_one_line(recipient.name), addr_spec=recipient.email)
+    msg["To"] = _address(_one_line(recipient.name), recipient.email)
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = full_message_id(message_id, message_id_domain)
     msg["List-Unsubscribe"] = list_unsubscribe_value(recipient, site)
@@ -223,6 +224,14 @@ def _encoded_headers(newsletter: Newsletter, site: Site, *, lang: str, list_id: 
     for name, value in _shared_headers(newsletter, site, lang=lang, list_id=list_id):
         holder[name] = value
     return holder.as_bytes().removesuffix(CRLF)
+
+
+def _address(name: str, email: str) -> Address:
+    """The To address; a non-ASCII local part is given in parts (addr_spec parsing refuses it)."""
+    if email.isascii():
+        return Address(display_name=name, addr_spec=email)
+    local, _, domain = email.rpartition("@")
+    return Address(display_name=name, username=local, domain=domain)
 
 
 def _to_header(name: str, address: str) -> bytes:
