@@ -293,8 +293,8 @@ def test_a_drop_mid_pipeline_leaves_only_the_unanswered_reader_uncertain(
 
 def test_a_server_that_never_answers_the_end_of_data_times_out_into_uncertain() -> None:
     people = recipients(4)
-    with WireServer(pipelining=True, silent_on={2}) as server:
-        sender = channel(server.port, timeout=0.5)
+    with WireServer(pipelining=True, silent_on={2}, hold=0.05) as server:  # hold ≪ timeout
+        sender = channel(server.port, timeout=1.5)
         result = sender.send_batch(batch(people))
         sender.close()
     assert set(result.uncertain) == {people[1].email}
