@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from publisher.stores.addresses import Subscriber, new_uid
 from publisher.stores.sqlite import SqliteSubscriberStore
 from publisher.stores.subscribers import SubscriberStore
 from publisher.unsubscribe.tokens import (
+    PURPOSE_ID,
     Signer,
+    _b64,
     make_address_token,
     make_token,
     recipient_for,
@@ -201,6 +204,12 @@ def test_bulk_tokens_are_the_single_tokens_and_refuse_what_they_refuse() -> None
     ids = [new_uid() for _ in range(50)] + ["AbA", "AbCdEfGhIjKlMnOp", "AQ", "AbCdEQ", "AbCdE_8"]
     assert signer.tokens(ids) == [make_token(uid, SECRET) for uid in ids]
     assert signer.tokens([]) == []
+    for size in (0, 1, 31, 63, 64, 65, 128, 200):  # keys under, at and over SHA-256's block
+        for secret in ("k" * size, "鍵" * size):
+            tags = [hmac.new(secret.encode(), PURPOSE_ID + uid.encode(), "sha256").digest()
+                    for uid in ids]
+            assert Signer(secret).tokens(ids) == [
+                f"{uid}~{_b64(tag[:16])}" for uid, tag in zip(ids, tags, strict=True)]
     good = "AbCdEfGhIjKlMnOp"
     for bad in ("", "AbC", "AbCd!fGh", "AbCd=", "ＡbCd", "AbCd\nEfGh", "AbCd\n", "\nAbCd"):
         with pytest.raises(ValueError):
