@@ -249,3 +249,20 @@ def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
         inliner = emailhtml._StyleInliner()
         inliner.handle_data(text)
         assert inliner.out == [html.escape(emailhtml.CJK_SOFT_BREAK.sub("", text), quote=False)]
+
+
+def test_plain_text_of_joined_blocks_equals_rendering_the_joined_text() -> None:
+    rng = random.Random(9)
+    pieces = [*PIECES, "[a](http://x.y) and [b](/rel)", "![img](p.png)", "- [l](http://x.y)"]
+    read_apart = 0
+    for _ in range(1500):
+        texts = [rng.choice(pieces) for _ in range(rng.randint(0, 5))]
+        markdown.clear_caches()
+        read_apart += markdown.joined_parts(texts) is not None
+        fast = plaintext.TextRenderer(refs=plaintext.LinkRefs(), base_url="https://ex.com/a/")
+        got = fast.joined_blocks(texts)
+        markdown.clear_caches()
+        slow = plaintext.TextRenderer(refs=plaintext.LinkRefs(), base_url="https://ex.com/a/")
+        assert got == slow.blocks("\n\n".join(texts)), texts
+        assert fast.refs.urls == slow.refs.urls
+    assert read_apart > 300

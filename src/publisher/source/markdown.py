@@ -133,26 +133,44 @@ def join_blocks(block_texts: Sequence[str]) -> str:
     return joined
 
 
-def _joined_tokens(block_texts: Sequence[str]) -> list[Token] | None:
-    """The tokens of the texts joined by blank lines, from each text's own parse, or None when
-    one could run into the next (an open list, a code or raw HTML block, front matter)."""
-    out: list[Token] = []
-    offset = 0
-    previous: Sequence[Token] = ()
+def joined_parts(block_texts: Sequence[str]) -> list[Sequence[Token]] | None:
+    """Each text's own tokens when the texts joined by blank lines parse to them one after the
+    other (only the maps then differ: see join_blocks), else None."""
+    if any("]:" in text for text in block_texts):
+        return None  # a link reference definition resolves across the joined text
+    return _joinable(block_texts)
+
+
+def _joinable(block_texts: Sequence[str]) -> list[Sequence[Token]] | None:
+    """Each text's tokens, or None when one could run into the next (an open list, a code or
+    raw HTML block, front matter)."""
+    parts: list[Sequence[Token]] = []
     for index, text in enumerate(block_texts):
         tokens = parse_tokens(text)
         if text.startswith("---"):
             return None  # at a text's start it may open front matter, alone or joined
         if not tokens or any(t.type in RAW_CONTENT_TOKENS for t in tokens):
             return None
-        if index and not _starts_afresh(previous, tokens, text):
+        if index and not _starts_afresh(parts[-1], tokens, text):
             return None
+        parts.append(tokens)
+    return parts
+
+
+def _joined_tokens(block_texts: Sequence[str]) -> list[Token] | None:
+    """The tokens of the texts joined by blank lines, from each text's own parse, or None when
+    one could run into the next."""
+    parts = _joinable(block_texts)
+    if parts is None:
+        return None
+    out: list[Token] = []
+    offset = 0
+    for index, (text, tokens) in enumerate(zip(block_texts, parts, strict=True)):
         height = text.count("\n") + 1
         # A list that another block follows also spans the blank line between them.
         stretch = index + 1 < len(block_texts) and tokens[-1].type in LIST_CLOSE
         out += [_shifted(token, offset, height if stretch else -1) for token in tokens]
         offset += height + 1
-        previous = tokens
     return out
 
 

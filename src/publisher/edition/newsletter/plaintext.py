@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import nh3
 from markdown_it.token import Token
 
-from publisher.source.markdown import parse_inline_tokens, parse_tokens
+from publisher.source.markdown import joined_parts, parse_inline_tokens, parse_tokens
 from publisher.source.sanitize import absolute_url
 
 
@@ -101,6 +101,15 @@ class TextRenderer:
     def blocks(self, markdown_text: str) -> str:
         """Block Markdown as plain-text paragraphs separated by blank lines."""
         nodes = tree(parse_tokens(markdown_text))
+        return "\n\n".join(p for p in (self._block(n) for n in nodes) if p).strip()
+
+    def joined_blocks(self, block_texts: Sequence[str]) -> str:
+        """`blocks` of the texts joined by blank lines, read from each text's own tokens when
+        the joined text parses to them in turn (this renderer reads no maps)."""
+        parts = joined_parts(block_texts)
+        if parts is None:
+            return self.blocks("\n\n".join(block_texts))
+        nodes = [node for tokens in parts for node in tree(tokens)]
         return "\n\n".join(p for p in (self._block(n) for n in nodes) if p).strip()
 
     def inline(self, markdown_text: str) -> str:

@@ -335,7 +335,7 @@ def plain_text(
 
 def _blocks_text(render: TextRenderer, blocks: tuple[Block, ...]) -> str:
     """Article blocks as plain text, a blank line between them."""
-    return render.blocks(join_blocks([block.markdown for block in blocks]))
+    return render.joined_blocks([block.markdown for block in blocks])
 
 
 def _place_markers(
