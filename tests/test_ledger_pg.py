@@ -19,7 +19,7 @@ if os.environ.get("CI", "").lower() != "true":  # under CI a missing driver must
     pytest.importorskip("psycopg")
 from publisher.errors import ConfigError, LedgerConflict
 from publisher.stores.backends import open_ledger, open_store
-from publisher.stores.ledger import Claim, Ledger
+from publisher.stores.ledger import PLAN_STEP, Claim, Ledger
 from publisher.stores.pgurl import masked_url
 from publisher.stores.postgres import PostgresLedger, PostgresSubscriberStore
 from publisher.stores.sqlite import SqliteLedger
@@ -216,6 +216,29 @@ def test_planning_cuts_contiguous_ranges_and_is_idempotent(pg_url: str) -> None:
         (0, 1, 5), (1, 6, 21), (2, 22, 34), (3, 35, 41)]
     assert not ledger.planned("ed", "other") and ledger.planned("ed", "sendgrid")
     ledger.close()
+
+
+def test_a_long_plan_is_committed_as_it_goes_so_a_joiner_starts_at_once(pg_url: str) -> None:
+    """While the lead is still cutting a long list, a joiner already sees and claims batch 0;
+    the ranges come out as one transaction would have cut them, contiguous and numbered."""
+    lead, joiner = PostgresLedger(pg_url), PostgresLedger(pg_url)
+    midway: list[object] = []
+
+    def ids(after: int) -> Iterator[int]:
+        for value in range(after + 1, 2 * 3 * PLAN_STEP + 1):  # size 2: three steps' worth
+            if value == 2 * 2 * PLAN_STEP + 1:  # the third step, the first two committed
+                claim = joiner.claim_batch("ed", "sendgrid")
+                midway.extend([joiner.planned("ed", "sendgrid"), claim and claim.number])
+            yield value
+
+    assert lead.plan_batches("ed", "sendgrid", 2, ids, reopen=True) == 3 * PLAN_STEP
+    assert midway == [True, 0]
+    claims = []
+    while (claim := lead.claim_batch("ed", "sendgrid")) is not None:
+        claims.append((claim.number, claim.first_id, claim.last_id))
+    assert claims == [(n, 2 * n + 1, 2 * n + 2) for n in range(1, 3 * PLAN_STEP)]
+    lead.close()
+    joiner.close()
 
 
 def test_two_senders_never_claim_the_same_batch(pg_url: str) -> None:

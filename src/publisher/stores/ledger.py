@@ -50,6 +50,7 @@ COLUMNS = ("edition, post, channel, item, batch, state, provider_id, url, extra,
 ACTION_COLUMNS = "edition, post, channel, item, kind, target, state, error"
 BATCH_COLUMNS = ("edition, post, channel, batch, first_id, last_id, size, ids, items, state,"
                  " provider_id, provider_ids, error, failure, attempts, updated_at")
+PLAN_STEP = 50  # batches planned per transaction, so joiners need not wait for the whole plan
 CHUNK = 500  # items per IN (…) list: well under SQLite's 32766 parameters
 Extra = Mapping[str, object]  # a channel's references to a post (Bluesky's uri and cid…), JSON
 Receipts = Mapping[str, tuple[str, str, Extra]]  # item → (provider id, public URL, extra)
@@ -670,27 +671,34 @@ class Ledger:
 
         `reopen` (the lock holder) puts finished and abandoned batches back, so each run passes
         over every recipient as a single sender does: sent rows are skipped, failed ones retried.
+        Ranges are committed PLAN_STEP at a time: other senders claim the first while the rest of
+        a long list is cut, and a plan cut short is continued from its last range by the next.
         """
-        with self.db.transaction():
-            self.db.lock(f"plan:{edition_id}:{channel}")
-            if reopen:
-                self._reopen(edition_id, channel, include_done=True)
-            top = self.db.execute(
-                "SELECT COALESCE(MAX(number), -1) n, COALESCE(MAX(last_id), 0) l FROM batches"
-                " WHERE edition=? AND channel=?", (edition_id, channel),
-            ).fetchone()
-            count, last = (whole(top["n"]), whole(top["l"])) if top else (-1, 0)
-            ranges: list[tuple[str, str, int, int, int]] = []
-            ids = iter(active_ids(last))
-            while chunk := list(islice(ids, size)):
-                count += 1
-                ranges.append((edition_id, channel, count, last + 1, chunk[-1]))
-                last = chunk[-1]
-            self.db.executemany(
-                "INSERT INTO batches (edition, channel, number, first_id, last_id)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", ranges,
-            )
-        return len(ranges)
+        added, last = 0, -1
+        ids: Iterator[int] = iter(())
+        while True:  # a transaction per PLAN_STEP batches: joiners start on the first ones
+            with self.db.transaction():
+                self.db.lock(f"plan:{edition_id}:{channel}")
+                if reopen and last < 0:
+                    self._reopen(edition_id, channel, include_done=True)
+                top = self.db.execute(
+                    "SELECT COALESCE(MAX(number), -1) n, COALESCE(MAX(last_id), 0) l FROM batches"
+                    " WHERE edition=? AND channel=?", (edition_id, channel),
+                ).fetchone()
+                count, planned_to = (whole(top["n"]), whole(top["l"])) if top else (-1, 0)
+                if planned_to != last:  # the first step, or another planner went on meanwhile
+                    last, ids = planned_to, iter(active_ids(planned_to))
+                ranges = [(edition_id, channel, number, first, end)
+                          for number, first, end in _cut(ids, size, count + 1, last)]
+                if ranges:
+                    last = ranges[-1][-1]
+                self.db.executemany(
+                    "INSERT INTO batches (edition, channel, number, first_id, last_id)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", ranges,
+                )
+            added += len(ranges)
+            if len(ranges) < PLAN_STEP:
+                return added
 
     def planned(self, edition_id: str, channel: str) -> bool:
         """Whether a lead sender has cut this send into batches yet."""
@@ -766,6 +774,15 @@ class Ledger:
             f"UPDATE batches SET {assignment} WHERE edition=? AND channel=? AND number=?"
             " AND owner=?", (claim.edition_id, claim.channel, claim.number, self.owner),
         )
+
+
+def _cut(ids: Iterator[int], size: int, number: int, last: int) -> list[tuple[int, int, int]]:
+    """Up to PLAN_STEP numbered ranges (number, first id, last id) of `size` ids after `last`."""
+    ranges: list[tuple[int, int, int]] = []
+    while len(ranges) < PLAN_STEP and (chunk := list(islice(ids, size))):
+        ranges.append((number + len(ranges), last + 1, chunk[-1]))
+        last = chunk[-1]
+    return ranges
 
 
 def _pid_alive(pid: int) -> bool:
