@@ -417,7 +417,7 @@ class SubscriberStore:
                 repeats.append(row)
             else:
                 firsts[row.key] = row
-        earlier = self._first_lines(list(firsts.values()))
+        earlier = self._first_lines(sorted(firsts.values(), key=attrgetter("key")))
         for row in repeats:
             first = earlier.get(row.key, firsts[row.key].line)
             report.problems.append(_duplicate(row, first))
@@ -441,7 +441,10 @@ class SubscriberStore:
 
     def _first_lines(self, rows: list[ImportRow]) -> dict[str, int]:
         """Record these (distinct) rows' lines as their addresses' first; for the addresses an
-        earlier chunk already had, that earlier line instead (looked up only when one did)."""
+        earlier chunk already had, that earlier line instead (looked up only when one did).
+
+        The rows come sorted by key: the table's index then takes each statement in one sweep.
+        """
         earlier: dict[str, int] = {}
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             part = rows[start:start + ROWS_PER_STATEMENT]
