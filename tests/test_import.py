@@ -146,3 +146,17 @@ def test_export_defuses_formulas_and_import_restores_them(tmp_path: Path) -> Non
     (other / "out.csv").write_bytes((tmp_path / "out.csv").read_bytes())
     assert cli(other, "import", "out.csv")[0] == 0
     assert [listed(other)[f"u{i}@example.com"]["name"] for i in range(5)] == hostile
+
+
+def test_many_bad_rows_are_all_reported_in_line_order(tmp_path: Path) -> None:
+    rows = ["email"] + [f"r{i % 700}@example.com" if i % 5 else f"bad{i}@" for i in range(2500)]
+    (tmp_path / "many.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    code, out, err = cli(tmp_path, "import", "many.csv")
+    assert code == 0, err
+    lines = err.splitlines()
+    assert len(lines) == 2500 - 560 == int(out.split("bad rows ")[1])
+    assert [int(line.split(":")[1]) for line in lines] == sorted(
+        n for n in range(2, 2502) if n - 2 >= 700 or (n - 2) % 5 == 0)
+    assert lines[0] == "many.csv:2: There must be something after the @-sign."
+    assert "many.csv:703: duplicate of line 3: not imported" in lines  # across print blocks
+    assert "many.csv:1234: duplicate of line 534: not imported" in lines  # not rich's :1234:

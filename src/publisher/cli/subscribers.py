@@ -50,7 +50,7 @@ def subscribers_import(
                    for p in report.problems))
     err = render.console(stderr=True)
     while block := list(islice(lines, 1000)):  # a file may have a great many bad rows
-        err.print("\n".join(block))
+        err.print("\n".join(block), emoji=False)  # else rich shows `list.csv:1234:` as 🔢
 
 
 @subscribers_app.command("export")
