@@ -22,7 +22,7 @@ from markdown_it.tree import SyntaxTreeNode
 from publisher.edition.newsletter import html as emailhtml
 from publisher.edition.newsletter import plaintext
 from publisher.networks import counting
-from publisher.source import blocks, frontmatter, markdown, sanitize
+from publisher.source import blocks, faq, frontmatter, markdown, sanitize
 
 PIECES = [
     "para text", "日本語の文です。\n続きの行", "- a\n- b", "1. x\n2. y", "2. x", "> quote\nlazy",
@@ -230,13 +230,24 @@ def test_plain_text_tree_equals_syntax_tree_node() -> None:
         "See a [1] and [Image: i] [2].\n\n- x\n- y [1]")
 
 
+def _inert_by_code_scan(text: str) -> str:
+    """faq.inert_html without its guard: tags outside code shown as text."""
+    out: list[str] = []
+    last = 0
+    for code in faq.CODE_RE.finditer(text):
+        out += [faq.TAG_OPEN_RE.sub("&lt;", text[last : code.start()]), code.group()]
+        last = code.end()
+    return "".join([*out, faq.TAG_OPEN_RE.sub("&lt;", text[last:])])
+
+
 def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
     from publisher.edition.newsletter import placeholders
 
     rng = random.Random(8)
     alphabet = [*PIECES, "javascript", "JavaScript", "jav&#x61;script", "&colon;", "&#58;",
                 "&#x3a;", ":", "&", " ", "\n", "\x00", "data", "ſ", "K", "(", ")", "[x]",
-                "日本", "語", "\ue000", "\ue001", "\ue002", "vbscript\t:", "file"]
+                "日本", "語", "\ue000", "\ue001", "\ue002", "vbscript\t:", "file", "`",
+                "```\n", "~~~", "<b>", "<"]
     assert all(":" in form or "&" in form for form in blocks._spelled(":")[3:-1].split("|"))
     for _ in range(4000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
@@ -246,6 +257,7 @@ def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
         assert blocks._join_soft_breaks(text) == blocks.CJK_AROUND_BREAK.sub("", text).replace(
             blocks.SOFT_BREAK, " ")
         assert placeholders.neutralize(text) == placeholders.MARKER_CHARS.sub("", text)
+        assert faq.inert_html(text) == _inert_by_code_scan(text)
         inliner = emailhtml._StyleInliner()
         inliner.handle_data(text)
         assert inliner.out == [html.escape(emailhtml.CJK_SOFT_BREAK.sub("", text), quote=False)]

@@ -261,6 +261,8 @@ def markdown_text(text: str) -> str:
 
 def inert_html(markdown_text: str) -> str:
     """Markdown with every raw HTML tag shown as text (`&lt;script>`), code left as written."""
+    if "<" not in markdown_text:
+        return markdown_text  # no tag to show: the code scan would give the text back
     out: list[str] = []
     last = 0
     for code in CODE_RE.finditer(markdown_text):
