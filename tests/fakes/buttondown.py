@@ -21,14 +21,14 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .audience import Audience
-from .server import FakeHTTPServer, Faults, Reply, Request, serving
+from .served import RunningFake
+from .server import FakeHTTPServer, Faults, Reply, Request
 
 PAGE = 100
 MAX_SUBJECT = 2000
@@ -48,7 +48,7 @@ def rate_limit_headers(seconds: int) -> dict[str, str]:
             "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + seconds)}
 
 
-class ButtondownFake:
+class ButtondownFake(RunningFake):
     """State of the fake: the key, the newsletter, its subscribers and its emails."""
 
     def __init__(self, api_key: str = "bd-fake-key", *, username: str = "news",
@@ -66,17 +66,6 @@ class ButtondownFake:
             error_body=lambda status, message: {"code": "rate_limited" if status == 429
                                                 else "server_error", "detail": message},
         )
-
-    @property
-    def url(self) -> str:
-        """Base URL for the channel's `base_url`."""
-        return self.server.url
-
-    @contextmanager
-    def running(self) -> Iterator[ButtondownFake]:
-        """Serve while the with-block runs."""
-        with serving(self.server):
-            yield self
 
     def handle(self, request: Request) -> Reply:
         """Check the token, then route."""

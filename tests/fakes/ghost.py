@@ -24,14 +24,14 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .audience import Audience
-from .server import FakeHTTPServer, Faults, Reply, Request, serving
+from .served import RunningFake
+from .server import FakeHTTPServer, Faults, Reply, Request
 
 BASE = "/ghost/api/admin/"
 MAX_TITLE = 255
@@ -45,7 +45,7 @@ def ghost_error(status: int, kind: str, text: str, context: str | None = None) -
                                       "code": None, "id": str(uuid.uuid4())}]})
 
 
-class GhostFake:
+class GhostFake(RunningFake):
     """State of the fake: the Admin API key, newsletters, members and posts."""
 
     def __init__(self, admin_key: str = "6489b2a1c0ffee0001a2b3c4:" + "ab" * 32, *,
@@ -65,17 +65,6 @@ class GhostFake:
                 "message": text, "type": "TooManyRequestsError" if status == 429
                 else "InternalServerError"}]},
         )
-
-    @property
-    def url(self) -> str:
-        """The site's admin URL for the channel's `base_url` (the API is below /ghost/api/admin)."""
-        return self.server.url
-
-    @contextmanager
-    def running(self) -> Iterator[GhostFake]:
-        """Serve while the with-block runs."""
-        with serving(self.server):
-            yield self
 
     def handle(self, request: Request) -> Reply:
         """Verify the token, then route."""

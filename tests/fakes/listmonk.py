@@ -23,14 +23,14 @@ import base64
 import re
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .audience import Audience
-from .server import FakeHTTPServer, Faults, Reply, Request, serving
+from .served import RunningFake
+from .server import FakeHTTPServer, Faults, Reply, Request
 
 FROM_ADDRESS = re.compile(r"((.+?)\s)?<(.+?)@(.+?)>")
 PLAIN_ADDRESS = re.compile(r"[^@\s<>]+@[^@\s<>]+")
@@ -44,7 +44,7 @@ def message(status: int, text: str) -> Reply:
     return Reply(status, {"message": text})
 
 
-class ListmonkFake:
+class ListmonkFake(RunningFake):
     """State of the fake: the API user, lists, their subscribers and the campaigns."""
 
     def __init__(self, user: str = "publisher", token: str = "lm-fake-token", *,
@@ -58,17 +58,6 @@ class ListmonkFake:
         self._lock = threading.Lock()
         self.server = FakeHTTPServer(self.handle, faults=faults,
                                      error_body=lambda status, text: {"message": text})
-
-    @property
-    def url(self) -> str:
-        """Base URL for the channel's `base_url`."""
-        return self.server.url
-
-    @contextmanager
-    def running(self) -> Iterator[ListmonkFake]:
-        """Serve while the with-block runs."""
-        with serving(self.server):
-            yield self
 
     def handle(self, request: Request) -> Reply:
         """Check the API credentials, then route."""

@@ -23,14 +23,14 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .audience import Audience
-from .server import FakeHTTPServer, Faults, Reply, Request, serving
+from .served import RunningFake
+from .server import FakeHTTPServer, Faults, Reply, Request
 
 DOCS = "https://mailchimp.com/developer/marketing/docs/errors/"
 MAX_SUBJECT = 150
@@ -48,7 +48,7 @@ def problem(status: int, title: str, detail: str,
     return Reply(status, body)
 
 
-class MailchimpFake:
+class MailchimpFake(RunningFake):
     """State of the fake: the key, its data centre, the audiences and the campaigns."""
 
     def __init__(self, api_key: str = "0123456789abcdef0123456789abcdef-us6", *,
@@ -73,12 +73,6 @@ class MailchimpFake:
     def url(self) -> str:
         """A `base_url` template for the channel: the client fills in `{dc}`."""
         return self.server.url + "/{dc}/3.0"
-
-    @contextmanager
-    def running(self) -> Iterator[MailchimpFake]:
-        """Serve while the with-block runs."""
-        with serving(self.server):
-            yield self
 
     def handle(self, request: Request) -> Reply:
         """Check data centre and key, then route."""

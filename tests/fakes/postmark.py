@@ -17,14 +17,14 @@ Suppressions are per message stream
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 from typing import Any
 
-from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request, serving
+from .served import RunningFake
+from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request
 
 MAX_BATCH = 500
 
@@ -34,7 +34,7 @@ def error(status: int, code: int, message: str) -> Reply:
     return Reply(status, {"ErrorCode": code, "Message": message})
 
 
-class PostmarkFake:
+class PostmarkFake(RunningFake):
     """State of the fake: the server token, streams, inactive recipients and deliveries."""
 
     def __init__(
@@ -59,17 +59,6 @@ class PostmarkFake:
             faults=faults,
             error_body=lambda status, message: {"ErrorCode": status, "Message": message},
         )
-
-    @property
-    def url(self) -> str:
-        """Base URL for the channel's `base_url`."""
-        return self.server.url
-
-    @contextmanager
-    def running(self) -> Iterator[PostmarkFake]:
-        """Serve while the with-block runs."""
-        with serving(self.server):
-            yield self
 
     def handle(self, request: Request) -> Reply:
         """Route one request."""

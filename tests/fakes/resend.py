@@ -32,14 +32,13 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
-from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request, serving
+from .served import RunningFake
+from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request
 from .webhooks import SvixSigner
 
 MAX_BATCH = 100
@@ -62,7 +61,7 @@ def rate_limit_headers(seconds: int) -> dict[str, str]:
             "ratelimit-reset": str(seconds), "retry-after": str(seconds)}
 
 
-class ResendFake:
+class ResendFake(RunningFake):
     """State of the fake: keys, deliveries and the idempotency store."""
 
     def __init__(
@@ -97,17 +96,6 @@ class ResendFake:
                 "message": message,
             },
         )
-
-    @property
-    def url(self) -> str:
-        """Base URL for the channel's `base_url`."""
-        return self.server.url
-
-    @contextmanager
-    def running(self) -> Iterator[ResendFake]:
-        """Serve while the with-block runs."""
-        with serving(self.server):
-            yield self
 
     def handle(self, request: Request) -> Reply:
         """Route one request."""

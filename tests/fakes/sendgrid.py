@@ -30,12 +30,11 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request, serving
+from .served import RunningFake
+from .server import Deliveries, FakeHTTPServer, Faults, Reply, Request
 from .webhooks import SendGridSigner
 
 MAX_PERSONALIZATIONS = 1000
@@ -61,7 +60,7 @@ def rate_limit_headers(seconds: int) -> dict[str, str]:
     }
 
 
-class SendGridFake:
+class SendGridFake(RunningFake):
     """State of the fake: the accepted key, the deliveries and the server."""
 
     def __init__(
@@ -92,17 +91,6 @@ class SendGridFake:
             rate_limit_headers=rate_limit_headers,
             error_body=lambda status, message: {"errors": [{"message": message, "field": None}]},
         )
-
-    @property
-    def url(self) -> str:
-        """Base URL for the channel's `base_url`."""
-        return self.server.url
-
-    @contextmanager
-    def running(self) -> Iterator[SendGridFake]:
-        """Serve while the with-block runs."""
-        with serving(self.server):
-            yield self
 
     def handle(self, request: Request) -> Reply:
         """Route one request."""

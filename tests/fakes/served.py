@@ -1,20 +1,40 @@
-"""What every social network's fake shares: one lock, its server, faults, state kept on disk.
+"""What the fakes share: their server, faults, and (the networks') one lock and saved state.
 
-A fake subclasses `ServedFake`, supplies `route(request)` (where it checks its provider's own
-auth scheme and answers in its provider's error shape), `snapshot()` and `restore(state)`, and
-calls `serve(...)` last in `__init__` with its provider's 429 reset headers and error body, so
-an injected 429 or 500 looks as that provider's would.
+An email API's or a platform's fake subclasses `RunningFake` and serves inside
+`with fake.running():`. A social network's fake subclasses `ServedFake`, supplies
+`route(request)` (where it checks its provider's own auth scheme and answers in its provider's
+error shape), `snapshot()` and `restore(state)`, and calls `serve(...)` last in `__init__` with
+its provider's 429 reset headers and error body, so an injected 429 or 500 looks as that
+provider's would.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .forms import header, load_state, save_state
-from .server import FakeHTTPServer, Faults, Reply, Request
+from .server import FakeHTTPServer, Faults, Reply, Request, serving
+
+
+class RunningFake:
+    """A fake on a local server that runs only while a with-block does."""
+
+    server: FakeHTTPServer
+
+    @property
+    def url(self) -> str:
+        """Base URL for the channel's `base_url`."""
+        return self.server.url
+
+    @contextmanager
+    def running(self) -> Iterator[Self]:
+        """Serve while the with-block runs."""
+        with serving(self.server):
+            yield self
 
 
 class ServedFake:
