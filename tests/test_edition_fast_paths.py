@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import operator
 import random
+from collections.abc import Sequence
 from typing import Any
 
 import nh3
@@ -278,3 +279,21 @@ def test_plain_text_of_joined_blocks_equals_rendering_the_joined_text() -> None:
         assert got == slow.blocks("\n\n".join(texts)), texts
         assert fast.refs.urls == slow.refs.urls
     assert read_apart > 300
+
+
+def _span_end_by_levels(tokens: Sequence[Token], start: int) -> int:
+    """The closing token as found by scanning for the next closing token at the same level."""
+    token = tokens[start]
+    if token.nesting != 1:
+        return start
+    for j in range(start + 1, len(tokens)):
+        if tokens[j].level == token.level and tokens[j].nesting == -1:
+            return j
+    return len(tokens) - 1
+
+
+def test_span_ends_equal_scanning_for_the_closing_token() -> None:
+    for document in _documents(10, 500):
+        tokens = markdown.markdown_parser().parse(document)
+        expected = [_span_end_by_levels(tokens, i) for i in range(len(tokens))]
+        assert blocks.span_ends(tokens) == expected, document

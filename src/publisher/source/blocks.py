@@ -152,17 +152,18 @@ def parse_blocks(text: str) -> list[ParsedBlock]:
     # present a block parsed alone could read differently; without, its tokens are the body's.
     lendable = "]:" not in text
     out: list[ParsedBlock] = []
+    ends = span_ends(tokens)
     i = 0
     while i < len(tokens):
         token = tokens[i]
-        end = _span_end(tokens, i)
-        parsed = _block_from_span(tokens, i, end, lines) if token.level == 0 else None
+        end = ends[i]
+        parsed = _block_from_span(tokens, i, end, lines, ends) if token.level == 0 else None
         if parsed is not None:
             out.append(parsed)
             if lendable:
                 _lend_block_tokens(parsed.block.markdown, tokens[i : end + 1], lines)
                 if parsed.block.items:
-                    _lend_item_tokens(parsed.block.items, tokens, i, end)
+                    _lend_item_tokens(parsed.block.items, tokens, i, ends)
         i = end + 1
     if lendable:
         # Inline parsing reads only an inline token's content: a heading, question or list
@@ -190,14 +191,16 @@ def _lend_block_tokens(markdown: str, span: Sequence[Token], lines: Sequence[str
     lend_tokens(markdown, lambda: [_moved(token, first, height) for token in span])
 
 
-def _lend_item_tokens(items: Sequence[str], tokens: Sequence[Token], start: int, end: int) -> None:
+def _lend_item_tokens(
+    items: Sequence[str], tokens: Sequence[Token], start: int, ends: Sequence[int]
+) -> None:
     """Lend each one-line list item that is one paragraph (a key point) the paragraph it parses
     to alone: no block starts within one line that did not start it in the item, so only the
     levels, the map and the tight list's hiding differ, and the inline children are the same."""
     texts = iter(items)
     i = start + 1
-    while i < end:
-        item_end = _span_end(tokens, i)
+    while i < ends[start]:
+        item_end = ends[i]
         if tokens[i].type == "list_item_open" and tokens[i].map is not None:
             text = next(texts)
             span = tokens[i + 1 : item_end]
@@ -450,19 +453,23 @@ class _TextCollector(HTMLParser):
             self.parts.append(data)
 
 
-def _span_end(tokens: Sequence[Token], start: int) -> int:
-    """Index of the token closing the one at `start` (itself for leaf tokens)."""
-    token = tokens[start]
-    if token.nesting != 1:
-        return start
-    for j in range(start + 1, len(tokens)):
-        if tokens[j].level == token.level and tokens[j].nesting == -1:
-            return j
-    return len(tokens) - 1
+def span_ends(tokens: Sequence[Token]) -> list[int]:
+    """For each token the index of the token closing it (itself for leaf and closing tokens;
+    the last token for one never closed), in one pass: markdown-it closes in order."""
+    ends = list(range(len(tokens)))
+    opened: list[int] = []
+    for index, token in enumerate(tokens):
+        if token.nesting == 1:
+            opened.append(index)
+        elif token.nesting == -1 and opened:
+            ends[opened.pop()] = index
+    for index in opened:
+        ends[index] = len(tokens) - 1
+    return ends
 
 
 def _block_from_span(
-    tokens: Sequence[Token], start: int, end: int, lines: Sequence[str]
+    tokens: Sequence[Token], start: int, end: int, lines: Sequence[str], ends: Sequence[int]
 ) -> ParsedBlock | None:
     """One Block for the token span [start, end], or None for tokens that are not blocks."""
     token = tokens[start]
@@ -482,7 +489,7 @@ def _block_from_span(
             block, int(token.tag[1:]), defuse_unsafe_links(inline.content.strip())
         )
     if kind in {"bullet_list", "ordered_list"}:
-        return ParsedBlock(_list_block(tokens, start, end, lines, kind))
+        return ParsedBlock(_list_block(tokens, start, ends, lines, kind))
     if kind == "code":
         return ParsedBlock(Block(kind, markdown, token.content.rstrip("\n"), line))
     if kind == "html":
@@ -491,7 +498,8 @@ def _block_from_span(
 
 
 def _list_block(
-    tokens: Sequence[Token], start: int, end: int, lines: Sequence[str], kind: BlockKind
+    tokens: Sequence[Token], start: int, ends: Sequence[int], lines: Sequence[str],
+    kind: BlockKind,
 ) -> Block:
     """A list Block whose items are each item's Markdown without its marker."""
     first, last = tokens[start].map or (0, 0)
@@ -499,8 +507,8 @@ def _list_block(
     texts: list[str] = []
     number = int(tokens[start].attrGet("start") or 1) if kind == "ordered_list" else 0
     i = start + 1
-    while i < end:
-        item_end = _span_end(tokens, i)
+    while i < ends[start]:
+        item_end = ends[i]
         item_map = tokens[i].map
         if tokens[i].type == "list_item_open" and item_map is not None:
             items.append(defuse_unsafe_links(_item_markdown(lines, item_map[0], item_map[1])))
