@@ -22,7 +22,7 @@ How to add a channel (one module, its fake, a row in the contract table):
 2. Register it in `channels/registry.py`: a loader in `EMAIL`, `PLATFORM` or `SOCIAL`. mypy
    refuses a class that does not satisfy the protocol.
 3. `tests/fakes/<name>.py`: a local fake that enforces the provider's contract (auth, body
-   shape, limits, error bodies, 429 with reset headers).
+   shape, limits, error bodies, 429 with reset headers), on `tests/fakes/served.py`'s base.
 4. A row in `CONTRACT` in `tests/test_channel_contract.py`: how to start the fake, good and bad
    settings and secrets, and how to count what it received. The suite is parametrized from the
    registry, so a registered channel without a row fails it.
