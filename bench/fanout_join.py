@@ -144,11 +144,13 @@ def _stat(pid: int) -> list[str]:
     return raw[raw.rindex(")") + 2:].split()
 
 
-def seed(cluster: Cluster, database: str, count: int, *, statements: bool = False) -> None:
-    """A database whose tables the product created, with `count` subscribers by one COPY."""
+def seed(cluster: Cluster, database: str, count: int, *, statements: bool = False,
+         src: str = "") -> None:
+    """A database whose tables the product (of `src`, if given) created, with `count`
+    subscribers by one COPY."""
     import psycopg
 
-    sys.path.insert(0, str(REPO / "src"))
+    sys.path.insert(0, src or str(REPO / "src"))
     from publisher.stores.addresses import new_uid
     from publisher.stores.postgres import PostgresLedger, PostgresSubscriberStore
 
@@ -309,7 +311,7 @@ def main() -> None:
     cluster = Cluster(statements=args.statements)
     try:
         started = time.perf_counter()
-        seed(cluster, "seeded", args.rows, statements=args.statements)
+        seed(cluster, "seeded", args.rows, statements=args.statements, src=args.src)
         seeded = time.perf_counter() - started
         runs: list[tuple[Send, Send]] = []
         for k in range(args.rounds):
