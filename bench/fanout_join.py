@@ -21,6 +21,7 @@ joined run can only approach half the single time when the senders' CPU dominate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -46,7 +47,6 @@ from _common import (
     load,
     publish_argv,
     report,
-    run_usage,
 )
 from fanout_sendgrid import BATCH, FakeProcess
 
@@ -138,6 +138,15 @@ class Cluster:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _queued(pid: int) -> dict[int, float]:
+    """Seconds each thread of a process has spent runnable but waiting for a CPU."""
+    waited: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            waited[int(task.name)] = int((task / "schedstat").read_text().split()[1]) / 1e9
+    return waited
+
+
 def _stat(pid: int) -> list[str]:
     """/proc/PID/stat from the field after the command name: [state, ppid, …]."""
     raw = Path(f"/proc/{pid}/stat").read_text()
@@ -206,6 +215,7 @@ class Send:
     fake_cpu: float
     pg_cpu: float
     load: str
+    queued: dict[str, float]  # seconds each kind of process waited for a CPU
 
     @property
     def cpu(self) -> float:
@@ -218,7 +228,46 @@ class Send:
         return int(self.stats["routes"].get("POST /v3/mail/send", 0))
 
 
-def run_senders(argvs: list[list[str]], cwd: Path) -> list[Usage]:
+class Waits:
+    """How long processes waited for a CPU (on the run queue), from /proc/PID/schedstat
+    sampled until each exits: on a shared machine, the time other work took from them."""
+
+    def __init__(self, postmaster: int, database: str) -> None:
+        self.postmaster, self.backend = postmaster, f"postgres: {USER} {database} "
+        self.pids: dict[int, str] = {}  # pid → "sender", "fake" or "postgres"
+        self.queued: dict[tuple[int, int], float] = {}  # (pid, thread) → seconds
+        self.since: dict[tuple[int, int], float] = {}  # its wait when watching began
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def watch(self, pid: int, kind: str) -> None:
+        """Count this process's waits from now on."""
+        self.pids[pid] = kind
+        self.since.update(((pid, tid), t) for tid, t in _queued(pid).items())
+
+    def _sample(self) -> None:
+        """Find the send's server backends; keep the latest run-queue time of each pid."""
+        while not self.done.wait(0.1):
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit() and int(entry.name) not in self.pids:
+                    with contextlib.suppress(OSError, IndexError):
+                        if (int(_stat(int(entry.name))[1]) == self.postmaster and self.backend
+                                in (entry / "cmdline").read_bytes().decode(errors="replace")):
+                            self.pids[int(entry.name)] = "postgres"
+            for pid in list(self.pids):
+                with contextlib.suppress(OSError):
+                    self.queued.update(((pid, tid), t - self.since.get((pid, tid), 0.0))
+                                       for tid, t in _queued(pid).items())
+
+    def total(self, kind: str) -> float:
+        """Seconds the processes of one kind waited for a CPU."""
+        self.done.set()
+        self.thread.join()
+        return sum(t for (pid, _), t in self.queued.items() if self.pids[pid] == kind)
+
+
+def run_senders(argvs: list[list[str]], cwd: Path, waits: Waits) -> list[Usage]:
     """Start every sender at once; each one's own use from its own wait4()."""
     env = {**os.environ, **ENV}
     results: list[Usage | None] = [None] * len(argvs)
@@ -227,10 +276,20 @@ def run_senders(argvs: list[list[str]], cwd: Path) -> list[Usage]:
 
     def one(index: int) -> None:
         start.wait()
-        try:
-            results[index] = run_usage(argvs[index], cwd=cwd, env=env)
-        except SystemExit as exc:  # run_usage's message: the command, its exit code, stderr
-            failures.append(str(exc))
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            began = time.perf_counter()
+            child = subprocess.Popen(argvs[index], cwd=cwd, env=env, stdout=out, stderr=err)
+            waits.pids[child.pid] = "sender"
+            _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - began
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read().decode(), err.read().decode()
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            failures.append(f"{' '.join(argvs[index])} failed ({code}):\n{stderr[-3000:]}")
+        results[index] = Usage(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024,
+                               stdout, stderr)
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(argvs))]
     for thread in threads:
@@ -257,9 +316,12 @@ def send(cluster: Cluster, template: str, senders: int, number: int, src: str, *
             if statements:
                 cluster.admin("SELECT pg_stat_statements_reset()", database)
             fake_before, pg_before = fake.stats()["cpu"], cluster.cpu()
+            waits = Waits(cluster.postmaster, database)
+            waits.watch(fake.child.pid, "fake")
             started = time.perf_counter()
-            used = run_senders(argvs, folder)
+            used = run_senders(argvs, folder, waits)
             wall = time.perf_counter() - started
+            queued = {kind: waits.total(kind) for kind in ("sender", "postgres", "fake")}
             time.sleep(0.5)  # the closed connections' backends exit and are counted
             stats, pg_after = fake.stats(), cluster.cpu()
             if statements:
@@ -269,7 +331,7 @@ def send(cluster: Cluster, template: str, senders: int, number: int, src: str, *
     finally:
         cluster.admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     fake_cpu = stats.pop("cpu") - fake_before
-    return Send(senders, wall, used, stats, fake_cpu, pg_after - pg_before, load())
+    return Send(senders, wall, used, stats, fake_cpu, pg_after - pg_before, load(), queued)
 
 
 @contextmanager
@@ -295,7 +357,9 @@ def describe(run: Send) -> str:
     return (f"{run.wall:.1f} s wall (sender{'s' if run.senders > 1 else ''}: {senders};"
             f" PostgreSQL {run.pg_cpu:.1f} s CPU; fake {run.fake_cpu:.1f} s CPU;"
             f" {run.requests} requests, {run.stats['deliveries']:,} delivered,"
-            f" {run.stats['duplicates']} duplicates; load {run.load})")
+            f" {run.stats['duplicates']} duplicates; waited for a CPU: sender"
+            f"{'s' if run.senders > 1 else ''} {run.queued['sender']:.1f} s, PostgreSQL"
+            f" {run.queued['postgres']:.1f} s, fake {run.queued['fake']:.1f} s; load {run.load})")
 
 
 def main() -> None:
