@@ -140,3 +140,34 @@ def test_a_duplicate_900000_lines_apart_still_names_the_first_line(tmp_path: Pat
     assert report.added == 900_001
     assert [(p.line, p.reason) for p in report.problems] == [
         (900_003, "duplicate of line 2: not imported")]
+
+
+def test_duplicates_across_transactions_an_opt_out_and_an_interrupted_import(
+    store: SubscriberStore, tmp_path: Path
+) -> None:
+    store.import_chunk, store.chunks_per_transaction = 100, 3  # a transaction per 300 rows
+    store.add("quit@example.com")
+    store.remove("quit@example.com")
+    rng = random.Random(7)
+    lines = ["email"] + [f"u{i}@example.com" for i in range(1500)]
+    for at in rng.sample(range(400, 1501), 150):  # repeats of rows one or more commits back
+        lines[at] = lines[rng.randrange(1, at - 300)].upper()
+    lines[1200] = "Quit@Example.com"  # opted out before: stays so
+    lines[1300] = lines[1200]
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    broken = tmp_path / "broken.csv"  # a field over csv's limit at line 1002: the reader stops
+    broken.write_text("\n".join([*lines[:1001], "x" * 200_000, *lines[1001:]]) + "\n",
+                      encoding="utf-8")
+    with pytest.raises(InputError, match="unreadable CSV at line 1002"):
+        store.import_csv(broken)
+    committed = len(list(store.iter_all()))  # three whole transactions (lines 2-901), and quit@
+    assert committed == len({validated_email(a)[1] for a in lines[1:901]}) + 1
+    report = store.import_csv(path)  # run again: finishes it
+    want = expected_problems(lines)
+    assert [(p.line, p.reason) for p in report.problems] == want
+    assert dict(want)[1301] == "duplicate of line 1201: not imported"
+    assert report.kept_suppressed == 1 and store.count_active() == len(list(store.iter_all())) - 1
+    assert report.unchanged == committed  # kept opted-out rows count as unchanged too
+    assert report.added + report.unchanged == len(lines) - 1 - len(want)
+    assert store.get("quit@example.com").status == "unsubscribed"  # type: ignore[union-attr]

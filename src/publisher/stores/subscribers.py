@@ -112,6 +112,8 @@ class SubscriberStore:
     """The subscriber list, over the database a backend opened (see `stores.backends`)."""
 
     shared: ClassVar[bool] = False  # senders on several machines read the same ids
+    import_chunk: int = IMPORT_CHUNK  # rows an import reads and checks at a time
+    chunks_per_transaction: int = CHUNKS_PER_TRANSACTION
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -386,24 +388,24 @@ class SubscriberStore:
 
     def _import_transaction(self, report: ImportReport, rows: Iterator[ImportRow], *,
                             resubscribe: bool) -> bool:
-        """Up to CHUNKS_PER_TRANSACTION chunks in one transaction; False once the rows ran out.
+        """Up to `chunks_per_transaction` chunks in one transaction; False once the rows ran out.
 
         Fewer, larger commits write each touched index page fewer times. The new rows' token
         ids (each 96 random bits) are handed out in ascending order, so the `uid` index takes
         them in one sweep instead of at random pages.
         """
-        chunk = list(islice(rows, IMPORT_CHUNK))
+        chunk = list(islice(rows, self.import_chunk))
         if not chunk:
             return False
-        whole_file = len(chunk) < IMPORT_CHUNK  # a small file: no ids made for rows it lacks
+        whole_file = len(chunk) < self.import_chunk  # a small file: no ids made for rows it lacks
         uids = iter(sorted(new_uids(len(chunk) if whole_file
-                                    else IMPORT_CHUNK * CHUNKS_PER_TRANSACTION)))
+                                    else self.import_chunk * self.chunks_per_transaction)))
         with self.db.transaction():
-            for left in reversed(range(CHUNKS_PER_TRANSACTION)):
+            for left in reversed(range(self.chunks_per_transaction)):
                 self._import_chunk(report, chunk, uids, resubscribe=resubscribe)
                 if not left:
                     break
-                if not (chunk := list(islice(rows, IMPORT_CHUNK))):
+                if not (chunk := list(islice(rows, self.import_chunk))):
                     return False
         return True
 
