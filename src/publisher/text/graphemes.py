@@ -23,12 +23,17 @@ SINGLE_CLUSTER_CHARS = (
     "\t\n\x20-\x7e\u3000-\u3029\u3031-\u303c\u303e\u303f\u3041-\u3096\u309b-\u30ff"
     "\u3400-\u4dbf\u4e00-\u9fff\uff01-\uff9d"
 )
-SINGLE_CLUSTERS_RE = re.compile(f"[{SINGLE_CLUSTER_CHARS}]*")
 
 
 def single_clusters(text: str) -> bool:
     """Whether every character of `text` is a grapheme cluster by itself and no emoji."""
-    return SINGLE_CLUSTERS_RE.fullmatch(text) is not None
+    return _single_clusters_re().fullmatch(text) is not None
+
+
+@cache
+def _single_clusters_re() -> re.Pattern[str]:
+    """The pattern of SINGLE_CLUSTER_CHARS, compiled on the first count (not at start-up)."""
+    return re.compile(f"[{SINGLE_CLUSTER_CHARS}]*")
 
 
 def grapheme_count(text: str) -> int:
