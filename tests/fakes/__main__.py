@@ -203,7 +203,7 @@ def _served(stack: contextlib.ExitStack, fake: Any, server: FakeHTTPServer, port
 
 def _sendgrid(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) -> Started:
     """SendGrid's v3 API."""
-    fake = SendGridFake(**_key(args, "api_key"), faults=_faults(args),
+    fake = SendGridFake(*_key(args), faults=_faults(args),
                         deliveries_path=args.deliveries, keep_bodies=False)
     _served(stack, fake, fake.server, port, args)
     return Started("sendgrid", fake.url, {"base_url": fake.url},
@@ -212,7 +212,7 @@ def _sendgrid(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) 
 
 def _postmark(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) -> Started:
     """Postmark's batch API."""
-    fake = PostmarkFake(**_key(args, "server_token"), faults=_faults(args),
+    fake = PostmarkFake(*_key(args), faults=_faults(args),
                         deliveries_path=args.deliveries, keep_bodies=False)
     _served(stack, fake, fake.server, port, args)
     return Started("postmark", fake.url, {"base_url": fake.url},
@@ -221,7 +221,7 @@ def _postmark(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) 
 
 def _resend(stack: contextlib.ExitStack, args: argparse.Namespace, port: int) -> Started:
     """Resend's API."""
-    fake = ResendFake(**_key(args, "api_key"), faults=_faults(args),
+    fake = ResendFake(*_key(args), faults=_faults(args),
                       deliveries_path=args.deliveries, keep_bodies=False)
     _served(stack, fake, fake.server, port, args)
     return Started("resend", fake.url, {"base_url": fake.url}, {"RESEND_API_KEY": fake.api_key})
@@ -353,9 +353,9 @@ START: dict[str, Callable[[contextlib.ExitStack, argparse.Namespace, int], Start
 }
 
 
-def _key(args: argparse.Namespace, name: str) -> dict[str, str]:
-    """The --key to accept, under the fake's own parameter name (none: its default)."""
-    return {} if args.key is None else {name: args.key}
+def _key(args: argparse.Namespace) -> tuple[str, ...]:
+    """The --key to accept, as the fake's first argument (none: the fake's own default)."""
+    return () if args.key is None else (args.key,)
 
 
 def _delayed(handle: Any, seconds: float) -> Any:
