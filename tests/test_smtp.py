@@ -7,6 +7,7 @@ import re
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,6 +303,24 @@ def test_a_server_that_never_answers_the_end_of_data_times_out_into_uncertain() 
     assert server.connections == 2 and len(server.messages) == 4
 
 
+def test_a_long_write_to_a_slow_reader_is_not_silence() -> None:
+    """`timeout` is the server's silence: a message still going out is not timed out."""
+    base = newsletter()
+    long_text = "ゆっくり読まれる本文の行です。\n" * 10_000
+    news = Newsletter(subject=base.subject, preheader=base.preheader, html=base.html,
+                      text=base.text.replace("本文です。", long_text))
+    with WireServer(pipelining=True, drip=0.005, hold=0.05) as server:  # under 1 MB/s
+        sender = channel(server.port, timeout=0.5)
+        sender.preflight()
+        session = sender.pool[0].smtp
+        assert session is not None and session.sock is not None
+        session.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)  # a slow uplink
+        result = sender.send_batch(batch(recipients(1), news=news))
+        sender.close()
+    assert len(result.accepted) == 1 and not result.uncertain
+    assert server.connections == 1 and len(server.messages[0]) > 400_000
+
+
 @PIPELINING
 def test_the_next_envelope_rides_behind_the_end_of_data_and_never_before_a_354(
     pipelining: bool,
@@ -377,9 +396,14 @@ class WireServer:
     """
 
     def __init__(self, *, pipelining: bool, hold: float = 0.5,
-                 silent_on: set[int] | None = None) -> None:
+                 silent_on: set[int] | None = None, drip: float = 0.0) -> None:
         self.pipelining, self.hold, self.silent_on = pipelining, hold, silent_on or set()
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.drip = drip  # seconds between small reads: a slow link the client must not time out
+        self.listener = socket.socket()
+        if drip:
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
         self.port = self.listener.getsockname()[1]
         self.violations: list[str] = []
         self.released: list[str] = []
@@ -415,7 +439,7 @@ class WireServer:
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:
-            wire = _Wire(conn)
+            wire = _Wire(conn, self.drip)
             conn.sendall(b"220 wire ESMTP\r\n")
             while (line := wire.line()) is not None:
                 verb = line[:4].upper()
@@ -455,13 +479,15 @@ class WireServer:
 class _Wire:
     """Buffered reads from one client socket."""
 
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn, self.buffer = conn, b""
+    def __init__(self, conn: socket.socket, drip: float = 0.0) -> None:
+        self.conn, self.buffer, self.drip = conn, b"", drip
 
     def _more(self, timeout: float | None) -> bool:
         if timeout is not None and not select.select([self.conn], [], [], timeout)[0]:
             return False
-        data = self.conn.recv(65536)
+        if self.drip:
+            time.sleep(self.drip)
+        data = self.conn.recv(4096 if self.drip else 65536)
         self.buffer += data
         return bool(data)
 

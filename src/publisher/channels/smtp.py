@@ -377,6 +377,7 @@ class _Link:
     def flush(self) -> None:
         """Write until the socket would block (then wait for it to be writable)."""
         assert self.sock is not None
+        sent = self.sent
         while self.out and not self.broken:
             try:
                 n = self.sock.send(self.out)
@@ -387,6 +388,8 @@ class _Link:
                 return
             self.sent += n
             self.out = self.out[n:]
+        if self.sent > sent:  # the server is reading: `timeout` counts silence, not a long write
+            self.deadline = time.monotonic() + self.connection.settings.timeout
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.out else 0)
         if events != self.events:  # one epoll_ctl only when the interest changes
             self.selector.modify(self.sock, events, self)
