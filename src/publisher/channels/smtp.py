@@ -311,7 +311,9 @@ class _Link:
         if self.sock is smtp.sock:
             return
         if smtp.sock is None:
-            raise smtplib.SMTPServerDisconnected("the session closed while it was set up")
+            self.connection.discard()
+            raise TransientDeliveryError(
+                f"{self.connection.where} closed the session while it was set up", where=NAME)
         self.sock = smtp.sock
         self.sock.setblocking(False)
         self.selector.register(self.sock, selectors.EVENT_READ, self)
@@ -324,18 +326,22 @@ class _Link:
 
     def begin(self, job: _Job) -> None:
         """Start the next transaction, if a message is left that this session can carry."""
-        while (message := job.take()) is not None:
-            if message.utf8 and not self.utf8:
-                job.outcome.refused[message.email] = Refusal(
-                    "the server does not offer SMTPUTF8, which this non-ASCII address needs",
-                    False, False)
-                continue
-            commands: list[tuple[bytes, bytes, _Message | None]] = []
-            if self.reset:
-                commands.append((b"rset", RSET, None))
-                self.reset = False
-            self.send(commands + self._envelope(message))
+        message = self._next(job)
+        if message is None:
             return
+        commands: list[tuple[bytes, bytes, _Message | None]] = []
+        if self.reset:
+            commands.append((b"rset", RSET, None))
+            self.reset = False
+        self.send(commands + self._envelope(message))
+
+    def _next(self, job: _Job) -> _Message | None:
+        """The next message this session can carry; one needing SMTPUTF8 it lacks is refused."""
+        while (message := job.take()) is not None and message.utf8 and not self.utf8:
+            job.outcome.refused[message.email] = Refusal(
+                "the server does not offer SMTPUTF8, which this non-ASCII address needs",
+                False, False)
+        return message
 
     def _envelope(self, message: _Message) -> list[tuple[bytes, bytes, _Message | None]]:
         """MAIL (with SIZE, RFC 1870, and SMTPUTF8 when needed), RCPT and DATA."""
@@ -461,12 +467,7 @@ class _Link:
                            rcpt: tuple[int, bytes], data: tuple[int, bytes], job: _Job) -> None:
         """354: the content, with the next envelope behind it (RFC 2920 §3.1); else refused."""
         if mail[0] == 250 and rcpt[0] in (250, 251) and data[0] == 354:
-            following = job.take()
-            while following is not None and following.utf8 and not self.utf8:
-                job.outcome.refused[following.email] = Refusal(
-                    "the server does not offer SMTPUTF8, which this non-ASCII address needs",
-                    False, False)
-                following = job.take()
+            following = self._next(job)
             commands = [(b"end", message.content, message)]
             self.send(commands + (self._envelope(following) if following else []))
             if job.spare is None and following is not None:
@@ -548,6 +549,9 @@ def _run(links: list[_Link], job: _Job, selector: selectors.BaseSelector) -> Non
             timeout = max(0.0, min(link.deadline for link in busy) - time.monotonic())
             for key, events in selector.select(timeout):
                 link = key.data
+                if link not in links:  # an idle session the server spoke on or closed: drop it
+                    link.close()
+                    continue
                 before = job.settled()
                 if events & selectors.EVENT_WRITE:
                     link.flush()
