@@ -340,13 +340,18 @@ def _point_image_at(workdir: Path, url: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def test_the_image_is_downloaded_once_per_run_for_every_network(
-    workdir: Path, nets: Networks
-) -> None:
+def _every_network_attaching(workdir: Path, nets: Networks) -> None:
+    """A config posting to every network at its fake, each attaching the post's image."""
     write_config(workdir, networks=list(NETWORKS), channels={
         "x": {"api_base": nets.x.url, "attach_image": True},
         "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
         "mastodon": {"instance_url": nets.mastodon.url}})
+
+
+def test_the_image_is_downloaded_once_per_run_for_every_network(
+    workdir: Path, nets: Networks
+) -> None:
+    _every_network_attaching(workdir, nets)
     result = publish(workdir)
     assert result.returncode == 0, result.stderr
     assert nets.x.tweets[0]["media_ids"] and nets.mastodon.statuses[0]["media_ids"]
@@ -357,10 +362,7 @@ def test_the_image_is_downloaded_once_per_run_for_every_network(
 def test_a_temporary_image_failure_is_retried_once_per_run_and_reported_per_network(
     workdir: Path, nets: Networks
 ) -> None:
-    write_config(workdir, networks=list(NETWORKS), channels={
-        "x": {"api_base": nets.x.url, "attach_image": True},
-        "bluesky": {"handle": BLUESKY_HANDLE, "pds_url": nets.bluesky.url},
-        "mastodon": {"instance_url": nets.mastodon.url}})
+    _every_network_attaching(workdir, nets)
     png = card_png()
     nets.images.handle = lambda request: Reply(503, b"busy", {"Retry-After": "0"})
     failed = publish(workdir)

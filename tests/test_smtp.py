@@ -16,12 +16,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.channels import context_for, smtp
+from publisher.channels import smtp
 from publisher.channels.message import MessageBuilder
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import Newsletter, Recipient
 from tests.fakes.mail import SITE, batch, newsletter, recipients
 from tests.fakes.smtp import SmtpFake, _free_port, self_signed
+from tests.helpers.channels import build_channel
 
 # The plain-text fake asks for AUTH without TLS on purpose (local tests only).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -29,7 +30,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiri
 
 def build(settings: dict[str, object]) -> smtp.SmtpChannel:
     """The channel from a [channels.smtp] table, as the registry builds it."""
-    return smtp.SmtpChannel.from_config(context_for("smtp", settings, SITE))
+    return build_channel(smtp.SmtpChannel, settings, SITE)
 
 
 @pytest.fixture(autouse=True)
