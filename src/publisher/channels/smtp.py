@@ -40,7 +40,7 @@ from email.utils import parseaddr
 from typing import Any, ClassVar, Self
 
 from publisher.channels import BatchResult, ChannelContext, EmailBatch, Facts, Hints
-from publisher.channels.message import MessageBuilder, dot_stuff
+from publisher.channels.message import MessageBuilder
 from publisher.config.secrets import mask, remember
 from publisher.config.settings import Site
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
@@ -676,12 +676,6 @@ def _refusal(code: int, reply: bytes, stage: str) -> Refusal:
     else:
         bad = stage == "RCPT TO" and code in (550, 551, 553)
     return Refusal(f"{code} {text} (at {stage})", 400 <= code < 500, bad and code >= 500)
-
-
-def _dot_stuffed(data: bytes) -> bytes:
-    """A whole message as DATA carries it: transparent, CRLF-terminated, then the end line."""
-    data = dot_stuff(data)
-    return data + (b"" if data.endswith(b"\r\n") else b"\r\n") + END_OF_DATA
 
 
 def _message_id(key: str, email: str, domain: str) -> str:
