@@ -310,6 +310,20 @@ def test_a_server_that_never_answers_the_end_of_data_times_out_into_uncertain() 
     assert server.connections == 2 and len(server.messages) == 4
 
 
+def test_a_server_that_swallows_every_message_costs_two_timeouts_not_one_per_reader() -> None:
+    """Uncertain is no progress: after two silent messages in a row the batch gives up, and
+    the readers never handed over are deferred to the next run, not each timed out."""
+    people = recipients(6)
+    with WireServer(pipelining=True, silent_on=set(range(1, 7)), hold=0.05) as server:
+        sender = channel(server.port, timeout=0.5)
+        result = sender.send_batch(batch(people))
+        sender.close()
+    assert set(result.uncertain) == {people[0].email, people[1].email}
+    assert set(result.deferred) == {p.email for p in people[2:]}
+    assert "dropped the connection twice (no reply in time)" in result.deferred[people[2].email]
+    assert server.connections == 2 and len(server.messages) == 2
+
+
 def test_a_long_write_to_a_slow_reader_is_not_silence() -> None:
     """`timeout` is the server's silence: a message still going out is not timed out."""
     base = newsletter()

@@ -232,10 +232,13 @@ class _Job:
                             not recipient.email.isascii())
         return None
 
-    def settled(self) -> int:
-        """How many recipients have an outcome (progress, to tell a flapping server)."""
-        outcome = self.outcome
-        return len(outcome.accepted) + len(outcome.refused) + len(outcome.uncertain)
+    def answered(self) -> int:
+        """How many recipients have an answer (progress, to tell a flapping server).
+
+        An uncertain one is no answer: a server that takes every message and then drops or
+        falls silent would otherwise cost a reconnect (and `timeout`) for each reader.
+        """
+        return len(self.outcome.accepted) + len(self.outcome.refused)
 
 
 class _Connection:
@@ -293,7 +296,8 @@ class _Link:
         self.reset = False  # a refused envelope left a transaction open: RSET before the next
         self.broken: str = ""  # why the connection must be dropped
         self.deadline = 0.0
-        self.drops = 0  # in a row, with no recipient settled in between
+        self.drops = 0  # in a row, with no recipient answered in between
+        self.answered_at_drop = 0  # the batch's answered recipients at the last drop
         self.failed = False  # gave up for this batch
         self.pipelining = self.size = self.utf8 = False
         self.mail = b""
@@ -486,7 +490,7 @@ class _Link:
             else _refusal(data[0], data[1], "DATA"))
         self.begin(job)
 
-    def drop(self, job: _Job, before: int) -> None:
+    def drop(self, job: _Job) -> None:
         """The connection broke: a message whose content left unanswered is uncertain, every
         other one it held goes back to be sent on another (or a new) connection."""
         held: dict[int, _Message] = {}  # by identity, in order
@@ -503,7 +507,9 @@ class _Link:
                 held.setdefault(id(message), message)
         job.held.extendleft(reversed(held.values()))
         self.close()
-        self.drops = 0 if job.settled() > before else self.drops + 1
+        answered = job.answered()
+        self.drops = 1 if answered > self.answered_at_drop else self.drops + 1
+        self.answered_at_drop = answered
         if self.drops >= 2:
             self.failed = True
             job.outcome.failures.append(TransientDeliveryError(
@@ -535,7 +541,7 @@ def _run(links: list[_Link], job: _Job, selector: selectors.BaseSelector) -> Non
     next is built and written on another, and nothing waits for a thread to be woken.
     """
     for link in links:
-        link.drops, link.failed = 0, False
+        link.drops, link.answered_at_drop, link.failed = 0, 0, False
     try:
         while True:
             for link in links:
@@ -552,18 +558,17 @@ def _run(links: list[_Link], job: _Job, selector: selectors.BaseSelector) -> Non
                 if link not in links:  # an idle session the server spoke on or closed: drop it
                     link.close()
                     continue
-                before = job.settled()
                 if events & selectors.EVENT_WRITE:
                     link.flush()
                 if events & selectors.EVENT_READ:
                     link.receive(job)
                 if link.broken:
-                    link.drop(job, before)
+                    link.drop(job)
             now = time.monotonic()
             for link in busy:
                 if link.sock is not None and link.busy and link.deadline <= now:
                     link.broken = "no reply in time"
-                    link.drop(job, job.settled())
+                    link.drop(job)
     except BaseException:
         for link in links:  # a bug or bad input: no session is left half-way
             link.close()
@@ -572,7 +577,6 @@ def _run(links: list[_Link], job: _Job, selector: selectors.BaseSelector) -> Non
 
 def _start(link: _Link, job: _Job) -> None:
     """Connect when needed and begin a transaction; a connection that cannot open gives up."""
-    before = job.settled()
     try:
         link.connect()
     except (TransientDeliveryError, PermanentDeliveryError) as exc:
@@ -581,7 +585,7 @@ def _start(link: _Link, job: _Job) -> None:
         return
     link.begin(job)
     if link.broken:
-        link.drop(job, before)
+        link.drop(job)
 
 
 def _path(address: str) -> bytes | None:
