@@ -52,13 +52,14 @@ def status_command(
         _print_feeds(feeds)
         return
     article = load_article(post, settings)
-    edition = article.content_hash
+    edition_id = article.content_hash
     ledger = open_ledger(settings.ledger)
     try:
-        report = status_report(ledger, edition, article.slug,
+        report = status_report(ledger, edition_id, article.slug,
                                max_attempts=settings.max_attempts, failed_only=failed)
         report["scheduled"] = schedule_entries(ledger, now=now, slug=article.slug)
-        held = [h for h in provider_held(ledger, article.slug, now=now) if h.edition_id == edition]
+        held = [h for h in provider_held(ledger, article.slug, now=now)
+                if h.edition_id == edition_id]
     finally:
         ledger.close()
     _mark_held(report, held)
