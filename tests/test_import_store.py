@@ -15,10 +15,11 @@ from publisher.errors import InputError
 from publisher.stores.addresses import validated_email
 from publisher.stores.backends import open_store
 from publisher.stores.sqlite import SqliteSubscriberStore
-from publisher.stores.subscribers import IMPORT_CHUNK, SubscriberStore
+from publisher.stores.subscribers import SubscriberStore
 from tests.helpers.pg import pg_server, pg_url
 
 __all__ = ["pg_server", "pg_url"]  # fixtures, imported so pytest finds them
+IMPORT_CHUNK = 5000  # the tests' chunk: several chunks and transactions at a test's cost
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -54,6 +55,7 @@ def expected_problems(lines: list[str]) -> list[tuple[int, str]]:
 def test_duplicates_across_chunks_are_named_by_their_first_line(
     store: SubscriberStore, tmp_path: Path
 ) -> None:
+    store.import_chunk = IMPORT_CHUNK
     rng = random.Random(18)
     lines = ["email"]
     for i in range(3 * IMPORT_CHUNK):
@@ -98,6 +100,7 @@ def test_duplicates_across_chunks_are_named_by_their_first_line(
 def test_a_file_row_already_stored_is_merged_once_and_its_repeat_named(
     store: SubscriberStore, tmp_path: Path
 ) -> None:
+    store.import_chunk = IMPORT_CHUNK
     store.add("old@example.com", "Old")
     store.add("gone@example.com")
     store.remove("gone@example.com")
@@ -171,3 +174,20 @@ def test_duplicates_across_transactions_an_opt_out_and_an_interrupted_import(
     assert report.unchanged == committed  # kept opted-out rows count as unchanged too
     assert report.added + report.unchanged == len(lines) - 1 - len(want)
     assert store.get("quit@example.com").status == "unsubscribed"  # type: ignore[union-attr]
+
+
+def test_a_shuffled_file_keeps_its_order_across_chunks_and_transactions(
+    store: SubscriberStore, tmp_path: Path
+) -> None:
+    store.import_chunk, store.chunks_per_transaction = 100, 3  # a transaction per 300 rows
+    store.add("early@example.com")
+    addresses = [f"reader{i:04d}@example.org" for i in range(1000)]
+    random.Random(18).shuffle(addresses)
+    path = tmp_path / "list.csv"
+    path.write_text("\n".join(["email", *addresses]) + "\n", encoding="utf-8")
+    assert store.import_csv(path).added == 1000
+    listed = list(store.iter_all())
+    assert [s.email for s in listed] == ["early@example.com", *addresses]  # list = file order
+    ids = [s.id for s in listed]
+    assert ids == sorted(set(ids))  # ids ascend in file order
+    assert store.add("late@example.com").id > ids[-1]

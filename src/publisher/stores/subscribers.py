@@ -47,8 +47,8 @@ from publisher.stores.subscriber_csv import (
     spreadsheet_safe,
 )
 
-IMPORT_CHUNK = 5000
-CHUNKS_PER_TRANSACTION = 10  # an import commits every 50,000 rows
+IMPORT_CHUNK = 50_000  # rows an import reads, checks and sorts for `import_lines` at a time
+CHUNKS_PER_TRANSACTION = 4  # an import commits every 200,000 rows
 KEYS_PER_QUERY = 500  # under SQLite's and psycopg's parameter limits
 ROWS_PER_STATEMENT = 500  # rows of a multi-row INSERT: 4,500 parameters at most
 COLUMNS = "id, email, name, status, reason, status_at, uid"
@@ -390,27 +390,23 @@ class SubscriberStore:
                             resubscribe: bool) -> bool:
         """Up to `chunks_per_transaction` chunks in one transaction; False once the rows ran out.
 
-        Fewer, larger commits write each touched index page fewer times. The new rows' token
-        ids (each 96 random bits) are handed out in ascending order, so the `uid` index takes
-        them in one sweep instead of at random pages.
+        Fewer, larger commits write each touched index page fewer times: with addresses in
+        random order each commit rewrites nearly every page of the `key` index.
         """
         chunk = list(islice(rows, self.import_chunk))
         if not chunk:
             return False
-        whole_file = len(chunk) < self.import_chunk  # a small file: no ids made for rows it lacks
-        uids = iter(sorted(new_uids(len(chunk) if whole_file
-                                    else self.import_chunk * self.chunks_per_transaction)))
         with self.db.transaction():
             for left in reversed(range(self.chunks_per_transaction)):
-                self._import_chunk(report, chunk, uids, resubscribe=resubscribe)
+                self._import_chunk(report, chunk, resubscribe=resubscribe)
                 if not left:
                     break
                 if not (chunk := list(islice(rows, self.import_chunk))):
                     return False
         return True
 
-    def _import_chunk(self, report: ImportReport, chunk: list[ImportRow], uids: Iterator[str],
-                      *, resubscribe: bool) -> None:
+    def _import_chunk(self, report: ImportReport, chunk: list[ImportRow], *,
+                      resubscribe: bool) -> None:
         """One chunk of rows in the caller's transaction: repeats reported, the rest merged."""
         firsts: dict[str, ImportRow] = {}
         repeats: list[ImportRow] = []
@@ -429,8 +425,7 @@ class SubscriberStore:
                 report.problems.append(_duplicate(row, earlier[row.key]))
             else:
                 fresh.append(row)
-        updates = self._insert_imported(report, fresh, list(islice(uids, len(fresh))),
-                                        resubscribe=resubscribe)
+        updates = self._insert_imported(report, fresh, resubscribe=resubscribe)
         now = time.time()
         self.db.executemany(
             "UPDATE subscribers SET name = ?, status = ?, updated_at = ? WHERE key = ?",
@@ -445,7 +440,7 @@ class SubscriberStore:
         """Record these (distinct) rows' lines as their addresses' first; for the addresses an
         earlier chunk already had, that earlier line instead (looked up only when one did).
 
-        The rows come sorted by key: the table's index then takes each statement in one sweep.
+        The rows come sorted by key: the table's index then takes each chunk in one sweep.
         """
         earlier: dict[str, int] = {}
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
@@ -463,15 +458,18 @@ class SubscriberStore:
                            if whole(r["line"]) != lines[text(r["key"])])
         return earlier
 
-    def _insert_imported(self, report: ImportReport, rows: list[ImportRow], uids: list[str], *,
+    def _insert_imported(self, report: ImportReport, rows: list[ImportRow], *,
                          resubscribe: bool) -> list[tuple[str, str, str, str]]:
         """New rows inserted by multi-row statements; the updates the stored ones need.
 
         Every row is offered to `INSERT … ON CONFLICT (key) DO NOTHING`; only when a statement
         inserts fewer rows than it was given are the stored rows read back, and a row whose
         token id is not ours was already on the list (or a concurrent insert won): merged.
+        The token ids (96 random bits each) go out sorted, so the `uid` index takes a chunk's
+        in one sweep.
         """
         now = time.time()
+        uids = sorted(new_uids(len(rows)))
         updates: list[tuple[str, str, str, str]] = []
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
             part = rows[start:start + ROWS_PER_STATEMENT]
