@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from publisher.channels import BatchResult, EmailBatch
 from publisher.channels.http import RetryPolicy, with_retries
@@ -65,6 +66,6 @@ def send_all(
     policy = RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.02)
     for index in range(0, len(people), size):
         chunk = batch(people[index:index + size], key=f"ed1-b{index // size}")
-        result = with_retries(lambda c=chunk: send(c), policy, sleep=sleeps or Sleeps())
+        result = with_retries(partial(send, chunk), policy, sleep=sleeps or Sleeps())
         accepted.update(result.accepted)
     return accepted

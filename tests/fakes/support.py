@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from publisher.channels import Receipt
@@ -51,9 +52,8 @@ def send_thread(
         reply_to = done[-1] if done else None
         root = done[0] if done else None
         receipt = with_retries(
-            lambda post=post, key=key, reply_to=reply_to, root=root: channel.send_post(
-                post, key=key, reply_to=reply_to, root=root,
-                attempted_before=key in (attempted or set())),
+            partial(channel.send_post, post, key=key, reply_to=reply_to, root=root,
+                    attempted_before=key in (attempted or set())),
             policy or RetryPolicy(attempts=8),
             sleep=sleep or Sleeps(),
         )
