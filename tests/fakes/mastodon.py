@@ -199,9 +199,9 @@ class FakeMastodon(ServedFake):
                 return Reply(422, {"error": "Cannot attach files that have not finished "
                                                 "processing. Try again in a moment!"})
         self.next_id += 1
-        status = {"id": str(self.next_id), "text": text, "in_reply_to_id": parent and str(parent),
-                  "language": given.get("language"), "media_ids": media_ids,
-                  "idempotency_key": key}
+        status: dict[str, Any] = {
+            "id": str(self.next_id), "text": text, "in_reply_to_id": parent and str(parent),
+            "language": given.get("language"), "media_ids": media_ids, "idempotency_key": key}
         self.statuses.append(status)
         if key:
             self.idempotency[key] = status["id"]
@@ -219,14 +219,15 @@ class FakeMastodon(ServedFake):
         if at.timestamp() < self.clock() + SCHEDULE_MINIMUM:
             return Reply(422, {"error": TOO_SOON})
         self.next_id += 1
-        entity = {"id": str(self.next_id),
-                  "scheduled_at": at.astimezone(UTC).isoformat(timespec="milliseconds")
-                  .replace("+00:00", "Z"),
-                  "params": {"text": text, "media_ids": media_ids or None,
-                             "language": given.get("language"), "idempotency": key or None,
-                             "in_reply_to_id": given.get("in_reply_to_id"),
-                             "scheduled_at": None, "visibility": None},
-                  "media_attachments": [self._media_json(m) for m in media_ids]}
+        entity: dict[str, Any] = {
+            "id": str(self.next_id),
+            "scheduled_at": at.astimezone(UTC).isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "params": {"text": text, "media_ids": media_ids or None,
+                       "language": given.get("language"), "idempotency": key or None,
+                       "in_reply_to_id": given.get("in_reply_to_id"),
+                       "scheduled_at": None, "visibility": None},
+            "media_attachments": [self._media_json(m) for m in media_ids]}
         self.scheduled.append(entity)
         if key:
             self.idempotency[key] = entity["id"]

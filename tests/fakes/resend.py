@@ -32,6 +32,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
@@ -140,11 +141,11 @@ class ResendFake(RunningFake):
         """Apply idempotency, then validate and deliver the batch."""
         return self.idempotent(request, self._send)
 
-    def idempotent(self, request: Request, send: Any) -> Reply:
+    def idempotent(self, request: Request, send: Callable[[Request], Reply]) -> Reply:
         """Replay, refuse or run `send` by the request's Idempotency-Key."""
         key = request.headers.get("idempotency-key")
         if key is None:
-            return send(request)  # type: ignore[no-any-return]
+            return send(request)
         if not 1 <= len(key) <= MAX_KEY:
             return error(400, "invalid_idempotency_key", "The key must be between 1-256 chars.")
         digest = hashlib.sha256(request.body).hexdigest()
