@@ -117,6 +117,15 @@ def test_a_drop_after_the_payload_leaves_that_recipient_uncertain(pipelining: bo
     assert not server.deliveries.duplicates() and len(server.received) == 4
 
 
+@PIPELINING
+def test_drops_with_answers_between_them_never_add_up(pipelining: bool) -> None:
+    people = recipients(6)
+    with SmtpFake(drop_on={2, 5}, pipelining=pipelining).running() as server:
+        result = channel(server.port).send_batch(batch(people))
+    assert set(result.accepted) == {p.email for p in people} and not result.deferred
+    assert server.connections == 3 and server.drops == 2
+
+
 def test_no_server_is_transient_and_nothing_partial() -> None:
     sender = channel(_free_port())
     with pytest.raises(TransientDeliveryError, match="cannot connect"):
