@@ -9,28 +9,23 @@ with publisher's bytecode cached, as after `pip install` (pip compiles a wheel's
 
 from __future__ import annotations
 
-import compileall
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import JAPANESE_SAMPLE, REPO, Result, interleaved_timings, publish_exe, report
+from _common import (
+    JAPANESE_SAMPLE,
+    REPO,
+    Result,
+    compiled_copy,
+    interleaved_timings,
+    publish_exe,
+    report,
+)
 
 RUNS = 15
 TARGET_MS = 350.0
 ARGS = [str(JAPANESE_SAMPLE), "--dry-run", "--json"]
-
-
-def compiled_copy(folder: Path) -> Path:
-    """A copy of src/publisher (and templates/ beside src/, where it looks for them) with its
-    bytecode written beside it (py_compile writes even under PYTHONDONTWRITEBYTECODE)."""
-    shutil.copytree(REPO / "templates", folder / "templates")
-    target = folder / "src" / "publisher"
-    shutil.copytree(REPO / "src" / "publisher", target,
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    compileall.compile_dir(target, quiet=1)
-    return target.parent
 
 
 def cached_command(folder: Path) -> list[str]:
@@ -46,7 +41,7 @@ def main() -> None:
         commands = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "dry run": [publish_exe(), *ARGS],
-            "dry run (bytecode cached)": cached_command(compiled_copy(Path(copy))),
+            "dry run (bytecode cached)": cached_command(compiled_copy(REPO / "src", Path(copy))),
         }
         timings = interleaved_timings(commands, RUNS, cwd=Path(empty))
     bare, _ = timings["python -c pass"]

@@ -13,7 +13,8 @@ fake's own CPU, PostgreSQL's own CPU (the postmaster's and its children's, from 
 load average. 2 senders + PostgreSQL + the fake share the machine's cores, so on 2 cores the
 joined run can only approach half the single time when the senders' CPU dominates.
 `--rows N` changes the size, `--rounds K` alternates single and joined K times (medians),
-`--src DIR` runs the CLI from another source tree (before/after in one session);
+`--src DIR` runs the CLI from another source tree (before/after in one session); the CLI
+runs as installed, bytecode compiled once (`--bytecode source` compiles from source each run);
 `--statements` prints each send's costliest statements and their calls per batch
 (pg_stat_statements), to see the round trips and where the server's time goes.
 """
@@ -302,7 +303,7 @@ def run_senders(argvs: list[list[str]], cwd: Path, waits: Waits) -> list[Usage]:
 
 
 def send(cluster: Cluster, template: str, senders: int, number: int, src: str, *,
-         statements: bool = False) -> Send:
+         statements: bool = False, cached: bool = True) -> Send:
     """One send of the edition to a fresh copy of the seeded database by `senders` processes."""
     database = f"run{number}"
     cluster.admin(f'CREATE DATABASE "{database}" TEMPLATE "{template}" STRATEGY FILE_COPY')
@@ -310,7 +311,8 @@ def send(cluster: Cluster, template: str, senders: int, number: int, src: str, *
         with tempfile.TemporaryDirectory() as tmp, fake_process() as fake:
             folder = Path(tmp)
             config = write_config(folder, fake.address, cluster.url(database))
-            argv = [*publish_argv(src), str(JAPANESE_SAMPLE), "--config", str(config)]
+            argv = [*publish_argv(src, cached=cached), str(JAPANESE_SAMPLE),
+                    "--config", str(config)]
             argvs = [argv] if senders == 1 else [[*argv, "--join"]] * senders
             time.sleep(0.5)  # the template copy's writes settle before the clock starts
             if statements:
@@ -366,8 +368,9 @@ def main() -> None:
     """Seed once, alternate single and joined sends, report the ratio of their wall times."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--src", default="")
+    parser.add_argument("--bytecode", choices=("cached", "source"), default="cached")
     parser.add_argument("--statements", action="store_true",
                         help="print each send's costliest statements (pg_stat_statements)")
     parser.add_argument("--json", action="store_true")
@@ -378,9 +381,11 @@ def main() -> None:
         seed(cluster, "seeded", args.rows, statements=args.statements, src=args.src)
         seeded = time.perf_counter() - started
         runs: list[tuple[Send, Send]] = []
+        cached = args.bytecode == "cached"
         for k in range(args.rounds):
-            single = send(cluster, "seeded", 1, 2 * k, args.src, statements=args.statements)
-            joined = send(cluster, "seeded", 2, 2 * k + 1, args.src, statements=args.statements)
+            single, joined = (send(cluster, "seeded", senders, 2 * k + senders - 1, args.src,
+                                   statements=args.statements, cached=cached)
+                              for senders in (1, 2))
             runs.append((single, joined))
             print(f"round {k + 1}: single {describe(single)}; joined {describe(joined)}",
                   file=sys.stderr, flush=True)
@@ -405,8 +410,10 @@ def main() -> None:
         met=ratio <= TARGET_RATIO and all_exact,
         baseline=f"one sender {single_wall:.1f} s wall: {describe(single)}",
         ratio=f"{ratio:.2f}×",
-        notes=f"{args.rounds} round(s), medians of wall time; each send to a fresh copy of the"
-              f" seeded database and a fresh lean SendGrid fake, duplicates counted at the fake;"
+        notes=f"{args.rounds} round(s), medians of wall time;"
+              f" {'bytecode cached, as installed' if cached else 'compiled from source'};"
+              f" each send to a fresh copy of the seeded database and a fresh lean SendGrid"
+              f" fake, duplicates counted at the fake;"
               f" exact: {all_exact}; 2 senders + PostgreSQL + the fake share {cores}"
               f" cores; load average now {loads}; on idle cores the ratio could at best be"
               f" {bound:.2f}× (the joined send's CPU, {joined_cpu:.0f} s, over {min(cores, 4)}"

@@ -59,7 +59,9 @@ def phases(folder: Path, count: int, runs: int, src: str) -> dict[str, float]:
         took["reading the store"], readers = cpu(read, runs)
         took["tokens and links"], recipients = cpu(
             lambda: list(signed(iter(readers), config.site, SECRET)), runs)
-        from publisher.delivery.pipeline import build_edition, load_article, load_templates
+        from publisher.delivery.pipeline import load_article
+        from publisher.edition.build import build_edition
+        from publisher.edition.newsletter.render import load_templates
 
         newsletter = build_edition(load_article(JAPANESE_SAMPLE, config), config,
                                    load_templates(None)).newsletter
