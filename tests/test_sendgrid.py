@@ -145,6 +145,29 @@ def test_the_encoded_body_is_exactly_the_json_of_body() -> None:
                     assert sg.encoded_body(cut) == json.dumps(sg.body(cut)).encode("ascii")
 
 
+def test_the_common_case_encodes_exactly_the_json_of_body() -> None:
+    # Without a mailto link or a personal subject, plain values fill positional templates;
+    # mixed with recipients that still take the general path, in one batch.
+    site = replace(SITE, unsubscribe_mailto="")
+    names = ["", "Ann", "  spaced   out  ", "   ", "改\n行\t 名", "back \\ slash",
+             "100% %s %(name)s", "\u2028 line",
+             "emoji 😀 \ud800x", "A & B", "<b>", "it's", 'Q "uote"']
+    people = [Recipient(f"r{i}@example.com", name, f"https://x.example/u?t=tok{i}%41~x\\",
+                        "leave@example.com" if i % 5 == 4 else "", i + 1)
+              for i, name in enumerate(names)]
+    people += [Recipient("amp@example.com", "Ann", "https://x.example/u?a=1&t=tok~x")]
+    defaults = newsletter(subject="x")
+    defaults = replace(defaults, html=defaults.html + marker(NAME, "100% '&'") + marker(NAME),
+                       text=defaults.text + marker(NAME, "%(url)s %%") + marker(NAME, "\\\n"))
+    plain = Newsletter(subject="no tags", preheader="", html="<p>x</p>", text="x\n")
+    personal = newsletter(subject=f"{marker(NAME, 'あなた')}さんへ")
+    for news in (newsletter(), defaults, plain, personal):
+        sg = sendgrid.SendGridChannel(HttpClient("sendgrid", "http://127.0.0.1:9"), site)
+        for group in (people, people[:1], people[1:2], []):
+            cut = batch(group, news=news)
+            assert sg.encoded_body(cut) == json.dumps(sg.body(cut)).encode("ascii")
+
+
 def test_the_encoded_body_refuses_a_recipient_without_an_unsubscribe_link() -> None:
     sg = sendgrid.SendGridChannel(HttpClient("sendgrid", "http://127.0.0.1:9"), SITE)
     for site in (SITE, replace(SITE, unsubscribe_mailto="l@example.com")):
