@@ -187,3 +187,24 @@ def test_cli_add_resubscribe_and_list_json(tmp_path: Path, target: Target) -> No
     assert out.split("\t")[:3] == ["Reader@example.com", "subscribed",
                                    "resubscribed with `subscribers add --resubscribe`"]
     assert cli("list", "--status", "paused")[0] == 2
+
+
+def test_active_pages_read_plain_tuples_and_check_each_page_once(store: SubscriberStore) -> None:
+    # Pages of columns, read as plain tuples on both backends, equal to the Subscriber rows;
+    # a page holding a row without a token id (NULL) is converted cell by cell ("" for it).
+    for i in range(9):
+        store.add(f"r{i}@example.com", f"読者 {i}" if i % 2 else "")
+    store.set_status("r4@example.com", "bounced")
+    store.db.execute("UPDATE subscribers SET uid = NULL WHERE key = ?", ("r7@example.com",))
+    active = list(store.iter_active())
+    pages = list(store.active_pages(chunk=3))
+    assert [len(page) for page in pages] == [3, 3, 2]
+    for column, field in (("ids", "id"), ("emails", "email"), ("names", "name"), ("uids", "uid")):
+        values = [v for page in pages for v in getattr(page, column)]
+        assert values == [getattr(s, field) for s in active]
+        assert {type(v) for v in values} == {int if column == "ids" else str}
+        assert all(type(getattr(page, column)) is tuple for page in pages)
+    assert "" in pages[2].uids and "" not in pages[0].uids + pages[1].uids
+    ids = [s.id for s in active]
+    within = store.active_pages(chunk=2, after=ids[1], through=ids[5])
+    assert [e for page in within for e in page.emails] == [s.email for s in active[2:6]]

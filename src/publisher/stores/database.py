@@ -2,7 +2,8 @@
 
 The stores (`ledger`, `subscribers`) hold every rule and write their SQL once, with `?`
 placeholders; a backend (`sqlite`, `postgres`) supplies only this seam. Statements are run one by
-one (`execute`) or as one statement per row (`executemany`, the natural unit for a whole batch
+one (`execute`; `tuples` for the rows of a hot read as plain tuples, in the order the SELECT
+names the columns) or as one statement per row (`executemany`, the natural unit for a whole batch
 written in one transaction); the few things the two dialects spell differently are `Dialect`
 fields filled into the SQL.
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeGuard, TypeVar
+
+T = TypeVar("T")
 
 Value = str | int | float | None  # what a column holds, and what a parameter may be
 
@@ -54,6 +57,7 @@ class Database(Protocol):
 
     def execute(self, sql: str, params: Sequence[Value] = ()) -> Cursor: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Value]]) -> None: ...
+    def tuples(self, sql: str, params: Sequence[Value] = ()) -> list[tuple[Value, ...]]: ...
     def transaction(self) -> AbstractContextManager[None]: ...
     def lock(self, name: str) -> None: ...  # inside a transaction: one process at a time
     def columns(self, table: str) -> set[str]: ...
@@ -81,3 +85,8 @@ def number(value: Value) -> float:
 def whole(value: Value) -> int:
     """An integer column (0 for NULL)."""
     return int(value or 0)
+
+
+def all_of(column: tuple[Value, ...], kind: type[T]) -> TypeGuard[tuple[T, ...]]:
+    """Whether every value of a column is exactly of `kind`: one check for a page of rows."""
+    return set(map(type, column)) <= {kind}

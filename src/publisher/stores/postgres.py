@@ -54,6 +54,13 @@ class PostgresDatabase:
         with self._turn, self.db.cursor() as cursor:
             cursor.executemany(_pg(sql), [tuple(r) for r in rows])
 
+    def tuples(self, sql: str, params: Sequence[Value] = ()) -> list[tuple[Value, ...]]:
+        """Run one query; its rows as plain tuples (psycopg's tuple rows, not dicts)."""
+        from psycopg.rows import tuple_row
+
+        with self._turn, self.db.cursor(row_factory=tuple_row) as cursor:
+            return cursor.execute(_pg(sql), tuple(params)).fetchall()
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """A transaction no other thread's statement can enter."""

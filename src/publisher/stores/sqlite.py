@@ -76,6 +76,13 @@ class SqliteDatabase:
         """Run one statement per row."""
         self._db().executemany(sql, rows)
 
+    def tuples(self, sql: str, params: Sequence[Value] = ()) -> list[tuple[Value, ...]]:
+        """Run one query; its rows as plain tuples (no `sqlite3.Row` per row)."""
+        cursor = self._db().cursor()
+        cursor.row_factory = None
+        rows: list[tuple[Value, ...]] = cursor.execute(sql, params).fetchall()
+        return rows
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on error; a failing disk is a SystemFault."""

@@ -37,7 +37,7 @@ from publisher.stores.addresses import (
     new_uids,
     validated_email,
 )
-from publisher.stores.database import Database, Record, marks, text, whole
+from publisher.stores.database import Database, Record, Value, all_of, marks, text, whole
 from publisher.stores.migrations import migrate
 from publisher.stores.subscriber_csv import (
     ImportReport,
@@ -164,18 +164,13 @@ class SubscriberStore:
         upper = "" if through is None else " AND id <= ?"
         bound: tuple[int, ...] = () if through is None else (through,)
         last = after
-        while True:
-            rows = self.db.execute(
-                f"SELECT {READER_COLUMNS} FROM subscribers WHERE status = 'subscribed'"
-                f" AND id > ?{upper} ORDER BY id LIMIT ?", (last, *bound, chunk),
-            ).fetchall()
-            if not rows:
-                return
-            ids = tuple([whole(row["id"]) for row in rows])
-            yield Readers(ids, tuple([str(row["email"]) for row in rows]),
-                          tuple([str(row["name"]) for row in rows]),
-                          tuple([text(row["uid"]) for row in rows]))
-            last = ids[-1]
+        while rows := self.db.tuples(
+            f"SELECT {READER_COLUMNS} FROM subscribers WHERE status = 'subscribed'"
+            f" AND id > ?{upper} ORDER BY id LIMIT ?", (last, *bound, chunk),
+        ):
+            page = _readers(rows)
+            yield page
+            last = page.ids[-1]
 
     def active_ids(self, after: int, chunk: int = 10_000) -> Iterator[int]:
         """Ids of subscribed addresses above `after`, for cutting a send into batches."""
@@ -526,6 +521,16 @@ def _groups(count: int, width: int) -> str:
     """`(?, ?), (?, ?)` for a multi-row VALUES of `count` rows of `width` columns."""
     group = "(" + ", ".join("?" * width) + ")"
     return ", ".join([group] * count)
+
+
+def _readers(rows: list[tuple[Value, ...]]) -> Readers:
+    """A page of READER_COLUMNS rows as columns, each type-checked once for the whole page
+    (a page that fails a check is converted cell by cell, as `_subscriber` does)."""
+    ids, emails, names, uids = zip(*rows, strict=True)
+    return Readers(ids if all_of(ids, int) else tuple(map(whole, ids)),
+                   emails if all_of(emails, str) else tuple(map(str, emails)),
+                   names if all_of(names, str) else tuple(map(str, names)),
+                   uids if all_of(uids, str) else tuple(map(text, uids)))
 
 
 def _subscriber(row: Record) -> Subscriber:
