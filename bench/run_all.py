@@ -3,6 +3,11 @@
 `python bench/run_all.py` runs them one after another (each in its own process, so one bench's
 imports and caches never help another) and prints one row per result. `--quick` runs the
 fan-outs at 20,000 and 100,000 instead of 100,000 and 1,000,000 (the `--join` one at 100,000).
+
+This machine's cores are shared with other machines': the same CPU-bound loop takes from 180 to
+over 300 ms of CPU within a minute. So before each script a probe times a fixed loop, and the
+table's first line prints how the probe moved during the run, to tell a slow moment from a slow
+change.
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ QUICK = {"fanout_sendgrid.py": ["--subscribers", "20000"],
          "subscribers_import.py": ["--rows", "20000"]}
 
 
+def probe_ms() -> float:
+    """CPU milliseconds of a fixed 3,000,000-step loop: how fast the machine is right now."""
+    started = time.process_time()
+    total = 0
+    for step in range(3_000_000):
+        total += step
+    return (time.process_time() - started) * 1000
+
+
 def run(script: list[str], quick: bool) -> list[dict[str, Any]]:
     """One script's JSON results, with progress on stderr."""
     argv = [sys.executable, str(HERE / script[0]), *script[1:], "--json"]
@@ -56,8 +70,14 @@ def run(script: list[str], quick: bool) -> list[dict[str, Any]]:
 def main() -> None:
     """Print the table."""
     quick = "--quick" in sys.argv
-    rows = [result for script in SCRIPTS for result in run(script, quick)]
-    print(f"Machine: {machine()}. Medians; baselines measured in the same run.\n")
+    rows, probes = [], []
+    for script in SCRIPTS:
+        probes.append(probe_ms())
+        rows += run(script, quick)
+    probes.append(probe_ms())
+    spread = " / ".join(f"{ms:.0f}" for ms in probes)
+    print(f"Machine: {machine()}. Medians; baselines measured in the same run. Probe loop"
+          f" (fixed CPU work) before each script and at the end: {spread} ms.\n")
     print("| what | measured | target | baseline (same run) | ratio | met |")
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
