@@ -18,7 +18,7 @@ from publisher.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from publisher.model import Newsletter, Recipient
+from publisher.model import Newsletter, Recipient, Recipients
 from tests.fakes.mail import SITE, Sleeps, batch, newsletter, recipients, send_all
 from tests.fakes.sendgrid import SendGridFake
 from tests.fakes.server import Faults
@@ -147,7 +147,8 @@ def test_the_encoded_body_is_exactly_the_json_of_body() -> None:
 
 def test_the_common_case_encodes_exactly_the_json_of_body() -> None:
     # Without a mailto link or a personal subject, plain values fill positional templates;
-    # mixed with recipients that still take the general path, in one batch.
+    # mixed with recipients that still take the general path, in one batch; a page of columns
+    # whose links and names need no escaping is encoded column by column.
     site = replace(SITE, unsubscribe_mailto="")
     names = ["", "Ann", "  spaced   out  ", "   ", "改\n行\t 名", "back \\ slash",
              "100% %s %(name)s", "\u2028 line",
@@ -163,9 +164,10 @@ def test_the_common_case_encodes_exactly_the_json_of_body() -> None:
     personal = newsletter(subject=f"{marker(NAME, 'あなた')}さんへ")
     for news in (newsletter(), defaults, plain, personal):
         sg = sendgrid.SendGridChannel(HttpClient("sendgrid", "http://127.0.0.1:9"), site)
-        for group in (people, people[:1], people[1:2], []):
-            cut = batch(group, news=news)
-            assert sg.encoded_body(cut) == json.dumps(sg.body(cut)).encode("ascii")
+        for group in (people, people[:1], people[1:2], [], people[:4], people[5:9]):
+            for cut in (batch(group, news=news),  # as a tuple, and as a page of columns
+                        replace(batch(group, news=news), recipients=Recipients.of(group))):
+                assert sg.encoded_body(cut) == json.dumps(sg.body(cut)).encode("ascii")
 
 
 def test_the_encoded_body_refuses_a_recipient_without_an_unsubscribe_link() -> None:

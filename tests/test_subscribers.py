@@ -19,6 +19,7 @@ from publisher.unsubscribe.tokens import (
     make_address_token,
     make_token,
     recipient_for,
+    recipient_pages,
     recipients_for,
     recipients_of,
     unsubscribe_url,
@@ -126,6 +127,11 @@ def test_active_pages_are_the_active_subscribers_in_columns(store: SubscriberSto
     site = Site(url="https://news.example.jp/", unsubscribe_mailto="leave@example.jp")
     assert list(recipients_of(readers, site, SECRET)) == [
         recipient_for(s, site, SECRET) for s in store.iter_active()]
+    for each in (site, Site(url="https://news.example.jp/", unsubscribe_url="https://u.jp/?a=1")):
+        pages = list(recipient_pages(readers, each, SECRET))  # columns: the same recipients
+        assert [len(page) for page in pages] == [len(page) for page in readers]
+        assert [r for page in pages for r in page] == [
+            recipient_for(s, each, SECRET) for s in store.iter_active()]
 
 
 def test_set_status_rejects_unknown_status_and_address(store: SubscriberStore) -> None:

@@ -5,9 +5,9 @@ Everything here is plain data built by pure functions; no I/O happens on these t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 BlockKind = Literal[
     "paragraph", "bullet_list", "ordered_list", "blockquote", "code", "table", "html", "hr",
@@ -178,3 +178,65 @@ class Recipient:
     unsubscribe_url: str = ""
     unsubscribe_mailto: str = ""
     id: int = 0  # the subscriber's id in the store (0: not from the store, e.g. a proof address)
+
+
+@dataclass(frozen=True)
+class Recipients(Sequence[Recipient]):
+    """Recipients as parallel columns, a `Recipient` made only for whoever iterates them.
+
+    A send reads its readers a page at a time; a page of columns costs a few tuples where a
+    `Recipient` per reader costs an object each, and a batch-call channel reads the columns.
+    """
+
+    emails: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    urls: tuple[str, ...] = ()  # unsubscribe links
+    mailtos: tuple[str, ...] = ()  # mailto: unsubscribe links ("" for none)
+    ids: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, recipients: Iterable[Recipient]) -> Recipients:
+        """The columns of some `Recipient`s."""
+        listed = list(recipients)
+        return cls(tuple(r.email for r in listed), tuple(r.name for r in listed),
+                   tuple(r.unsubscribe_url for r in listed),
+                   tuple(r.unsubscribe_mailto for r in listed), tuple(r.id for r in listed))
+
+    def __len__(self) -> int:
+        """How many recipients."""
+        return len(self.emails)
+
+    def __iter__(self) -> Iterator[Recipient]:
+        """Each recipient, made as it is reached."""
+        return map(Recipient, self.emails, self.names, self.urls, self.mailtos, self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Recipient: ...
+    @overload
+    def __getitem__(self, index: slice) -> Recipients: ...
+    def __getitem__(self, index: int | slice) -> Recipient | Recipients:
+        """One recipient, or a slice of the columns."""
+        if isinstance(index, slice):
+            return Recipients(self.emails[index], self.names[index], self.urls[index],
+                              self.mailtos[index], self.ids[index])
+        return Recipient(self.emails[index], self.names[index], self.urls[index],
+                         self.mailtos[index], self.ids[index])
+
+    def __add__(self, other: Recipients) -> Recipients:
+        """Both pages' columns, this one's first."""
+        return Recipients(self.emails + other.emails, self.names + other.names,
+                          self.urls + other.urls, self.mailtos + other.mailtos,
+                          self.ids + other.ids)
+
+    def picked(self, indexes: Sequence[int]) -> Recipients:
+        """The recipients at these positions, in that order."""
+        emails, names, urls, mailtos = (tuple(column[i] for i in indexes) for column in (
+            self.emails, self.names, self.urls, self.mailtos))
+        return Recipients(emails, names, urls, mailtos, tuple(self.ids[i] for i in indexes))
+
+
+def emails_of(recipients: Sequence[Recipient]) -> Sequence[str]:
+    """The addresses of some recipients (a page's own column when they are one)."""
+    if isinstance(recipients, Recipients):
+        return recipients.emails
+    return [r.email for r in recipients]

@@ -211,7 +211,7 @@ class EmailBatch:
 
     key: str  # derived from the edition and batch number; the Idempotency-Key where supported
     newsletter: Newsletter
-    recipients: tuple[Recipient, ...]
+    recipients: Sequence[Recipient]  # a tuple, or a page of columns (`Recipients`)
     lang: str = "en"
     proof: bool = False  # a --proof copy: the outbox names it proof-<address>.eml
     send_at: datetime | None = None  # `--at`: the provider holds the batch until then

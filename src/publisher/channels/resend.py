@@ -165,7 +165,7 @@ def idempotency_key(batch: EmailBatch) -> str:
     return key if len(key) <= MAX_KEY else "publisher/" + hashlib.sha256(key.encode()).hexdigest()
 
 
-def _result(recipients: tuple[Recipient, ...], data: list[Any], errors: list[Any]) -> BatchResult:
+def _result(recipients: Sequence[Recipient], data: list[Any], errors: list[Any]) -> BatchResult:
     """Map ids (and, in permissive validation mode, per-index errors) back to recipients."""
     failed = {e.get("index"): str(e.get("message", "")) for e in errors if isinstance(e, dict)}
     accepted: dict[str, str] = {}

@@ -33,6 +33,7 @@ import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -688,7 +689,7 @@ def _message_id(key: str, email: str, domain: str) -> str:
     return f"<{digest}@{domain}>"
 
 
-def _merge(outcome: _Outcome, recipients: tuple[Recipient, ...]) -> BatchResult:
+def _merge(outcome: _Outcome, recipients: Sequence[Recipient]) -> BatchResult:
     """The batch's result; raise only when nothing at all was (or may have been) delivered."""
     accepted, refused, uncertain = outcome.accepted, outcome.refused, outcome.uncertain
     if outcome.failures and not accepted and not uncertain and not refused:

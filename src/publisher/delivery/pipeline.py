@@ -16,7 +16,7 @@ from publisher.config.settings import Config, refuse_demo_identity
 from publisher.edition.build import build_edition
 from publisher.edition.newsletter.render import load_templates
 from publisher.errors import ConfigError, DeliveryError, InputError, LedgerConflict
-from publisher.model import Article, Edition, Recipient
+from publisher.model import Article, Edition, Recipient, Recipients
 from publisher.plan import (
     CHANNEL_NAMES,
     FAQ_DIGEST,
@@ -471,15 +471,15 @@ def shared_send(held: ExitStack, ledger: Ledger, config: Config, *, lead: bool
     """The email send as claimable batches of subscriber ids, read from the PostgreSQL list."""
     from publisher.delivery.send import SharedSend
     from publisher.stores.backends import open_store
-    from publisher.unsubscribe.tokens import recipients_of, unsubscribe_secret
+    from publisher.unsubscribe.tokens import recipient_pages, unsubscribe_secret
 
     secret = unsubscribe_secret()
     store = open_store(config.subscribers)
     held.callback(store.close)
 
-    def between(first_id: int, last_id: int) -> Iterator[Recipient]:
+    def between(first_id: int, last_id: int) -> Iterator[Recipients]:
         pages = store.active_pages(after=first_id - 1, through=last_id)
-        yield from recipients_of(pages, config.site, secret)
+        yield from recipient_pages(pages, config.site, secret)
 
     return SharedSend(ledger, store.active_ids, between, lead=lead)
 
@@ -744,18 +744,18 @@ def preflight(channel: EmailChannel | SocialChannel | CampaignChannel) -> Hints:
         raise ConfigError(exc.problem, where=exc.where, fix=exc.fix) from exc
 
 
-def recipients_for(config: Config) -> Iterator[Recipient]:
+def recipients_for(config: Config) -> Iterator[Recipient | Recipients]:
     """Who gets the newsletter: the sample reader for the outbox, else every active subscriber."""
     if email_route(config) == OUTBOX:
         yield from sample_recipients(config)
         return
     from publisher.stores.backends import open_store
-    from publisher.unsubscribe.tokens import recipients_of, unsubscribe_secret
+    from publisher.unsubscribe.tokens import recipient_pages, unsubscribe_secret
 
     secret = unsubscribe_secret()
     store = open_store(config.subscribers)
     try:
-        yield from recipients_of(store.active_pages(), config.site, secret)
+        yield from recipient_pages(store.active_pages(), config.site, secret)
     finally:
         store.close()
 

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -36,7 +35,7 @@ from publisher.errors import (
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from publisher.model import Edition, Recipient, SocialPost
+from publisher.model import Edition, Recipient, Recipients, SocialPost
 from publisher.plan import Plan, Step, channel_name
 from publisher.stores.ledger import (
     MAX_ATTEMPTS,
@@ -123,7 +122,7 @@ class SharedSend:
 
     claims: Ledger
     active_ids: Callable[[int], Iterable[int]]  # subscriber ids above an id, in order
-    recipients_between: Callable[[int, int], Iterable[Recipient]]  # one batch's recipients
+    recipients_between: Callable[[int, int], Iterable[Recipient | Recipients]]  # one batch's
     lead: bool  # the lock holder: plans, reopens old batches, sends social posts and the digest
     join_wait: float = 30.0  # how long a joiner waits for the lead to plan the send
 
@@ -136,7 +135,7 @@ class Run:
     edition: Edition
     plan: Plan
     channels: LiveChannels
-    recipients: Callable[[], Iterable[Recipient]]
+    recipients: Callable[[], Iterable[Recipient | Recipients]]  # one by one, or pages of them
     retry_pending: bool = False
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] | None = None
@@ -283,7 +282,7 @@ Prior = Mapping[int, Row | tuple[BatchRow, int]]  # subscriber id → where the 
 
 
 def _send_chunk(
-    run: Run, step: Step, channel: EmailChannel, chunk: list[Recipient], outcome: Outcome
+    run: Run, step: Step, channel: EmailChannel, chunk: Recipients, outcome: Outcome
 ) -> None:
     """Skip sent recipients, resend pending batches that may be resent, send the fresh ones.
 
@@ -291,64 +290,64 @@ def _send_chunk(
     keeps one row per call (`mark_batch_pending`); otherwise one row per recipient.
     """
     prior: Prior | None = None
-    if channel.facts.batch_call and all(r.id for r in chunk):
+    if channel.facts.batch_call and all(chunk.ids):
         prior, rows = _recorded(run.ledger, run.plan.edition_id, step.channel, chunk)
     else:
-        rows = run.ledger.states(run.plan.edition_id, step.channel, [r.email for r in chunk])
+        rows = run.ledger.states(run.plan.edition_id, step.channel, chunk.emails)
     fresh, retry = _sort_recipients(run, channel, chunk, rows, outcome)
     for key, recipients in retry.items():
         _send_batch(run, step, channel, key, recipients, outcome, prior)
     if fresh:
         _send_batch(run, step, channel, batch_key(run.plan.edition_id, step.channel,
-                                                  [r.email for r in fresh],
+                                                  fresh.emails,
                                                   salt=run.key_salts.get(step.output, "")),
                     fresh, outcome, prior)
 
 
 def _recorded(
-    ledger: Ledger, edition_id: str, channel: str, chunk: list[Recipient]
+    ledger: Ledger, edition_id: str, channel: str, chunk: Recipients
 ) -> tuple[Prior, dict[str, Row]]:
     """Where the ledger has each recipient: a per-recipient row (older sends, refusals) first,
     else the batch row whose ids hold them; and each as a row, for sorting."""
-    items = (ledger.states(edition_id, channel, [r.email for r in chunk])
+    items = (ledger.states(edition_id, channel, chunk.emails)
              if ledger.has_items(edition_id, channel) else {})
-    covered = ledger.covering(edition_id, channel, [r.id for r in chunk])
+    covered = ledger.covering(edition_id, channel, chunk.ids)
     prior: dict[int, Row | tuple[BatchRow, int]] = {}
     if not items and not covered:
         return prior, {}  # none of them recorded yet: the usual first send
     rows: dict[str, Row] = {}
-    for recipient in chunk:
-        row = items.get(recipient.email)
+    for email, member in zip(chunk.emails, chunk.ids, strict=True):
+        row = items.get(email)
         if row is not None:
-            prior[recipient.id] = rows[recipient.email] = row
-        elif (found := covered.get(recipient.id)) is not None:
-            prior[recipient.id], rows[recipient.email] = found, found[0].row(found[1])
+            prior[member] = rows[email] = row
+        elif (found := covered.get(member)) is not None:
+            prior[member], rows[email] = found, found[0].row(found[1])
     return prior, rows
 
 
 def _sort_recipients(
-    run: Run, channel: EmailChannel, chunk: list[Recipient], rows: Mapping[str, Row],
+    run: Run, channel: EmailChannel, chunk: Recipients, rows: Mapping[str, Row],
     outcome: Outcome,
-) -> tuple[list[Recipient], dict[str, list[Recipient]]]:
+) -> tuple[Recipients, dict[str, Recipients]]:
     """Split a chunk into fresh recipients and pending batches worth resending under their key."""
-    fresh: list[Recipient] = []
-    retry: dict[str, list[Recipient]] = {}
     if not rows:
-        return list(chunk), retry  # none recorded: all fresh
-    for recipient in chunk:
-        row = rows.get(recipient.email)
+        return chunk, {}  # none recorded: all fresh
+    fresh: list[int] = []  # positions in the chunk
+    retry: dict[str, list[int]] = {}
+    for at, email in enumerate(chunk.emails):
+        row = rows.get(email)
         if row is None or (row.state == "failed" and run.may_retry(row)):
-            fresh.append(recipient)
+            fresh.append(at)
         elif row.state == "sent":
             outcome.already += 1
         elif row.state == "failed":
             _note_settled(outcome, row)
         elif channel.facts.idempotent or run.retry_pending:
-            retry.setdefault(row.batch, []).append(recipient)
+            retry.setdefault(row.batch, []).append(at)
         else:
             outcome.uncertain += 1
             outcome.note(UNCERTAIN, row.error, [row.item])
-    return fresh, retry
+    return chunk.picked(fresh), {key: chunk.picked(kept) for key, kept in retry.items()}
 
 
 def _note_settled(outcome: Outcome, row: Row) -> None:
@@ -358,20 +357,20 @@ def _note_settled(outcome: Outcome, row: Row) -> None:
 
 
 def _send_batch(
-    run: Run, step: Step, channel: EmailChannel, key: str, recipients: list[Recipient],
+    run: Run, step: Step, channel: EmailChannel, key: str, recipients: Recipients,
     outcome: Outcome, prior: Prior | None = None,
 ) -> None:
     """One provider call, framed by ledger writes (one batch row per call when `prior` is given).
     """
     ledger, edition_id = run.ledger, run.plan.edition_id
-    emails = [r.email for r in recipients]
+    emails = recipients.emails
     written: list[BatchRow] | None = None
     if prior is None:
         ledger.mark_pending(edition_id, run.plan.slug, step.channel, emails, batch=key)
     else:
         written = ledger.mark_batch_pending(edition_id, run.plan.slug, step.channel, key,
-                                            [r.id for r in recipients], emails, prior)
-    batch = EmailBatch(key, run.edition.newsletter, tuple(recipients), run.edition.article.lang,
+                                            recipients.ids, emails, prior)
+    batch = EmailBatch(key, run.edition.newsletter, recipients, run.edition.article.lang,
                        send_at=run.at, schedule_id=run.schedule_ids.get(step.channel, ""))
     try:
         result = _retrying(run, channel, lambda: channel.send_batch(batch))
@@ -603,7 +602,7 @@ def _prepare_media(
 
 
 def _record_failure(
-    ledger: Ledger, edition_id: str, channel: str, items: list[str], exc: DeliveryError
+    ledger: Ledger, edition_id: str, channel: str, items: Sequence[str], exc: DeliveryError
 ) -> bool:
     """A definite failure is marked failed (retried next run); a maybe-landed call stays pending.
 
@@ -657,8 +656,35 @@ def batch_key(edition_id: str, channel: str, members: Sequence[str], *,
     return digest.hexdigest()[:32]
 
 
-def _chunks(items: Iterable[Recipient], size: int) -> Iterator[list[Recipient]]:
-    """Consecutive lists of at most size items, without materialising the stream."""
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+def _chunks(items: Iterable[Recipient | Recipients], size: int) -> Iterator[Recipients]:
+    """Consecutive pages of at most size recipients, without materialising the stream; a page
+    of exactly that size (the store's, for most channels) goes through as it is."""
+    left = Recipients()
+    for page in _pages(items, size):
+        if not left and len(page) == size:
+            yield page
+            continue
+        left += page
+        while len(left) >= size:
+            yield left[:size]
+            left = left[size:]
+    if left:
+        yield left
+
+
+def _pages(items: Iterable[Recipient | Recipients], size: int) -> Iterator[Recipients]:
+    """The stream as pages: pages as they come, single recipients gathered size at a time."""
+    single: list[Recipient] = []
+    for item in items:
+        if isinstance(item, Recipient):
+            single.append(item)
+            if len(single) == size:
+                yield Recipients.of(single)
+                single = []
+            continue
+        if single:
+            yield Recipients.of(single)
+            single = []
+        yield item
+    if single:
+        yield Recipients.of(single)

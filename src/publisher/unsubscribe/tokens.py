@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from publisher.config.secrets import get_secret
 from publisher.errors import InputError
-from publisher.model import Recipient
+from publisher.model import Recipient, Recipients
 
 if TYPE_CHECKING:
     from publisher.config.settings import Site
@@ -78,8 +78,9 @@ class Signer:
         """The token for one subscriber id (refused unless the id is base64url)."""
         return self.tokens((uid,))[0]
 
-    def tokens(self, uids: Sequence[str]) -> list[str]:
-        """The tokens of many ids at once: one regex check and one base64 call for all of them.
+    def tokens(self, uids: Sequence[str], *, prefix: str = "") -> list[str]:
+        """The tokens of many ids at once (each after `prefix`, e.g. a link's head): one regex
+        check and one base64 call for all of them.
 
         Ids of whole base64url quads (every id `new_uid` makes) are checked together; a list
         holding any other id is checked id by id, so each refusal is the one `_unb64` makes.
@@ -102,7 +103,7 @@ class Signer:
         # Each tag padded by two zero bytes to 18 (whole base64 groups): its first _TAG_CHARS
         # characters are then exactly its own unpadded base64, so one call encodes them all.
         encoded = base64.urlsafe_b64encode(_PAD.join(tags) + _PAD).decode("ascii")
-        return [f"{uid}{ID_SEPARATOR}{encoded[at:at + _TAG_CHARS]}"
+        return [f"{prefix}{uid}{ID_SEPARATOR}{encoded[at:at + _TAG_CHARS]}"
                 for uid, at in zip(uids, range(0, len(encoded), _PADDED_CHARS), strict=True)]
 
 
@@ -192,17 +193,27 @@ def recipients_for(
 
 
 def recipients_of(pages: Iterable[Readers], site: Site, secret: str) -> Iterator[Recipient]:
-    """Pages of readers as a send sees them, streamed; the links' fixed parts are built once."""
+    """Pages of readers as a send sees them, one recipient at a time (see `recipient_pages`)."""
+    for page in recipient_pages(pages, site, secret):
+        yield from page
+
+
+def recipient_pages(pages: Iterable[Readers], site: Site, secret: str) -> Iterator[Recipients]:
+    """Pages of readers as a send sees them, streamed as columns; the links' fixed parts are
+    built once, and each link is its head and token made in one step."""
     signer = Signer(secret)
     base = unsubscribe_base(site)
     url_head = f"{base}{'&' if '?' in base else '?'}t="
     target = site.unsubscribe_mailto.removeprefix("mailto:")
     mail_head = f"mailto:{target}?subject={quote('unsubscribe ')}" if target else ""
     for page in pages:
+        if not mail_head:
+            urls = signer.tokens(page.uids, prefix=url_head)
+            yield Recipients(page.emails, page.names, tuple(urls), ("",) * len(urls), page.ids)
+            continue
         tokens = signer.tokens(page.uids)
-        urls = [url_head + token for token in tokens]
-        mailtos = [mail_head + token for token in tokens] if mail_head else [""] * len(tokens)
-        yield from map(Recipient, page.emails, page.names, urls, mailtos, page.ids)
+        yield Recipients(page.emails, page.names, tuple([url_head + t for t in tokens]),
+                         tuple([mail_head + t for t in tokens]), page.ids)
 
 
 def _id_tag(uid: str, secret: str) -> bytes:
