@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
@@ -86,16 +86,25 @@ UNSAFE_SCHEME = "(?:" + "|".join(
     "".join(_spelled(c) for c in scheme)
     for scheme in ("javascript", "vbscript", "livescript", "data", "file")
 ) + r")\s*" + _spelled(":")
-UNSAFE_LINK = re.compile(
-    r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(\s*<?\s*" + UNSAFE_SCHEME
-    + r"(?:[^()\s]|\([^()]*\))*(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)",
-    re.IGNORECASE,
-)
 UNSAFE_SCHEME_RE = re.compile(UNSAFE_SCHEME, re.IGNORECASE)
-UNSAFE_AUTOLINK = re.compile(r"<\s*" + UNSAFE_SCHEME + r"[^>]*>", re.IGNORECASE)
-UNSAFE_DEFINITION = re.compile(
-    r"^[ ]{0,3}\[[^\]]+\]:\s*<?\s*" + UNSAFE_SCHEME + r".*$", re.IGNORECASE | re.MULTILINE
-)
+
+
+@cache
+def _unsafe_link_res() -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    """Link, autolink and definition patterns (~15 ms to compile): only a text naming a refused
+    scheme needs them, so they are compiled on that first use."""
+    link = re.compile(
+        r"!?\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\(\s*<?\s*" + UNSAFE_SCHEME
+        + r"(?:[^()\s]|\([^()]*\))*(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)",
+        re.IGNORECASE,
+    )
+    autolink = re.compile(r"<\s*" + UNSAFE_SCHEME + r"[^>]*>", re.IGNORECASE)
+    definition = re.compile(
+        r"^[ ]{0,3}\[[^\]]+\]:\s*<?\s*" + UNSAFE_SCHEME + r".*$", re.IGNORECASE | re.MULTILINE
+    )
+    return link, autolink, definition
+
+
 # Raw HTML an FAQ item may keep as Markdown: attribute-less formatting tags only.
 KEPT_TAGS = re.compile(r"</?(?:b|i|em|strong|sup|sub|kbd|code|mark|u|s|br)\s*/?>", re.IGNORECASE)
 ANY_TAG = re.compile(r"<!--[\s\S]*?(?:-->|$)|</?[A-Za-z][^<>]*>")
@@ -370,9 +379,10 @@ def defuse_unsafe_links(markdown_text: str) -> str:
         markdown_text
     ):
         return markdown_text
-    text = UNSAFE_LINK.sub(r"\1", markdown_text)
-    text = UNSAFE_AUTOLINK.sub("", text)
-    return UNSAFE_DEFINITION.sub("", text)
+    link, autolink, definition = _unsafe_link_res()
+    text = link.sub(r"\1", markdown_text)
+    text = autolink.sub("", text)
+    return definition.sub("", text)
 
 
 def strip_raw_html(markdown_text: str) -> str:
