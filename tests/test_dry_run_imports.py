@@ -12,6 +12,8 @@ DELIVERY_ONLY = (
     "publisher.delivery.send", "publisher.stores.ledger", "publisher.channels.http",
     "publisher.channels",
     "publisher.channels.outbox", "publisher.channels.message", "sqlite3", "email.message", "socket",
+    # Only a PostgreSQL setting needs these; a SQLite run decides with publisher.stores.setting.
+    "publisher.stores.pgurl", "publisher.stores.postgres",
 )
 
 

@@ -20,7 +20,7 @@ from publisher.config.load import config_from_mapping
 from publisher.config.secrets import get_secret, mask, masked_excerpt, remember
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.stores.backends import open_ledger, open_store
-from publisher.stores.pgurl import is_database_url
+from publisher.stores.setting import is_database_url
 from publisher.stores.sqlite import SqliteLedger
 from tests.fakes.mail import SITE
 from tests.fakes.sendgrid import SendGridFake

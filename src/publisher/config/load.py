@@ -282,6 +282,6 @@ def credentials_in_url(value: str) -> str:
 
 def _is_database_setting(value: str) -> bool:
     """A PostgreSQL URL or libpq string (its user is no secret; its password is)."""
-    from publisher.stores.pgurl import is_database_url
+    from publisher.stores.setting import is_database_url
 
     return is_database_url(value) and not value.startswith("secret:")

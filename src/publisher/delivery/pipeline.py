@@ -175,7 +175,7 @@ def missing_image(article: Article, config: Config) -> str:
 
 def subscriber_count(config: Config) -> int | None:
     """How many subscribers a real transport would reach; None when no list was imported."""
-    from publisher.stores.pgurl import is_database_url
+    from publisher.stores.setting import is_database_url
 
     target = str(config.subscribers)
     if not is_database_url(target) and not Path(target).is_file():
@@ -392,7 +392,7 @@ def _listed(config: Config, address: str) -> Subscriber | None:
 
 def _has_subscriber_list(target: str | Path) -> bool:
     """Whether a subscriber list exists to look names up in (no file is created for a proof)."""
-    from publisher.stores.pgurl import is_database_url
+    from publisher.stores.setting import is_database_url
 
     return is_database_url(target) or Path(target).is_file()
 

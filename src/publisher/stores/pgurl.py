@@ -12,39 +12,22 @@ publisher.toml itself, as userinfo, as `?password=` or as `password=`, is refuse
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from publisher.config.secrets import get_secret, mask, remember
 from publisher.errors import ConfigError
 from publisher.stores.database import Value
+from publisher.stores.setting import KEYWORD_VALUE, URL_SCHEMES
 
 if TYPE_CHECKING:  # psycopg is the optional `postgres` extra: imported when a database opens
     import psycopg
 
 ValueRow = dict[str, Value]  # a result row by column name, as the stores read it (a Record)
 
-URL_SCHEMES = ("postgresql:", "postgres:")
 PASSWORD_KEYS = ("password", "sslpassword")  # the libpq parameters that carry a secret
 _PASSWORD_IN_URL = re.compile(r"(://[^/@\s:]*:)([^/@\s]*)(@)")
 _PASSWORD_PARAM = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)")
-# https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-PARAMKEYWORDS
-_LIBPQ_KEYWORDS = frozenset({
-    "host", "hostaddr", "port", "dbname", "user", "password", "passfile", "service", "options",
-    "sslmode", "sslcert", "sslkey", "sslpassword", "sslrootcert", "connect_timeout",
-    "application_name", "target_session_attrs", "channel_binding", "require_auth", "gssencmode",
-})
-_KEYWORD_VALUE = re.compile(r"\s*([a-z_]+)\s*=\s*('(?:[^'\\]|\\.)*'|\S*)")
-
-
-def is_database_url(target: str | Path) -> bool:
-    """Whether a `ledger`/`subscribers` setting names PostgreSQL (URL, libpq string) or a file."""
-    setting = str(target)
-    if setting.startswith((*URL_SCHEMES, "secret:")):
-        return True
-    first = _KEYWORD_VALUE.match(setting)
-    return first is not None and first.group(1) in _LIBPQ_KEYWORDS
 
 
 def masked_url(url: str) -> str:
@@ -59,7 +42,7 @@ def passwords_in(setting: str) -> list[str]:
         found = [parts.password or ""]
         found += [v for k, v in parse_qsl(parts.query) if k.lower() in PASSWORD_KEYS]
     else:
-        found = [_unquote(v) for k, v in _KEYWORD_VALUE.findall(setting)
+        found = [_unquote(v) for k, v in KEYWORD_VALUE.findall(setting)
                  if k in PASSWORD_KEYS]
     return [value for value in found if value]
 
