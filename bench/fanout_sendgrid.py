@@ -11,7 +11,7 @@ tests' contract fake instead, which validates and renders every personalization.
 The CLI runs as installed: from a copy of the tree with its bytecode compiled, as `pip install`
 leaves it (`--bytecode source` compiles every module from source on each run, as an editable
 checkout does under PYTHONDONTWRITEBYTECODE). One run of 100,000 moves by ±20% on a shared
-machine, so `--runs K` (3 here) sends K times, each into a fresh store and fake, and reports the
+machine, so `--runs K` (5 here) sends K times, each into a fresh store and fake, and reports the
 run of median CPU with the range beside it.
 """
 
@@ -151,7 +151,7 @@ def median_run(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
 
 def main() -> None:
     """Parse options, run the fan-outs and report the median one."""
-    args = options(100_000, 3)
+    args = options(100_000, 5)
     run, spread = median_run(args)
     target = TARGET_SECONDS_PER_100K * args.subscribers / 100_000
     met, measured, baseline = verdict(run, target)
