@@ -127,7 +127,8 @@ class SendGridChannel:
             self._pieces = (shared, _Pieces(self, batch))
         piece = self._pieces[1]
         people = batch.recipients
-        parts = (isinstance(people, Recipients) and piece.page(people)) or list(map(piece, people))
+        page = people if isinstance(people, Recipients) else Recipients.of(people)
+        parts = piece.page(page) or list(map(piece, page))
         parts = parts or [""]
         parts[0] = piece.head + parts[0]  # head and tail on the ends: one join, one encode
         parts[-1] += piece.tail
@@ -278,23 +279,6 @@ class _Pieces:
             pairs.append(f"{fixed(tag)}: {value}")
         return out + (', "substitutions": {' + ", ".join(pairs) + "}" if pairs else "")
 
-    def __call__(self, recipient: Recipient) -> str:
-        """One personalization's JSON text (key order and spacing as `_personalization`).
-
-        The common case (no mailto link, no personal subject, no HTML special in the link or
-        the name) fills positional templates; anything else takes `_general`.
-        """
-        url, name = recipient.unsubscribe_url, recipient.name
-        if not (self.plain and url and not recipient.unsubscribe_mailto) or _html_special(
-                url + name):
-            return self._general(recipient)
-        url_json = _json(url)
-        if name and (name := " ".join(name.split())):
-            return self.named_fast % self.pick_named(
-                (_json(recipient.email), _json(name), f'"<{url_json[1:-1]}>"', url_json))
-        return self.unnamed_fast % self.pick_unnamed(
-            (_json(recipient.email), "", f'"<{url_json[1:-1]}>"', url_json))
-
     def page(self, page: Recipients) -> list[str] | None:
         """A page's personalizations column by column when every one is the common case (one
         scan of all links and names finds none to HTML-escape); else None: one by one."""
@@ -310,8 +294,9 @@ class _Pieces:
                 for email, name, url in zip(map(_json, page.emails), names, map(_json, urls),
                                             strict=True)]
 
-    def _general(self, recipient: Recipient) -> str:
-        """Any personalization: mailto links, personal subjects, values to HTML-escape."""
+    def __call__(self, recipient: Recipient) -> str:
+        """One personalization's JSON text (key order and spacing as `_personalization`): any
+        case, mailto links, personal subjects and values to HTML-escape included."""
         url = recipient.unsubscribe_url
         url_json = _json(url)
         if url and not (recipient.unsubscribe_mailto or self.site_mailto):
