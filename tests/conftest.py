@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,13 @@ from tests.helpers.social import Networks, running_networks
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The CLIs the tests start keep compiled templates in a throwaway folder, not the user's.
+    folder = tempfile.mkdtemp(prefix="publisher-cache-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["PUBLISHER_CACHE_DIR"] = folder
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,6 +1,7 @@
 """The newsletter: Article + FAQ digest → Jinja2 → MJML → HTML, plus its plain-text twin.
 
-`load_templates` is the only I/O; `render_newsletter` is pure. The result carries placeholder
+`load_templates` is the only I/O (the template, and Jinja's compiled copy of it in the user's
+cache folder); `render_newsletter` is pure. The result carries placeholder
 markers for the recipient's name and unsubscribe URL; `personalize` fills them per subscriber
 without recompiling anything.
 """
@@ -8,6 +9,8 @@ without recompiling anything.
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jinja2
 import mjml
+from jinja2.bccache import Bucket
 from markupsafe import Markup, escape
 
 import publisher
@@ -54,6 +58,7 @@ __all__ = [
 ]
 
 TEMPLATE_NAME = "newsletter.mjml.j2"
+CACHE_ENV = "PUBLISHER_CACHE_DIR"
 PREHEADER_CHARS = {"ja": 90, "en": 140}
 CJK_LANGS = frozenset({"ja", "zh", "ko"})
 RTL_LANGS = frozenset({"ar", "fa", "he", "ur"})
@@ -95,6 +100,7 @@ def load_templates(directory: Path | None) -> Templates:
         undefined=jinja2.StrictUndefined,
         autoescape=True,
         keep_trailing_newline=True,
+        bytecode_cache=_bytecode_cache(),
     )
     try:
         template = env.get_template(TEMPLATE_NAME)
@@ -105,6 +111,54 @@ def load_templates(directory: Path | None) -> Templates:
             fix="fix the Jinja2 syntax at that line",
         ) from exc
     return Templates(directory=folder, template=template)
+
+
+def cache_dir() -> Path | None:
+    """Where publisher keeps what it can rebuild: $PUBLISHER_CACHE_DIR, else the XDG cache home."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "publisher"
+    try:
+        return Path.home() / ".cache" / "publisher"
+    except RuntimeError:  # no home directory: run without a cache
+        return None
+
+
+class _BytecodeCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's own cache of compiled templates (a compile costs ~15 ms a run); a copy that
+    cannot be read or written is skipped, never fatal: the template is compiled instead.
+    https://jinja.palletsprojects.com/en/3.1.x/api/#bytecode-cache"""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        """A truncated or unreadable copy counts as none."""
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError, pickle.UnpicklingError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        """A full disk or a read-only cache leaves the run as it was."""
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            return
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """The cache in a folder only this user can write: its files are unpickled when read."""
+    root = cache_dir()
+    if root is None:
+        return None
+    folder = root / "templates"
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        stat = folder.stat()
+    except OSError:
+        return None
+    if stat.st_uid != os.getuid() or stat.st_mode & 0o022:
+        return None
+    return _BytecodeCache(str(folder))
 
 
 def render_newsletter(
