@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +53,13 @@ PIECES = st.sampled_from([
     "日本", "é", "ж", "\u202a", "\ufeff", "https://", "http://", "t.co/", "com", "jp", "co.uk",
     "xn--p1ai", "例え", "テスト", "www.", "example", "😷", "＠", "$",
 ])
+# Pieces where the loose TLD and the exact alternation could part: runs of letters that are
+# and are not TLDs, letters IGNORECASE folds into ASCII, non-ASCII TLDs and their prefixes.
+TLD_PIECES = st.sampled_from([
+    ".", "a", "example", "COM", "com", "comx", "co", "jp", "e.g", "txt", "zzz", "x", "-", "@",
+    "\u212aim", "ſhop", "İt", "ıt", "みんな", "みん", "コム", "中国", "中國", "中文网", "рф",
+    "xn--p1ai", "vermögensberatung", "verm", "ö", "https://", "/", " ", "。", "日本", "1", "+",
+])
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -61,6 +70,42 @@ def test_extract_urls_equals_twitter_text(text: str) -> None:
     found = extract_urls_with_indices(text)
     expected = [(e["indices"][0], e["indices"][1], e["url"]) for e in found]
     assert [(u.start, u.end, u.url) for u in urls.extract_urls(text)] == expected
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(TLD_PIECES, max_size=30).map("".join))
+def test_the_loose_tld_matches_exactly_or_hands_over(text: str) -> None:
+    for loose, exact, group in ((urls._loose_url_re, urls._extract_url_re, 5),
+                                (urls._loose_ascii_domain_re, urls._ascii_domain_re, 0)):
+        matches = urls._matches(text, loose, exact, group)
+        assert [(*m.groups(), m.span()) for m in matches] == [
+            (*m.groups(), m.span()) for m in exact().finditer(text)]
+
+
+def test_the_letters_the_loose_tld_takes_are_those_ignorecase_folds_to_ascii() -> None:
+    folds = {chr(key): value for key, value in urls.ASCII_TLD_FOLDS.items()}
+    letter = re.compile("[a-z]", re.IGNORECASE)
+    taken = [chr(code) for code in range(0x110000) if letter.fullmatch(chr(code))]
+    assert sorted(taken) == sorted([*string.ascii_letters, *folds])
+    for char, ascii_letter in folds.items():
+        assert re.fullmatch(ascii_letter, char, re.IGNORECASE)
+    assert all(tld.isascii() and tld.isalpha() and tld.islower() for tld in urls.ASCII_TLDS)
+    # A non-ASCII TLD (vermögensberatung) may begin with letters, but never with a listed TLD
+    # that TLD_END would end there: else that one could be taken where the alternation takes it.
+    leading = re.compile("[a-z]*", re.IGNORECASE)
+    for tld in (*GTLDS, *CCTLDS):
+        if not tld.isascii():
+            run = leading.match(tld)
+            assert run is not None and run.group() not in urls.ASCII_TLDS
+
+
+def test_a_text_with_listed_tlds_never_compiles_the_exact_pattern() -> None:
+    urls._extract_url_re.cache_clear()
+    found = urls.extract_urls("新駅は https://example.com/a と www.city.example.jp で。")
+    assert [u.url for u in found] == ["https://example.com/a", "www.city.example.jp"]
+    assert urls._extract_url_re.cache_info().currsize == 0
+    assert [u.url for u in urls.extract_urls("e.g. see example.com")] == ["example.com"]
+    assert urls._extract_url_re.cache_info().currsize == 1  # "e.g": g is no TLD, so exactly
 
 
 def test_counting_never_imports_twitter_text_or_pkg_resources() -> None:
