@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import operator
 import random
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -142,6 +143,16 @@ def test_front_matter_fast_path_equals_the_pure_loader() -> None:
         slow = yaml.load(text, Loader=frontmatter.TextLoader)  # the pure path it stands in for
         assert repr(fast) == repr(slow), text
     assert fast_seen > 500
+
+
+def test_the_libyaml_subset_admits_exactly_its_characters() -> None:
+    admitted = re.compile(  # printable, LF; no tab, NEL, U+2028/9, BOM, U+FFFE/F or surrogate
+        "[\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+    )
+    for code in range(0x110000):
+        char = chr(code)
+        assert bool(frontmatter.SIMPLE_YAML_CHARS.fullmatch(char)) == bool(
+            admitted.fullmatch(char)), hex(code)
 
 
 def test_style_replay_equals_html_parser() -> None:
