@@ -11,31 +11,49 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable
+from importlib import import_module
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from publisher.cli import (
-    check,
-    digest,
-    due,
-    feed,
-    keys,
-    lint,
-    measure,
-    preview,
-    render,
-    retract,
-    send,
-    serve,
-    status,
-    subscribers,
-    unschedule,
-)
+from publisher.cli import render
 from publisher.errors import PublisherError, SystemFault
 
 DEFAULT_COMMAND = "run"
+# Each verb: (its module in publisher.cli, the command function or sub-app there), in the order
+# `publish --help` lists them (commands first, then groups). Only the verb a run names is
+# imported and built: typer reads the signature of every command it is given (~10 ms for all).
+COMMANDS = {
+    DEFAULT_COMMAND: ("send", "run_command"),
+    "measure": ("measure", "measure_command"),
+    "feed": ("feed", "feed_command"),
+    "status": ("status", "status_command"),
+    "retract": ("retract", "retract_command"),
+    "due": ("due", "due_command"),
+    "unschedule": ("unschedule", "unschedule_command"),
+    "check": ("check", "check_command"),
+    "preview": ("preview", "preview_command"),
+    "lint": ("lint", "lint_command"),
+    "digest": ("digest", "digest_command"),
+    "serve": ("serve", "serve_command"),
+}
+GROUPS = {"subscribers": ("subscribers", "subscribers_app"), "keys": ("keys", "keys_app")}
+VERBS = COMMANDS.keys() | GROUPS.keys()
+HELP_FLAGS = ("--help", "-h")
+
+
+def verb_of(args: list[str]) -> str | None:
+    """The verb `args` run: the first word when it names one, else `run` (`publish POST …`);
+    None for the group's own help (`publish`, `publish --help`, `publish --help VERB`)."""
+    words = [a for a in args if not a.startswith("-")]
+    if not args or (not words and any(a in HELP_FLAGS for a in args)):
+        return None
+    if not words or words[0] not in VERBS:
+        return DEFAULT_COMMAND
+    before = args[:args.index(words[0])]
+    return None if any(a in HELP_FLAGS for a in before) else words[0]
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -44,36 +62,40 @@ class DefaultCommandGroup(TyperGroup):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         """Insert the default command before the first word that is not a known subcommand."""
         words = [a for a in args if not a.startswith("-")]
-        wants_group_help = not words and any(a in ("--help", "-h") for a in args)
-        if args and not wants_group_help and (not words or words[0] not in self.commands):
+        if verb_of(args) == DEFAULT_COMMAND and words[:1] != [DEFAULT_COMMAND]:
             args = [DEFAULT_COMMAND, *args]
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(
-    cls=DefaultCommandGroup,
-    help="Turn one Markdown article into a newsletter, social posts and an FAQ digest.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+def _group() -> None:
+    """The group takes no options of its own."""
 
-# The order here is the order `publish --help` lists them (commands first, then groups).
-app.command(DEFAULT_COMMAND)(send.run_command)
-app.command("measure")(measure.measure_command)
-app.command("feed")(feed.feed_command)
-app.command("status")(status.status_command)
-app.command("retract")(retract.retract_command)
-app.command("due")(due.due_command)
-app.command("unschedule")(unschedule.unschedule_command)
-app.command("check")(check.check_command)
-app.command("preview")(preview.preview_command)
-app.command("lint")(lint.lint_command)
-app.command("digest")(digest.digest_command)
-app.command("serve")(serve.serve_command)
-app.add_typer(subscribers.subscribers_app, name="subscribers")
-app.add_typer(keys.keys_app, name="keys")
+
+def build_app(verbs: Iterable[str] = (*COMMANDS, *GROUPS)) -> typer.Typer:
+    """The typer app with these verbs wired in (all of them for the group's help)."""
+    app = typer.Typer(
+        cls=DefaultCommandGroup,
+        help="Turn one Markdown article into a newsletter, social posts and an FAQ digest.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        callback=_group,  # a group even when it holds one verb
+    )
+    for verb in verbs:
+        if verb in COMMANDS:
+            module, name = COMMANDS[verb]
+            app.command(verb)(getattr(import_module(f"publisher.cli.{module}"), name))
+        else:
+            module, name = GROUPS[verb]
+            app.add_typer(getattr(import_module(f"publisher.cli.{module}"), name), name=verb)
+    return app
+
+
+def app_for(args: list[str]) -> typer.Typer:
+    """The app `args` need: their verb alone, or every verb for the group's own help."""
+    verb = verb_of(args)
+    return build_app() if verb is None else build_app([verb])
 
 
 def main() -> None:
@@ -82,7 +104,7 @@ def main() -> None:
     debug = "--debug" in args or bool(os.environ.get("PUBLISHER_DEBUG"))
     args = [a for a in args if a != "--debug"]
     try:
-        code = app(args=args, prog_name="publish", standalone_mode=False)
+        code = app_for(args)(args=args, prog_name="publish", standalone_mode=False)
     except PublisherError as exc:
         if debug:
             _print_traceback(exc)
