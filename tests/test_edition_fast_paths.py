@@ -12,7 +12,7 @@ import html
 import operator
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import nh3
@@ -252,6 +252,34 @@ def _inert_by_code_scan(text: str) -> str:
     return "".join([*out, faq.TAG_OPEN_RE.sub("&lt;", text[last:])])
 
 
+# The lookaround patterns the CJK joins replaced (text/cjk.py), kept here as the reference.
+OLD_CJK_AROUND_BREAK = re.compile("(?<=[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef])\x00"
+                                  "(?=[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef])")
+OLD_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
+OLD_CJK_SOFT_BREAK = re.compile(f"(?<=[{OLD_CJK}])\n(?=[{OLD_CJK}])")
+
+
+# Every BMP code point (the CJK ranges all lie there) and a stride of the astral planes.
+CODE_POINTS = [*range(0x10000), *range(0x10000, 0x110000, 97)]
+
+
+@pytest.mark.parametrize(("join", "old", "sep"), [
+    (blocks._join_soft_breaks,
+     lambda text: OLD_CJK_AROUND_BREAK.sub("", text).replace(blocks.SOFT_BREAK, " "),
+     blocks.SOFT_BREAK),
+    (lambda text: emailhtml.drop_between(text, "\n", emailhtml.CJK_RANGES),
+     lambda text: OLD_CJK_SOFT_BREAK.sub("", text), "\n"),
+], ids=["markdown soft breaks", "newsletter html"])
+def test_cjk_joins_equal_the_lookaround_patterns_on_every_code_point(
+    join: Callable[[str], str], old: Callable[[str], str], sep: str
+) -> None:
+    for code in CODE_POINTS:
+        char = chr(code)
+        for text in (f"{char}{sep}漢", f"漢{sep}{char}", f"{char}{sep}{char}",
+                     f"漢{sep}{sep}{char}"):
+            assert join(text) == old(text), hex(code)
+
+
 def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
     from publisher.edition.newsletter import placeholders
 
@@ -266,13 +294,13 @@ def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         slow = definition.sub("", autolink.sub("", link.sub(r"\1", text)))
         assert blocks.defuse_unsafe_links(text) == slow, text
-        assert blocks._join_soft_breaks(text) == blocks.CJK_AROUND_BREAK.sub("", text).replace(
+        assert blocks._join_soft_breaks(text) == OLD_CJK_AROUND_BREAK.sub("", text).replace(
             blocks.SOFT_BREAK, " ")
         assert placeholders.neutralize(text) == placeholders.MARKER_CHARS.sub("", text)
         assert faq.inert_html(text) == _inert_by_code_scan(text)
         inliner = emailhtml._StyleInliner()
         inliner.handle_data(text)
-        assert inliner.out == [html.escape(emailhtml.CJK_SOFT_BREAK.sub("", text), quote=False)]
+        assert inliner.out == [html.escape(OLD_CJK_SOFT_BREAK.sub("", text), quote=False)]
 
 
 def test_plain_text_of_joined_blocks_equals_rendering_the_joined_text() -> None:

@@ -19,6 +19,7 @@ from markdown_it.token import Token
 from publisher.model import Block, BlockKind, Section, SectionRole
 from publisher.source.markdown import lend_inline_tokens, lend_tokens, parse_tokens
 from publisher.source.sanitize import DROPPED_WITH_CONTENT
+from publisher.text.cjk import drop_between
 
 # Heading words, compared after NFKC and casefolding, that give a section its role.
 ROLE_WORDS: dict[SectionRole, frozenset[str]] = {
@@ -331,15 +332,15 @@ def _link_target(label: str, href: str) -> str:
 
 
 SOFT_BREAK = "\x00"
-CJK = "\u3000-\u30ff\u3400-\u9fff\uff00-\uffef"
-CJK_AROUND_BREAK = re.compile(f"(?<=[{CJK}]){SOFT_BREAK}(?=[{CJK}])")
+# Where a wrapped line joins the next without a space: CJK punctuation, kana, ideographs, forms.
+CJK_RANGES = ((0x3000, 0x30FF), (0x3400, 0x9FFF), (0xFF00, 0xFFEF))
 
 
 def _join_soft_breaks(text: str) -> str:
     """A wrapped line is one line (CommonMark §6.12): nothing between CJK, else a space."""
     if SOFT_BREAK not in text:
         return text
-    return CJK_AROUND_BREAK.sub("", text).replace(SOFT_BREAK, " ")
+    return drop_between(text, SOFT_BREAK, CJK_RANGES).replace(SOFT_BREAK, " ")
 
 
 def markdown_plain_text(markdown_text: str, *, links: str | None = None) -> list[str]:

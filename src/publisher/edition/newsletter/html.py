@@ -23,6 +23,7 @@ from publisher.model import Block
 from publisher.source.condense import budoux_parser
 from publisher.source.markdown import parse_tokens, render_html, render_inline_html
 from publisher.source.sanitize import ALIGNMENTS, absolute_url
+from publisher.text.cjk import drop_between
 
 # Light and dark palettes; every text/background pair keeps WCAG AA contrast (≥ 4.5:1),
 # which tests/test_newsletter.py checks.
@@ -95,8 +96,8 @@ NESTED_LIST_STYLE = "margin:6px 0 0;padding:0 0 0 22px;"
 TABLE_WRAPPER = re.compile(r"^\s*<table[^>]*>(?P<inner>.*)</table>\s*$", re.DOTALL)
 
 # A source line break between two CJK characters would render as a stray space in most clients.
-CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
-CJK_SOFT_BREAK = re.compile(f"(?<=[{CJK}])\n(?=[{CJK}])")
+CJK_RANGES = ((0x3000, 0x30FF), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xF900, 0xFAFF),
+              (0xFF01, 0xFF60))
 
 PartKind = Literal["text", "image", "table", "divider"]
 
@@ -150,7 +151,7 @@ class _StyleInliner(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         """Text is re-escaped, so '<' in an article stays text; CJK line breaks are joined."""
-        joined = CJK_SOFT_BREAK.sub("", data) if "\n" in data else data
+        joined = drop_between(data, "\n", CJK_RANGES) if "\n" in data else data
         self.out.append(html.escape(joined, quote=False))
 
 
