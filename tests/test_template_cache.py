@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -106,4 +105,3 @@ def test_xdg_cache_home_when_no_publisher_folder_is_named(
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     load_templates(folder)
     assert len(copies(tmp_path / "xdg" / "publisher" / "templates")) == 1
-    shutil.rmtree(tmp_path / "xdg")
