@@ -248,3 +248,13 @@ def test_a_mistyped_channel_key_is_one_line_naming_the_file_the_key_and_the_fix(
     problem, fix = problem_and_fix.split(" — ")
     assert problem == "unknown key 'timeuot'" and fix.startswith("use one of: ")
     assert "timeout" in fix
+
+
+def test_the_summary_counts_one_faq_question_in_the_singular(workdir: Path) -> None:
+    post = workdir / "posts" / "one-question.md"
+    post.write_text("---\ntitle: 朝市のお知らせ\n---\n朝市が開かれます。\n\n## よくある質問\n\n"
+                    "### 雨でも開かれますか？\n\n小雨なら開かれます。\n", encoding="utf-8")
+    result = run_publish("posts/one-question.md", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert table_rows(result.stdout)["faq digest"] == "1 new"
+    assert "│ 1 question " in result.stdout

@@ -36,8 +36,9 @@ def digest_command(
     console = render.console()
     for digest in result["digests"]:
         posts = digest["with_faq"]
-        console.print(f"{digest['lang']}: {digest['questions']} questions from {posts} "
-                      + ("post" if posts == 1 else "posts"))
+        questions = digest["questions"]
+        console.print(f"{digest['lang']}: {questions} question{'' if questions == 1 else 's'}"
+                      f" from {posts} post{'' if posts == 1 else 's'}")
         if digest["without_faq"]:
             console.print(f"  no FAQ in {len(digest['without_faq'])} more selected: "
                           + ", ".join(digest["without_faq"]))

@@ -433,7 +433,7 @@ def faq_outcomes(ledger: Ledger, prepared: Prepared, timing: Timing) -> list[Out
 
     if FAQ_DIGEST in timing.rows:
         digest = Step("faq digest", OUTBOX, "email", (),
-                      f"{len(prepared.edition.faq.items)} questions")
+                      _questions(len(prepared.edition.faq.items)))
         return [queued_outcome(digest, timing.rows[FAQ_DIGEST])]
     if not timing.faq and not timing.plain:
         return []
@@ -624,7 +624,7 @@ def record_faq_digest(ledger: Ledger, prepared: Prepared, *, skipped: bool = Fal
     from publisher.delivery.send import Outcome
 
     plan = prepared.plan
-    outcome = Outcome("faq digest", OUTBOX, f"{len(prepared.edition.faq.items)} questions",
+    outcome = Outcome("faq digest", OUTBOX, _questions(len(prepared.edition.faq.items)),
                       destinations=[str(prepared.folder / "faq.md")], skipped=skipped)
     if skipped:
         return outcome
@@ -811,3 +811,8 @@ def _templates_dir(options: Options, config: Config) -> Path | None:
             "templates folder not found", where=str(chosen), fix="point --templates at a folder"
         )
     return chosen
+
+
+def _questions(count: int) -> str:
+    """The FAQ digest's size as the summary table shows it ("1 question", "3 questions")."""
+    return f"{count} question" if count == 1 else f"{count} questions"
