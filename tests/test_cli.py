@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -258,3 +259,21 @@ def test_the_summary_counts_one_faq_question_in_the_singular(workdir: Path) -> N
     assert result.returncode == 0, result.stderr
     assert table_rows(result.stdout)["faq digest"] == "1 new"
     assert "│ 1 question " in result.stdout
+
+
+def test_a_server_down_at_preflight_says_nothing_was_sent(workdir: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once this closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (workdir / "publisher.toml").write_text(
+        '[social]\nnetworks = ["bluesky"]\n\n[channels.bluesky]\nhandle = "editor.example.com"\n'
+        f'pds_url = "http://127.0.0.1:{port}"\n', encoding="utf-8")
+    result = run_publish(EN_POST, cwd=workdir, env={"BLUESKY_APP_PASSWORD": "app-pass-word-1234"})
+    assert result.returncode == 4
+    assert result.stderr.strip().splitlines() == [
+        "error: bluesky: POST /xrpc/com.atproto.server.createSession: connection failed, before"
+        " anything was sent — check that the server is up and its base URL in publisher.toml,"
+        " then run the same command again"]
+    assert not (workdir / "outbox").exists()
+    status = run_publish("status", EN_POST, cwd=workdir)
+    assert "nothing delivered yet" in status.stdout

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from publisher.config.settings import Config, refuse_demo_identity
 from publisher.edition.build import build_edition
 from publisher.edition.newsletter.render import load_templates
-from publisher.errors import ConfigError, DeliveryError, InputError, LedgerConflict
+from publisher.errors import (
+    ConfigError,
+    DeliveryError,
+    InputError,
+    LedgerConflict,
+    TransientDeliveryError,
+)
 from publisher.model import Article, Edition, Recipient, Recipients
 from publisher.plan import (
     CHANNEL_NAMES,
@@ -670,6 +676,12 @@ def open_channels(config: Config, names: list[str] | None = None
             if names is not None and name not in names:
                 continue
             hints[name] = open_channel(channels, name, config)
+    except TransientDeliveryError as exc:
+        channels.close()
+        raise TransientDeliveryError(
+            f"{exc.problem}, before anything was sent", where=exc.where,
+            fix=exc.fix or "check that the server is up and its base URL in publisher.toml,"
+            " then run the same command again", retry_after=exc.retry_after) from exc
     except BaseException:
         channels.close()
         raise
