@@ -25,6 +25,7 @@ from publisher.edition.newsletter import html as emailhtml
 from publisher.edition.newsletter import plaintext
 from publisher.networks import counting
 from publisher.source import blocks, faq, frontmatter, markdown, sanitize
+from publisher.text.cjk import drop_between
 
 PIECES = [
     "para text", "日本語の文です。\n続きの行", "- a\n- b", "1. x\n2. y", "2. x", "> quote\nlazy",
@@ -267,7 +268,7 @@ CODE_POINTS = [*range(0x10000), *range(0x10000, 0x110000, 97)]
     (blocks._join_soft_breaks,
      lambda text: OLD_CJK_AROUND_BREAK.sub("", text).replace(blocks.SOFT_BREAK, " "),
      blocks.SOFT_BREAK),
-    (lambda text: emailhtml.drop_between(text, "\n", emailhtml.CJK_RANGES),
+    (lambda text: drop_between(text, "\n", emailhtml.CJK_RANGES),
      lambda text: OLD_CJK_SOFT_BREAK.sub("", text), "\n"),
 ], ids=["markdown soft breaks", "newsletter html"])
 def test_cjk_joins_equal_the_lookaround_patterns_on_every_code_point(
