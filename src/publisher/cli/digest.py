@@ -10,6 +10,7 @@ import typer
 
 from publisher.cli import render
 from publisher.cli.common import ConfigOpt, JsonOpt, load_settings
+from publisher.text.counts import counted
 
 
 def digest_command(
@@ -37,8 +38,8 @@ def digest_command(
     for digest in result["digests"]:
         posts = digest["with_faq"]
         questions = digest["questions"]
-        console.print(f"{digest['lang']}: {questions} question{'' if questions == 1 else 's'}"
-                      f" from {posts} post{'' if posts == 1 else 's'}")
+        console.print(f"{digest['lang']}: {counted(questions, 'question')}"
+                      f" from {counted(posts, 'post')}")
         if digest["without_faq"]:
             console.print(f"  no FAQ in {len(digest['without_faq'])} more selected: "
                           + ", ".join(digest["without_faq"]))

@@ -16,6 +16,7 @@ from typing import Any
 
 from publisher.delivery.send import BOUNCED, GIVEN_UP, LOST, REFUSED, RETRY, UNCERTAIN, Outcome
 from publisher.stores.ledger import PERMANENT, ChannelTally, Ledger, Row
+from publisher.text.counts import counted
 
 ADDRESS = re.compile(r"<?[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+>?")
 SHOWN = 3  # addresses named per reason
@@ -90,7 +91,7 @@ def _shown(items: list[str]) -> str:
 def _count(outcome: Outcome, count: int) -> str:
     """'3 recipients' for the newsletter, '1 post' for a network."""
     unit = "recipient" if outcome.output == "newsletter" else "post"
-    return f"{count} {unit}{'' if count == 1 else 's'}"
+    return counted(count, unit)
 
 
 def _tail(fate: str, max_attempts: int) -> str:

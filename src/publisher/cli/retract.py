@@ -11,6 +11,7 @@ import typer
 
 from publisher.cli import render
 from publisher.cli.common import EXIT_DELIVERY_FAILED, ConfigOpt, PostArg, load_settings
+from publisher.text.counts import counted
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -99,10 +100,10 @@ def _newsletter_notes(err: Console, post: Path, readers: int, held: list[Held]) 
     time; after it publisher was never told whether the provider sent it.
     """
     if readers:
-        err.print(f"note: the newsletter cannot be recalled: {_recipients(readers)} already "
-                  f"{'have' if readers > 1 else 'has'} it.")
+        err.print(f"note: the newsletter cannot be recalled: {counted(readers, 'recipient')}"
+                  f" already {'have' if readers > 1 else 'has'} it.")
     for send in held:
-        count = _recipients(len(send.readers))
+        count = counted(len(send.readers), "recipient")
         if send.passed:
             err.print(f"note: the newsletter was handed to {send.channel} for {send.at}, which "
                       f"has passed: {send.channel} was to send it to {count} then; publisher is "
@@ -112,8 +113,3 @@ def _newsletter_notes(err: Console, post: Path, readers: int, held: list[Held]) 
             err.print(f"note: the newsletter is not with readers yet: {send.channel} holds it "
                       f"for {count} until {send.at}; to stop it, run "
                       f"`publish unschedule {render.escape(str(post))}` before then.")
-
-
-def _recipients(count: int) -> str:
-    """'1 recipient', '3 recipients'."""
-    return f"{count} recipient{'' if count == 1 else 's'}"

@@ -20,6 +20,7 @@ from publisher.cli.common import (
     PostArg,
     load_settings,
 )
+from publisher.text.counts import counted
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -269,7 +270,7 @@ def _print_reach(console: Console, prepared: Prepared, done: str) -> None:
 def _audience(prepared: Prepared, channel: str) -> str:
     """Who the newsletter reaches: the subscriber count, or the outbox's one sample reader."""
     count = prepared.subscribers
-    readers = f"{count:,} subscriber{'' if count == 1 else 's'}" if count is not None else ""
+    readers = counted(count, "subscriber") if count is not None else ""
     if channel == "outbox":
         return f"1 sample ({readers})" if readers else "1 sample"
     return readers or "subscribers"

@@ -11,6 +11,7 @@ import typer
 
 from publisher.cli import render
 from publisher.cli.common import ConfigOpt, JsonOpt, load_settings
+from publisher.text.counts import counted
 
 if TYPE_CHECKING:
     from publisher.delivery.scheduling import Held
@@ -161,13 +162,13 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
         console.print(
             f"[red]failed[/] {row['channel']} {render.escape(masked_item(row['item']))}"
             f" — {render.escape(row['reason'])}"
-            f" — {row['kind']}, {_attempts(row['attempts'])}, last {row['last_attempt']},"
+            f" — {row['kind']}, {counted(row['attempts'], 'attempt')}, last {row['last_attempt']},"
             f" {_NEXT[row['next']]}")
     for row in report["uncertain"]:
         console.print(
             f"[yellow]uncertain[/] {row['channel']} {render.escape(masked_item(row['item']))}"
             f" (batch {row['batch']})"
-            f" — {render.escape(row['reason'])} — {_attempts(row['attempts'])},"
+            f" — {render.escape(row['reason'])} — {counted(row['attempts'], 'attempt')},"
             f" last {row['last_attempt']}; resend with `publish {post} --retry-pending`")
     if "channels" not in report:
         if not report["failed"] and not report["uncertain"]:
@@ -202,9 +203,3 @@ def _held_note(tally: dict[str, Any], sent: list[dict[str, Any]]) -> str:
 
 _NEXT = {"retry": "retried on the next run", "given-up": "given up (--retry-failed tries again)",
          "refused": "not retried (--retry-failed tries again)"}
-
-
-def _attempts(count: int) -> str:
-    """'1 attempt', '3 attempts'."""
-    return f"{count} attempt{'' if count == 1 else 's'}"
-

@@ -13,6 +13,7 @@ from publisher.cli.common import (
     PostArg,
     load_settings,
 )
+from publisher.text.counts import counted
 
 
 def unschedule_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
@@ -34,7 +35,7 @@ def unschedule_command(post: PostArg, config: ConfigOpt = None, as_json: JsonOpt
             console.print(f"{r.output} ({r.channel}): dequeued")
         else:
             console.print(f"{r.output} ({r.channel}): cancelled at the provider"
-                          f" ({r.count} scheduled send{'' if r.count == 1 else 's'})")
+                          f" ({counted(r.count, 'scheduled send')})")
         if r.uncertain:
             errors.print(f"[yellow]uncertain:[/] {r.output} ({r.channel}): {r.uncertain} scheduled"
                          " send(s) left no id (the answer was lost), so they could not be"

@@ -37,6 +37,7 @@ from publisher.plan import (
 )
 from publisher.source.faq import jsonld_text
 from publisher.source.read import is_wordpress_ref, parse_article, read_post
+from publisher.text.counts import counted
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
     from publisher.channels import (
@@ -439,7 +440,7 @@ def faq_outcomes(ledger: Ledger, prepared: Prepared, timing: Timing) -> list[Out
 
     if FAQ_DIGEST in timing.rows:
         digest = Step("faq digest", OUTBOX, "email", (),
-                      _questions(len(prepared.edition.faq.items)))
+                      counted(len(prepared.edition.faq.items), "question"))
         return [queued_outcome(digest, timing.rows[FAQ_DIGEST])]
     if not timing.faq and not timing.plain:
         return []
@@ -630,7 +631,7 @@ def record_faq_digest(ledger: Ledger, prepared: Prepared, *, skipped: bool = Fal
     from publisher.delivery.send import Outcome
 
     plan = prepared.plan
-    outcome = Outcome("faq digest", OUTBOX, _questions(len(prepared.edition.faq.items)),
+    outcome = Outcome("faq digest", OUTBOX, counted(len(prepared.edition.faq.items), "question"),
                       destinations=[str(prepared.folder / "faq.md")], skipped=skipped)
     if skipped:
         return outcome
@@ -823,8 +824,3 @@ def _templates_dir(options: Options, config: Config) -> Path | None:
             "templates folder not found", where=str(chosen), fix="point --templates at a folder"
         )
     return chosen
-
-
-def _questions(count: int) -> str:
-    """The FAQ digest's size as the summary table shows it ("1 question", "3 questions")."""
-    return f"{count} question" if count == 1 else f"{count} questions"
