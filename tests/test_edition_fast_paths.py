@@ -21,11 +21,12 @@ import yaml
 from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 
+from publisher.edition import lede
 from publisher.edition.newsletter import html as emailhtml
 from publisher.edition.newsletter import plaintext
 from publisher.networks import counting
 from publisher.source import blocks, faq, frontmatter, markdown, sanitize
-from publisher.text.cjk import drop_between
+from publisher.text.cjk import drop_between, has_any
 
 PIECES = [
     "para text", "日本語の文です。\n続きの行", "- a\n- b", "1. x\n2. y", "2. x", "> quote\nlazy",
@@ -258,6 +259,9 @@ OLD_CJK_AROUND_BREAK = re.compile("(?<=[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]
                                   "(?=[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef])")
 OLD_CJK = "\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60"
 OLD_CJK_SOFT_BREAK = re.compile(f"(?<=[{OLD_CJK}])\n(?=[{OLD_CJK}])")
+OLD_CJK_HEADLINE = re.compile("[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+OLD_GLUED_BYLINE = re.compile(
+    r"^[A-Z][A-Z.'-]+(?: [A-Z][A-Z.'-]+){1,3}(?=[\u3040-\u30ff\u3400-\u9fff])")
 
 
 # Every BMP code point (the CJK ranges all lie there) and a stride of the astral planes.
@@ -281,6 +285,26 @@ def test_cjk_joins_equal_the_lookaround_patterns_on_every_code_point(
             assert join(text) == old(text), hex(code)
 
 
+def test_a_headline_is_phrased_when_the_old_cjk_class_finds_a_character_in_it() -> None:
+    for code in CODE_POINTS:
+        for text in (chr(code), f"Tokyo {chr(code)}!"):
+            found = OLD_CJK_HEADLINE.search(text) is not None
+            assert has_any(text, emailhtml.PHRASE_RANGES) == found, hex(code)
+
+
+def test_a_glued_byline_is_cut_where_the_old_lookahead_cut_it() -> None:
+    rng = random.Random(13)
+    pieces = ["TARO YAMADA", "TARO", " YAMADA", "A", "B.", "O'", "-", " ", "市", "あ", "ア", "x",
+              "1", "\u4dc0", "\u3040", "\u30ff", "\u2fff", "\ua000", "。"]
+    cut = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 9)))
+        expected = OLD_GLUED_BYLINE.sub("", text, count=1) or text
+        assert lede.without_byline(text) == expected, text
+        cut += expected != text
+    assert cut > 500
+
+
 def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
     from publisher.edition.newsletter import placeholders
 
@@ -288,13 +312,16 @@ def test_substring_guards_skip_only_scans_that_would_find_nothing() -> None:
     alphabet = [*PIECES, "javascript", "JavaScript", "jav&#x61;script", "&colon;", "&#58;",
                 "&#x3a;", ":", "&", " ", "\n", "\x00", "data", "ſ", "K", "(", ")", "[x]",
                 "日本", "語", "\ue000", "\ue001", "\ue002", "vbscript\t:", "file", "`",
-                "```\n", "~~~", "<b>", "<"]
+                "```\n", "~~~", "<b>", "<", "java", "\u017fcript", "scr\u0130pt", "f\u0131le",
+                "LiveScript", "DATA", "\u212a"]
     assert all(":" in form or "&" in form for form in blocks._spelled(":")[3:-1].split("|"))
+    unsafe_scheme = re.compile(blocks.UNSAFE_SCHEME, re.IGNORECASE)
     link, autolink, definition = blocks._unsafe_link_res()
     for _ in range(4000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         slow = definition.sub("", autolink.sub("", link.sub(r"\1", text)))
         assert blocks.defuse_unsafe_links(text) == slow, text
+        assert blocks._may_name_unsafe_scheme(text) or not unsafe_scheme.search(text), text
         assert blocks._join_soft_breaks(text) == OLD_CJK_AROUND_BREAK.sub("", text).replace(
             blocks.SOFT_BREAK, " ")
         assert placeholders.neutralize(text) == placeholders.MARKER_CHARS.sub("", text)
@@ -337,3 +364,18 @@ def test_span_ends_equal_scanning_for_the_closing_token() -> None:
         tokens = markdown.markdown_parser().parse(document)
         expected = [_span_end_by_levels(tokens, i) for i in range(len(tokens))]
         assert blocks.span_ends(tokens) == expected, document
+
+
+def test_a_key_line_is_found_where_the_old_pattern_found_it() -> None:
+    rng = random.Random(21)
+    pieces = ["title", "tags", "tag", "'", '"', ":", " ", "\t", "\u3000", "\xa0", "x", "- ", "\n"]
+    found = 0
+    for _ in range(20000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 8)))
+        lines = text.split("\n")
+        for key in ("title", "tags"):
+            old = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*:")
+            line = next((i + 2 for i, line in enumerate(lines) if old.match(line)), 1)
+            assert frontmatter._key_line(lines, key) == line, text
+            found += line > 1
+    assert found > 300

@@ -28,12 +28,14 @@ from typing import Literal
 
 from publisher.model import Article, Block, Section
 from publisher.source.blocks import heading_role, join_lines, markdown_plain_text
+from publisher.text.cjk import has_any
 from publisher.text.sentences import split_sentences
 
-# An all-capitals Latin name run straight into Japanese text: a byline, not the story.
-GLUED_BYLINE = re.compile(
-    r"^[A-Z][A-Z.'-]+(?: [A-Z][A-Z.'-]+){1,3}(?=[\u3040-\u30ff\u3400-\u9fff])"
-)
+# An all-capitals Latin name run straight into Japanese text (kana, CJK ideographs): a byline,
+# not the story. The name's pattern never ends before a kana or ideograph, so testing the one
+# character after its longest match finds what a lookahead class would (without compiling it).
+CAPITALS_NAME = re.compile(r"^[A-Z][A-Z.'-]+(?: [A-Z][A-Z.'-]+){1,3}")
+JAPANESE_RANGES = ((0x3040, 0x30FF), (0x3400, 0x9FFF))
 # "TL;DR: …", "In short: …", "【まとめ】…": a paragraph opened by a summary label.
 SUMMARY_LABEL = re.compile(
     r"^(?:【(?P<bracketed>[^】\n]{1,20})】|(?P<label>[^:：\n]{1,24})[:：])\s*(?P<rest>\S[\s\S]*)$"
@@ -206,7 +208,10 @@ def _lead_sentences(article: Article) -> list[str]:
 
 def without_byline(sentence: str) -> str:
     """The first sentence without a byline a scraped page glued to it ("TARO YAMADA市は…")."""
-    return GLUED_BYLINE.sub("", sentence, count=1) or sentence
+    name = CAPITALS_NAME.match(sentence)
+    if name is None or not has_any(sentence[name.end():name.end() + 1], JAPANESE_RANGES):
+        return sentence
+    return sentence[name.end():]
 
 
 def _labelled_summary(article: Article) -> list[str]:

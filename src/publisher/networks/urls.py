@@ -24,6 +24,7 @@ from functools import cache
 from pathlib import Path
 
 from publisher.networks.tlds import CCTLDS, GTLDS
+from publisher.text.casefold import ascii_folded
 
 # regexp/invalid_chars_group.py, directional_markers_group.py, spaces_group.py, punct.py
 INVALID_CHARS = r"\uFFFE\uFEFF\uFFFF"
@@ -49,8 +50,7 @@ CCTLD = "(?:(?:" + "|".join(CCTLDS) + ")" + TLD_END + ")"
 PUNYCODE = r"(?:xn--[\-0-9a-z]+)"
 TLD = f"(?:{GTLD}|{CCTLD}|{PUNYCODE})"
 # The loose TLD: any run of letters twitter-text's TLDs are made of, or one of its non-ASCII
-# TLDs (in its order), or punycode. `[a-z]` under IGNORECASE also takes these four letters:
-ASCII_TLD_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+# TLDs (in its order), or punycode (`[a-z]` under IGNORECASE also takes İ ı ſ K: ascii_folded).
 ASCII_TLDS = frozenset(tld for tld in (*GTLDS, *CCTLDS) if tld.isascii())
 LOOSE_TLD = (
     f"(?:(?:[a-z]+{TLD_END})"
@@ -171,8 +171,8 @@ def _listed(domain: str) -> bool:
     begins with no listed one, so its "verm" is not listed and the exact pattern decides.
     tests/test_urls.py checks these facts and compares both patterns on every text it tries.
     """
-    tld = domain.rpartition(".")[2].translate(ASCII_TLD_FOLDS)
-    return not (tld.isascii() and tld.isalpha()) or tld.lower() in ASCII_TLDS
+    tld = ascii_folded(domain.rpartition(".")[2])
+    return not (tld.isascii() and tld.isalpha()) or tld in ASCII_TLDS
 
 
 def _is_valid_url(url: str, protocol: str, domain: str) -> bool:

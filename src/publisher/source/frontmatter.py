@@ -217,12 +217,21 @@ def _check_shape(data: Any, source: str) -> None:
 
 
 def _key_line(lines: list[str], key: str) -> int:
-    """1-based file line of a top-level key (the opening fence is line 1)."""
-    pattern = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*:")
+    """1-based file line of a top-level key (the opening fence is line 1).
+
+    Every field's check asks for its line before it knows of an error, so this is a plain scan
+    for `key:`, `"key" :` or `'key':` at the start of a line, not a pattern compiled per key.
+    """
     for index, line in enumerate(lines):
-        if pattern.match(line):
+        name = _unquoted(line)
+        if name.startswith(key) and _unquoted(name[len(key):]).lstrip().startswith(":"):
             return index + 2
     return 1
+
+
+def _unquoted(text: str) -> str:
+    """`text` without one opening quote (single or double)."""
+    return text[1:] if text[:1] in ("'", '"') else text
 
 
 def _text(meta: Mapping[str, Any], key: str, where: Any) -> str:

@@ -23,7 +23,7 @@ from publisher.model import Block
 from publisher.source.condense import budoux_parser
 from publisher.source.markdown import parse_tokens, render_html, render_inline_html
 from publisher.source.sanitize import ALIGNMENTS, absolute_url
-from publisher.text.cjk import drop_between
+from publisher.text.cjk import drop_between, has_any
 
 # Light and dark palettes; every text/background pair keeps WCAG AA contrast (≥ 4.5:1),
 # which tests/test_newsletter.py checks.
@@ -54,7 +54,8 @@ FONTS: Mapping[str, str] = {
 # Headlines in these languages wrap between BudouX phrases (keep_phrases).
 PHRASE_LANGS = frozenset({"ja", "zh"})
 KEEP_ALL = "word-break:keep-all;overflow-wrap:anywhere;"
-CJK_TEXT = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+# Kana and CJK ideographs: a headline with one of them is broken between phrases.
+PHRASE_RANGES = ((0x3040, 0x30FF), (0x3400, 0x9FFF), (0xF900, 0xFAFF))
 HEADING_HTML = re.compile(r"(<h[1-6]\b[^>]*>)([\s\S]*?)(</h[1-6]>)")
 # A tag, a character reference, or one character: the units a headline's text is made of.
 HTML_UNIT = re.compile(r"<[^<>]*>|&(?:#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);|[\s\S]")
@@ -233,7 +234,7 @@ def keep_phrases(html_text: str, lang: str) -> Markup:
     Phrases are joined by <wbr> inside a `word-break: keep-all` span, as BudouX itself does
     (https://github.com/google/budoux#usage); other languages come back unchanged.
     """
-    if base_lang(lang) not in PHRASE_LANGS or not CJK_TEXT.search(html_text):
+    if base_lang(lang) not in PHRASE_LANGS or not has_any(html_text, PHRASE_RANGES):
         return Markup(html_text)
     units = HTML_UNIT.findall(html_text)
     plain = "".join("" if u.startswith("<") else html.unescape(u) for u in units)
