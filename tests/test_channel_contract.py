@@ -436,3 +436,18 @@ def test_an_error_body_becomes_one_line(name: str, harness: Harness) -> None:
         channel.close()
     assert lines and all("\n" not in line and harness.error_text in line for line in lines)
     assert all(len(line) < 600 for line in lines)
+
+
+def test_a_dry_run_checks_the_table_with_no_secret_and_delivers_nothing(
+    name: str, harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in harness.secrets:
+        monkeypatch.delenv(variable)
+    registry.check_table(name, Config(site=SITE, channels={name: harness.settings}))
+    mistyped = Config(site=SITE, channels={name: {**harness.settings, "timeuot": 5}},
+                      source="site/publisher.toml")
+    with pytest.raises(ConfigError) as caught:
+        registry.check_table(name, mistyped)
+    assert caught.value.problem == "unknown key 'timeuot'"
+    assert caught.value.where == f"site/publisher.toml [channels.{name}]"
+    assert harness.delivered() == 0

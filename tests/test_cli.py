@@ -277,3 +277,30 @@ def test_a_server_down_at_preflight_says_nothing_was_sent(workdir: Path) -> None
     assert not (workdir / "outbox").exists()
     status = run_publish("status", EN_POST, cwd=workdir)
     assert "nothing delivered yet" in status.stdout
+
+
+def test_a_dry_run_refuses_a_channel_table_the_real_run_would_refuse(workdir: Path) -> None:
+    (workdir / "publisher.toml").write_text(
+        '[social]\nnetworks = ["mastodon"]\n\n[channels.mastodon]\n'
+        'instance_url = "https://mastodon.example"\ntimeuot = 10\n', encoding="utf-8")
+    dry = run_publish(EN_POST, "--dry-run", cwd=workdir, env={"MASTODON_ACCESS_TOKEN": ""})
+    real = run_publish(EN_POST, cwd=workdir, env={"MASTODON_ACCESS_TOKEN": "token-1234"})
+    line = (f"error: {workdir / 'publisher.toml'} [channels.mastodon]: unknown key 'timeuot'"
+            " — use one of: access_token_env, attach_image, instance_url, timeout")
+    assert (dry.returncode, dry.stderr.strip().splitlines()) == (3, [line])
+    assert (real.returncode, real.stderr.strip().splitlines()) == (3, [line])
+    assert not (workdir / "outbox").exists()
+
+
+def test_a_dry_run_reads_no_secret_and_opens_no_connection(workdir: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once this closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (workdir / "publisher.toml").write_text(
+        '[social]\nnetworks = ["bluesky"]\n\n[channels.bluesky]\nhandle = "editor.example.com"\n'
+        f'pds_url = "http://127.0.0.1:{port}"\n', encoding="utf-8")
+    result = run_publish(EN_POST, "--dry-run", cwd=workdir, env={"BLUESKY_APP_PASSWORD": ""})
+    assert result.returncode == 0, result.stderr
+    channels = {line.split("│")[1].strip(): line.split("│")[3].strip()
+                for line in result.stdout.splitlines() if line.count("│") == 5}
+    assert channels["bluesky"] == "bluesky"  # planned live, yet nothing was asked of it

@@ -341,7 +341,7 @@ def test_every_network_takes_the_editors_text() -> None:
         ("title: [a, b]", "title"),
         ("author: {name: x}", "author"),
         ("date: yesterday", "date"),
-        ("date: 2025-13-45", "front matter"),
+        ("date: 2025-13-45", "date '2025-13-45'"),
         ("lang: 日本語", "lang"),
         ("url: javascript:alert(1)", "url"),
         ("url: /relative/path", "url"),
@@ -512,3 +512,17 @@ def test_a_fifo_post_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> 
     with pytest.raises(InputError, match="not a regular file"):
         read_post(fifo)
 
+
+
+@pytest.mark.parametrize(("front", "line", "field"), [
+    ("title: T\ndate: 2025-13-45\n", 3, "date '2025-13-45'"),
+    ("title: T\nfaq:\n  - q: When?\n    a: Soon.\n    asked: 2025-02-30\n", 6,
+     "faq '2025-02-30'"),
+    ("title: T\nx: &d 2024-00-01\ny: [*d, *d]\n", 3, "x '2024-00-01'"),
+])
+def test_an_impossible_date_names_its_field_and_line(front: str, line: int, field: str) -> None:
+    with pytest.raises(InputError) as info:
+        parse_article(f"---\n{front}---\nBody\n", source="a.md")
+    assert info.value.problem.startswith(f"{field} cannot be read")
+    assert info.value.where == f"a.md:{line}"
+    assert "2025-04-01" in info.value.fix

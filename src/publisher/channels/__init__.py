@@ -67,6 +67,8 @@ class Facts:
     can_delete: bool = False  # delete a live post (`publish retract`)
     attaches_images: bool = False  # uploads the post's image (`prepare_media`) before sending
     secrets: tuple[str, ...] = ()  # the secrets it reads by default (env, .env or keyring)
+    # what a dry run builds it with in place of each secret (never sent): the provider's shape
+    stand_in: str = "publisher-dry-run-stand-in"
     # `publish POST --at`: how far ahead the provider holds a post or email until a given time
     # (None: it cannot; the ledger queues the output for `publish due`)
     schedule: Window | None = None

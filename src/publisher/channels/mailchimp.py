@@ -66,6 +66,7 @@ class MailchimpChannel:
     """The Marketing API's campaigns, for one audience."""
 
     facts: ClassVar[Facts] = Facts(kind="campaign", idempotent=True, secrets=SECRETS,
+                                   stand_in="0" * 32 + "-us1",  # API_KEY's shape
                                    docs="https://mailchimp.com/developer/marketing/api/campaigns/")
     name = NAME
 

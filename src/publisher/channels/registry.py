@@ -9,6 +9,7 @@ way the core constructs a channel.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Final
 
 from publisher.channels import (
@@ -182,6 +183,24 @@ def build_campaign(name: str, config: Config) -> CampaignChannel:
     if name not in PLATFORM:
         raise _unknown(name, config.source)
     return PLATFORM[name]().from_config(context(name, config))
+
+
+def check_table(name: str, config: Config) -> None:
+    """Build channel `name` as a real run would, with a stand-in for each secret, and drop it:
+    a dry run then refuses the table's typos and wrong values (exit 3) without a secret, a
+    connection or a request."""
+    kinds: tuple[Mapping[str, Callable[[], type[EmailChannel | SocialChannel | CampaignChannel]]],
+                 ...] = (EMAIL, SOCIAL, PLATFORM)
+    loader = next((kind[name] for kind in kinds if name in kind), None)
+    if loader is None:
+        raise _unknown(name, config.source)
+    kind = loader()
+
+    def stand_in(name: str, *, purpose: str) -> str:
+        """The channel's declared stand-in for any secret: never sent, as a dry run sends none."""
+        return kind.facts.stand_in
+
+    kind.from_config(replace(context(name, config), secret=stand_in)).close()
 
 
 def _unknown(name: str, source: str) -> ConfigError:

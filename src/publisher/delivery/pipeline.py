@@ -120,7 +120,9 @@ def prepare(options: Options, config: Config, *, article: Article | None = None)
     folder = (options.out or Path(config.outbox)) / (article.slug or "post")
     channels: LiveChannels | None = None
     hints: dict[str, Hints] = {}
-    if not options.dry_run:
+    if options.dry_run:
+        check_channel_tables(config)
+    else:
         refuse_demo_identity(config)
         wanted = [email_route(config)] if options.proof else None  # a proof needs only email
         channels, hints = open_channels(config, wanted)
@@ -687,6 +689,15 @@ def open_channels(config: Config, names: list[str] | None = None
         channels.close()
         raise
     return channels, hints
+
+
+def check_channel_tables(config: Config) -> None:
+    """A dry run reads every live channel's table as the real run will: a typo or a wrong value
+    fails the dry run (exit 3), not the send; no secret is read and nothing is opened."""
+    for name in live_channel_names(config):
+        from publisher.channels.registry import check_table  # only when a channel is live
+
+        check_table(name, config)
 
 
 def open_channel(channels: LiveChannels, name: str, config: Config) -> Hints:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -152,11 +152,12 @@ def _load(yaml_text: str, source: str) -> dict[str, Any]:
             f"broken YAML in the front matter: {problem}", where=f"{source}:{line}",
             fix="fix the YAML on that line (quote values that contain ':' or '#')",
         ) from exc
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError) as exc:
-        # safe_load raises ValueError for impossible dates such as 2024-13-45.
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _unconstructed(yaml_text, source, exc) from exc
+    except (yaml.YAMLError, RecursionError) as exc:
         raise InputError(
             f"unreadable front matter ({type(exc).__name__}: {exc})"[:300], where=f"{source}:1",
-            fix="check dates and nesting in the YAML",
+            fix="check the nesting of the YAML",
         ) from exc
     if not isinstance(data, dict):
         raise InputError(
@@ -165,6 +166,48 @@ def _load(yaml_text: str, source: str) -> dict[str, Any]:
         )
     _check_shape(data, source)
     return _clean_strings(data, source)  # type: ignore[no-any-return]
+
+
+def _unconstructed(yaml_text: str, source: str, exc: Exception) -> InputError:
+    """The error naming the field whose value safe_load parsed but could not build: an
+    impossible date such as 2024-13-45 raises ValueError with no line of its own."""
+    loader = TextLoader(yaml_text)
+    try:
+        root = loader.get_single_node()
+        for key, scalar in _scalars(root):
+            try:
+                loader.construct_object(scalar)
+            except (ValueError, TypeError, OverflowError):
+                return InputError(
+                    f"{key} {scalar.value!r} cannot be read ({exc})"[:300],
+                    where=f"{source}:{scalar.start_mark.line + 2}",
+                    fix="write a real date such as 2025-04-01, or quote the value to keep text",
+                )
+    finally:
+        loader.dispose()
+    return InputError(f"unreadable front matter ({exc})"[:300], where=f"{source}:1",
+                      fix="check the dates in the YAML")
+
+
+def _scalars(root: yaml.Node | None) -> Iterator[tuple[str, yaml.ScalarNode]]:
+    """Each scalar value under the top-level mapping, with the top-level key it belongs to
+    (each node once: an alias shares its anchor's node)."""
+    if not isinstance(root, yaml.MappingNode):
+        return
+    seen: set[int] = set()
+    for key, value in root.value:
+        stack = [value]
+        while stack:
+            node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.ScalarNode):
+                yield str(key.value), node
+            elif isinstance(node, yaml.MappingNode):
+                stack.extend(n for pair in reversed(node.value) for n in reversed(pair))
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend(reversed(node.value))
 
 
 def _clean_strings(value: Any, source: str) -> Any:
