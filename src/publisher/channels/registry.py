@@ -126,11 +126,13 @@ PLATFORM: Final[Mapping[str, Callable[[], type[CampaignChannel]]]] = {
     "mailchimp": _mailchimp,
 }
 OUTBOX: Final = "outbox"  # the built-in folder channel: no table, no secrets (outbox.py)
+EVERY: Final[Mapping[str, Callable[[], type[EmailChannel | SocialChannel | CampaignChannel]]]] = {
+    **EMAIL, **PLATFORM, **SOCIAL}
 
 
 def names() -> tuple[str, ...]:
     """Every registered channel, email first, in registry order."""
-    return (*EMAIL, *PLATFORM, *SOCIAL)
+    return tuple(EVERY)
 
 
 def transports() -> tuple[str, ...]:
@@ -144,12 +146,8 @@ def facts(name: str) -> Facts:
         from publisher.channels.outbox import Outbox
 
         return Outbox.facts
-    if name in EMAIL:
-        return EMAIL[name]().facts
-    if name in SOCIAL:
-        return SOCIAL[name]().facts
-    if name in PLATFORM:
-        return PLATFORM[name]().facts
+    if name in EVERY:
+        return EVERY[name]().facts
     raise _unknown(name, "")
 
 
@@ -189,12 +187,9 @@ def check_table(name: str, config: Config) -> None:
     """Build channel `name` as a real run would, with a stand-in for each secret, and drop it:
     a dry run then refuses the table's typos and wrong values (exit 3) without a secret, a
     connection or a request."""
-    kinds: tuple[Mapping[str, Callable[[], type[EmailChannel | SocialChannel | CampaignChannel]]],
-                 ...] = (EMAIL, SOCIAL, PLATFORM)
-    loader = next((kind[name] for kind in kinds if name in kind), None)
-    if loader is None:
+    if name not in EVERY:
         raise _unknown(name, config.source)
-    kind = loader()
+    kind = EVERY[name]()
 
     def stand_in(name: str, *, purpose: str) -> str:
         """The channel's declared stand-in for any secret: never sent, as a dry run sends none."""
