@@ -51,7 +51,8 @@ def modules_after(args: list[str], cwd: Path) -> set[str]:
     return set(json.loads(listing.read_text()))
 
 
-def table_rows(stdout: str) -> dict[str, str]:
-    """The `publish` summary or plan table as {output: last column} (status, or items planned)."""
-    return {line.split("│")[1].strip(): line.split("│")[4].strip()
+def table_rows(stdout: str, column: int = 4) -> dict[str, str]:
+    """The `publish` summary or plan table as {output: a column} (by default the last: status,
+    or items planned; 3 is the channel)."""
+    return {line.split("│")[1].strip(): line.split("│")[column].strip()
             for line in stdout.splitlines() if line.count("│") == 5}
