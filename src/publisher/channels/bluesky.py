@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Self
 
 from publisher.channels import ChannelContext, Facts, Hints, Receipt
 from publisher.channels.http import HttpClient, status_error
-from publisher.channels.images import ImageLoader
+from publisher.channels.images import ImageLoader, thumbnail_to_upload
 from publisher.config.secrets import remember
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import SocialPost
@@ -104,9 +104,10 @@ class BlueskyChannel:
     def prepare_media(self, post: SocialPost, *, key: str,
                       images: ImageLoader | None = None) -> None:
         """Read, shrink (≤ 1,000,000 bytes) and upload the card's thumbnail, once per post key."""
-        if post.card is None or not post.card.thumb or key in self._blobs:
+        upload = thumbnail_to_upload(post, key, self._blobs, THUMB_MAX_BYTES, images)
+        if upload is None:
             return
-        image = (images or ImageLoader()).thumbnail(post.card.thumb, THUMB_MAX_BYTES)
+        _, image = upload
         reply = self._xrpc("POST", "com.atproto.repo.uploadBlob", data=image.data,
                            headers={"Content-Type": image.mime})
         self._blobs[key] = reply["blob"]

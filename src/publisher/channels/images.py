@@ -27,7 +27,7 @@ import re
 import stat
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,6 +38,8 @@ from publisher.errors import DeliveryError, InputError, PublisherError, Transien
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
+
+    from publisher.model import LinkCard, SocialPost
 
 MIME_BY_FORMAT = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif",
                   "WEBP": "image/webp"}
@@ -128,6 +130,17 @@ class ImageLoader:
                                  allow_private=tuple(self.settings.allow_private))
             return fetch_untrusted(source, limits)
         return read_regular_file(self.local_path(source), self.settings.max_bytes, shown=source)
+
+
+def thumbnail_to_upload(post: SocialPost, key: str, uploaded: Container[str], max_bytes: int,
+                        images: ImageLoader | None, *, allowed: bool = True
+                        ) -> tuple[LinkCard, ImageFile] | None:
+    """The card and its image fitted under max_bytes, unless there is none to attach or this
+    post key's upload is done already (a retry uploads nothing twice)."""
+    card = post.card
+    if not allowed or card is None or not card.thumb or key in uploaded:
+        return None
+    return card, (images or ImageLoader()).thumbnail(card.thumb, max_bytes)
 
 
 def read_regular_file(path: Path, max_bytes: int, *, shown: str) -> bytes:

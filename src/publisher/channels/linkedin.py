@@ -30,7 +30,7 @@ from urllib.parse import quote
 
 from publisher.channels import ChannelContext, Facts, Hints, Receipt
 from publisher.channels.http import HttpClient
-from publisher.channels.images import ImageLoader
+from publisher.channels.images import ImageLoader, thumbnail_to_upload
 from publisher.errors import ConfigError, PermanentDeliveryError
 from publisher.model import SocialPost
 
@@ -128,10 +128,11 @@ class LinkedInChannel:
     def prepare_media(self, post: SocialPost, *, key: str,
                       images: ImageLoader | None = None) -> None:
         """Upload the card's thumbnail through the Images API, once per post key."""
-        card = post.card
-        if not self.attach_image or card is None or not card.thumb or key in self._images:
+        upload = thumbnail_to_upload(post, key, self._images, THUMB_MAX_BYTES, images,
+                                     allowed=self.attach_image)
+        if upload is None:
             return
-        image = (images or ImageLoader()).thumbnail(card.thumb, THUMB_MAX_BYTES)
+        _, image = upload
         started = self._call("POST", "/rest/images", params={"action": "initializeUpload"},
                              json={"initializeUploadRequest": {"owner": self.author}}).json()
         value = started["value"]

@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Self
 
 from publisher.channels import ChannelContext, Facts, Hints, Receipt
 from publisher.channels.http import HttpClient
-from publisher.channels.images import ImageFile, ImageLoader
+from publisher.channels.images import ImageFile, ImageLoader, thumbnail_to_upload
 from publisher.errors import ConfigError, PermanentDeliveryError, TransientDeliveryError
 from publisher.model import SocialPost
 from publisher.networks.mastodon import NETWORK
@@ -96,11 +96,11 @@ class MastodonChannel:
     def prepare_media(self, post: SocialPost, *, key: str,
                       images: ImageLoader | None = None) -> None:
         """Read, shrink and upload the post's image with its alt text, once per post key."""
-        if not self._wants_image(post) or key in self._media:
-            return
-        assert post.card is not None
-        image = (images or ImageLoader()).thumbnail(post.card.thumb, MEDIA_MAX_BYTES)
-        self._media[key] = self._upload_media(image, post.card.alt or post.card.title)
+        upload = thumbnail_to_upload(post, key, self._media, MEDIA_MAX_BYTES, images,
+                                     allowed=self.attach_image)
+        if upload is not None:
+            card, image = upload
+            self._media[key] = self._upload_media(image, card.alt or card.title)
 
     def send_post(
         self, post: SocialPost, *, key: str, reply_to: Receipt | None, root: Receipt | None,
