@@ -110,8 +110,8 @@ class MastodonChannel:
         body: dict[str, Any] = {"status": post.text, "language": _iso639_1(post.lang)}
         if reply_to is not None:
             body["in_reply_to_id"] = reply_to.provider_id
-        if self._wants_image(post):
-            self.prepare_media(post, key=key)
+        self.prepare_media(post, key=key)
+        if key in self._media:
             body["media_ids"] = [self._media[key]]
         status = self._call("POST", "/api/v1/statuses", json=body,
                             headers={"Idempotency-Key": key}).json()
@@ -122,8 +122,8 @@ class MastodonChannel:
         """Hand one status to the server to post at `at`; a retry returns the same schedule."""
         body: dict[str, Any] = {"status": post.text, "language": _iso639_1(post.lang),
                                 "scheduled_at": iso(at)}
-        if self._wants_image(post):
-            self.prepare_media(post, key=key)
+        self.prepare_media(post, key=key)
+        if key in self._media:
             body["media_ids"] = [self._media[key]]
         scheduled = self._call("POST", "/api/v1/statuses", json=body,
                                headers={"Idempotency-Key": key}).json()
@@ -166,10 +166,6 @@ class MastodonChannel:
     def close(self) -> None:
         """Release connections."""
         self.http.close()
-
-    def _wants_image(self, post: SocialPost) -> bool:
-        """Whether this post carries an image and `[channels.mastodon] attach_image` allows it."""
-        return self.attach_image and post.card is not None and bool(post.card.thumb)
 
     def _upload_media(self, image: ImageFile, alt: str) -> str:
         """Upload an image with its description (alt text) and wait until it is processed."""

@@ -163,10 +163,8 @@ class XChannel:
         attempted_before: bool = False,
     ) -> Receipt:
         """Create the post; a duplicate answer for a post tried before returns the earlier one."""
-        media_ids = None
-        if self._wants_image(post):
-            self.prepare_media(post, key=key)
-            media_ids = [self._media[key]]
+        self.prepare_media(post, key=key)
+        media_ids = [self._media[key]] if key in self._media else None
         attempted = attempted_before or key in self._tried
         self._tried.add(key)
         parent = reply_to.provider_id if reply_to is not None else None
@@ -234,10 +232,6 @@ class XChannel:
         raise PermanentDeliveryError(
             "X says this post exists, but it is not among the account's recent posts",
             where=NAME, fix="find it on X and record it, or delete it and rerun") from cause
-
-    def _wants_image(self, post: SocialPost) -> bool:
-        """Whether this post carries an image and `[channels.x] attach_image` asks for it."""
-        return self.attach_image and post.card is not None and bool(post.card.thumb)
 
     def _upload_media(self, image: ImageFile, alt: str) -> str:
         """Upload an image with v2 chunked INIT/APPEND/FINALIZE (+STATUS), then its alt text."""
