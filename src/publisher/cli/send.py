@@ -25,7 +25,8 @@ from publisher.text.counts import counted
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from publisher.delivery.pipeline import Prepared
+    from publisher.config.settings import Config
+    from publisher.delivery.pipeline import Options, Prepared
     from publisher.delivery.send import Outcome
 
 
@@ -71,14 +72,7 @@ def run_command(
              "the rest wait for `publish due`.")] = None,
 ) -> None:
     """Build every output of POST and deliver it (the default command)."""
-    from publisher.delivery.pipeline import (
-        Options,
-        prepare,
-        publish,
-        refuse_warnings,
-        sample_recipients,
-    )
-    from publisher.edition.build import edition_json
+    from publisher.delivery.pipeline import Options, prepare, refuse_warnings
     from publisher.plan import select_channels
 
     _refuse_write_back_to_wordpress(post, write_back)
@@ -98,12 +92,7 @@ def run_command(
     prepared = prepare(options, settings)
     waits = _dry_schedule(prepared, chosen, when, now) if dry_run and when else None
     if as_json:
-        reader = next(sample_recipients(settings))
-        data = edition_json(prepared.edition, reader)
-        if waits is not None:
-            data["schedule"] = waits
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
-        sys.stdout.write("\n")
+        _print_edition_json(prepared, settings, waits)
     console = render.console(stderr=as_json)
     for warning in prepared.edition.warnings:
         render.console(stderr=True).print(f"[yellow]warning:[/] {render.safe(warning)}")
@@ -113,20 +102,34 @@ def run_command(
         if waits is not None:
             _print_waits(console, waits)
         return
-    if proofs:
-        from publisher.delivery.pipeline import send_proofs
+    _deliver(console, prepared, settings, options, write_back=write_back)
 
-        outcomes = [send_proofs(prepared, settings, proofs)]
-        print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
-        exit_for(outcomes)
-        return
-    outcomes = publish(prepared, settings, options, progress=_progress_factory())
+
+def _print_edition_json(prepared: Prepared, settings: Config,
+                        waits: dict[str, Any] | None) -> None:
+    """The edition JSON on stdout as the sample reader gets it, with a dry run's schedule."""
+    from publisher.delivery.pipeline import sample_recipients
+    from publisher.edition.build import edition_json
+
+    data = edition_json(prepared.edition, next(sample_recipients(settings)))
+    if waits is not None:
+        data["schedule"] = waits
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
+    sys.stdout.write("\n")
+
+
+def _deliver(console: Console, prepared: Prepared, settings: Config, options: Options, *,
+             write_back: bool) -> None:
+    """Send the proofs, or every output (then write back the links), and exit as they went."""
+    from publisher.delivery.pipeline import publish, send_proofs, syndicate
+
+    if options.proof:
+        outcomes = [send_proofs(prepared, settings, options.proof)]
+    else:
+        outcomes = publish(prepared, settings, options, progress=_progress_factory())
     print_outcomes(console, prepared, outcomes, max_attempts=settings.max_attempts)
-    if write_back:
-        from publisher.delivery.pipeline import syndicate
-
-        if syndicate(post, outcomes):
-            console.print(f"wrote syndication links into {post}")
+    if write_back and syndicate(options.post, outcomes):
+        console.print(f"wrote syndication links into {options.post}")
     exit_for(outcomes)
 
 
