@@ -130,7 +130,13 @@ def test_posts_in_the_outbox_are_retracted_by_removing_their_files(workdir: Path
     assert rerun.returncode == 0 and not (social / "linkedin-1.txt").exists()
 
 
-def test_on_a_terminal_retract_asks_and_a_no_deletes_nothing(workdir: Path) -> None:
+@pytest.mark.parametrize(("only", "question"), [
+    ((), "Delete 5 posts?"),
+    (("--network", "x"), "Delete 1 post?"),
+])
+def test_on_a_terminal_retract_asks_and_a_no_deletes_nothing(
+    workdir: Path, only: tuple[str, ...], question: str
+) -> None:
     import os
     import pty
     import subprocess
@@ -141,7 +147,7 @@ def test_on_a_terminal_retract_asks_and_a_no_deletes_nothing(workdir: Path) -> N
     post = "posts/city-composting.md"
     assert run_publish(post, cwd=workdir).returncode == 0
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "publisher", "retract", post],
+    process = subprocess.Popen([sys.executable, "-m", "publisher", "retract", post, *only],
                                cwd=workdir, env=cli_env(), stdin=follower,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     os.close(follower)
@@ -149,6 +155,7 @@ def test_on_a_terminal_retract_asks_and_a_no_deletes_nothing(workdir: Path) -> N
     out, err = process.communicate(timeout=60)
     os.close(leader)
     assert process.returncode == 0, err
-    assert "Delete these" in out and "Nothing was deleted" in err
+    assert question in out and "Nothing was deleted" in err
+    assert err.count("will delete ") == int(question.split()[1])
     assert (workdir / "outbox" / "city-composting" / "social" / "x-1.txt").is_file()
     assert status(post, workdir, {})["retracted"] == []

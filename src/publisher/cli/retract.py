@@ -16,6 +16,7 @@ from publisher.text.counts import counted
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from publisher.delivery.corrections import LivePost, Retraction
     from publisher.delivery.scheduling import Held
 
 
@@ -41,7 +42,6 @@ def retract_command(
         without_retracted_links,
     )
     from publisher.delivery.pipeline import load_article
-    from publisher.errors import InputError
     from publisher.stores.backends import open_ledger
 
     check_network(network)
@@ -60,16 +60,9 @@ def retract_command(
                 _newsletter_notes(err, post, *newsletter_reach(ledger, article.slug, now=now))
                 return
             refuse_scheduled([t.rows[0] for t in targets], str(post), "delete")
-            for target in targets:
-                err.print(f"will delete {target.name} {target.rows[0].item} "
-                          f"{render.escape(target.url or target.provider_id)}")
-            if not yes:
-                if not sys.stdin.isatty():
-                    raise InputError("retract deletes live posts and needs confirmation",
-                                     where=str(post), fix="pass --yes to confirm")
-                if not typer.confirm(f"Delete these {len(targets)} posts?"):
-                    err.print("Nothing was deleted.")
-                    return
+            if not _confirmed(err, post, targets, yes=yes):
+                err.print("Nothing was deleted.")
+                return
             channels = open_deleters(settings, targets)
             try:
                 report = retract(ledger, article.slug, targets, channels, now=now)
@@ -79,6 +72,30 @@ def retract_command(
     finally:
         ledger.close()
     console = render.console()
+    _print_retraction(console, err, post, report)
+    if write_back and without_retracted_links(post, report.removed_urls):
+        console.print(f"removed the retracted links from syndication: in {post}")
+    if report.errors:
+        raise typer.Exit(EXIT_DELIVERY_FAILED)
+
+
+def _confirmed(err: Console, post: Path, targets: list[LivePost], *, yes: bool) -> bool:
+    """List what would be deleted and ask; off a terminal only --yes confirms (never a hang)."""
+    from publisher.errors import InputError
+
+    for target in targets:
+        err.print(f"will delete {target.name} {target.rows[0].item} "
+                  f"{render.escape(target.url or target.provider_id)}")
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise InputError("retract deletes live posts and needs confirmation",
+                         where=str(post), fix="pass --yes to confirm")
+    return typer.confirm(f"Delete {counted(len(targets), 'post')}?")
+
+
+def _print_retraction(console: Console, err: Console, post: Path, report: Retraction) -> None:
+    """Per network what was deleted or already gone, each error, and the newsletter's reach."""
     for name in sorted({*report.deleted, *report.already_gone}):
         gone = report.already_gone.get(name, 0)
         console.print(f"retracted {name}: {report.deleted.get(name, 0)} deleted"
@@ -86,11 +103,6 @@ def retract_command(
     for problem in report.errors:
         err.print(f"[red]error:[/] {render.escape(problem)}")
     _newsletter_notes(err, post, report.newsletter_readers, report.newsletter_held)
-    if write_back and without_retracted_links(post, report.removed_urls):
-        console.print(f"removed the retracted links from syndication: in {post}")
-    if report.errors:
-        raise typer.Exit(EXIT_DELIVERY_FAILED)
-
 
 
 def _newsletter_notes(err: Console, post: Path, readers: int, held: list[Held]) -> None:
