@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.helpers import run_publish
 from tests.helpers.e2e import (
     SOCIAL_SECRETS,
@@ -77,6 +79,8 @@ def test_an_update_that_changes_a_threads_length_is_refused(
     refused = run_publish(ferry, "--update", cwd=workdir, env=SOCIAL_SECRETS)
     assert refused.returncode == 2, refused.stderr
     assert "retract" in refused.stderr and "--resend" in refused.stderr
+    assert (f"mastodon: the correction makes 3 posts where {THREAD_LENGTH} posts were sent"
+            in refused.stderr)
     assert len(nets.mastodon.statuses) == THREAD_LENGTH and not nets.mastodon.calls
 
 
@@ -133,3 +137,19 @@ def test_update_rewrites_the_outbox_posts_and_faq_files(workdir: Path) -> None:
     assert "cannot edit" not in updated.stderr  # nothing live: every copy was corrected
     plain = run_publish(post, cwd=workdir)
     assert plain.returncode == 0 and "Nothing new to send" in plain.stdout
+
+
+@pytest.mark.parametrize(("made", "sent", "said"), [
+    (1, 3, "the correction makes 1 post where 3 posts were sent"),
+    (2, 1, "the correction makes 2 posts where 1 post was sent"),
+])
+def test_a_reshaped_correction_counts_its_posts_in_words(made: int, sent: int, said: str) -> None:
+    from publisher.delivery.corrections import refuse_reshaped
+    from publisher.errors import InputError
+    from publisher.model import SocialPost
+
+    posts = tuple(SocialPost("x", f"part {n}", 6, 280, position=n, of=made)
+                  for n in range(1, made + 1))
+    with pytest.raises(InputError) as refused:
+        refuse_reshaped({"x": posts}, {"x": sent}, Path("posts/a.md"))
+    assert said in refused.value.one_line()

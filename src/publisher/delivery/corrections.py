@@ -29,6 +29,7 @@ from publisher.model import SocialPost
 from publisher.networks import NAMES as NETWORK_NAMES
 from publisher.plan import OUTBOX, channel_name
 from publisher.stores.ledger import Ledger, Row
+from publisher.text.counts import counted
 
 if TYPE_CHECKING:
     from publisher.delivery.pipeline import Options, Prepared
@@ -305,9 +306,10 @@ def refuse_reshaped(social: Mapping[str, tuple[SocialPost, ...]], shape: dict[st
                f"run `publish {source} --update` again, then `publish {source} --resend` "
                "to post it afresh")
         if len(posts) != count:
-            raise InputError(f"{output}: the correction makes {len(posts)} posts of the {count} "
-                             "that were sent, which an edit cannot do", where=str(source),
-                             fix=fix)
+            were = "was" if count == 1 else "were"
+            raise InputError(f"{output}: the correction makes {counted(len(posts), 'post')} where "
+                             f"{counted(count, 'post')} {were} sent, which an edit cannot do",
+                             where=str(source), fix=fix)
         for post in posts:
             if post.length > post.limit:
                 raise InputError(f"{output}: post {post.position} would be {post.length}/"
