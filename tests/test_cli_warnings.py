@@ -61,7 +61,8 @@ def test_every_warning_is_printed_before_sending_and_strict_exits_2(workdir: Pat
     strict = run_publish(post, "--strict", cwd=workdir)
     assert strict.returncode == 2
     last = strict.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: posts/post.md:") and "--strict: nothing was sent" in last
+    count = len(warnings_of(result.stderr))
+    assert last.startswith(f"error: posts/post.md: {count} warnings and --strict: nothing was sent")
     assert warnings_of(strict.stderr) == warnings_of(result.stderr)
     assert not (workdir / "outbox").exists()
     assert not (workdir / ".publisher").exists()

@@ -220,7 +220,7 @@ def test_strict_stops_every_item_when_one_has_a_warning(workdir: Path, feed: Fak
     local_config(workdir)
     feed.edit(0, html=feed.items[0].html + "<p>\x0bcontrol</p>")
     code, _, err = publish_feed(workdir, f"{feed.url}/feed.xml", "--all", "--strict")
-    assert code == 2 and "--strict: nothing was sent" in err
+    assert code == 2 and "1 warning and --strict: nothing was sent" in err
     assert not (workdir / "outbox").exists()
 
 

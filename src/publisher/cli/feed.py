@@ -69,12 +69,9 @@ def feed_command(
     for warning in plan.warnings:
         err.print(f"[yellow]warning:[/] {render.escape(render.mask(warning))}")
     if strict and plan.warnings:
-        from publisher.errors import InputError
+        from publisher.delivery.pipeline import strict_refusal
 
-        count = len(plan.warnings)
-        raise InputError(f"{count} warning{'s' if count > 1 else ''} and --strict: nothing was"
-                         " sent", where=url, fix="fix the warnings listed above, or run without"
-                         " --strict")
+        raise strict_refusal(len(plan.warnings), where=url)
     console = render.console(stderr=as_json)
     if plan.unchanged:
         console.print("The feed has not changed since the last run: nothing new to send.")

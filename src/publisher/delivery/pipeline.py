@@ -148,11 +148,13 @@ def refuse_warnings(prepared: Prepared, options: Options) -> None:
     if not options.strict or not count:
         return
     prepared.close()
-    raise InputError(
-        f"{count} warning{'s' if count > 1 else ''} and --strict: nothing was sent",
-        where=str(options.post),
-        fix="fix the warnings listed above, or run without --strict",
-    )
+    raise strict_refusal(count, where=str(options.post))
+
+
+def strict_refusal(count: int, *, where: str) -> InputError:
+    """--strict's answer to warnings (a post's or a feed's): nothing sent, exit 2."""
+    return InputError(f"{counted(count, 'warning')} and --strict: nothing was sent", where=where,
+                      fix="fix the warnings listed above, or run without --strict")
 
 
 def image_loader(article: Article, config: Config) -> ImageLoader:
