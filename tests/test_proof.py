@@ -46,6 +46,9 @@ def test_an_outbox_proof_writes_proof_files_and_the_real_send_still_happens(
     assert not (folder / "social").exists()  # social posts are never proofed
     assert status(EN_POST, workdir, {})["channels"] == []  # not a delivery of the edition
     assert len(status(EN_POST, workdir, {})["proofs"]) == 2
+    shown = run_publish("status", EN_POST, cwd=workdir)
+    assert shown.returncode == 0, shown.stderr
+    assert "2 proofs sent (not counted as deliveries)" in shown.stdout
 
     real = run_publish(EN_POST, cwd=workdir)
     assert real.returncode == 0, real.stderr
@@ -69,6 +72,8 @@ def test_a_proof_through_sendgrid_reaches_only_the_proof_address(workdir: Path) 
         assert "Reader 2" in copy["text"]  # personalised like the subscriber's own copy
         assert "List-Unsubscribe" in copy["headers"]
         assert tallies(status(EN_POST, workdir, env)) == {}
+        shown = run_publish("status", EN_POST, cwd=workdir, env=env)
+        assert "1 proof sent (not counted as deliveries)" in shown.stdout, shown.stderr
 
         real = run_publish(EN_POST, cwd=workdir, env=env)
         assert real.returncode == 0, real.stderr

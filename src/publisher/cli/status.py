@@ -14,6 +14,8 @@ from publisher.cli.common import ConfigOpt, JsonOpt, load_settings
 from publisher.text.counts import counted
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from publisher.delivery.scheduling import Held
 
 OptionalPost = Annotated[Path | None, typer.Argument(
@@ -138,26 +140,40 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
 
     Readers' addresses are masked (the text may land in a CI log); `--json` keeps them.
     """
-    from rich.table import Table
-
-    from publisher.cli.report import masked_item
-    from publisher.delivery.scheduling import held_words
-
     console = render.console()
     if "channels" in report:
-        if not report["channels"] and not report["skipped"]:
-            console.print(f"{render.escape(title)}: nothing delivered yet.")
-            return
-        table = Table(title=render.escape(title))
-        for column in ("channel", "sent", "pending", "failed", "note"):
-            table.add_column(column)
-        for t in report["channels"]:
-            note = f"{t['retracted']} retracted" if t["retracted"] else ""
-            note = ", ".join(n for n in (note, _held_note(t, report["sent"])) if n)
-            table.add_row(t["channel"], str(t["sent"]), str(t["pending"]), str(t["failed"]), note)
-        for name in report["skipped"]:
-            table.add_row(name, "-", "-", "-", "skipped")
-        console.print(table)
+        _print_tally(console, title, report)
+    _print_problems(console, report, post)
+    if "channels" not in report:
+        if not report["failed"] and not report["uncertain"]:
+            console.print(f"{render.escape(title)}: nothing failed or uncertain.")
+        return
+    _print_deliveries(console, report)
+
+
+def _print_tally(console: Console, title: str, report: dict[str, Any]) -> None:
+    """One row per channel (sent, pending, failed, retracted or held), or 'nothing yet'."""
+    from rich.table import Table
+
+    if not report["channels"] and not report["skipped"]:
+        console.print(f"{render.escape(title)}: nothing delivered yet.")
+        return
+    table = Table(title=render.escape(title))
+    for column in ("channel", "sent", "pending", "failed", "note"):
+        table.add_column(column)
+    for t in report["channels"]:
+        note = f"{t['retracted']} retracted" if t["retracted"] else ""
+        note = ", ".join(n for n in (note, _held_note(t, report["sent"])) if n)
+        table.add_row(t["channel"], str(t["sent"]), str(t["pending"]), str(t["failed"]), note)
+    for name in report["skipped"]:
+        table.add_row(name, "-", "-", "-", "skipped")
+    console.print(table)
+
+
+def _print_problems(console: Console, report: dict[str, Any], post: Path) -> None:
+    """Each failed delivery with why and what happens next; each uncertain one with the fix."""
+    from publisher.cli.report import masked_item
+
     for row in report["failed"]:
         console.print(
             f"[red]failed[/] {row['channel']} {render.escape(masked_item(row['item']))}"
@@ -170,10 +186,13 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
             f" (batch {row['batch']})"
             f" — {render.escape(row['reason'])} — {counted(row['attempts'], 'attempt')},"
             f" last {row['last_attempt']}; resend with `publish {post} --retry-pending`")
-    if "channels" not in report:
-        if not report["failed"] and not report["uncertain"]:
-            console.print(f"{render.escape(title)}: nothing failed or uncertain.")
-        return
+
+
+def _print_deliveries(console: Console, report: dict[str, Any]) -> None:
+    """What was retracted, the first 20 deliveries (held ones as held), and the proofs."""
+    from publisher.cli.report import masked_item
+    from publisher.delivery.scheduling import held_words
+
     for row in report["retracted"]:
         console.print(f"retracted {row['channel']} {row['item']} ({row['provider_id']})")
     for row in report["sent"][:20]:
@@ -185,8 +204,8 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
         console.print(f"{verb} {row['channel']} {item} → {row['provider_id']}{state}"
                       f" {row['url']}".rstrip())
     if report["proofs"]:
-        count = len(report["proofs"])
-        console.print(f"{count} proof{'s' if count > 1 else ''} sent (not counted as deliveries)")
+        console.print(f"{counted(len(report['proofs']), 'proof')} sent"
+                      " (not counted as deliveries)")
 
 
 def _held_note(tally: dict[str, Any], sent: list[dict[str, Any]]) -> str:
