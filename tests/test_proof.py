@@ -9,6 +9,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from tests.fakes.sendgrid import SendGridFake
+from tests.fakes.server import Faults
 from tests.helpers import run_publish
 from tests.helpers.e2e import (
     EMAIL_KEYS,
@@ -87,3 +88,14 @@ def test_a_bad_proof_address_or_a_clashing_option_is_exit_2(workdir: Path) -> No
     clash = run_publish(EN_POST, "--proof", "a@example.org", "--only", "x", cwd=workdir)
     assert clash.returncode == 2 and "--only" in clash.stderr
     assert not (workdir / "outbox").exists()
+
+
+def test_a_proof_the_provider_refused_is_shown_as_failed_not_sent(workdir: Path) -> None:
+    env = email_env("sendgrid")
+    refusing = Faults(rate=1.0, kinds=("500",), paths=("/v3/mail/send",))
+    with SendGridFake(api_key=EMAIL_KEYS["sendgrid"][1], faults=refusing).running() as fake:
+        write_config(workdir, transport="sendgrid", channels={"sendgrid": {"base_url": fake.url}})
+        proof = run_publish(EN_POST, "--proof", "desk@example.org", cwd=workdir, env=env)
+        assert proof.returncode == 4 and fake.deliveries.emails() == [], proof.stderr
+        shown = run_publish("status", EN_POST, cwd=workdir, env=env)
+    assert "0 proofs sent, 1 failed (not counted as deliveries)" in shown.stdout, shown.stderr

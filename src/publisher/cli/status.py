@@ -204,8 +204,10 @@ def _print_deliveries(console: Console, report: dict[str, Any]) -> None:
         console.print(f"{verb} {row['channel']} {item} → {row['provider_id']}{state}"
                       f" {row['url']}".rstrip())
     if report["proofs"]:
-        console.print(f"{counted(len(report['proofs']), 'proof')} sent"
-                      " (not counted as deliveries)")
+        sent = sum(1 for proof in report["proofs"] if proof["state"] == "sent")
+        failed = len(report["proofs"]) - sent
+        console.print(f"{counted(sent, 'proof')} sent" + (f", {failed} failed" if failed else "")
+                      + " (not counted as deliveries)")
 
 
 def _held_note(tally: dict[str, Any], sent: list[dict[str, Any]]) -> str:
