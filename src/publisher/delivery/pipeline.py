@@ -41,6 +41,7 @@ from publisher.text.counts import counted
 
 if TYPE_CHECKING:  # delivery modules load only when something is delivered, not for --dry-run
     from publisher.channels import (
+        BatchResult,
         CampaignChannel,
         EmailChannel,
         Hints,
@@ -277,9 +278,9 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     """
     import secrets
 
-    from publisher.channels import EmailBatch
+    from publisher.channels import BatchResult, EmailBatch
     from publisher.channels.http import RetryPolicy, with_retries
-    from publisher.delivery.send import LOST, Outcome
+    from publisher.delivery.send import Outcome
     from publisher.errors import DeliveryError
     from publisher.stores.backends import open_ledger
 
@@ -296,35 +297,42 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     )
     outcome = Outcome("newsletter (proof)", route, prepared.plan.steps[0].measure)
     ledger = open_ledger(config.ledger)
-    plan = prepared.plan
+
+    def record(address: str, state: str, error: str = "") -> None:
+        ledger.mark_action(prepared.plan.edition_id, prepared.plan.slug, route, address, "proof",
+                           target=batch.key, state=state, error=error)
+
     try:
         try:
             policy = RetryPolicy(retry_uncertain=channel.facts.idempotent)
             result = with_retries(lambda: channel.send_batch(batch), policy)
         except DeliveryError as exc:
             outcome.error = exc.one_line()
-            for address in addresses:
-                ledger.mark_action(plan.edition_id, plan.slug, route, address, "proof",
-                                   target=batch.key, state="failed", error=outcome.error)
-            return outcome
-        for address, where in result.accepted.items():
-            ledger.mark_action(plan.edition_id, plan.slug, route, address, "proof",
-                               target=batch.key, state="done")
-            outcome.destinations.append(where)
-        refused = {**result.rejected, **result.deferred}  # a proof is never retried by itself
-        for address, why in refused.items():
-            ledger.mark_action(plan.edition_id, plan.slug, route, address, "proof",
-                               target=batch.key, state="failed", error=why)
-        outcome.new, outcome.failed = len(result.accepted), len(refused)
-        outcome.lost = len(result.uncertain)
-        if result.uncertain:
-            outcome.note(LOST, "the answer was lost (maybe delivered)", list(result.uncertain))
-        if refused:
-            outcome.error = "; ".join(f"{a}: {why}" for a, why in refused.items())
+            result = BatchResult(accepted={}, rejected=dict.fromkeys(addresses, outcome.error))
+        _proof_outcome(outcome, result, record)
         return outcome
     finally:
         ledger.close()
         prepared.close()
+
+
+def _proof_outcome(outcome: Outcome, result: BatchResult,
+                   record: Callable[[str, str, str], None]) -> None:
+    """Each proof address logged done or failed (a proof is never retried by itself), counted."""
+    from publisher.delivery.send import LOST
+
+    for address, where in result.accepted.items():
+        record(address, "done", "")
+        outcome.destinations.append(where)
+    refused = {**result.rejected, **result.deferred}
+    for address, why in refused.items():
+        record(address, "failed", why)
+    outcome.new, outcome.failed = len(result.accepted), len(refused)
+    outcome.lost = len(result.uncertain)
+    if result.uncertain:
+        outcome.note(LOST, "the answer was lost (maybe delivered)", list(result.uncertain))
+    if refused and not outcome.error:
+        outcome.error = "; ".join(f"{a}: {why}" for a, why in refused.items())
 
 
 def platform_proof(prepared: Prepared, config: Config, addresses: tuple[str, ...]) -> Outcome:
