@@ -214,10 +214,8 @@ def publish(
     With --join and a send of this post in progress, this run claims batches of its email
     send instead of stopping (PostgreSQL ledger and subscribers only).
     """
-    from publisher.channels.outbox import write_artifacts
     from publisher.delivery.scheduling import run_timing
     from publisher.delivery.send import Run, deliver
-    from publisher.edition.build import edition_json
     from publisher.stores.backends import open_ledger
 
     sharing = recipients is None and can_share(config)
@@ -236,16 +234,7 @@ def publish(
                 resend=options.resend, source=str(options.post),
             )
             timing = run_timing(ledger, prepared, options)
-            faq: list[Outcome] = []
-            if lead:
-                if timing.plain:
-                    remember_left_out(ledger, prepared.plan, options.channels)
-                reader = next(sample_recipients(config))
-                write_artifacts(
-                    prepared.folder, prepared.edition, edition_json(prepared.edition, reader),
-                    faq=timing.faq and not is_own_digest(options.post, prepared.folder),
-                )
-                faq = faq_outcomes(ledger, prepared, timing)
+            faq = _lead_outputs(ledger, prepared, config, options, timing) if lead else []
             plan = prepared.plan if lead else joiner_plan(prepared.plan)
             kept = tuple(s for s in plan.steps if s.output in timing.outputs)
             run = Run(
@@ -264,6 +253,21 @@ def publish(
     finally:
         ledger.close()
         prepared.close()
+
+
+def _lead_outputs(ledger: Ledger, prepared: Prepared, config: Config, options: Options,
+                  timing: Timing) -> list[Outcome]:
+    """What only the leading sender does (a --join helper does not): note what this run leaves
+    out, write the outbox's edition files, and deliver the FAQ digest."""
+    from publisher.channels.outbox import write_artifacts
+    from publisher.edition.build import edition_json
+
+    if timing.plain:
+        remember_left_out(ledger, prepared.plan, options.channels)
+    reader = next(sample_recipients(config))
+    write_artifacts(prepared.folder, prepared.edition, edition_json(prepared.edition, reader),
+                    faq=timing.faq and not is_own_digest(options.post, prepared.folder))
+    return faq_outcomes(ledger, prepared, timing)
 
 
 PROOF_PREFIX = "[PROOF] "
