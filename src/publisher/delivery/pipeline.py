@@ -302,7 +302,7 @@ def send_proofs(prepared: Prepared, config: Config, addresses: tuple[str, ...]) 
     outcome = Outcome("newsletter (proof)", route, prepared.plan.steps[0].measure)
     ledger = open_ledger(config.ledger)
 
-    def record(address: str, state: str, error: str = "") -> None:
+    def record(address: str, state: str, error: str) -> None:
         ledger.mark_action(prepared.plan.edition_id, prepared.plan.slug, route, address, "proof",
                            target=batch.key, state=state, error=error)
 
