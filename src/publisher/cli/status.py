@@ -141,14 +141,14 @@ def _print_status(title: str, report: dict[str, Any], post: Path) -> None:
     Readers' addresses are masked (the text may land in a CI log); `--json` keeps them.
     """
     console = render.console()
-    if "channels" in report:
+    whole = "channels" in report  # not `--failed`, which asks only for the problems
+    if whole:
         _print_tally(console, title, report)
     _print_problems(console, report, post)
-    if "channels" not in report:
-        if not report["failed"] and not report["uncertain"]:
-            console.print(f"{render.escape(title)}: nothing failed or uncertain.")
-        return
-    _print_deliveries(console, report)
+    if whole:
+        _print_deliveries(console, report)
+    elif not report["failed"] and not report["uncertain"]:
+        console.print(f"{render.escape(title)}: nothing failed or uncertain.")
 
 
 def _print_tally(console: Console, title: str, report: dict[str, Any]) -> None:
